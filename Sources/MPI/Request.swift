@@ -1,0 +1,198 @@
+import CMPI
+
+// Nonblocking communication (MPI-4.1 §3.7). A request owns the buffer it reads or
+// writes until it completes, so the buffer cannot be freed or changed underneath MPI:
+// `isend` keeps a reference to the array (a later change by the caller copies it first),
+// `irecv` takes the array and `wait()` hands it back filled.
+
+/// A pending nonblocking operation that owns its buffer. It must be completed with
+/// `wait()`; one dropped while still pending waits for completion in its deinit, so
+/// its buffer is never released while MPI may still touch it.
+public struct Request<Buffer>: ~Copyable {
+    @usableFromInline var handle: MPI_Request?
+    @usableFromInline var buffer: Buffer?
+
+    @usableFromInline init(handle: MPI_Request?, buffer: Buffer) {
+        self.handle = handle
+        self.buffer = buffer
+    }
+
+    deinit {
+        var pending = handle
+        if pending != MPI_REQUEST_NULL, isActive {
+            _ = MPI_Wait(&pending, nil)
+        }
+    }
+
+    /// Blocks until the operation completes and returns its buffer and status (`MPI_Wait`).
+    @inlinable
+    public consuming func wait() throws(MPIError) -> (buffer: Buffer, status: Status) {
+        var status = MPI_Status()
+        try check(MPI_Wait(&handle, &status))
+        let result = buffer.take()!
+        return (result, Status(status))
+    }
+
+    /// Whether the operation has completed, without blocking (`MPI_Test`). After it
+    /// returns true, `wait()` returns at once.
+    @inlinable
+    public mutating func test() throws(MPIError) -> Bool {
+        if handle == MPI_REQUEST_NULL { return true }
+        var flag: Int32 = 0
+        try check(MPI_Test(&handle, &flag, nil))
+        return flag != 0
+    }
+
+    /// Asks MPI to cancel the operation (`MPI_Cancel`); complete it with `wait()` and read
+    /// `Status.isCancelled` to learn whether it was.
+    public mutating func cancel() throws(MPIError) {
+        guard handle != MPI_REQUEST_NULL else { return }
+        try check(MPI_Cancel(&handle))
+    }
+
+    /// Moves the parts out, leaving a completed shell whose deinit does nothing.
+    @usableFromInline
+    mutating func release() -> (MPI_Request?, Buffer) {
+        let parts = (handle, buffer.take()!)
+        handle = MPI_REQUEST_NULL
+        return parts
+    }
+}
+
+/// A set of requests over buffers of one type, completed together (`MPI_Waitall`) or one
+/// at a time (`MPI_Waitany`). Buffers come back in the order the requests were added.
+public struct RequestGroup<Buffer>: ~Copyable {
+    @usableFromInline var handles: [MPI_Request?] = []
+    @usableFromInline var buffers: [Buffer?] = []
+
+    public init() {}
+
+    deinit {
+        var pending = handles
+        if isActive, pending.contains(where: { $0 != MPI_REQUEST_NULL }) {
+            _ = MPI_Waitall(Int32(pending.count), &pending, nil)
+        }
+    }
+
+    /// The number of requests added.
+    public var count: Int { handles.count }
+
+    /// Takes `request` into the group; its index is the group's count before the call.
+    @inlinable
+    public mutating func append(_ request: consuming Request<Buffer>) {
+        let (handle, buffer) = request.release()
+        handles.append(handle)
+        buffers.append(buffer)
+    }
+
+    /// Waits for every request and returns the buffers with their statuses (`MPI_Waitall`).
+    @inlinable
+    public consuming func waitAll() throws(MPIError) -> [(buffer: Buffer, status: Status)] {
+        var statuses = [MPI_Status](repeating: MPI_Status(), count: handles.count)
+        let rc = MPI_Waitall(Int32(handles.count), &handles, &statuses)
+        if rc != MPI_SUCCESS {
+            // MPI_ERR_IN_STATUS: report the first failing request's own error.
+            let failing = statuses.first { $0.MPI_ERROR != MPI_SUCCESS && $0.MPI_ERROR != MPI_ERR_PENDING }
+            throw MPIError(code: failing?.MPI_ERROR ?? rc)
+        }
+        var results: [(buffer: Buffer, status: Status)] = []
+        results.reserveCapacity(buffers.count)
+        for index in buffers.indices {
+            results.append((buffers[index].take()!, Status(statuses[index])))
+        }
+        return results
+    }
+
+    /// Waits for any one pending request and returns its index, buffer and status, or nil
+    /// when none is pending (`MPI_Waitany`).
+    @inlinable
+    public mutating func waitAny() throws(MPIError) -> (index: Int, buffer: Buffer, status: Status)? {
+        var index: Int32 = 0
+        var status = MPI_Status()
+        try check(MPI_Waitany(Int32(handles.count), &handles, &index, &status))
+        if index == MPI_UNDEFINED { return nil }
+        return (Int(index), buffers[Int(index)].take()!, Status(status))
+    }
+
+    /// Waits for every request, then empties the group so it can be filled again without
+    /// allocating; the buffers are released (`MPI_Waitall`). For windows of requests.
+    @inlinable
+    public mutating func complete() throws(MPIError) {
+        let rc = MPI_Waitall(Int32(handles.count), &handles, nil)
+        handles.removeAll(keepingCapacity: true)
+        buffers.removeAll(keepingCapacity: true)
+        try check(rc)
+    }
+
+    /// Room for `capacity` requests without reallocating.
+    public init(capacity: Int) {
+        handles.reserveCapacity(capacity)
+        buffers.reserveCapacity(capacity)
+    }
+
+    /// Whether every request has completed, without blocking (`MPI_Testall`).
+    @inlinable
+    public mutating func testAll() throws(MPIError) -> Bool {
+        var flag: Int32 = 0
+        try check(MPI_Testall(Int32(handles.count), &handles, &flag, nil))
+        return flag != 0
+    }
+}
+
+extension Communicator {
+    /// Starts sending `array` to `destination` (`MPI_Isend`). The request keeps the array's
+    /// storage alive and unchanged until it completes.
+    @inlinable
+    public func isend<T: MPIDatatype>(_ array: [T], to destination: Int, tag: Int = 0) throws(MPIError) -> Request<[T]> {
+        var request: MPI_Request?
+        let count = try mpiCount(array.count)
+        // The request holds `array`, so its storage outlives the operation; any write by
+        // the caller meanwhile goes to a copy (copy-on-write), never to this storage.
+        let rc = array.withUnsafeBufferPointer {
+            MPI_Isend($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle, &request)
+        }
+        try check(rc)
+        return Request(handle: request, buffer: array)
+    }
+
+    /// Starts receiving into `array`, which the request takes; `wait()` gives it back
+    /// filled (`MPI_Irecv`).
+    @inlinable
+    public func irecv<T: MPIDatatype>(into array: consuming [T], from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Request<[T]> {
+        var request: MPI_Request?
+        var array = array
+        let count = try mpiCount(array.count)
+        // withUnsafeMutableBufferPointer makes the storage unique first, so nobody else
+        // sees it change; the request is then its only owner until completion.
+        let rc = array.withUnsafeMutableBufferPointer {
+            MPI_Irecv($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &request)
+        }
+        try check(rc)
+        return Request(handle: request, buffer: array)
+    }
+
+    /// Starts sending from memory the caller keeps valid and unchanged until the request
+    /// completes (`MPI_Isend`). For windows of sends from one buffer, as benchmarks do.
+    @inlinable
+    public func isend<T: MPIDatatype>(_ buffer: UnsafeBufferPointer<T>, to destination: Int, tag: Int = 0) throws(MPIError) -> Request<UnsafeBufferPointer<T>> {
+        var request: MPI_Request?
+        try check(MPI_Isend(buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle, &request))
+        return Request(handle: request, buffer: buffer)
+    }
+
+    /// Starts receiving into memory the caller keeps valid and leaves alone until the
+    /// request completes (`MPI_Irecv`).
+    @inlinable
+    public func irecv<T: MPIDatatype>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Request<UnsafeMutableBufferPointer<T>> {
+        var request: MPI_Request?
+        try check(MPI_Irecv(buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &request))
+        return Request(handle: request, buffer: buffer)
+    }
+
+    /// Starts a barrier (`MPI_Ibarrier`); wait on it like any request.
+    public func ibarrier() throws(MPIError) -> Request<Void> {
+        var request: MPI_Request?
+        try check(MPI_Ibarrier(handle, &request))
+        return Request(handle: request, buffer: ())
+    }
+}

@@ -1,0 +1,41 @@
+import XCTest
+
+/// Runs every group of Tests/Programs/mpi-checks under real mpirun on 1 to 4 ranks and
+/// requires each rank to report its group passed.
+final class MPIChecksTests: XCTestCase {
+    func runGroup(_ group: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        for ranks in 1...4 {
+            let result = try MPIRun.run(ranks: ranks, "mpi-checks", [group])
+            let passed = result.lines(matching: "^rank [0-9]+: \(group) ok \\([0-9]+ checks\\)$")
+            XCTAssertEqual(result.exitCode, 0, "\(group) on \(ranks) ranks:\n\(result.output)", file: file, line: line)
+            XCTAssertEqual(passed.count, ranks, "\(group) on \(ranks) ranks: every rank reports ok\n\(result.output)", file: file, line: line)
+            let ranksSeen = Set(passed.compactMap { $0.split(separator: ":").first?.split(separator: " ").last.flatMap { Int($0) } })
+            XCTAssertEqual(ranksSeen, Set(0..<ranks), "\(group): one report from each rank", file: file, line: line)
+        }
+    }
+
+    func testEnvironment() throws { try runGroup("environment") }
+    func testPointToPoint() throws { try runGroup("point-to-point") }
+    func testNonblocking() throws { try runGroup("nonblocking") }
+    func testCollectives() throws { try runGroup("collectives") }
+    func testOperations() throws { try runGroup("operations") }
+    func testCommunicators() throws { try runGroup("communicators") }
+    func testTopology() throws { try runGroup("topology") }
+    func testDatatypes() throws { try runGroup("datatypes") }
+    func testErrors() throws { try runGroup("errors") }
+
+    func testUseBeforeInitializeStopsWithAClearMessage() throws {
+        let result = try MPIRun.run(ranks: 1, "mpi-checks", ["before-init"])
+        XCTAssertNotEqual(result.exitCode, 0)
+        XCTAssertTrue(result.output.contains("called before MPI_INIT"), result.output)
+        XCTAssertFalse(result.output.contains("Segmentation fault"), result.output)
+        XCTAssertFalse(result.output.contains("Program crashed"), result.output)
+    }
+
+    func testNothingCallsMPIAfterFinalize() throws {
+        let result = try MPIRun.run(ranks: 2, "mpi-checks", ["after-finalize"])
+        XCTAssertEqual(result.exitCode, 0, result.output)
+        XCTAssertEqual(result.lines(matching: "^after-finalize ok$").count, 2, result.output)
+        XCTAssertFalse(result.output.contains("after MPI_FINALIZE"), result.output)
+    }
+}

@@ -1,0 +1,43 @@
+import MPI
+import CMPI
+
+func checkCommunicators(_ c: Checker) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+
+    let dup = try world.dup()
+    c.expectEqual(dup.size, size, "dup size")
+    c.expectEqual(dup.rank, rank, "dup rank")
+    c.expectEqual(try dup.compare(with: world), .congruent, "dup is congruent")
+    c.expectEqual(try world.compare(with: world), .identical, "world is identical to itself")
+    // Messages on the dup do not match receives on world (separate context).
+    try dup.send(rank, to: rank, tag: 1)
+    try c.expect(try world.iprobe(from: rank, tag: 1) == nil, "dup's message is not visible on world")
+    let mine: Int = try dup.receive(from: rank, tag: 1)
+    c.expectEqual(mine, rank, "receive on dup")
+
+    // split into even and odd ranks, ordered by descending rank.
+    let half = try world.split(color: rank % 2, key: -rank)!
+    let sameParity = (0..<size).filter { $0 % 2 == rank % 2 }
+    c.expectEqual(half.size, sameParity.count, "split size")
+    c.expectEqual(half.rank, sameParity.reversed().firstIndex(of: rank)!, "split rank ordered by key")
+    c.expectEqual(try half.allReduce(rank, .sum), sameParity.reduce(0, +), "collective on a split")
+    if size > 1 {
+        c.expectEqual(try half.compare(with: world), .unequal, "split differs from world")
+    }
+    let reversed = try world.split(color: 0, key: size - rank)!
+    c.expectEqual(try reversed.compare(with: world), size > 1 ? .similar : .congruent, "same group, other order")
+
+    // A nil color leaves the process out.
+    let onlyZero = try world.split(color: rank == 0 ? 1 : nil)
+    c.expect(rank == 0 ? onlyZero?.size == 1 : onlyZero == nil, "split with no color")
+
+    try half.free()
+    c.expect(half.isFreed, "freed")
+    try half.free()  // freeing twice is harmless
+    c.expectThrows(MPI_ERR_COMM, "freeing world") { try world.free() }
+    c.expectThrows(MPI_ERR_COMM, "freeing solo") { try Communicator.solo.free() }
+    // Communicators dropped without free() are freed by their deinit.
+    for _ in 0..<100 { _ = try world.dup() }
+    c.expect(true, "dups dropped")
+}

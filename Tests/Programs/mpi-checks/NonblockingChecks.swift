@@ -1,0 +1,69 @@
+import MPI
+
+func checkNonblocking(_ c: Checker) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+    let right = (rank + 1) % size, left = (rank + size - 1) % size
+
+    // A ring with isend/irecv: the receive buffer goes into the request and comes back filled.
+    var outgoing = [Double](repeating: Double(rank), count: 1000)
+    let receive = try world.irecv(into: [Double](repeating: -1, count: 1000), from: left, tag: 1)
+    let send = try world.isend(outgoing, to: right, tag: 1)
+    // Changing our array now must not change what is being sent (the request owns its copy).
+    outgoing[0] = -99
+    let (received, status) = try receive.wait()
+    _ = try send.wait()
+    c.expectEqual(received, [Double](repeating: Double(left), count: 1000), "irecv ring")
+    c.expectEqual(status.source, left, "irecv status")
+    c.expectEqual(outgoing[0], -99, "caller's array is its own")
+
+    // A group of requests: both halo directions at once, completed with waitAll.
+    var group = RequestGroup<[Int]>()
+    group.append(try world.irecv(into: [0, 0], from: left, tag: 2))
+    group.append(try world.irecv(into: [0, 0], from: right, tag: 3))
+    group.append(try world.isend([rank, 1], to: right, tag: 2))
+    group.append(try world.isend([rank, 2], to: left, tag: 3))
+    c.expectEqual(group.count, 4, "group count")
+    let results = try group.waitAll()
+    c.expectEqual(results[0].buffer, [left, 1], "waitAll: from the left")
+    c.expectEqual(results[1].buffer, [right, 2], "waitAll: from the right")
+    c.expectEqual(results[0].status.source, left, "waitAll status")
+
+    // waitAny returns each request once, then nil.
+    var any = RequestGroup<[Int]>()
+    any.append(try world.irecv(into: [0], from: left, tag: 4))
+    any.append(try world.isend([rank], to: right, tag: 4))
+    var seen = Set<Int>()
+    while let (index, buffer, _) = try any.waitAny() {
+        seen.insert(index)
+        if index == 0 { c.expectEqual(buffer, [left], "waitAny receive") }
+    }
+    c.expectEqual(seen, [0, 1], "waitAny visits each request once")
+    try c.expect(try any.testAll(), "testAll after completion")
+
+    // test() polls until completion.
+    var polled = try world.irecv(into: [Int32(0)], from: left, tag: 5)
+    try world.send([Int32(rank)], to: right, tag: 5)
+    while try !polled.test() {}
+    let (polledValue, _) = try polled.wait()
+    c.expectEqual(polledValue, [Int32(left)], "test then wait")
+
+    // Cancelling a receive that nothing matches.
+    var cancelled = try world.irecv(into: [0.0], from: left, tag: 999)
+    try cancelled.cancel()
+    let (_, cancelStatus) = try cancelled.wait()
+    c.expect(cancelStatus.isCancelled, "cancelled receive reports cancelled")
+
+    // A request dropped without wait() completes in its deinit: the buffer stays valid.
+    do {
+        _ = try world.isend([rank, rank], to: right, tag: 6)
+    }
+    var late = [0, 0]
+    try world.receive(into: &late, from: left, tag: 6)
+    c.expectEqual(late, [left, left], "dropped request still delivered")
+
+    // ibarrier completes for everyone.
+    let barrier = try world.ibarrier()
+    _ = try barrier.wait()
+    c.expect(true, "ibarrier completed")
+}

@@ -1,0 +1,89 @@
+import MPI
+import CMPI
+
+/// Sends a typed array around the ring with sendReceive and checks what came back.
+func ringRoundTrip<T: MPIDatatype & Equatable>(_ c: Checker, _ make: (Int) -> T) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+    let right = (rank + 1) % size, left = (rank + size - 1) % size
+    let mine = (0..<5).map { make(rank * 10 + $0) }
+    var received = [T](repeating: make(0), count: 5)
+    let status = try world.sendReceive(mine, to: right, sendTag: 3, into: &received, from: left, receiveTag: 3)
+    c.expectEqual(received, (0..<5).map { make(left * 10 + $0) }, "ring of \(T.self)")
+    c.expectEqual(status.source, left, "status source for \(T.self)")
+    c.expectEqual(status.tag, 3, "status tag for \(T.self)")
+    c.expectEqual(try status.count(of: T.self), 5, "status count for \(T.self)")
+}
+
+func checkPointToPoint(_ c: Checker) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+    let right = (rank + 1) % size, left = (rank + size - 1) % size
+
+    try ringRoundTrip(c) { Int8(truncatingIfNeeded: $0) }
+    try ringRoundTrip(c) { Int16($0) }
+    try ringRoundTrip(c) { Int32($0) }
+    try ringRoundTrip(c) { Int64($0) }
+    try ringRoundTrip(c) { UInt8($0) }
+    try ringRoundTrip(c) { UInt16($0) }
+    try ringRoundTrip(c) { UInt32($0) }
+    try ringRoundTrip(c) { UInt64($0) }
+    try ringRoundTrip(c) { Int($0) - 1_000_000_000_000 }
+    try ringRoundTrip(c) { UInt($0) + (1 << 40) }
+    try ringRoundTrip(c) { Float($0) + 0.5 }
+    try ringRoundTrip(c) { Double($0) + 0.25 }
+    try ringRoundTrip(c) { $0 % 3 == 0 }
+
+    // sendReceiveReplace: the array is replaced by the left neighbour's.
+    var values = [Double](repeating: Double(rank), count: 4)
+    try world.sendReceiveReplace(&values, to: right, from: left)
+    c.expectEqual(values, [Double](repeating: Double(left), count: 4), "sendReceiveReplace")
+
+    guard size >= 2 else { return }
+    // Rank 0 and rank 1 exercise the blocking calls in pairs.
+    if rank == 0 {
+        try world.send(7.5, to: 1, tag: 11)
+        try world.send([1, 2, 3], to: 1, tag: 12)
+        try world.send(Array(0..<1000).map(Int32.init), to: 1, tag: 13)  // unknown length at the receiver
+        try world.synchronousSend([UInt8](repeating: 9, count: 100), to: 1, tag: 14)
+        let raw: [Int16] = [5, 6]
+        try raw.withUnsafeBufferPointer { try world.send($0, to: 1, tag: 15) }
+        try world.send(1 as Int, to: 1, tag: 16)
+        try world.send(2 as Int, to: 1, tag: 17)
+        // Answer back so rank 1 exercises send and rank 0 receive(into: buffer).
+        var back = [Float](repeating: 0, count: 3)
+        let status = try back.withUnsafeMutableBufferPointer { try world.receive(into: $0, from: 1, tag: 18) }
+        c.expectEqual(back, [1, 2, 3], "receive into an unsafe buffer")
+        c.expectEqual(status.source, 1, "status from 1")
+    } else if rank == 1 {
+        let value: Double = try world.receive(from: 0, tag: 11)
+        c.expectEqual(value, 7.5, "single value")
+        var array = [Int](repeating: 0, count: 3)
+        try world.receive(into: &array, from: 0, tag: 12)
+        c.expectEqual(array, [1, 2, 3], "array receive")
+        // Probe first, then receive a message of unknown length.
+        let probed = try world.probe(from: 0, tag: 13)
+        c.expectEqual(try probed.count(of: Int32.self), 1000, "probe counts the message")
+        c.expectEqual(probed.source, 0, "probe source")
+        let (unknown, status) = try world.receiveArray(of: Int32.self, from: Communicator.anySource, tag: 13)
+        c.expectEqual(unknown, Array(0..<1000).map(Int32.init), "receiveArray of unknown length")
+        c.expectEqual(status.source, 0, "receiveArray status")
+        var bytes = [UInt8](repeating: 0, count: 100)
+        try world.receive(into: &bytes, from: 0, tag: 14)
+        c.expectEqual(bytes, [UInt8](repeating: 9, count: 100), "synchronous send")
+        var raw: [Int16] = [0, 0]
+        try world.receive(into: &raw, from: 0, tag: 15)
+        c.expectEqual(raw, [5, 6], "send from an unsafe buffer")
+        // iprobe: messages 16 and 17 are both on their way; any tag returns one of them.
+        var found: Status? = nil
+        while found == nil { found = try world.iprobe(from: 0, tag: Communicator.anyTag) }
+        c.expectEqual(found?.tag, 16, "iprobe sees the earlier message first (non-overtaking)")
+        let (first, firstStatus) = try world.receiveWithStatus(Int.self, from: 0, tag: Communicator.anyTag)
+        c.expectEqual(first, 1, "any-tag receive in order")
+        c.expectEqual(firstStatus.tag, 16, "any-tag status")
+        let second: Int = try world.receive(from: Communicator.anySource, tag: 17)
+        c.expectEqual(second, 2, "any-source receive")
+        try c.expect(try world.iprobe(from: 0, tag: 99) == nil, "iprobe finds nothing when nothing was sent")
+        try world.send([Float(1), 2, 3], to: 0, tag: 18)
+    }
+}

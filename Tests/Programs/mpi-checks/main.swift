@@ -1,0 +1,54 @@
+// mpi-checks GROUP: runs one group of checks of `import MPI` on every rank and prints
+// "rank R: GROUP ok (N checks)", or the failed expectations and exit code 1. The tests
+// in Tests/MPIRunTests run it under real mpirun on 1 to 4 ranks.
+import MPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let groups: [String: (Checker) throws -> Void] = [
+    "environment": checkEnvironment,
+    "point-to-point": checkPointToPoint,
+    "nonblocking": checkNonblocking,
+    "collectives": checkCollectives,
+    "operations": checkOperations,
+    "communicators": checkCommunicators,
+    "topology": checkTopology,
+    "datatypes": checkDatatypes,
+    "errors": checkErrors,
+]
+
+let arguments = CommandLine.arguments.dropFirst()
+guard let name = arguments.first else {
+    print("usage: mpi-checks GROUP | before-init | after-finalize\ngroups: \(groups.keys.sorted().joined(separator: " "))")
+    exit(2)
+}
+
+switch name {
+case "before-init":
+    // Using MPI before initialize must stop with a clear message, not a segfault.
+    print("rank \(Communicator.world.rank)")
+    exit(0)
+case "after-finalize":
+    try checkAfterFinalize()
+    exit(0)
+default:
+    guard let run = groups[name] else { print("unknown group \(name)"); exit(2) }
+    try MPI.initialize()
+    let checker = Checker(group: name)
+    do {
+        try run(checker)
+    } catch {
+        checker.failures.append("threw \(error)")
+    }
+    let rank = Communicator.world.rank
+    if checker.failures.isEmpty {
+        print("rank \(rank): \(name) ok (\(checker.checks) checks)")
+    } else {
+        for failure in checker.failures { print("rank \(rank): \(name) FAILED \(failure)") }
+    }
+    // Every rank agrees on the outcome before finalizing, so nobody hangs in finalize.
+    let allPassed = try Communicator.world.allReduce(checker.failures.isEmpty, .logicalAnd)
+    try MPI.finalize()
+    exit(allPassed ? 0 : 1)
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what Cohort builds and tests against on Debian 12: Open MPI, libibverbs,
+# pkg-config. Idempotent; needs root (or sudo) for apt-get.
+set -euo pipefail
+
+packages=(libopenmpi-dev openmpi-bin libibverbs-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
+command -v mpirun >/dev/null || { echo "setup: mpirun missing after install" >&2; exit 1; }
+pkg-config --exists ompi-c || { echo "setup: pkg-config cannot find ompi-c" >&2; exit 1; }
