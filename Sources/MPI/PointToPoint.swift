@@ -22,6 +22,16 @@ extension Communicator {
         try check(rc)
     }
 
+    /// Sends a slice of an array in place, e.g. `world.send(buffer[0..<n], to: 1)` (`MPI_Send`).
+    @inlinable
+    public func send<T: MPIDatatype>(_ slice: ArraySlice<T>, to destination: Int, tag: Int = 0) throws(MPIError) {
+        let count = try mpiCount(slice.count)
+        let rc = slice.withUnsafeBufferPointer {
+            MPI_Send($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
+        }
+        try check(rc)
+    }
+
     /// Sends one value to rank `destination` (`MPI_Send`).
     @inlinable
     public func send<T: MPIDatatype>(_ value: T, to destination: Int, tag: Int = 0) throws(MPIError) {
@@ -63,6 +73,21 @@ extension Communicator {
         let count = try mpiCount(array.count)
         let rc = array.withUnsafeMutableBufferPointer {
             MPI_Recv($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status)
+        }
+        try check(rc)
+        return Status(status)
+    }
+
+    /// Receives into `array[range]` in place, e.g. `world.receive(into: &buffer, range: 0..<n)`
+    /// (`MPI_Recv`). (An `inout ArraySlice` would copy: Array's range subscript has no
+    /// in-place accessor.)
+    @inlinable @discardableResult
+    public func receive<T: MPIDatatype>(into array: inout [T], range: Range<Int>, from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Status {
+        precondition(range.lowerBound >= 0 && range.upperBound <= array.count, "receive range \(range) outside the array's \(array.count) elements")
+        var status = MPI_Status()
+        let count = try mpiCount(range.count)
+        let rc = array.withUnsafeMutableBufferPointer {
+            MPI_Recv($0.baseAddress.map { $0 + range.lowerBound }, count, T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status)
         }
         try check(rc)
         return Status(status)

@@ -12,12 +12,12 @@ public struct Request<Buffer>: ~Copyable {
     @usableFromInline var handle: MPI_Request?
     @usableFromInline var buffer: Buffer?
 
-    @usableFromInline init(handle: MPI_Request?, buffer: Buffer) {
+    @inlinable init(handle: MPI_Request?, buffer: Buffer) {
         self.handle = handle
         self.buffer = buffer
     }
 
-    deinit {
+    @inlinable deinit {
         var pending = handle
         if pending != MPI_REQUEST_NULL, isActive {
             _ = MPI_Wait(&pending, nil)
@@ -51,7 +51,7 @@ public struct Request<Buffer>: ~Copyable {
     }
 
     /// Moves the parts out, leaving a completed shell whose deinit does nothing.
-    @usableFromInline
+    @inlinable
     mutating func release() -> (MPI_Request?, Buffer) {
         let parts = (handle, buffer.take()!)
         handle = MPI_REQUEST_NULL

@@ -20,6 +20,7 @@ func checkPointToPoint(_ c: Checker) throws {
     let rank = world.rank, size = world.size
     let right = (rank + 1) % size, left = (rank + size - 1) % size
 
+    try checkSlices(c)
     try ringRoundTrip(c) { Int8(truncatingIfNeeded: $0) }
     try ringRoundTrip(c) { Int16($0) }
     try ringRoundTrip(c) { Int32($0) }
@@ -86,4 +87,24 @@ func checkPointToPoint(_ c: Checker) throws {
         try c.expect(try world.iprobe(from: 0, tag: 99) == nil, "iprobe finds nothing when nothing was sent")
         try world.send([Float(1), 2, 3], to: 0, tag: 18)
     }
+}
+
+/// Slices are sent and received in place.
+func checkSlices(_ c: Checker) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+    let right = (rank + 1) % size, left = (rank + size - 1) % size
+    let outgoing = (0..<10).map { $0 + rank * 100 }
+    let request = try world.irecv(into: [Int](repeating: 0, count: 4), from: left, tag: 31)
+    try world.send(outgoing[3..<7], to: right, tag: 31)
+    let (received, _) = try request.wait()
+    c.expectEqual(received, (3..<7).map { $0 + left * 100 }, "slice sent in place")
+
+    var incoming = [Int](repeating: -1, count: 10)
+    let pending = try world.isend(Array(outgoing[0..<8]), to: right, tag: 33)
+    let status = try world.receive(into: &incoming, range: 2..<10, from: left, tag: 33)
+    _ = try pending.wait()
+    c.expectEqual(try status.count(of: Int.self), 8, "slice receive count")
+    c.expectEqual(Array(incoming[0..<2]), [-1, -1], "elements before the slice untouched")
+    c.expectEqual(Array(incoming[2..<10]), (0..<8).map { $0 + left * 100 }, "slice received in place")
 }
