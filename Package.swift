@@ -6,10 +6,16 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "MPI", targets: ["MPI"]),
+        .library(name: "Launcher", targets: ["Launcher"]),
+        .executable(name: "cohort", targets: ["cohort"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "ring", targets: ["ring"]),
         .executable(name: "montecarlo-pi", targets: ["montecarlo-pi"]),
         .executable(name: "heat2d", targets: ["heat2d"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // mpi.h plus getters for Open MPI's predefined handles; found through pkg-config.
@@ -19,6 +25,12 @@ let package = Package(
             providers: [.apt(["libopenmpi-dev"])]
         ),
         .target(name: "MPI", dependencies: ["CMPI"]),
+
+        // The batch engine and its command line.
+        .systemLibrary(name: "CVerbs", pkgConfig: "libibverbs", providers: [.apt(["libibverbs-dev"])]),
+        .target(name: "CSpawn"),
+        .target(name: "Launcher", dependencies: ["CVerbs", "CSpawn", .product(name: "Yams", package: "Yams")]),
+        .executableTarget(name: "cohort", dependencies: ["Launcher", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Example programs: demos, test subjects and benchmarks at once.
         .executableTarget(name: "hello", dependencies: ["MPI"], path: "Sources/Examples/hello"),
@@ -36,6 +48,11 @@ let package = Package(
         // A program of MPI checks that the tests run under real mpirun on 1-4 ranks.
         .executableTarget(name: "mpi-checks", dependencies: ["MPI"], path: "Tests/Programs/mpi-checks"),
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
+        .testTarget(
+            name: "LauncherRunTests",
+            dependencies: ["Launcher", "cohort", "hello", "montecarlo-pi", "heat2d", "ring"]
+        ),
         .testTarget(
             name: "MPIRunTests",
             dependencies: ["mpi-checks", "hello", "ring", "montecarlo-pi", "heat2d"]

@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# The main job on this machine: builds Cohort and runs the example programs under mpirun.
+# The main job on this machine: installs what is missing, builds Cohort and the example
+# programs, and runs jobs/demo.yaml on the local pool (20 Monte Carlo tasks, a 2-node
+# heat2d MPI task, 2 replicas of a 2-node ring), then prints the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-for p in hello ring montecarlo-pi heat2d; do swift build -c release --product "$p"; done
+swift build -c release
 bin=$(swift build -c release --show-bin-path)
-flags=(--oversubscribe)
-[ "$(id -u)" -eq 0 ] && flags+=(--allow-run-as-root)
-run() { echo; echo "\$ mpirun -np $*"; mpirun "${flags[@]}" -np "$@"; }
-run 4 "$bin/hello"
-run 4 "$bin/montecarlo-pi" --samples 5000000 --seed 42
-run 4 "$bin/heat2d" --n 256 --iterations 500 --check
-run 2 "$bin/ring" --laps 100
+mkdir -p jobs/bin
+for p in montecarlo-pi heat2d ring hello; do ln -sf "$bin/$p" "jobs/bin/$p"; done
+"$bin/cohort" run jobs/demo.yaml "$@"

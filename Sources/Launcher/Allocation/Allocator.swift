@@ -1,0 +1,144 @@
+/// How node groups are chosen.
+public enum PlacementPolicy: String, Codable, Sendable {
+    /// Fill the fullest nodes first, keeping whole nodes free for large groups (best fit).
+    case pack
+    /// Use the emptiest nodes first, spreading load.
+    case spread
+}
+
+/// Slots handed out on a pool's nodes: in-memory bookkeeping that never gives a slot twice.
+///
+/// Nodes are kept in buckets by their number of free slots, so a group of N nodes with P
+/// free slots each is found by walking at most N nodes, whatever the pool's size.
+public struct Allocator: Sendable {
+    public private(set) var capacity: [Int]
+    public private(set) var free: [Int]
+    /// Whether the node may take new work (not drained or unusable).
+    public private(set) var usable: [Bool]
+    /// buckets[k]: usable nodes with exactly k free slots; position[i]: node i's index there.
+    var buckets: [[Int]]
+    var position: [Int]
+    public let policy: PlacementPolicy
+
+    public init(slots: [Int], usable: [Bool]? = nil, policy: PlacementPolicy = .pack) {
+        capacity = slots
+        free = slots
+        self.usable = usable ?? Array(repeating: true, count: slots.count)
+        self.policy = policy
+        buckets = Array(repeating: [], count: (slots.max() ?? 0) + 1)
+        position = Array(repeating: -1, count: slots.count)
+        for node in slots.indices where self.usable[node] { insert(node) }
+    }
+
+    public init(pool: Pool, policy: PlacementPolicy = .pack) {
+        self.init(slots: pool.nodes.map(\.slots), usable: pool.nodes.map(\.state.acceptsWork), policy: policy)
+    }
+
+    public var nodeCount: Int { capacity.count }
+    public var freeSlots: Int { free.indices.filter { usable[$0] }.reduce(0) { $0 + free[$1] } }
+
+    // MARK: - Feasibility (checked when a job is given, so nothing waits forever)
+
+    /// Why a group of `instances` nodes with `processesPerNode` slots each can never be
+    /// placed on this pool, or nil if it can once the pool is free.
+    public func impossibility(instances: Int, processesPerNode: Int, replicas: Int = 1) -> String? {
+        let fitting = capacity.indices.filter { usable[$0] && capacity[$0] >= processesPerNode }.count
+        let usableCount = usable.filter { $0 }.count
+        let largest = capacity.indices.filter { usable[$0] }.map { capacity[$0] }.max() ?? 0
+        if processesPerNode > largest {
+            return "needs \(processesPerNode) processes per node but the largest usable node has \(largest) slots"
+        }
+        if instances > fitting {
+            return "needs \(instances) nodes with \(processesPerNode) slots each but the pool has \(fitting) such nodes (\(usableCount) usable in all)"
+        }
+        // Replicas beyond what fits at once run one after another: slower, but possible.
+        return nil
+    }
+
+    // MARK: - Allocation
+
+    /// Takes `processesPerNode` slots on each of `instances` distinct nodes, none of them in
+    /// `excluded` (the nodes of a sibling replica), or returns nil, taking nothing, if they
+    /// are not free now.
+    public mutating func allocateGroup(instances: Int, processesPerNode: Int, excluding excluded: Set<Int> = []) -> [Int]? {
+        guard instances > 0, processesPerNode > 0, processesPerNode < buckets.count else { return nil }
+        var chosen: [Int] = []
+        chosen.reserveCapacity(instances)
+        let levels: [Int] = policy == .pack ? Array(processesPerNode..<buckets.count) : Array((processesPerNode..<buckets.count).reversed())
+        outer: for level in levels {
+            for node in buckets[level] where excluded.isEmpty || !excluded.contains(node) {
+                chosen.append(node)
+                if chosen.count == instances { break outer }
+            }
+        }
+        guard chosen.count == instances else { return nil }
+        for node in chosen { take(node, processesPerNode) }
+        return chosen.sorted()  // in pool order: the first is the group's master
+    }
+
+    /// Takes `count` disjoint groups at once, all or nothing (replicas that must run together).
+    public mutating func allocateGroups(count: Int, instances: Int, processesPerNode: Int) -> [[Int]]? {
+        var groups: [[Int]] = []
+        var used = Set<Int>()
+        for _ in 0..<count {
+            guard let group = allocateGroup(instances: instances, processesPerNode: processesPerNode, excluding: used) else {
+                for taken in groups { release(group: taken, processesPerNode: processesPerNode) }
+                return nil
+            }
+            groups.append(group)
+            used.formUnion(group)
+        }
+        return groups
+    }
+
+    /// Takes one slot for an independent task.
+    public mutating func allocateSlot() -> Int? {
+        allocateGroup(instances: 1, processesPerNode: 1)?.first
+    }
+
+    public mutating func release(group: [Int], processesPerNode: Int) {
+        for node in group { give(node, processesPerNode) }
+    }
+
+    public mutating func release(slot node: Int) { give(node, 1) }
+
+    /// Marks a node unusable or drained (no new work) or usable again.
+    public mutating func setUsable(_ node: Int, _ isUsable: Bool) {
+        guard usable[node] != isUsable else { return }
+        if isUsable { usable[node] = true; insert(node) } else { remove(node); usable[node] = false }
+    }
+
+    // MARK: - Buckets
+
+    mutating func take(_ node: Int, _ slots: Int) {
+        precondition(free[node] >= slots, "slot handed out twice on node \(node)")
+        remove(node)
+        free[node] -= slots
+        insert(node)
+    }
+
+    mutating func give(_ node: Int, _ slots: Int) {
+        precondition(free[node] + slots <= capacity[node], "released more slots than node \(node) has")
+        remove(node)
+        free[node] += slots
+        insert(node)
+    }
+
+    mutating func insert(_ node: Int) {
+        guard usable[node] else { return }
+        position[node] = buckets[free[node]].count
+        buckets[free[node]].append(node)
+    }
+
+    mutating func remove(_ node: Int) {
+        let index = position[node]
+        guard index >= 0 else { return }
+        let level = free[node]
+        let last = buckets[level].removeLast()
+        if last != node {
+            buckets[level][index] = last
+            position[last] = index
+        }
+        position[node] = -1
+    }
+}

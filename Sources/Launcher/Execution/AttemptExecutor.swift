@@ -1,0 +1,351 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one attempt of a task on the nodes it was given and reports what happened.
+/// Blocking: the scheduler calls it on a thread of its own per running attempt.
+public struct AttemptExecutor: Sendable {
+    public var settings: ExecutionSettings
+    public var pool: Pool
+    /// Verbs probe results per node id, so `auto` asks each node once per run.
+    let rdmaCache = RDMACache()
+
+    public init(settings: ExecutionSettings, pool: Pool) {
+        self.settings = settings
+        self.pool = pool
+    }
+
+    var nodeCommand: NodeCommand { NodeCommand(sshConfig: pool.sshConfig) }
+
+    /// A unit of work: one task, or one replica of it.
+    public struct Work: Sendable {
+        public var jobId: String
+        public var task: TaskSpec
+        public var replica: Int?
+        public var attempt: Int
+        public var jobEnvironment: [String: String]
+
+        public init(jobId: String, task: TaskSpec, replica: Int?, attempt: Int, jobEnvironment: [String: String]) {
+            self.jobId = jobId
+            self.task = task
+            self.replica = replica
+            self.attempt = attempt
+            self.jobEnvironment = jobEnvironment
+        }
+
+        /// Unique and shell-safe: `job.task.r0.a1`.
+        public var attemptId: String {
+            [jobId, task.id, replica.map { "r\($0)" }, "a\(attempt)"].compactMap { $0 }.joined(separator: ".")
+        }
+
+        func directory(under root: String) -> String {
+            [root, jobId, task.id, replica.map { "r\($0)" }, "attempt-\(attempt)"].compactMap { $0 }.joined(separator: "/")
+        }
+    }
+
+    // MARK: - Running
+
+    public func run(_ work: Work, on nodes: [Node]) -> Attempt {
+        let directory = work.directory(under: settings.workDirectory)
+        var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
+                              transport: nil, launchedCommand: [], directory: directory, failure: nil)
+        defer { _ = attempt }
+        do {
+            if let multi = work.task.multiInstance {
+                try runMultiInstance(work, multi, nodes, directory, &attempt)
+            } else {
+                try runIndependent(work, nodes[0], directory, &attempt)
+            }
+        } catch let failure as Failure {
+            attempt.failure = failure
+        } catch {
+            attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
+        }
+        attempt.end = Date()
+        // Nothing of the attempt may outlive it, on any node of the group.
+        sweep(attemptId: work.attemptId, nodes: nodes)
+        return attempt
+    }
+
+    func baseEnvironment() -> [String: String] {
+        // The caller's environment (PATH, LD_LIBRARY_PATH, modules, OMPI_MCA_* choices), minus
+        // what a parent Cohort task or MPI job may have left: a task started from inside a
+        // rank must not believe it is that rank.
+        ProcessInfo.processInfo.environment.filter { key, _ in
+            !Self.inheritedPrefixesToDrop.contains { key.hasPrefix($0) }
+        }
+    }
+
+    static let inheritedPrefixesToDrop = ["COHORT_", "AZ_BATCH_", "CCP_NODES", "PMIX_", "OMPI_COMM_WORLD_", "OMPI_UNIVERSE_SIZE",
+                                          "OMPI_FIRST_RANKS", "OMPI_APP_CTX", "OMPI_NUM_APP_CTX", "OMPI_MCA_ess", "OMPI_MCA_orte",
+                                          "OMPI_MCA_pmix", "OMPI_FILE_LOCATION", "OMPI_ARGV", "OMPI_COMMAND", "OMPI_MCA_initial_wdir"]
+
+    func runIndependent(_ work: Work, _ node: Node, _ directory: String, _ attempt: inout Attempt) throws {
+        try makeDirectory(directory)
+        let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
+                                          pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
+                                          sharedDirectory: directory, hostfile: nil,
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 })
+        let variables = environment.variables(forNode: 0)
+        let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
+        attempt.launchedCommand = arguments
+        let termination = try supervise(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
+                                        output: directory, constraints: work.task.constraints, node: node.id)
+        attempt.exitCode = termination.code
+        attempt.nodeExitCodes[node.id] = termination.code
+        if termination != .exited(0) {
+            attempt.failure = exitFailure(termination, node: node.id, what: "the task", stderr: "\(directory)/stderr.txt", remote: !node.isLocal)
+        }
+    }
+
+    func runMultiInstance(_ work: Work, _ multi: MultiInstance, _ nodes: [Node], _ directory: String, _ attempt: inout Attempt) throws {
+        let shared = "\(directory)/shared"
+        let hostfile = "\(directory)/hostfile"
+        try makeDirectory(shared)
+        for node in nodes { try makeDirectory("\(directory)/node-\(node.id)") }
+        let isLocal = pool.kind == .local
+        try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: multi.processesPerNode, isLocalPool: isLocal)
+            .write(toFile: hostfile, atomically: true, encoding: .utf8)
+        let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
+                                          pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
+                                          sharedDirectory: shared, hostfile: hostfile,
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 })
+
+        let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
+        attempt.transport = transport
+
+        // 1. The coordination command on every node; the application starts only if all succeed.
+        let started = Date()
+        if let coordination = multi.coordinationCommandLine {
+            try runCoordination(coordination, environment: environment, nodes: nodes, constraints: work.task.constraints, attempt: &attempt)
+        }
+
+        // 2. The application: under mpirun, or as written (raw) on the master node.
+        var remaining = work.task.constraints
+        if let limit = remaining.maxWallClockTime { remaining.maxWallClockTime = max(0.001, limit - Date().timeIntervalSince(started)) }
+        let master = environment.variables(forNode: 0)
+        let arguments: [String]
+        if multi.launch == .raw {
+            arguments = nodeCommand.arguments(work.task.commandLine, on: nodes[0], directory: environment.workingDirectory(0), environment: master)
+        } else {
+            let exported = master.keys.filter { $0.hasPrefix("COHORT_") || $0.hasPrefix("AZ_BATCH_") || $0 == "CCP_NODES" || environment.userVariables[$0] != nil }
+            let command = MPIRunCommand(mpirun: settings.mpirun, hostfile: hostfile, nodes: nodes, processesPerNode: multi.processesPerNode,
+                                        transport: transport, isLocalPool: isLocal, localCores: settings.localCores, runningAsRoot: settings.runningAsRoot,
+                                        sshConfig: pool.sshConfig, network: pool.network, exportedNames: exported.sorted(),
+                                        extraOptions: multi.mpirunOptions, rankWrapper: [settings.cohortExecutable, "rank-env", "--"],
+                                        application: work.task.commandLine)
+            arguments = command.arguments
+        }
+        attempt.launchedCommand = arguments
+        let termination = try supervise(arguments, environment: baseEnvironment().merging(master) { $1 }, directory: environment.workingDirectory(0),
+                                        output: directory, constraints: remaining, node: nodes[0].id)
+        attempt.exitCode = termination.code
+        if termination == .exited(0) {
+            for node in nodes { attempt.nodeExitCodes[node.id] = 0 }
+        } else {
+            var failure = exitFailure(termination, node: nodes[0].id, what: multi.launch == .raw ? "the task" : "mpirun", stderr: "\(directory)/stderr.txt", remote: false)
+            // mpirun names the failing rank; map it to its node.
+            if let (rank, code) = MPIRunReport.failingRank(in: failure.details) {
+                let node = nodes[min(rank / multi.processesPerNode, nodes.count - 1)].id
+                failure.node = node
+                failure.message = "rank \(rank) on node \(node) exited with code \(code)"
+                attempt.nodeExitCodes[node] = code
+            }
+            attempt.failure = failure
+        }
+    }
+
+    func runCoordination(_ words: [String], environment: TaskEnvironment, nodes: [Node], constraints: Constraints, attempt: inout Attempt) throws {
+        var children: [(Node, ChildProcess, String)] = []
+        for (index, node) in nodes.enumerated() {
+            let variables = environment.variables(forNode: index)
+            let directory = environment.workingDirectory(index)
+            let arguments = nodeCommand.arguments(words, on: node, directory: directory, environment: variables)
+            do {
+                let child = try ChildProcess(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
+                                             stdout: "\(directory)/coordination-stdout.txt", stderr: "\(directory)/coordination-stderr.txt")
+                children.append((node, child, directory))
+            } catch {
+                children.forEach { $0.1.signalGroup(SIGKILL); _ = $0.1.wait() }
+                throw Failure(category: .coordinationFailed, node: node.id, message: "coordination command could not start on \(node.id): \(error)")
+            }
+        }
+        let started = children.map(\.1)
+        let deadline = constraints.maxWallClockTime.map { limit in
+            Deadline(after: limit, grace: constraints.killGracePeriod) { signal in started.forEach { $0.signalGroup(signal) } }
+        }
+        var firstFailure: Failure?
+        for (node, child, directory) in children {
+            let termination = child.wait()
+            attempt.nodeExitCodes[node.id] = termination.code
+            if termination != .exited(0), firstFailure == nil {
+                let lines = MPIRunReport.lastLines(of: "\(directory)/coordination-stderr.txt")
+                firstFailure = Failure(category: .coordinationFailed, node: node.id,
+                                       message: "coordination command failed on node \(node.id) with \(termination)", details: lines)
+            }
+        }
+        deadline?.cancel()
+        if deadline?.hasFired == true {
+            throw Failure(category: .timeout, message: "maxWallClockTime ran out during the coordination command")
+        }
+        if let firstFailure { throw firstFailure }
+    }
+
+    /// Starts `arguments`, enforces the wall-clock limit on its whole process group, waits.
+    func supervise(_ arguments: [String], environment: [String: String], directory: String, output: String, constraints: Constraints, node: String) throws -> Termination {
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
+        } catch {
+            throw Failure(category: .launchFailed, node: node, message: "\(error)")
+        }
+        let deadline = constraints.maxWallClockTime.map { limit in
+            Deadline(after: limit, grace: constraints.killGracePeriod) { signal in child.signalGroup(signal) }
+        }
+        let termination = child.wait()
+        deadline?.cancel()
+        if deadline?.hasFired == true {
+            throw Failure(category: .timeout, node: node,
+                          message: "maxWallClockTime of \(Self.format(constraints.maxWallClockTime!)) ran out; the task's processes were ended",
+                          details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
+        }
+        return termination
+    }
+
+    func exitFailure(_ termination: Termination, node: String, what: String, stderr: String, remote: Bool) -> Failure {
+        let details = MPIRunReport.lastLines(of: stderr)
+        switch termination {
+        case .exited(255) where remote:
+            return Failure(category: .nodeLost, node: node, message: "ssh to node \(node) failed (exit code 255)", details: details)
+        case .exited(127):
+            return Failure(category: .launchFailed, node: node, message: "\(what) on node \(node): program not found (exit code 127)", details: details)
+        case .exited(let code):
+            return Failure(category: .exitCode, node: node, message: "\(what) on node \(node) exited with code \(code)", details: details)
+        case .signaled(let signal):
+            return Failure(category: .signal, node: node, message: "\(what) on node \(node) was killed by \(signalName(signal))", details: details)
+        }
+    }
+
+    // MARK: - Transport
+
+    /// Picks the transport for the group, or fails before launch with the reason.
+    func resolveTransport(_ requested: Transport, nodes: [Node], task: String) throws -> Transport {
+        let hosts = Set(nodes.map(\.address))
+        let oneHost = hosts.count == 1 || pool.kind == .local
+        switch requested {
+        case .shm:
+            guard oneHost else {
+                throw Failure(category: .transportUnavailable, message: "transport shm needs every rank on one host, but the group spans \(hosts.count) hosts")
+            }
+            return .shm
+        case .tcp, .ucx:
+            return requested
+        case .rdma:
+            if let missing = nodes.first(where: { !rdmaCache.hasRDMA($0, command: nodeCommand) }) {
+                throw Failure(category: .transportUnavailable, node: missing.id,
+                              message: "transport rdma requested but node \(missing.id) has no RDMA device with an active port (libibverbs)")
+            }
+            return .rdma
+        case .auto:
+            if let missing = nodes.first(where: { !rdmaCache.hasRDMA($0, command: nodeCommand) }) {
+                let choice: Transport = oneHost ? .shm : .tcp
+                settings.log("task \(task): transport \(choice.rawValue), since node \(missing.id) has no active RDMA port")
+                return choice
+            }
+            settings.log("task \(task): transport rdma: every node has an active RDMA port")
+            return .rdma
+        }
+    }
+
+    // MARK: - Pieces
+
+    func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw Failure(category: .launchFailed, message: "cannot create \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Ends whatever is left of the attempt on every node of the group.
+    public func sweep(attemptId: String, nodes: [Node]) {
+        if nodes.contains(where: \.isLocal) || pool.kind == .local { ProcessSweeper.killLocal(attemptId: attemptId) }
+        for node in nodes where !node.isLocal {
+            let arguments = nodeCommand.sshPrefix(node) + ["--", ProcessSweeper.remoteScript(attemptId: attemptId)]
+            if let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") {
+                let deadline = Deadline(after: 15, grace: 1) { child.signalGroup($0) }
+                _ = child.wait()
+                deadline.cancel()
+            }
+        }
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+    }
+}
+
+/// Remembers which nodes have RDMA, asking each node once.
+final class RDMACache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var known: [String: Bool] = [:]
+
+    func hasRDMA(_ node: Node, command: NodeCommand) -> Bool {
+        lock.lock()
+        if let value = known[node.id] { lock.unlock(); return value }
+        lock.unlock()
+        let value: Bool
+        if node.isLocal {
+            value = RDMAProbe.localHasActivePort
+        } else {
+            value = RDMACache.probeRemote(node, command: command)
+        }
+        lock.lock(); known[node.id] = value; lock.unlock()
+        return value
+    }
+
+    static func probeRemote(_ node: Node, command: NodeCommand) -> Bool {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-rdma-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let arguments = command.sshPrefix(node) + ["--", CommandLineWords.shellJoin(RDMAProbe.remoteCommand)]
+        guard let child = try? ChildProcess(arguments, environment: ProcessInfo.processInfo.environment, directory: nil, stdout: output, stderr: "/dev/null") else { return false }
+        let deadline = Deadline(after: 15, grace: 1) { child.signalGroup($0) }
+        let termination = child.wait()
+        deadline.cancel()
+        guard termination == .exited(0), let text = try? String(contentsOfFile: output, encoding: .utf8) else { return false }
+        return (Int(text.trimmingWhitespace()) ?? 0) > 0
+    }
+}
+
+/// Reads what mpirun and tasks leave in their error output.
+public enum MPIRunReport {
+    /// The last `count` non-empty lines of a file.
+    public static func lastLines(of path: String, count: Int = 20) -> [String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 16384 ? size - 16384 : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.trimmingWhitespace().isEmpty }
+        return Array(lines.suffix(count))
+    }
+
+    /// The first failing rank and its exit code from Open MPI's report:
+    /// `Process name: [[1234,1],3]` followed by `Exit code:    7`.
+    public static func failingRank(in lines: [String]) -> (rank: Int, code: Int32)? {
+        for (index, line) in lines.enumerated() {
+            guard let range = line.range(of: "Process name: [[") else { continue }
+            let rest = line[range.upperBound...]
+            guard let close = rest.firstIndex(of: "]"), let comma = rest[close...].firstIndex(of: ","),
+                  let end = rest[comma...].firstIndex(of: "]"),
+                  let rank = Int(rest[rest.index(after: comma)..<end]) else { continue }
+            for next in lines[(index + 1)...].prefix(3) {
+                if let codeRange = next.range(of: "Exit code:"), let code = Int32(next[codeRange.upperBound...].trimmingWhitespace()) {
+                    return (rank, code)
+                }
+            }
+        }
+        return nil
+    }
+}

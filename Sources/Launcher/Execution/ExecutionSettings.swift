@@ -1,0 +1,34 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where and how attempts run on this machine.
+public struct ExecutionSettings: Sendable {
+    /// Task directories go under here: `<work>/<job>/<task>[/r<k>]/attempt-<n>`.
+    public var workDirectory: String
+    /// The `cohort` executable, which ranks run through (`cohort rank-env`) to get their
+    /// per-node variables.
+    public var cohortExecutable: String
+    public var mpirun: String
+    /// Whether mpirun needs `--allow-run-as-root`.
+    public var runningAsRoot: Bool
+    /// Cores of this machine (the local pool's virtual nodes share them).
+    public var localCores: Int
+    /// Where progress and decisions are told (transport choice and why).
+    public var log: @Sendable (String) -> Void
+
+    public init(workDirectory: String, cohortExecutable: String, mpirun: String = "mpirun", log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.workDirectory = workDirectory
+        self.cohortExecutable = cohortExecutable
+        self.mpirun = mpirun
+        self.runningAsRoot = getuid() == 0
+        self.localCores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        self.log = log
+    }
+
+    /// The running executable's own path (for `cohortExecutable` when the CLI runs jobs).
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}

@@ -1,0 +1,57 @@
+/// Builds the mpirun command line of a managed multi-instance attempt: hostfile, rank count,
+/// mapping, transport, root flags, ssh agent, interface pinning, exported environment.
+public struct MPIRunCommand: Sendable {
+    public var mpirun: String
+    public var hostfile: String
+    public var nodes: [Node]
+    public var processesPerNode: Int
+    public var transport: Transport
+    public var isLocalPool: Bool
+    public var localCores: Int
+    public var runningAsRoot: Bool
+    public var sshConfig: String?
+    public var network: String?
+    /// Variables mpirun must hand to every rank (`-x NAME`).
+    public var exportedNames: [String]
+    public var extraOptions: [String]
+    /// `cohort rank-env --`, which sets each rank's per-node variables, then the program.
+    public var rankWrapper: [String]
+    public var application: [String]
+
+    /// The hostfile for the group: one line per node with its ranks; on the local pool one
+    /// `localhost` line holding all of them, since every virtual node is this machine.
+    public static func hostfileText(nodes: [Node], processesPerNode: Int, isLocalPool: Bool) -> String {
+        if isLocalPool { return "localhost slots=\(nodes.count * processesPerNode)\n" }
+        return Hostfile.write(nodes.map { HostEntry(host: $0.address, user: $0.user, slots: processesPerNode) }, format: .openMPI)
+    }
+
+    /// mpirun flags that select the transport.
+    public static func transportFlags(_ transport: Transport) -> [String] {
+        switch transport {
+        case .shm: ["--mca", "pml", "ob1", "--mca", "btl", "self,vader"]
+        case .tcp: ["--mca", "pml", "ob1", "--mca", "btl", "self,vader,tcp"]
+        case .rdma: ["--mca", "pml", "ucx", "--mca", "osc", "ucx"]
+        // UCX refuses to load without verbs unless told any device will do.
+        case .ucx: ["--mca", "pml", "ucx", "--mca", "pml_ucx_devices", "any", "--mca", "pml_ucx_tls", "any"]
+        case .auto: []
+        }
+    }
+
+    public var arguments: [String] {
+        let ranks = nodes.count * processesPerNode
+        var a = [mpirun, "--hostfile", hostfile, "-np", String(ranks)]
+        if isLocalPool {
+            // Virtual nodes share this machine's cores: don't pin ranks, yield when idle.
+            if ranks > localCores { a += ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"] }
+        } else {
+            a += ["--map-by", "ppr:\(processesPerNode):node"]
+        }
+        if runningAsRoot { a.append("--allow-run-as-root") }
+        a += Self.transportFlags(transport)
+        if let sshConfig, !isLocalPool { a += ["--mca", "plm_rsh_agent", "ssh -F \(sshConfig)"] }
+        if let network, !isLocalPool { a += ["--mca", "btl_tcp_if_include", network, "--mca", "oob_tcp_if_include", network] }
+        for name in exportedNames { a += ["-x", name] }
+        a += extraOptions
+        return a + rankWrapper + application
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Finds and ends every process that carries an attempt's id in its environment: what is
+/// left of a task after its process group was signalled (daemons that called setsid, ranks
+/// started by remote daemons). On remote nodes the same scan runs over ssh.
+public enum ProcessSweeper {
+    /// The environment variable that marks every process of an attempt.
+    public static let marker = "COHORT_ATTEMPT_ID"
+
+    /// Ids are Cohort's own (`job.task.r0.a1`); nothing else may reach the remote shell.
+    static func isSafe(_ id: String) -> Bool {
+        !id.isEmpty && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+
+    /// Pids on this machine whose environment holds `marker=id`.
+    public static func localProcesses(attemptId id: String) -> [pid_t] {
+        let needle = Array("\(marker)=\(id)".utf8)
+        let me = getpid()
+        var found: [pid_t] = []
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != me,
+                  let data = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            // environ is NUL-separated NAME=VALUE entries.
+            for variable in data.split(separator: 0) where variable.elementsEqual(needle) {
+                found.append(pid)
+                break
+            }
+        }
+        return found
+    }
+
+    /// Kills (SIGKILL) every local process of the attempt; returns how many there were.
+    @discardableResult
+    public static func killLocal(attemptId id: String) -> Int {
+        var total = 0
+        // Twice: a dying parent may have forked once more between scan and kill.
+        for _ in 0..<2 {
+            let pids = localProcesses(attemptId: id)
+            for pid in pids { kill(pid, SIGKILL) }
+            total += pids.count
+            if pids.isEmpty { break }
+            usleep(20_000)
+        }
+        return total
+    }
+
+    /// The shell script that does the same on a remote node; `id` is checked to be plain.
+    static func remoteScript(attemptId id: String) -> String {
+        precondition(isSafe(id))
+        return "for p in /proc/[0-9]*; do if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '\(marker)=\(id)'; then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
+    }
+}

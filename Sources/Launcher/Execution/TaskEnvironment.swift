@@ -1,0 +1,78 @@
+/// The environment every task gets: Cohort's `COHORT_*` names and Azure Batch's, so that
+/// existing Batch scripts run unchanged (see DESIGN.md).
+public struct TaskEnvironment: Sendable {
+    public var jobId: String
+    public var taskId: String
+    public var attemptId: String
+    public var attempt: Int
+    public var replica: Int?
+    public var pool: String
+    /// The group, in order; the first node is the master (primary).
+    public var nodes: [Node]
+    public var processesPerNode: Int
+    public var attemptDirectory: String
+    public var sharedDirectory: String
+    public var hostfile: String?
+    /// The job's and the task's own variables.
+    public var userVariables: [String: String]
+
+    /// The working directory of node `index` of the group.
+    public func workingDirectory(_ index: Int) -> String {
+        nodes.count == 1 && hostfile == nil ? attemptDirectory : "\(attemptDirectory)/node-\(nodes[index].id)"
+    }
+
+    /// The variables for node `index` of the group (the Batch and Cohort names together).
+    public func variables(forNode index: Int) -> [String: String] {
+        var v = userVariables
+        let addresses = nodes.map(\.address)
+        let node = nodes[index]
+        v["COHORT_JOB_ID"] = jobId
+        v["COHORT_TASK_ID"] = taskId
+        v[ProcessSweeper.marker] = attemptId
+        v["COHORT_ATTEMPT"] = String(attempt)
+        v["COHORT_POOL"] = pool
+        v["COHORT_NODE_ID"] = node.id
+        v["COHORT_NODE_INDEX"] = String(index)
+        v["COHORT_NODE_COUNT"] = String(nodes.count)
+        v["COHORT_GROUP_NODES"] = nodes.map(\.id).joined(separator: ",")
+        v["COHORT_PROCESSES_PER_NODE"] = String(processesPerNode)
+        v["COHORT_RANKS"] = String(nodes.count * processesPerNode)
+        v["COHORT_ATTEMPT_DIR"] = attemptDirectory
+        v["COHORT_SHARED_DIR"] = sharedDirectory
+        v["COHORT_WORKING_DIR"] = workingDirectory(index)
+        if let replica { v["COHORT_REPLICA_INDEX"] = String(replica) }
+        if let hostfile { v["COHORT_HOSTFILE"] = hostfile }
+        v["AZ_BATCH_JOB_ID"] = jobId
+        v["AZ_BATCH_TASK_ID"] = replica.map { "\(taskId)-\($0)" } ?? taskId
+        v["AZ_BATCH_NODE_ID"] = node.id
+        v["AZ_BATCH_POOL_ID"] = pool
+        v["AZ_BATCH_HOST_LIST"] = addresses.joined(separator: ",")
+        v["AZ_BATCH_NODE_LIST"] = addresses.joined(separator: ";")
+        v["AZ_BATCH_MASTER_NODE"] = "\(addresses[0]):6000"
+        v["AZ_BATCH_IS_CURRENT_NODE_MASTER"] = index == 0 ? "true" : "false"
+        v["AZ_BATCH_TASK_SHARED_DIR"] = sharedDirectory
+        v["AZ_BATCH_TASK_WORKING_DIR"] = workingDirectory(index)
+        v["CCP_NODES"] = ([String(nodes.count)] + nodes.flatMap { [$0.address, String(processesPerNode)] }).joined(separator: " ")
+        return v
+    }
+
+    /// The names whose values differ from node to node; `cohort rank-env` sets them per rank.
+    public static let perNodeNames = ["COHORT_NODE_ID", "COHORT_NODE_INDEX", "COHORT_WORKING_DIR", "AZ_BATCH_NODE_ID",
+                                      "AZ_BATCH_IS_CURRENT_NODE_MASTER", "AZ_BATCH_TASK_WORKING_DIR"]
+
+    /// Sets the per-node names of `environment` for the rank `rank`, from the group's list and
+    /// the ranks-per-node count (ranks fill node 0 first, as `--map-by ppr:P:node` places them).
+    public static func applyRank(_ rank: Int, to environment: inout [String: String]) {
+        guard let nodes = environment["COHORT_GROUP_NODES"]?.split(separator: ",").map(String.init), !nodes.isEmpty,
+              let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0,
+              let attemptDirectory = environment["COHORT_ATTEMPT_DIR"] else { return }
+        let index = min(rank / perNode, nodes.count - 1)
+        let directory = "\(attemptDirectory)/node-\(nodes[index])"
+        environment["COHORT_NODE_ID"] = nodes[index]
+        environment["COHORT_NODE_INDEX"] = String(index)
+        environment["COHORT_WORKING_DIR"] = directory
+        environment["AZ_BATCH_NODE_ID"] = nodes[index]
+        environment["AZ_BATCH_IS_CURRENT_NODE_MASTER"] = index == 0 ? "true" : "false"
+        environment["AZ_BATCH_TASK_WORKING_DIR"] = directory
+    }
+}

@@ -1,0 +1,104 @@
+/// How MPI traffic of a multi-instance task travels.
+public enum Transport: String, Codable, Sendable, CaseIterable {
+    /// RDMA if every node of the group has an active verbs port, else shm (one host) or tcp.
+    case auto
+    /// Shared memory only: every rank on one host.
+    case shm
+    /// TCP between hosts, shared memory within one.
+    case tcp
+    /// UCX over InfiniBand/RoCE verbs; an error before launch where there is none.
+    case rdma
+    /// UCX on whatever devices it finds (shared memory, TCP or verbs), without requiring verbs.
+    case ucx
+}
+
+/// Who starts the MPI processes of a multi-instance task.
+public enum LaunchMode: String, Codable, Sendable {
+    /// Cohort runs the command under mpirun with the group's hostfile and transport.
+    case mpirun
+    /// The command calls mpirun itself (Azure's style) with `$COHORT_HOSTFILE` or
+    /// `$AZ_BATCH_HOST_LIST`; Cohort allocates, sets the environment and supervises.
+    case raw
+}
+
+/// Settings of a tightly coupled task: Azure's multiInstanceSettings, plus replicas.
+public struct MultiInstance: Codable, Sendable, Equatable {
+    /// Nodes in the group.
+    public var instances: Int
+    /// Ranks on each node.
+    public var processesPerNode: Int
+    /// Runs on every node before the application starts; all must succeed.
+    public var coordinationCommandLine: [String]?
+    public var transport: Transport
+    /// Disjoint groups running the same task at once.
+    public var replicas: Int
+    public var launch: LaunchMode
+    /// Extra mpirun options, passed as given (no shell).
+    public var mpirunOptions: [String]
+
+    public init(instances: Int, processesPerNode: Int = 1, coordinationCommandLine: [String]? = nil, transport: Transport = .auto, replicas: Int = 1, launch: LaunchMode = .mpirun, mpirunOptions: [String] = []) {
+        self.instances = instances
+        self.processesPerNode = processesPerNode
+        self.coordinationCommandLine = coordinationCommandLine
+        self.transport = transport
+        self.replicas = replicas
+        self.launch = launch
+        self.mpirunOptions = mpirunOptions
+    }
+
+    public var ranks: Int { instances * processesPerNode }
+}
+
+/// Limits on a task's run.
+public struct Constraints: Codable, Sendable, Equatable {
+    /// Wall-clock limit of one attempt, in seconds; nil for none.
+    public var maxWallClockTime: Double?
+    /// Retries after a failed attempt (0: run once).
+    public var maxTaskRetryCount: Int
+    /// Seconds between SIGTERM and SIGKILL when a limit is hit or the task is cancelled.
+    public var killGracePeriod: Double
+
+    public init(maxWallClockTime: Double? = nil, maxTaskRetryCount: Int = 0, killGracePeriod: Double = 5) {
+        self.maxWallClockTime = maxWallClockTime
+        self.maxTaskRetryCount = maxTaskRetryCount
+        self.killGracePeriod = killGracePeriod
+    }
+}
+
+/// One command line of a job.
+public struct TaskSpec: Codable, Sendable, Equatable {
+    public var id: String
+    /// The program and its arguments, split like a shell would but never run by one.
+    public var commandLine: [String]
+    public var dependsOn: [String]
+    public var multiInstance: MultiInstance?
+    public var constraints: Constraints
+    public var environment: [String: String]
+
+    public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
+        self.id = id
+        self.commandLine = commandLine
+        self.dependsOn = dependsOn
+        self.multiInstance = multiInstance
+        self.constraints = constraints
+        self.environment = environment
+    }
+}
+
+/// A named collection of tasks bound to a pool.
+public struct JobSpec: Codable, Sendable, Equatable {
+    public var id: String
+    public var pool: String
+    public var priority: Int
+    public var tasks: [TaskSpec]
+    /// Environment for every task of the job.
+    public var environment: [String: String]
+
+    public init(id: String, pool: String = "local", priority: Int = 0, tasks: [TaskSpec], environment: [String: String] = [:]) {
+        self.id = id
+        self.pool = pool
+        self.priority = priority
+        self.tasks = tasks
+        self.environment = environment
+    }
+}

@@ -1,0 +1,41 @@
+/// What a node is doing, in Azure Batch's words.
+public enum NodeState: String, Codable, Sendable, CaseIterable {
+    case idle, running, starting, leaving
+    /// Drained by an admin: finishes its work, takes no more.
+    case offline
+    /// Failed a health check or was lost; `stateReason` says why.
+    case unusable
+
+    /// Whether new work may be placed there.
+    public var acceptsWork: Bool { self == .idle || self == .running }
+}
+
+/// One host of a pool.
+public struct Node: Codable, Sendable, Equatable {
+    /// The node's id within its pool (`AZ_BATCH_NODE_ID`); for static pools the host name.
+    public var id: String
+    /// How to reach it: host name or address. `localhost` for the local pool's virtual nodes.
+    public var address: String
+    /// `user@` for ssh, if not the current user.
+    public var user: String?
+    /// Processes it takes at once.
+    public var slots: Int
+    public var state: NodeState
+    /// Why the node is offline or unusable.
+    public var stateReason: String?
+    /// Free-form attributes (rack, RDMA device, ...).
+    public var attributes: [String: String]
+
+    public init(id: String, address: String, user: String? = nil, slots: Int, state: NodeState = .idle, stateReason: String? = nil, attributes: [String: String] = [:]) {
+        self.id = id
+        self.address = address
+        self.user = user
+        self.slots = slots
+        self.state = state
+        self.stateReason = stateReason
+        self.attributes = attributes
+    }
+
+    /// Whether the node is this machine (no ssh needed).
+    public var isLocal: Bool { address == "localhost" || address == "127.0.0.1" || address == "::1" }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+/// Why an attempt failed.
+public enum FailureCategory: String, Codable, Sendable {
+    /// The application (or a rank) exited non-zero.
+    case exitCode
+    /// Killed by a signal it did not ask for.
+    case signal
+    /// maxWallClockTime ran out.
+    case timeout
+    /// A node stopped answering.
+    case nodeLost
+    /// The program could not be started (not found, not executable, mpirun refused).
+    case launchFailed
+    /// The coordination command failed on a node.
+    case coordinationFailed
+    /// A task it depends on did not succeed.
+    case dependencyFailed
+    /// The transport asked for is not available on the group.
+    case transportUnavailable
+    /// Cancelled by the user.
+    case cancelled
+}
+
+/// What went wrong, naming the node and the cause.
+public struct Failure: Codable, Sendable, Equatable {
+    public var category: FailureCategory
+    /// The node where it happened, when one is to blame.
+    public var node: String?
+    public var message: String
+    /// The last lines of mpirun's or the task's error output.
+    public var details: [String]
+
+    public init(category: FailureCategory, node: String? = nil, message: String, details: [String] = []) {
+        self.category = category
+        self.node = node
+        self.message = message
+        self.details = details
+    }
+}
+
+/// One try at running a task (or one replica of it).
+public struct Attempt: Codable, Sendable {
+    public var number: Int
+    /// The node group (one node for an independent task).
+    public var nodes: [String]
+    /// Exit code per node, where known (coordination command, or the application).
+    public var nodeExitCodes: [String: Int32]
+    public var exitCode: Int32?
+    public var start: Date
+    public var end: Date?
+    public var transport: Transport?
+    /// The command Cohort ran (mpirun's full argument list for managed MPI tasks).
+    public var launchedCommand: [String]
+    /// Where stdout.txt and stderr.txt are.
+    public var directory: String
+    public var failure: Failure?
+
+    public var succeeded: Bool { failure == nil && exitCode == 0 }
+    public var seconds: Double { (end ?? Date()).timeIntervalSince(start) }
+}
+
+/// Azure's task states.
+public enum TaskState: String, Codable, Sendable {
+    case active, preparing, running, completed
+}
+
+/// A task's (or one replica's) outcome with every attempt kept.
+public struct TaskRun: Codable, Sendable {
+    public var taskId: String
+    /// The replica index, for tasks with replicas.
+    public var replica: Int?
+    public var state: TaskState
+    public var attempts: [Attempt]
+    /// Set when the task never ran (a failed dependency).
+    public var skippedBecause: Failure?
+
+    public var displayId: String { replica.map { "\(taskId)[\($0)]" } ?? taskId }
+    public var succeeded: Bool { state == .completed && attempts.last?.succeeded == true }
+    public var failure: Failure? { skippedBecause ?? attempts.last?.failure }
+}
+
+/// The outcome of a whole job run.
+public struct JobRun: Codable, Sendable {
+    public var jobId: String
+    public var pool: String
+    public var start: Date
+    public var end: Date
+    public var tasks: [TaskRun]
+
+    public var succeeded: Bool { tasks.allSatisfy(\.succeeded) }
+    public var counts: (succeeded: Int, failed: Int) {
+        let ok = tasks.filter(\.succeeded).count
+        return (ok, tasks.count - ok)
+    }
+}
+extension Failure: Error {}

@@ -1,0 +1,348 @@
+import Foundation
+import Yams
+
+/// Reads a job file (YAML, or JSON — also in Azure Batch's shape) into a validated
+/// `JobSpec`. Every field has a default; unknown fields, wrong types and impossible values
+/// are errors naming the file, line, column and field. Nothing runs before it passes.
+public enum JobFile {
+    public static func load(path: String) throws(SpecError) -> JobSpec {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw SpecError(file: path, field: "", message: "cannot read the job file: \(error.localizedDescription)")
+        }
+        var job = try parse(text, file: path)
+        job.resolvePrograms(relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        return job
+    }
+
+    public static func parse(_ text: String, file: String) throws(SpecError) -> JobSpec {
+        let root: Yams.Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw SpecError(file: file, line: 1, column: 1, field: "", message: "the job file is empty")
+            }
+            root = node
+        } catch let error as SpecError {
+            throw error
+        } catch let error as YamlError {
+            throw yamlError(error, file: file)
+        } catch {
+            throw SpecError(file: file, field: "", message: "\(error)")
+        }
+        let job = try Field(node: root, path: "", file: file).job()
+        try validate(job, file: file, root: root)
+        return job
+    }
+
+    static func yamlError(_ error: YamlError, file: String) -> SpecError {
+        switch error {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _), let .composer(_, problem, mark, _):
+            return SpecError(file: file, line: mark.line, column: mark.column, field: "", message: "not valid YAML or JSON: \(problem)")
+        default:
+            return SpecError(file: file, field: "", message: "not valid YAML or JSON: \(error)")
+        }
+    }
+
+    /// Checks across tasks: unique ids, known dependencies, no cycles.
+    static func validate(_ job: JobSpec, file: String, root: Yams.Node) throws(SpecError) {
+        let taskNodes = root["tasks"]?.sequence.map { Array($0) } ?? []
+        func place(_ index: Int, _ key: String? = nil) -> (Int?, Int?) {
+            guard index < taskNodes.count else { return (nil, nil) }
+            let node = key.flatMap { taskNodes[index][$0] } ?? taskNodes[index]
+            return (node.mark?.line, node.mark?.column)
+        }
+        var seen: [String: Int] = [:]
+        for (index, task) in job.tasks.enumerated() {
+            if let first = seen[task.id] {
+                let (line, column) = place(index, "id")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].id", message: "task id '\(task.id)' is already used by tasks[\(first)]")
+            }
+            seen[task.id] = index
+        }
+        for (index, task) in job.tasks.enumerated() {
+            for dependency in task.dependsOn where seen[dependency] == nil {
+                let (line, column) = place(index, "dependsOn")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].dependsOn", message: "no task has the id '\(dependency)'")
+            }
+            if task.dependsOn.contains(task.id) {
+                let (line, column) = place(index, "dependsOn")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].dependsOn", message: "a task cannot depend on itself")
+            }
+        }
+        // Cycle check: depth-first over dependencies.
+        var state: [String: Int] = [:]  // 1 visiting, 2 done
+        let byId = Dictionary(uniqueKeysWithValues: job.tasks.map { ($0.id, $0) })
+        func visit(_ id: String, _ trail: [String]) -> [String]? {
+            if state[id] == 2 { return nil }
+            if state[id] == 1 { return trail + [id] }
+            state[id] = 1
+            for dependency in byId[id]?.dependsOn ?? [] {
+                if let cycle = visit(dependency, trail + [id]) { return cycle }
+            }
+            state[id] = 2
+            return nil
+        }
+        for task in job.tasks {
+            if let cycle = visit(task.id, []) {
+                let index = seen[task.id]!
+                let (line, column) = place(index, "dependsOn")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].dependsOn", message: "dependency cycle: \(cycle.joined(separator: " → "))")
+            }
+        }
+    }
+}
+
+/// A node of the job file with its path, and typed reads that fail with its position.
+struct Field {
+    let node: Yams.Node
+    let path: String
+    let file: String
+
+    func error(_ message: String) -> SpecError {
+        SpecError(file: file, line: node.mark?.line, column: node.mark?.column, field: path, message: message)
+    }
+
+    func child(_ key: String, _ value: Yams.Node) -> Field {
+        Field(node: value, path: path.isEmpty ? key : "\(path).\(key)", file: file)
+    }
+
+    /// The mapping's entries; unknown keys are errors. Aliases map to the canonical key.
+    func object(known: [String], aliases: [String: String] = [:]) throws(SpecError) -> [String: Field] {
+        guard case let .mapping(mapping) = node else { throw error("expected a mapping of fields, found \(kind)") }
+        var fields: [String: Field] = [:]
+        for (keyNode, value) in mapping {
+            guard case let .scalar(scalar) = keyNode else { throw error("field names must be plain text") }
+            let key = aliases[scalar.string] ?? scalar.string
+            guard known.contains(key) else {
+                let keyField = Field(node: keyNode, path: path.isEmpty ? scalar.string : "\(path).\(scalar.string)", file: file)
+                throw keyField.error("unknown field '\(scalar.string)' (known: \(known.joined(separator: ", ")))")
+            }
+            if fields[key] != nil {
+                throw Field(node: keyNode, path: "\(path).\(key)", file: file).error("field given twice")
+            }
+            fields[key] = child(scalar.string, value)
+        }
+        return fields
+    }
+
+    var kind: String {
+        switch node {
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .scalar(let s): s.string.isEmpty ? "nothing" : "'\(s.string)'"
+        }
+    }
+
+    func string() throws(SpecError) -> String {
+        guard case let .scalar(scalar) = node else { throw error("expected text, found \(kind)") }
+        return scalar.string
+    }
+
+    func nonEmptyString() throws(SpecError) -> String {
+        let value = try string()
+        guard !value.trimmingWhitespace().isEmpty else { throw error("must not be empty") }
+        return value
+    }
+
+    func int(minimum: Int) throws(SpecError) -> Int {
+        guard case let .scalar(scalar) = node, let value = Int(scalar.string) else {
+            throw error("expected a whole number ≥ \(minimum), found \(kind)")
+        }
+        guard value >= minimum else { throw error("must be ≥ \(minimum), found \(value)") }
+        return value
+    }
+
+    func duration() throws(SpecError) -> Double {
+        guard case let .scalar(scalar) = node, let seconds = Durations.seconds(scalar.string) else {
+            throw error("expected a duration such as 90s, 30m, 1h30m or PT30M, found \(kind)")
+        }
+        return seconds
+    }
+
+    func list() throws(SpecError) -> [Field] {
+        guard case let .sequence(sequence) = node else { throw error("expected a list, found \(kind)") }
+        return sequence.enumerated().map { Field(node: $1, path: "\(path)[\($0)]", file: file) }
+    }
+
+    func stringList() throws(SpecError) -> [String] {
+        var values: [String] = []
+        for item in try list() { values.append(try item.string()) }
+        return values
+    }
+
+    /// A command line: text split into words (no shell), or a list of exact words.
+    func commandLine() throws(SpecError) -> [String] {
+        let words: [String]
+        if case .sequence = node {
+            words = try stringList()
+        } else {
+            do {
+                words = try CommandLineWords.split(try string())
+            } catch let split as CommandLineWords.SplitError {
+                var located = error("\(split.message) (at character \(split.column) of the command line)")
+                if let line = node.mark?.line, let column = node.mark?.column, case let .scalar(s) = node, s.style == .plain || s.style == .any {
+                    located.line = line
+                    located.column = column + split.column - 1
+                }
+                throw located
+            } catch let other as SpecError {
+                throw other
+            } catch {
+                throw self.error("\(error)")
+            }
+        }
+        guard let program = words.first, !program.isEmpty else { throw error("the command line is empty") }
+        return words
+    }
+
+    /// `{NAME: value}` or Azure's `[{name: NAME, value: value}]`.
+    func environment() throws(SpecError) -> [String: String] {
+        var environment: [String: String] = [:]
+        func add(_ name: String, _ value: String, _ at: Field) throws(SpecError) {
+            guard name.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
+                  name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+            else { throw at.error("'\(name)' is not a valid environment variable name") }
+            environment[name] = value
+        }
+        if case let .mapping(mapping) = node {
+            for (key, value) in mapping {
+                let name = try Field(node: key, path: path, file: file).string()
+                let field = child(name, value)
+                try add(name, try field.string(), field)
+            }
+        } else {
+            for item in try list() {
+                let fields = try item.object(known: ["name", "value"])
+                guard let name = fields["name"] else { throw item.error("each setting needs a name") }
+                try add(try name.string(), try fields["value"]?.string() ?? "", name)
+            }
+        }
+        return environment
+    }
+
+    // MARK: - The schema
+
+    func job() throws(SpecError) -> JobSpec {
+        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName"],
+                           aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment"])
+        guard let id = f["id"] else { throw error("a job needs an id") }
+        let jobId = try id.identifier()
+        var pool = "local"
+        if let p = f["pool"] {
+            if case .mapping = p.node {
+                let info = try p.object(known: ["poolId"])
+                guard let poolId = info["poolId"] else { throw p.error("poolInfo needs a poolId") }
+                pool = try poolId.nonEmptyString()
+            } else {
+                pool = try p.nonEmptyString()
+            }
+        }
+        guard let tasksField = f["tasks"] else { throw error("a job needs a list of tasks") }
+        let items = try tasksField.list()
+        guard !items.isEmpty else { throw tasksField.error("a job needs at least one task") }
+        var tasks: [TaskSpec] = []
+        for item in items { tasks.append(try item.task()) }
+        return JobSpec(id: jobId, pool: pool, priority: try f["priority"]?.int(minimum: -1000) ?? 0,
+                       tasks: tasks, environment: try f["environment"]?.environment() ?? [:])
+    }
+
+    /// Ids as Azure Batch allows them: letters, digits, '-' and '_', at most 64.
+    func identifier() throws(SpecError) -> String {
+        let value = try string()
+        guard !value.isEmpty, value.count <= 64, value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw error("ids are 1-64 letters, digits, '-' or '_', found '\(value)'")
+        }
+        return value
+    }
+
+    func task() throws(SpecError) -> TaskSpec {
+        let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName"],
+                           aliases: ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"])
+        guard let id = f["id"] else { throw error("a task needs an id") }
+        guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
+        return TaskSpec(id: try id.identifier(), commandLine: try command.commandLine(),
+                        dependsOn: try f["dependsOn"]?.dependencies() ?? [],
+                        multiInstance: try f["multiInstance"]?.multiInstance(),
+                        constraints: try f["constraints"]?.constraints() ?? Constraints(),
+                        environment: try f["environment"]?.environment() ?? [:])
+    }
+
+    /// `[a, b]` or Azure's `{taskIds: [...], taskIdRanges: [{start: 1, end: 9}]}`.
+    func dependencies() throws(SpecError) -> [String] {
+        if case .sequence = node { return try stringList() }
+        let f = try object(known: ["taskIds", "taskIdRanges"])
+        var ids = try f["taskIds"]?.stringList() ?? []
+        for range in try f["taskIdRanges"]?.list() ?? [] {
+            let r = try range.object(known: ["start", "end"])
+            guard let start = r["start"], let end = r["end"] else { throw range.error("a range needs start and end") }
+            let low = try start.int(minimum: 0), high = try end.int(minimum: 0)
+            guard low <= high else { throw range.error("start \(low) is after end \(high)") }
+            guard high - low < 100_000 else { throw range.error("range of \(high - low + 1) ids is too large") }
+            ids += (low...high).map(String.init)
+        }
+        return ids
+    }
+
+    func multiInstance() throws(SpecError) -> MultiInstance {
+        let f = try object(known: ["instances", "processesPerNode", "coordinationCommandLine", "transport", "replicas", "launch", "mpirunOptions", "commonResourceFiles"],
+                           aliases: ["numberOfInstances": "instances"])
+        if let files = f["commonResourceFiles"] { throw files.error("resource files are not supported yet") }
+        var transport = Transport.auto
+        if let t = f["transport"] {
+            let name = try t.string()
+            guard let value = Transport(rawValue: name) else {
+                throw t.error("unknown transport '\(name)' (expected \(Transport.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            transport = value
+        }
+        var launch = LaunchMode.mpirun
+        if let l = f["launch"] {
+            let name = try l.string()
+            guard let value = LaunchMode(rawValue: name) else { throw l.error("unknown launch mode '\(name)' (expected mpirun or raw)") }
+            launch = value
+        }
+        return MultiInstance(instances: try f["instances"]?.int(minimum: 1) ?? 1,
+                             processesPerNode: try f["processesPerNode"]?.int(minimum: 1) ?? 1,
+                             coordinationCommandLine: try f["coordinationCommandLine"]?.commandLine(),
+                             transport: transport,
+                             replicas: try f["replicas"]?.int(minimum: 1) ?? 1,
+                             launch: launch,
+                             mpirunOptions: try f["mpirunOptions"]?.stringList() ?? [])
+    }
+
+    func constraints() throws(SpecError) -> Constraints {
+        let f = try object(known: ["maxWallClockTime", "maxTaskRetryCount", "killGracePeriod", "retentionTime"])
+        return Constraints(maxWallClockTime: try f["maxWallClockTime"]?.duration(),
+                           maxTaskRetryCount: try f["maxTaskRetryCount"]?.int(minimum: 0) ?? 0,
+                           killGracePeriod: try f["killGracePeriod"]?.duration() ?? 5)
+    }
+}
+
+extension Yams.Node {
+    subscript(key: String) -> Yams.Node? {
+        guard case let .mapping(mapping) = self else { return nil }
+        return mapping.first { $0.key.scalar?.string == key }?.value
+    }
+}
+
+extension JobSpec {
+    /// Programs written as relative paths (`./solver`, `bin/mesh`) that exist relative to
+    /// `directory` (the job file's, or the current one for quick runs) become absolute,
+    /// since tasks start in directories of their own.
+    public mutating func resolvePrograms(relativeTo directory: String) {
+        func resolve(_ words: inout [String]) {
+            guard let program = words.first, program.contains("/"), !program.hasPrefix("/") else { return }
+            let candidate = URL(fileURLWithPath: program, relativeTo: URL(fileURLWithPath: directory, isDirectory: true)).standardizedFileURL.path
+            if FileManager.default.fileExists(atPath: candidate) { words[0] = candidate }
+        }
+        for index in tasks.indices {
+            resolve(&tasks[index].commandLine)
+            if var coordination = tasks[index].multiInstance?.coordinationCommandLine {
+                resolve(&coordination)
+                tasks[index].multiInstance?.coordinationCommandLine = coordination
+            }
+        }
+    }
+}

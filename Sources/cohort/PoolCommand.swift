@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import Launcher
+
+struct PoolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pool", abstract: "Define and inspect pools.",
+        subcommands: [Add.self, List.self, Show.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add (or replace) a pool from a hostfile or a Slurm hostlist.")
+
+        @Argument(help: "The pool's name.")
+        var name: String
+
+        @Option(help: "An Open MPI hostfile, MPICH machinefile or Slurm hostlist file.")
+        var hostfile: String?
+
+        @Option(help: "A Slurm hostlist such as 'node[01-16]'.")
+        var hosts: String?
+
+        @Option(help: "Slots per node where the hostfile gives none: N, or Slurm's counts such as '2(x3),1'.")
+        var slots: String?
+
+        @Option(help: "ssh client configuration for reaching the nodes (also given to mpirun).")
+        var sshConfig: String?
+
+        @Option(help: "CIDR network that MPI's TCP traffic must use, e.g. 10.9.0.0/24.")
+        var network: String?
+
+        @Option(help: "Price per node-hour, for usage reports.")
+        var price: Double?
+
+        @Option(help: "For the local pool: how many virtual nodes.")
+        var localNodes: Int?
+
+        func run() throws {
+            let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
+            do { try PoolStore.validateName(name) } catch { throw Exit.badInput(error) }
+            var pool: Pool
+            if name == "local" {
+                guard hostfile == nil, hosts == nil else { throw Exit.badInput("the local pool is this machine; give it --local-nodes and --slots, not hosts") }
+                let perNode = try slots.map { text throws -> Int in
+                    guard let n = Int(text), n >= 1 else { throw Exit.badInput("--slots: expected a whole number ≥ 1, found '\(text)'") }
+                    return n
+                }
+                guard (localNodes ?? 4) >= 1 else { throw Exit.badInput("--local-nodes: must be ≥ 1") }
+                pool = Pool.local(nodeCount: localNodes ?? 4, slotsPerNode: perNode)
+            } else {
+                guard (hostfile == nil) != (hosts == nil) else { throw Exit.badInput("give exactly one of --hostfile and --hosts") }
+                var entries: [HostEntry]
+                do {
+                    if let hostfile {
+                        guard let text = try? String(contentsOfFile: hostfile, encoding: .utf8) else { throw Exit.badInput("--hostfile: cannot read \(hostfile)") }
+                        entries = try Hostfile.parse(text, source: hostfile)
+                    } else {
+                        entries = try Hostlist.expand(hosts!, source: "--hosts").map { HostEntry(host: $0) }
+                    }
+                } catch let error as HostfileError {
+                    throw Exit.badInput(error)
+                }
+                guard !entries.isEmpty else { throw Exit.badInput("the pool would have no hosts") }
+                if let slots {
+                    let counts: [Int]
+                    do { counts = try Hostlist.expandCounts(slots, source: "--slots") } catch { throw Exit.badInput(error) }
+                    guard counts.count == 1 || counts.count == entries.count else {
+                        throw Exit.badInput("--slots: \(counts.count) counts for \(entries.count) hosts")
+                    }
+                    for index in entries.indices where entries[index].slots == nil {
+                        entries[index].slots = counts.count == 1 ? counts[0] : counts[index]
+                    }
+                }
+                pool = Pool.fromHosts(name: name, entries: entries)
+            }
+            if let sshConfig {
+                guard !sshConfig.contains(where: \.isWhitespace) else { throw Exit.badInput("--ssh-config: the path must not contain spaces (mpirun splits its ssh agent on them)") }
+                pool.sshConfig = URL(fileURLWithPath: sshConfig).standardizedFileURL.path
+            }
+            if let network {
+                guard network.allSatisfy({ $0.isHexDigit || ".:/".contains($0) }), network.contains("/") else {
+                    throw Exit.badInput("--network: expected a CIDR such as 10.9.0.0/24, found '\(network)'")
+                }
+                pool.network = network
+            }
+            if let price {
+                guard price >= 0, price.isFinite else { throw Exit.badInput("--price: must be ≥ 0") }
+                pool.pricePerNodeHour = price
+            }
+            do { try store.save(pool) } catch { throw Exit.badInput(error) }
+            print("pool \(pool.name): \(pool.nodes.count) nodes, \(pool.totalSlots) slots")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List pools.")
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let pools: [Pool]
+            do { pools = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).list() } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(pools)) }
+            print("NAME  KIND  NODES  SLOTS")
+            for pool in pools { print("\(pool.name)  \(pool.kind.rawValue)  \(pool.nodes.count)  \(pool.totalSlots)") }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a pool's nodes.")
+        @Argument var name: String
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let pool: Pool
+            do { pool = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).load(name) } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(pool)) }
+            print("pool \(pool.name) (\(pool.kind.rawValue)), \(pool.nodes.count) nodes, \(pool.totalSlots) slots")
+            if let ssh = pool.sshConfig { print("ssh config \(ssh)") }
+            if let network = pool.network { print("network \(network)") }
+            print("NODE  ADDRESS  SLOTS  STATE")
+            for node in pool.nodes {
+                print("\(node.id)  \((node.user.map { "\($0)@" } ?? "") + node.address)  \(node.slots)  \(node.state.rawValue)\(node.stateReason.map { " (\($0))" } ?? "")")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a pool.")
+        @Argument var name: String
+
+        func run() throws {
+            do { try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).remove(name) } catch { throw Exit.badInput(error) }
+            print("pool \(name) removed")
+        }
+    }
+}
+
+func encode<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+}

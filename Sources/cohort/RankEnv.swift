@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Launcher
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What every rank of a managed MPI task runs through: sets the variables that differ from
+/// node to node (AZ_BATCH_NODE_ID, the working directory, ...) from the rank's number, moves
+/// into the node's working directory, and becomes the application (execvp).
+struct RankEnv: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rank-env", abstract: "(internal) Start one rank with its node's environment.", shouldDisplay: false)
+
+    @Argument(parsing: .captureForPassthrough) var command: [String] = []
+
+    func run() throws {
+        var words = command
+        if words.first == "--" { words.removeFirst() }
+        guard !words.isEmpty else { throw Exit.badInput("rank-env: no program given") }
+        var environment = ProcessInfo.processInfo.environment
+        if let rank = environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) {
+            TaskEnvironment.applyRank(rank, to: &environment)
+        }
+        for (name, value) in environment { setenv(name, value, 1) }
+        if let directory = environment["COHORT_WORKING_DIR"] { _ = chdir(directory) }
+        let argv = words.map { strdup($0) } + [nil]
+        execvp(words[0], argv)
+        let reason = String(cString: strerror(errno))
+        FileHandle.standardError.write(Data("cohort rank-env: cannot start \(words[0]): \(reason)\n".utf8))
+        throw ExitCode(127)
+    }
+}

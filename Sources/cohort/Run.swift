@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import Launcher
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a job file, or one command, to completion on a pool.",
+        discussion: """
+            cohort run JOB.yaml
+            cohort run -N 2 -n 4 -- ./solver input.dat        (an MPI task: 2 nodes, 4 ranks)
+            cohort run -N 2 -n 4 --replicas 3 -- ./solver      (three disjoint groups at once)
+            cohort run -- ./render frame1                      (one independent task)
+            Exit code: 0 if every task succeeded, 1 if one failed, 2 for bad input.
+            """
+    )
+
+    @Argument(help: "A job file (YAML or JSON), or with -N/-n/--, the program and its arguments.")
+    var words: [String] = []
+
+    @Option(name: .customShort("N"), help: "Nodes of the MPI task's group.")
+    var nodes: Int?
+
+    @Option(name: .customShort("n"), help: "Ranks of the MPI task in all (spread evenly over the nodes).")
+    var ranks: Int?
+
+    @Option(help: "Run K copies of the MPI task at once, each on its own node group.")
+    var replicas: Int = 1
+
+    @Option(help: "MPI transport: auto, shm, tcp, rdma or ucx.")
+    var transport: String = "auto"
+
+    @Option(help: "The pool to run on (default: the job file's, else local).")
+    var pool: String?
+
+    @Option(help: "Wall-clock limit per attempt of a quick run (e.g. 30s, 10m, PT1H).")
+    var time: String?
+
+    @Option(help: "Retries of a failed attempt of a quick run.")
+    var retries: Int = 0
+
+    @Option(help: "Let the command call mpirun itself (raw) or run it under mpirun (mpirun).")
+    var launch: String = "mpirun"
+
+    @Option(help: "Placement of node groups: pack or spread.")
+    var policy: String = "pack"
+
+    @Option(help: "Summary format: table or json.")
+    var output: OutputFormat = .table
+
+    @Flag(help: "Don't print the live progress line.")
+    var quiet = false
+
+    func run() throws {
+        let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
+        let job: JobSpec
+        do {
+            job = try makeJob()
+        } catch let error as SpecError {
+            throw Exit.badInput(error)
+        }
+        guard let placement = PlacementPolicy(rawValue: policy) else { throw Exit.badInput("--policy: expected pack or spread, found '\(policy)'") }
+        let poolDefinition: Pool
+        do {
+            poolDefinition = try store.load(pool ?? job.pool)
+        } catch {
+            throw Exit.badInput(error)
+        }
+        let settings = ExecutionSettings(
+            workDirectory: "\(PoolStore.defaultStateDirectory)/work",
+            cohortExecutable: ExecutionSettings.currentExecutable,
+            log: { message in if !quiet { FileHandle.standardError.write(Data("cohort: \(message)\n".utf8)) } })
+        let live = !quiet && output == .table && isatty(STDERR_FILENO) != 0
+        let runner: JobRunner
+        do {
+            runner = try JobRunner(job: job, pool: poolDefinition, settings: settings, policy: placement) { progress in
+                guard live else { return }
+                let line = "\r\(progress.succeeded) done, \(progress.running) running, \(progress.failed) failed, \(progress.waiting) waiting — \(String(format: "%.1f", progress.elapsed)) s   "
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        } catch {
+            throw Exit.badInput(error)
+        }
+        let result = runner.run()
+        if live { FileHandle.standardError.write(Data("\n".utf8)) }
+        switch output {
+        case .table: print(Summary.table(result), terminator: "")
+        case .json: print(Summary.json(result))
+        }
+        if !result.succeeded { throw Exit.taskFailed }
+    }
+
+    /// A job from the file, or one task from the command line.
+    func makeJob() throws -> JobSpec {
+        let quick = nodes != nil || ranks != nil || replicas != 1
+        if !quick, words.count == 1, !words[0].hasPrefix("-"), FileManager.default.fileExists(atPath: words[0]) || words[0].hasSuffix(".yaml") || words[0].hasSuffix(".yml") || words[0].hasSuffix(".json") {
+            return try JobFile.load(path: words[0])
+        }
+        guard !words.isEmpty else {
+            throw SpecError(file: "command line", field: "", message: "give a job file, or -- and the program to run")
+        }
+        func flag(_ name: String, _ message: String) -> SpecError { SpecError(file: "command line", field: name, message: message) }
+        var constraints = Constraints(maxTaskRetryCount: retries)
+        if retries < 0 { throw flag("--retries", "must be ≥ 0") }
+        if let time {
+            guard let seconds = Durations.seconds(time) else { throw flag("--time", "expected a duration such as 30s, 10m or PT1H, found '\(time)'") }
+            constraints.maxWallClockTime = seconds
+        }
+        var multi: MultiInstance? = nil
+        if quick {
+            guard let transportValue = Transport(rawValue: transport) else {
+                throw flag("--transport", "expected \(Transport.allCases.map(\.rawValue).joined(separator: ", ")), found '\(transport)'")
+            }
+            guard let launchValue = LaunchMode(rawValue: launch) else { throw flag("--launch", "expected mpirun or raw, found '\(launch)'") }
+            guard replicas >= 1 else { throw flag("--replicas", "must be ≥ 1") }
+            let nodeCount = nodes ?? 1
+            guard nodeCount >= 1 else { throw flag("-N", "must be ≥ 1") }
+            let rankCount = ranks ?? nodeCount
+            guard rankCount >= nodeCount else { throw flag("-n", "\(rankCount) ranks cannot fill \(nodeCount) nodes") }
+            guard rankCount % nodeCount == 0 else { throw flag("-n", "\(rankCount) ranks do not spread evenly over \(nodeCount) nodes") }
+            multi = MultiInstance(instances: nodeCount, processesPerNode: rankCount / nodeCount, transport: transportValue, replicas: replicas, launch: launchValue)
+        }
+        let program = URL(fileURLWithPath: words[0]).lastPathComponent
+        let id = String(program.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" }.prefix(40))
+        let stamp = Int(Date().timeIntervalSince1970 * 1000)
+        var job = JobSpec(id: "run-\(stamp)", pool: pool ?? "local",
+                          tasks: [TaskSpec(id: id.isEmpty ? "task" : id, commandLine: words, multiInstance: multi, constraints: constraints)])
+        job.resolvePrograms(relativeTo: FileManager.default.currentDirectoryPath)
+        return job
+    }
+}

@@ -1,0 +1,93 @@
+import XCTest
+@testable import Launcher
+
+final class AllocatorTests: XCTestCase {
+    func testGroupsTakeDistinctNodesAndReleaseGivesBack() {
+        var allocator = Allocator(slots: [4, 4, 4, 4])
+        let group = allocator.allocateGroup(instances: 3, processesPerNode: 2)!
+        XCTAssertEqual(Set(group).count, 3)
+        XCTAssertEqual(allocator.freeSlots, 10)
+        XCTAssertNil(allocator.allocateGroup(instances: 4, processesPerNode: 3), "only one node has 3 free slots")
+        XCTAssertEqual(allocator.freeSlots, 10, "a failed allocation takes nothing")
+        allocator.release(group: group, processesPerNode: 2)
+        XCTAssertEqual(allocator.freeSlots, 16)
+        XCTAssertNotNil(allocator.allocateGroup(instances: 4, processesPerNode: 4))
+        XCTAssertEqual(allocator.freeSlots, 0)
+        XCTAssertNil(allocator.allocateSlot())
+    }
+
+    func testReplicasGetDisjointGroups() {
+        var allocator = Allocator(slots: Array(repeating: 8, count: 12))
+        let groups = allocator.allocateGroups(count: 3, instances: 4, processesPerNode: 1)!
+        XCTAssertEqual(groups.count, 3)
+        XCTAssertEqual(Set(groups.flatMap { $0 }).count, 12, "no node in two replicas, though each has slots to spare")
+        XCTAssertNil(allocator.allocateGroups(count: 1, instances: 4, processesPerNode: 1, excludingAllTaken: true))
+    }
+
+    func testExclusionKeepsSiblingNodesOut() {
+        var allocator = Allocator(slots: [2, 2, 2, 2])
+        let first = allocator.allocateGroup(instances: 2, processesPerNode: 1)!
+        let second = allocator.allocateGroup(instances: 2, processesPerNode: 1, excluding: Set(first))!
+        XCTAssertTrue(Set(first).isDisjoint(with: second))
+        XCTAssertNil(allocator.allocateGroup(instances: 1, processesPerNode: 1, excluding: Set(first + second)))
+    }
+
+    func testImpossibleTasksAreNamedUpFront() {
+        let allocator = Allocator(slots: [4, 4, 2], usable: [true, true, false])
+        XCTAssertNil(allocator.impossibility(instances: 2, processesPerNode: 4))
+        XCTAssertTrue(allocator.impossibility(instances: 3, processesPerNode: 1)!.contains("2 such nodes"))
+        XCTAssertTrue(allocator.impossibility(instances: 1, processesPerNode: 5)!.contains("largest usable node has 4 slots"))
+        XCTAssertNil(allocator.impossibility(instances: 2, processesPerNode: 2, replicas: 5), "replicas may queue")
+    }
+
+    func testPackFillsBusyNodesSpreadPrefersEmptyOnes() {
+        var pack = Allocator(slots: [4, 4], policy: .pack)
+        let a = pack.allocateSlot()!
+        XCTAssertEqual(pack.allocateSlot(), a, "pack: the same node again")
+        var spread = Allocator(slots: [4, 4], policy: .spread)
+        let b = spread.allocateSlot()!
+        XCTAssertNotEqual(spread.allocateSlot(), b, "spread: the other node")
+    }
+
+    func testUnusableNodesGetNoWork() {
+        var allocator = Allocator(slots: [1, 1, 1])
+        allocator.setUsable(1, false)
+        var taken: [Int] = []
+        while let node = allocator.allocateSlot() { taken.append(node) }
+        XCTAssertEqual(taken.sorted(), [0, 2])
+        allocator.setUsable(1, true)
+        XCTAssertEqual(allocator.allocateSlot(), 1)
+    }
+
+    func testRandomOperationsNeverDoubleBook() {
+        var generator = SystemRandomNumberGenerator()
+        let slots = (0..<40).map { _ in Int.random(in: 1...8, using: &generator) }
+        var allocator = Allocator(slots: slots)
+        var used = Array(repeating: 0, count: slots.count)
+        var held: [([Int], Int)] = []
+        for _ in 0..<5000 {
+            if Bool.random(using: &generator) || held.isEmpty {
+                let n = Int.random(in: 1...6, using: &generator), p = Int.random(in: 1...4, using: &generator)
+                if let group = allocator.allocateGroup(instances: n, processesPerNode: p) {
+                    XCTAssertEqual(Set(group).count, n)
+                    for node in group { used[node] += p; XCTAssertLessThanOrEqual(used[node], slots[node], "slot given twice") }
+                    held.append((group, p))
+                }
+            } else {
+                let (group, p) = held.remove(at: Int.random(in: 0..<held.count, using: &generator))
+                allocator.release(group: group, processesPerNode: p)
+                for node in group { used[node] -= p }
+            }
+            XCTAssertEqual(allocator.freeSlots, slots.reduce(0, +) - used.reduce(0, +))
+        }
+    }
+}
+
+extension Allocator {
+    /// Whether another group fits on nodes no replica holds (test helper).
+    mutating func allocateGroups(count: Int, instances: Int, processesPerNode: Int, excludingAllTaken: Bool) -> [[Int]]? {
+        let taken = Set(free.indices.filter { free[$0] < capacity[$0] })
+        guard let group = allocateGroup(instances: instances, processesPerNode: processesPerNode, excluding: taken) else { return nil }
+        return [group]
+    }
+}

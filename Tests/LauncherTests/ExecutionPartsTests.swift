@@ -1,0 +1,101 @@
+import XCTest
+@testable import Launcher
+
+final class ExecutionPartsTests: XCTestCase {
+    let nodes = [Node(id: "n1", address: "10.9.0.11", slots: 4), Node(id: "n2", address: "10.9.0.12", user: "hpc", slots: 4)]
+
+    func command(_ transport: Transport, local: Bool = false) -> MPIRunCommand {
+        MPIRunCommand(mpirun: "mpirun", hostfile: "/w/hostfile", nodes: nodes, processesPerNode: 2, transport: transport, isLocalPool: local,
+                      localCores: 2, runningAsRoot: true, sshConfig: "/etc/cohort/ssh_config", network: "10.9.0.0/24",
+                      exportedNames: ["COHORT_TASK_ID", "AZ_BATCH_HOST_LIST"], extraOptions: ["--report-bindings"],
+                      rankWrapper: ["/usr/bin/cohort", "rank-env", "--"], application: ["./solver", "a b"])
+    }
+
+    func testMPIRunArgumentsForAStaticPool() {
+        let a = command(.tcp).arguments
+        XCTAssertEqual(Array(a.prefix(5)), ["mpirun", "--hostfile", "/w/hostfile", "-np", "4"])
+        XCTAssertTrue(a.containsSequence(["--map-by", "ppr:2:node"]))
+        XCTAssertTrue(a.contains("--allow-run-as-root"))
+        XCTAssertTrue(a.containsSequence(["--mca", "btl", "self,vader,tcp"]))
+        XCTAssertTrue(a.containsSequence(["--mca", "plm_rsh_agent", "ssh -F /etc/cohort/ssh_config"]))
+        XCTAssertTrue(a.containsSequence(["--mca", "btl_tcp_if_include", "10.9.0.0/24", "--mca", "oob_tcp_if_include", "10.9.0.0/24"]))
+        XCTAssertTrue(a.containsSequence(["-x", "COHORT_TASK_ID", "-x", "AZ_BATCH_HOST_LIST"]))
+        XCTAssertEqual(Array(a.suffix(6)), ["--report-bindings", "/usr/bin/cohort", "rank-env", "--", "./solver", "a b"])
+    }
+
+    func testTransportFlags() {
+        XCTAssertTrue(command(.shm).arguments.containsSequence(["--mca", "pml", "ob1", "--mca", "btl", "self,vader"]))
+        XCTAssertTrue(command(.rdma).arguments.containsSequence(["--mca", "pml", "ucx"]))
+        XCTAssertFalse(command(.rdma).arguments.contains("pml_ucx_devices"), "real RDMA needs no override")
+        XCTAssertTrue(command(.ucx).arguments.containsSequence(["--mca", "pml_ucx_devices", "any", "--mca", "pml_ucx_tls", "any"]))
+    }
+
+    func testLocalPoolIsOneHostHoldingEveryRank() {
+        let a = command(.shm, local: true).arguments
+        XCTAssertFalse(a.contains("--map-by"))
+        XCTAssertTrue(a.containsSequence(["--bind-to", "none"]), "4 ranks on 2 cores are not pinned")
+        XCTAssertFalse(a.contains("plm_rsh_agent"))
+        XCTAssertEqual(MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: 2, isLocalPool: true), "localhost slots=4\n")
+        XCTAssertEqual(MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: 2, isLocalPool: false), "10.9.0.11 slots=2\nhpc@10.9.0.12 slots=2\n")
+    }
+
+    func testTaskEnvironmentHasCohortAndAzureNames() {
+        let environment = TaskEnvironment(jobId: "j", taskId: "solve", attemptId: "j.solve.r1.a2", attempt: 2, replica: 1, pool: "p", nodes: nodes,
+                                          processesPerNode: 2, attemptDirectory: "/w/a", sharedDirectory: "/w/a/shared", hostfile: "/w/a/hostfile",
+                                          userVariables: ["CASE": "wing"])
+        let master = environment.variables(forNode: 0), other = environment.variables(forNode: 1)
+        XCTAssertEqual(master["AZ_BATCH_HOST_LIST"], "10.9.0.11,10.9.0.12")
+        XCTAssertEqual(master["AZ_BATCH_NODE_LIST"], "10.9.0.11;10.9.0.12")
+        XCTAssertEqual(master["AZ_BATCH_MASTER_NODE"], "10.9.0.11:6000")
+        XCTAssertEqual(master["AZ_BATCH_IS_CURRENT_NODE_MASTER"], "true")
+        XCTAssertEqual(other["AZ_BATCH_IS_CURRENT_NODE_MASTER"], "false")
+        XCTAssertEqual(other["AZ_BATCH_NODE_ID"], "n2")
+        XCTAssertEqual(other["AZ_BATCH_TASK_WORKING_DIR"], "/w/a/node-n2")
+        XCTAssertEqual(master["AZ_BATCH_TASK_SHARED_DIR"], "/w/a/shared")
+        XCTAssertEqual(master["CCP_NODES"], "2 10.9.0.11 2 10.9.0.12 2")
+        XCTAssertEqual(master["COHORT_HOSTFILE"], "/w/a/hostfile")
+        XCTAssertEqual(master["COHORT_REPLICA_INDEX"], "1")
+        XCTAssertEqual(master["COHORT_ATTEMPT_ID"], "j.solve.r1.a2")
+        XCTAssertEqual(master["CASE"], "wing")
+        // A rank recomputes the per-node names from its number.
+        var rank3 = master
+        TaskEnvironment.applyRank(3, to: &rank3)
+        for name in TaskEnvironment.perNodeNames { XCTAssertEqual(rank3[name], other[name], name) }
+    }
+
+    func testRemoteCommandsQuoteEveryWord() throws {
+        let command = NodeCommand(sshConfig: "/c")
+        let arguments = command.arguments(["echo", "a;touch /tmp/pwned", "$(id)"], on: nodes[1], directory: "/w/it's", environment: ["X": "1 2"])
+        XCTAssertEqual(Array(arguments.prefix(3)), ["ssh", "-F", "/c"])
+        XCTAssertTrue(arguments.contains("hpc@10.9.0.12"))
+        let remote = arguments.last!
+        // What the remote shell will see, split back: every word arrives whole.
+        let words = try CommandLineWords.split(remote.replacingOccurrences(of: " && ", with: " AND "))
+        XCTAssertEqual(words, ["cd", "/w/it's", "AND", "exec", "env", "X=1 2", "echo", "a;touch /tmp/pwned", "$(id)"])
+        XCTAssertEqual(command.arguments(["true"], on: Node(id: "l", address: "localhost", slots: 1), directory: "/", environment: [:]), ["true"])
+    }
+
+    func testFailingRankIsReadFromMpirunsReport() {
+        let report = ["--------------------------------------------------------------------------",
+                      "mpirun detected that one or more processes exited with non-zero status, thus causing",
+                      "the job to be terminated. The first process to do so was:",
+                      "  Process name: [[40873,1],3]", "  Exit code:    7",
+                      "--------------------------------------------------------------------------"]
+        XCTAssertEqual(MPIRunReport.failingRank(in: report)?.rank, 3)
+        XCTAssertEqual(MPIRunReport.failingRank(in: report)?.code, 7)
+        XCTAssertNil(MPIRunReport.failingRank(in: ["nothing here"]))
+    }
+
+    func testNoRDMAHereIsAnAnswerNotACrash() {
+        // This machine has no verbs device: the probe must say so and not crash.
+        XCTAssertEqual(RDMAProbe.localDevices().filter { !$0.activePorts.isEmpty }, [])
+        XCTAssertFalse(RDMAProbe.localHasActivePort)
+    }
+}
+
+extension Array where Element: Equatable {
+    func containsSequence(_ sequence: [Element]) -> Bool {
+        guard sequence.count <= count else { return false }
+        return (0...(count - sequence.count)).contains { Array(self[$0..<$0 + sequence.count]) == sequence }
+    }
+}

@@ -1,0 +1,163 @@
+import XCTest
+@testable import Launcher
+
+final class CommandLineWordsTests: XCTestCase {
+    func testQuotingLikeAShellWithoutExpansion() throws {
+        XCTAssertEqual(try CommandLineWords.split("./solver  mesh.dat --iters 5"), ["./solver", "mesh.dat", "--iters", "5"])
+        XCTAssertEqual(try CommandLineWords.split(#"sh -c 'echo $HOME; ls' "a b" c\ d"#), ["sh", "-c", "echo $HOME; ls", "a b", "c d"])
+        XCTAssertEqual(try CommandLineWords.split(#"echo "x\"y" '' z"#), ["echo", "x\"y", "", "z"])
+        XCTAssertEqual(try CommandLineWords.split("echo $PATH `id` > out"), ["echo", "$PATH", "`id`", ">", "out"])
+        XCTAssertThrowsError(try CommandLineWords.split("echo 'open")) { error in
+            XCTAssertEqual((error as? CommandLineWords.SplitError)?.column, 6)
+        }
+    }
+
+    func testShellQuotingSurvivesHostileWords() throws {
+        for word in ["a;touch /tmp/pwned", "$(id)", "it's", "`reboot`", "a b", "", "\"", "\\", "x\ny"] {
+            let quoted = CommandLineWords.shellQuote(word)
+            XCTAssertEqual(try CommandLineWords.split("echo " + quoted), ["echo", word], quoted)
+        }
+        XCTAssertEqual(CommandLineWords.shellQuote("plain-word_1.txt"), "plain-word_1.txt")
+    }
+
+    func testDurations() {
+        XCTAssertEqual(Durations.seconds("90"), 90)
+        XCTAssertEqual(Durations.seconds("90s"), 90)
+        XCTAssertEqual(Durations.seconds("30m"), 1800)
+        XCTAssertEqual(Durations.seconds("1h30m"), 5400)
+        XCTAssertEqual(Durations.seconds("PT30M"), 1800)
+        XCTAssertEqual(Durations.seconds("P1DT2H"), 93600)
+        XCTAssertEqual(Durations.seconds("0.5s"), 0.5)
+        XCTAssertNil(Durations.seconds("soon"))
+        XCTAssertNil(Durations.seconds("10x"))
+        XCTAssertNil(Durations.seconds("-5"))
+        XCTAssertNil(Durations.seconds("5m3"))
+    }
+}
+
+final class JobFileTests: XCTestCase {
+    let good = """
+        id: wing-sweep
+        pool: local
+        environment: { CASE: wing }
+        tasks:
+          - id: mesh
+            commandLine: ./mesh --out mesh.dat
+          - id: solve
+            dependsOn: [mesh]
+            commandLine: ./solver mesh.dat
+            multiInstance:
+              instances: 4
+              processesPerNode: 2
+              coordinationCommandLine: ./warm-cache.sh
+              transport: tcp
+              replicas: 3
+            constraints: { maxWallClockTime: 30m, maxTaskRetryCount: 2 }
+        """
+
+    func testTheDesignExampleParses() throws {
+        let job = try JobFile.parse(good, file: "job.yaml")
+        XCTAssertEqual(job.id, "wing-sweep")
+        XCTAssertEqual(job.environment, ["CASE": "wing"])
+        XCTAssertEqual(job.tasks.map(\.id), ["mesh", "solve"])
+        XCTAssertEqual(job.tasks[0].commandLine, ["./mesh", "--out", "mesh.dat"])
+        XCTAssertNil(job.tasks[0].multiInstance)
+        let solve = job.tasks[1]
+        XCTAssertEqual(solve.dependsOn, ["mesh"])
+        XCTAssertEqual(solve.multiInstance, MultiInstance(instances: 4, processesPerNode: 2, coordinationCommandLine: ["./warm-cache.sh"], transport: .tcp, replicas: 3))
+        XCTAssertEqual(solve.constraints, Constraints(maxWallClockTime: 1800, maxTaskRetryCount: 2))
+    }
+
+    func testDefaults() throws {
+        let job = try JobFile.parse("id: j\ntasks:\n  - id: t\n    commandLine: true\n    multiInstance: {}\n", file: "j.yaml")
+        XCTAssertEqual(job.pool, "local")
+        XCTAssertEqual(job.priority, 0)
+        XCTAssertEqual(job.tasks[0].multiInstance, MultiInstance(instances: 1, processesPerNode: 1, transport: .auto, replicas: 1, launch: .mpirun))
+        XCTAssertEqual(job.tasks[0].constraints, Constraints())
+    }
+
+    func testAzureBatchJSONShape() throws {
+        let json = """
+            {"id": "az", "poolInfo": {"poolId": "cluster"},
+             "commonEnvironmentSettings": [{"name": "MODE", "value": "fast"}],
+             "tasks": [
+               {"id": "1", "commandLine": "/bin/true"},
+               {"id": "2", "commandLine": "/bin/true"},
+               {"id": "mpi", "commandLine": "/bin/bash -c 'mpirun -host $AZ_BATCH_HOST_LIST ./app'",
+                "dependsOn": {"taskIdRanges": [{"start": 1, "end": 2}]},
+                "multiInstanceSettings": {"numberOfInstances": 3, "coordinationCommandLine": "/bin/true"},
+                "environmentSettings": [{"name": "X", "value": "1"}],
+                "constraints": {"maxWallClockTime": "PT1H", "maxTaskRetryCount": 1}}
+             ]}
+            """
+        let job = try JobFile.parse(json, file: "job.json")
+        XCTAssertEqual(job.pool, "cluster")
+        XCTAssertEqual(job.environment, ["MODE": "fast"])
+        XCTAssertEqual(job.tasks[2].dependsOn, ["1", "2"])
+        XCTAssertEqual(job.tasks[2].multiInstance?.instances, 3)
+        XCTAssertEqual(job.tasks[2].commandLine, ["/bin/bash", "-c", "mpirun -host $AZ_BATCH_HOST_LIST ./app"])
+        XCTAssertEqual(job.tasks[2].constraints.maxWallClockTime, 3600)
+        XCTAssertEqual(job.tasks[2].environment, ["X": "1"])
+    }
+
+    func error(_ text: String) -> SpecError? {
+        do { _ = try JobFile.parse(text, file: "bad.yaml"); return nil } catch { return error }
+    }
+
+    func testErrorsNameFileLineAndField() {
+        let unknown = error(good.replacingOccurrences(of: "processesPerNode: 2", with: "procsPerNode: 2"))
+        XCTAssertEqual(unknown?.file, "bad.yaml")
+        XCTAssertEqual(unknown?.line, 12)
+        XCTAssertEqual(unknown?.field, "tasks[1].multiInstance.procsPerNode")
+        XCTAssertTrue(unknown?.message.contains("unknown field 'procsPerNode'") == true)
+        XCTAssertTrue(unknown?.description.hasPrefix("bad.yaml:12:") == true)
+
+        let wrongType = error(good.replacingOccurrences(of: "instances: 4", with: "instances: four"))
+        XCTAssertEqual(wrongType?.line, 11)
+        XCTAssertEqual(wrongType?.field, "tasks[1].multiInstance.instances")
+        XCTAssertTrue(wrongType?.message.contains("whole number") == true)
+
+        XCTAssertEqual(error(good.replacingOccurrences(of: "instances: 4", with: "instances: 0"))?.message, "must be ≥ 1, found 0")
+        XCTAssertEqual(error(good.replacingOccurrences(of: "transport: tcp", with: "transport: carrier-pigeon"))?.field, "tasks[1].multiInstance.transport")
+        XCTAssertEqual(error(good.replacingOccurrences(of: "30m", with: "soon"))?.field, "tasks[1].constraints.maxWallClockTime")
+        XCTAssertEqual(error(good.replacingOccurrences(of: "dependsOn: [mesh]", with: "dependsOn: [meshh]"))?.message, "no task has the id 'meshh'")
+        XCTAssertEqual(error(good.replacingOccurrences(of: "id: solve", with: "id: mesh"))?.field, "tasks[1].id")
+        XCTAssertTrue(error(good.replacingOccurrences(of: "id: mesh\n", with: "id: mesh\n    dependsOn: [solve]\n"))?.message.contains("cycle") == true)
+        let unterminated = error(good.replacingOccurrences(of: "./solver mesh.dat", with: "./solver \"mesh.dat"))
+        XCTAssertEqual(unterminated?.field, "tasks[1].commandLine")
+        XCTAssertEqual(unterminated?.line, 9)
+        XCTAssertEqual(unterminated?.column, 27, "points at the quote")
+        XCTAssertEqual(error(good.replacingOccurrences(of: "id: wing-sweep", with: "id: wing sweep"))?.field, "id")
+        XCTAssertEqual(error("id: j\ntasks: []\n")?.message, "a job needs at least one task")
+        XCTAssertEqual(error("id: j\n")?.message, "a job needs a list of tasks")
+        XCTAssertEqual(error("tasks: [{id: a, commandLine: x}]\n")?.message, "a job needs an id")
+        XCTAssertEqual(error("id: j\ntasks: [{id: a}]\n")?.message, "a task needs a commandLine")
+        XCTAssertEqual(error("id: j\ntasks:\n  - id: a\n    commandLine: ''\n")?.message, "the command line is empty")
+        XCTAssertNotNil(error("id: j\ntasks: [{id: a, commandLine: x}\n")?.line, "YAML syntax errors carry a line")
+        XCTAssertEqual(error("id: j\nenvironment: {'1BAD': x}\ntasks: [{id: a, commandLine: x}]\n")?.field, "environment.1BAD")
+    }
+
+    func testRandomMutationsNeverCrashAndAlwaysSayWhere() {
+        // Delete, duplicate or garble characters of a valid file: each result parses or
+        // fails with a SpecError that names the file.
+        var generator = SystemRandomNumberGenerator()
+        let characters = Array(good)
+        for _ in 0..<600 {
+            var mutated = characters
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let index = Int.random(in: 0..<mutated.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: mutated.remove(at: index)
+                case 1: mutated.insert(mutated[index], at: index)
+                default: mutated[index] = [":", "-", "[", "{", "'", "x", "9", " ", "\n"].randomElement(using: &generator)!
+                }
+            }
+            do {
+                _ = try JobFile.parse(String(mutated), file: "fuzz.yaml")
+            } catch {
+                XCTAssertEqual(error.file, "fuzz.yaml")
+                XCTAssertFalse(error.message.isEmpty)
+            }
+        }
+    }
+}
