@@ -95,7 +95,10 @@ struct Run: ParsableCommand {
     /// A job from the file, or one task from the command line.
     func makeJob() throws -> JobSpec {
         let quick = nodes != nil || ranks != nil || replicas != 1
-        if !quick, words.count == 1, !words[0].hasPrefix("-"), FileManager.default.fileExists(atPath: words[0]) || words[0].hasSuffix(".yaml") || words[0].hasSuffix(".yml") || words[0].hasSuffix(".json") {
+        // One word that names a job file: by its ending, or a file that is not a program.
+        let isJobFile = words.count == 1 && (["yaml", "yml", "json"].contains(URL(fileURLWithPath: words[0]).pathExtension)
+            || (FileManager.default.fileExists(atPath: words[0]) && !FileManager.default.isExecutableFile(atPath: words[0])))
+        if !quick, isJobFile {
             return try JobFile.load(path: words[0])
         }
         guard !words.isEmpty else {

@@ -63,8 +63,12 @@ public struct AttemptExecutor: Sendable {
             attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
         }
         attempt.end = Date()
-        // Nothing of the attempt may outlive it, on any node of the group.
-        sweep(attemptId: work.attemptId, nodes: nodes)
+        // Nothing of a failed attempt or an MPI task may outlive it, on any node of the
+        // group. (A successful independent task's process group is already gone: the
+        // /proc scan would cost more than the task.)
+        if attempt.failure != nil || work.task.multiInstance != nil {
+            sweep(attemptId: work.attemptId, nodes: nodes)
+        }
         return attempt
     }
 
@@ -205,6 +209,7 @@ public struct AttemptExecutor: Sendable {
         }
         let termination = child.wait()
         deadline?.cancel()
+        child.signalGroup(SIGKILL)  // whatever it left in its process group
         if deadline?.hasFired == true {
             throw Failure(category: .timeout, node: node,
                           message: "maxWallClockTime of \(Self.format(constraints.maxWallClockTime!)) ran out; the task's processes were ended",

@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// The `cohort` command itself: exit codes, errors that say where, output formats.
+final class CommandLineTests: XCTestCase {
+    func testQuickRunAndJSONOutput() throws {
+        let home = Harness.temporaryDirectory()
+        let result = try Harness.cohort(["run", "--output", "json", "-N", "2", "-n", "4", "--transport", "shm", "--", Harness.executable("hello")], home: home)
+        XCTAssertEqual(result.exitCode, 0, result.stderr)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let tasks = try XCTUnwrap(object?["tasks"] as? [[String: Any]])
+        let attempt = try XCTUnwrap((tasks[0]["attempts"] as? [[String: Any]])?.first)
+        XCTAssertEqual(attempt["nodes"] as? [String], ["local-0", "local-1"])
+        XCTAssertEqual(attempt["exitCode"] as? Int, 0)
+        let stdout = Harness.read("\(attempt["directory"] as! String)/stdout.txt")
+        XCTAssertEqual(stdout.split(separator: "\n").filter { $0.hasPrefix("hello from rank") }.count, 4)
+    }
+
+    func testTableSummaryAndExitCodeOfAFailure() throws {
+        let home = Harness.temporaryDirectory()
+        let result = try Harness.cohort(["run", "--", "/bin/sh", "-c", "exit 5"], home: home)
+        XCTAssertEqual(result.exitCode, 1)
+        XCTAssertTrue(result.stdout.contains("failure"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("exited with code 5"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("0 succeeded, 1 failed"), result.stdout)
+    }
+
+    func testBadJobFilesExitWith2AndSayWhere() throws {
+        let home = Harness.temporaryDirectory()
+        let file = home + "/bad.yaml"
+        try "id: j\ntasks:\n  - id: a\n    commandLine: /bin/true\n    multiInstance: { instances: many }\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Harness.cohort(["run", file], home: home)
+        XCTAssertEqual(result.exitCode, 2)
+        XCTAssertTrue(result.stderr.contains("\(file):5:"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("tasks[0].multiInstance.instances"), result.stderr)
+        XCTAssertEqual(try Harness.cohort(["run", home + "/absent.yaml"], home: home).exitCode, 2)
+    }
+
+    func testUnknownPoolAndImpossibleTasksExitWith2() throws {
+        let home = Harness.temporaryDirectory()
+        let unknown = try Harness.cohort(["run", "--pool", "nowhere", "--", "/bin/true"], home: home)
+        XCTAssertEqual(unknown.exitCode, 2)
+        XCTAssertTrue(unknown.stderr.contains("unknown pool 'nowhere'"), unknown.stderr)
+        let impossible = try Harness.cohort(["run", "-N", "9", "-n", "9", "--", "/bin/true"], home: home)
+        XCTAssertEqual(impossible.exitCode, 2)
+        XCTAssertTrue(impossible.stderr.contains("can never run"), impossible.stderr)
+        let uneven = try Harness.cohort(["run", "-N", "2", "-n", "3", "--", "/bin/true"], home: home)
+        XCTAssertEqual(uneven.exitCode, 2)
+        XCTAssertTrue(uneven.stderr.contains("-n"), uneven.stderr)
+    }
+
+    func testPoolsAreAddedListedShownAndRemoved() throws {
+        let home = Harness.temporaryDirectory()
+        let hostfile = home + "/hosts"
+        try "# two nodes\nnode1 slots=4\nalice@node2 slots=2\n".write(toFile: hostfile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "cluster", "--hostfile", hostfile, "--price", "1.5"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "slurmish", "--hosts", "n[01-04]", "--slots", "2(x3),8"], home: home).exitCode, 0)
+        let list = try Harness.cohort(["pool", "list"], home: home)
+        XCTAssertTrue(list.stdout.contains("cluster  static  2  6"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("local  local"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("slurmish  static  4  14"), list.stdout)
+        let show = try Harness.cohort(["pool", "show", "cluster"], home: home)
+        XCTAssertTrue(show.stdout.contains("node2  alice@node2  2  idle"), show.stdout)
+        XCTAssertEqual(try Harness.cohort(["pool", "remove", "cluster"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["pool", "show", "cluster"], home: home).exitCode, 2)
+        XCTAssertEqual(try Harness.cohort(["pool", "remove", "local"], home: home).exitCode, 2)
+    }
+
+    func testHostileHostNamesNeverReachAShell() throws {
+        let home = Harness.temporaryDirectory()
+        let pwned = "/tmp/pwned-\(UUID().uuidString)"
+        let viaHosts = try Harness.cohort(["pool", "add", "evil", "--hosts", "a;touch \(pwned)"], home: home)
+        XCTAssertEqual(viaHosts.exitCode, 2)
+        XCTAssertTrue(viaHosts.stderr.contains("--hosts:1:"), viaHosts.stderr)
+        let hostfile = home + "/evil-hosts"
+        try "good slots=1\n$(touch \(pwned)) slots=1\n".write(toFile: hostfile, atomically: true, encoding: .utf8)
+        let viaFile = try Harness.cohort(["pool", "add", "evil", "--hostfile", hostfile], home: home)
+        XCTAssertEqual(viaFile.exitCode, 2)
+        XCTAssertTrue(viaFile.stderr.contains("\(hostfile):2:1:"), viaFile.stderr)
+        // Arguments with shell syntax are passed to the program as plain words.
+        let echo = try Harness.cohort(["run", "--output", "json", "--", "/bin/echo", "a;touch \(pwned)", "$(touch \(pwned))"], home: home)
+        XCTAssertEqual(echo.exitCode, 0, echo.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pwned), "a shell ran a user-supplied string")
+        XCTAssertEqual(try Harness.cohort(["pool", "list"], home: home).stdout.contains("evil"), false, "nothing stored")
+    }
+
+    func testHostfileExpandAndConvert() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["hostfile", "expand", "n[08-10]"], home: home).stdout, "n08\nn09\nn10\n")
+        let file = home + "/machines"
+        try "n1:4\nn2:4\nn3:2\n".write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Harness.cohort(["hostfile", "convert", file, "--to", "openmpi"], home: home).stdout, "n1 slots=4\nn2 slots=4\nn3 slots=2\n")
+        XCTAssertEqual(try Harness.cohort(["hostfile", "convert", file, "--to", "slurm"], home: home).stdout, "n[1-3]\n")
+        let bad = try Harness.cohort(["hostfile", "expand", "n[3-1]"], home: home)
+        XCTAssertEqual(bad.exitCode, 2)
+        XCTAssertTrue(bad.stderr.contains("backwards"), bad.stderr)
+    }
+
+    func testTheDemoJobFileParses() throws {
+        // The README's main command runs this file; keep it valid.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let job = try JobFile.load(path: root.appendingPathComponent("jobs/demo.yaml").path)
+        XCTAssertEqual(job.tasks.filter { $0.multiInstance == nil }.count, 20)
+        XCTAssertEqual(job.tasks.first { $0.id == "ring" }?.multiInstance?.replicas, 2)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// Runs jobs for real: in-process through JobRunner, or through the built `cohort` binary.
+enum Harness {
+    /// The folder with the package's built executables (next to the test bundle).
+    static let productsDirectory: URL = {
+        if let dir = ProcessInfo.processInfo.environment["COHORT_BIN_DIR"] { return URL(fileURLWithPath: dir) }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("cohort").path) { return url }
+        }
+        fatalError("the cohort executable was not found next to \(CommandLine.arguments[0]); set COHORT_BIN_DIR")
+    }()
+
+    static func executable(_ name: String) -> String { productsDirectory.appendingPathComponent(name).path }
+
+    static func temporaryDirectory() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-test-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    static func settings(_ work: String) -> ExecutionSettings {
+        ExecutionSettings(workDirectory: work, cohortExecutable: executable("cohort"))
+    }
+
+    /// Runs `job` on `pool` and returns the outcome; every attempt's processes must be gone after.
+    static func run(_ job: JobSpec, pool: Pool = .local(nodeCount: 4, slotsPerNode: 2), file: StaticString = #filePath, line: UInt = #line) throws -> JobRun {
+        let runner = try JobRunner(job: job, pool: pool, settings: settings(temporaryDirectory()))
+        let result = runner.run()
+        for task in result.tasks {
+            for attempt in task.attempts {
+                let id = attemptId(job: job.id, task: task, attempt: attempt)
+                XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: id), [], "processes of \(id) left running", file: file, line: line)
+            }
+        }
+        return result
+    }
+
+    static func attemptId(job: String, task: TaskRun, attempt: Attempt) -> String {
+        [job, task.taskId, task.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")
+    }
+
+    static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    struct CLIResult {
+        let exitCode: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs the cohort binary with a private state directory.
+    static func cohort(_ arguments: [String], home: String, directory: String? = nil) throws -> CLIResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable("cohort"))
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["COHORT_HOME"] = home
+        process.environment = environment
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLIResult(exitCode: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+extension TaskSpec {
+    static func shell(_ id: String, _ script: String, multi: MultiInstance? = nil, dependsOn: [String] = [], constraints: Constraints = Constraints()) -> TaskSpec {
+        TaskSpec(id: id, commandLine: ["/bin/sh", "-c", script], dependsOn: dependsOn, multiInstance: multi, constraints: constraints)
+    }
+}
+
+extension Array where Element: Equatable {
+    func containsSequence(_ sequence: [Element]) -> Bool {
+        guard sequence.count <= count else { return false }
+        return (0...(count - sequence.count)).contains { Array(self[$0..<$0 + sequence.count]) == sequence }
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+final class IndependentTaskTests: XCTestCase {
+    func testTasksRunInTheirOwnDirectoriesWithOutputAndExitCodes() throws {
+        let job = JobSpec(id: "basic", tasks: [
+            .shell("ok", "echo out; echo err >&2; pwd"),
+            .shell("three", "exit 3"),
+            TaskSpec(id: "missing", commandLine: ["/no/such/program"]),
+            .shell("killed", "kill -SEGV $$"),
+        ])
+        let run = try Harness.run(job)
+        let byId = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
+        let ok = try XCTUnwrap(byId["ok"]?.attempts.last)
+        XCTAssertTrue(ok.succeeded)
+        XCTAssertEqual(Harness.read("\(ok.directory)/stdout.txt"), "out\n\(ok.directory)\n")
+        XCTAssertEqual(Harness.read("\(ok.directory)/stderr.txt"), "err\n")
+        XCTAssertEqual(ok.nodes.count, 1)
+        XCTAssertEqual(byId["three"]?.attempts.last?.exitCode, 3)
+        XCTAssertEqual(byId["three"]?.failure?.category, .exitCode)
+        XCTAssertTrue(byId["three"]?.failure?.message.contains("exited with code 3") == true)
+        XCTAssertEqual(byId["missing"]?.failure?.category, .launchFailed)
+        XCTAssertTrue(byId["missing"]?.failure?.message.contains("No such file") == true, byId["missing"]?.failure?.message ?? "")
+        XCTAssertEqual(byId["killed"]?.failure?.category, .signal)
+        XCTAssertTrue(byId["killed"]?.failure?.message.contains("SIGSEGV") == true)
+        XCTAssertFalse(run.succeeded)
+    }
+
+    func testWallClockLimitEndsTheWholeProcessTree() throws {
+        // Children in the background, and one that ignores SIGTERM: all must be gone.
+        let limit = Constraints(maxWallClockTime: 1, maxTaskRetryCount: 0, killGracePeriod: 1)
+        let job = JobSpec(id: "timeout", tasks: [
+            .shell("tree", "sleep 300 & sleep 300 & wait", constraints: limit),
+            .shell("stubborn", "trap '' TERM; sleep 300 & sleep 300; wait", constraints: limit),
+        ])
+        let start = Date()
+        let run = try Harness.run(job)  // checks that no process of any attempt is left
+        XCTAssertLessThan(Date().timeIntervalSince(start), 20)
+        for task in run.tasks {
+            XCTAssertEqual(task.failure?.category, .timeout, task.taskId)
+            XCTAssertTrue(task.failure?.message.contains("maxWallClockTime of 1 s") == true)
+        }
+    }
+
+    func testFailedAttemptsAreRetriedAndEveryAttemptIsKept() throws {
+        let marker = Harness.temporaryDirectory() + "/marker"
+        var job = JobSpec(id: "retry", tasks: [
+            .shell("flaky", "if [ -e \"$MARKER\" ]; then echo second; else touch \"$MARKER\"; exit 1; fi", constraints: Constraints(maxTaskRetryCount: 2)),
+            .shell("hopeless", "exit 9", constraints: Constraints(maxTaskRetryCount: 2)),
+        ])
+        job.environment = ["MARKER": marker]
+        let run = try Harness.run(job)
+        let flaky = run.tasks[0], hopeless = run.tasks[1]
+        XCTAssertTrue(flaky.succeeded)
+        XCTAssertEqual(flaky.attempts.map(\.exitCode), [1, 0])
+        XCTAssertNotEqual(flaky.attempts[0].directory, flaky.attempts[1].directory)
+        XCTAssertEqual(Harness.read("\(flaky.attempts[1].directory)/stdout.txt"), "second\n")
+        XCTAssertEqual(hopeless.attempts.count, 3, "one run and two retries")
+        XCTAssertFalse(hopeless.succeeded)
+    }
+
+    func testDependenciesOrderTasksAndFailuresBlockDependents() throws {
+        let shared = Harness.temporaryDirectory()
+        let job = JobSpec(id: "deps", tasks: [
+            .shell("second", "cat \(shared)/first.txt", dependsOn: ["first"]),
+            .shell("first", "sleep 0.3; echo made > \(shared)/first.txt"),
+            .shell("broken", "exit 1"),
+            .shell("blocked", "echo should not run", dependsOn: ["broken"]),
+            .shell("blocked-too", "echo nor this", dependsOn: ["blocked"]),
+        ])
+        let run = try Harness.run(job)
+        let byId = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
+        XCTAssertTrue(byId["second"]!.succeeded)
+        XCTAssertEqual(Harness.read("\(byId["second"]!.attempts[0].directory)/stdout.txt"), "made\n")
+        XCTAssertGreaterThanOrEqual(byId["second"]!.attempts[0].start, byId["first"]!.attempts[0].end!)
+        XCTAssertEqual(byId["blocked"]?.attempts.count, 0)
+        XCTAssertEqual(byId["blocked"]?.failure?.category, .dependencyFailed)
+        XCTAssertEqual(byId["blocked-too"]?.failure?.category, .dependencyFailed)
+    }
+
+    func testManyIndependentTasksSpreadOverTheNodesWithoutOverbooking() throws {
+        let job = JobSpec(id: "many", tasks: (0..<40).map { .shell("t\($0)", "echo $AZ_BATCH_NODE_ID") })
+        let run = try Harness.run(job, pool: .local(nodeCount: 4, slotsPerNode: 2))
+        XCTAssertTrue(run.succeeded)
+        XCTAssertEqual(Set(run.tasks.flatMap { $0.attempts.flatMap(\.nodes) }), ["local-0", "local-1", "local-2", "local-3"])
+        // At no moment more than 8 (4 nodes × 2 slots) tasks at once, nor more than 2 on one node.
+        let attempts = run.tasks.compactMap(\.attempts.first)
+        for moment in attempts.map(\.start) {
+            let running = attempts.filter { $0.start <= moment && moment < $0.end! }
+            XCTAssertLessThanOrEqual(running.count, 8)
+            for node in Set(running.flatMap(\.nodes)) {
+                XCTAssertLessThanOrEqual(running.filter { $0.nodes == [node] }.count, 2, "\(node) at \(moment)")
+            }
+        }
+    }
+
+    func testImpossibleTasksAreRejectedBeforeAnythingRuns() {
+        let job = JobSpec(id: "nope", tasks: [
+            .shell("wide", "true", multi: MultiInstance(instances: 5, processesPerNode: 1)),
+            .shell("deep", "true", multi: MultiInstance(instances: 1, processesPerNode: 3)),
+        ])
+        XCTAssertThrowsError(try JobRunner(job: job, pool: .local(nodeCount: 4, slotsPerNode: 2), settings: Harness.settings(Harness.temporaryDirectory()))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("task wide can never run"), text)
+            XCTAssertTrue(text.contains("needs 5 nodes"), text)
+            XCTAssertTrue(text.contains("task deep can never run"), text)
+        }
+    }
+}

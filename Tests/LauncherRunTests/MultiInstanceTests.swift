@@ -1,0 +1,122 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+final class MultiInstanceTests: XCTestCase {
+    func lines(_ attempt: Attempt) -> [String] {
+        Harness.read("\(attempt.directory)/stdout.txt").split(separator: "\n").map(String.init).sorted()
+    }
+
+    func testEveryRankGetsItsNodesEnvironment() throws {
+        let script = "echo $OMPI_COMM_WORLD_RANK $AZ_BATCH_NODE_ID $AZ_BATCH_IS_CURRENT_NODE_MASTER $AZ_BATCH_JOB_ID $AZ_BATCH_TASK_ID $COHORT_RANKS $(pwd) $CASE"
+        var job = JobSpec(id: "envjob", tasks: [.shell("env", script, multi: MultiInstance(instances: 2, processesPerNode: 2, transport: .shm))])
+        job.environment = ["CASE": "wing"]
+        let run = try Harness.run(job)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        let dir = attempt.directory
+        XCTAssertEqual(lines(attempt), [
+            "0 local-0 true envjob env 4 \(dir)/node-local-0 wing",
+            "1 local-0 true envjob env 4 \(dir)/node-local-0 wing",
+            "2 local-1 false envjob env 4 \(dir)/node-local-1 wing",
+            "3 local-1 false envjob env 4 \(dir)/node-local-1 wing",
+        ])
+        XCTAssertEqual(Harness.read("\(dir)/hostfile"), "localhost slots=4\n")
+        XCTAssertEqual(attempt.launchedCommand.first, "mpirun")
+        XCTAssertTrue(attempt.launchedCommand.contains("-np") && attempt.launchedCommand.contains("4"))
+    }
+
+    func testCoordinationRunsOnEveryNodeBeforeTheApplication() throws {
+        let multi = MultiInstance(instances: 3, processesPerNode: 1,
+                                  coordinationCommandLine: ["/bin/sh", "-c", "sleep 0.3; echo $AZ_BATCH_NODE_ID > $AZ_BATCH_TASK_SHARED_DIR/ready-$AZ_BATCH_NODE_ID"],
+                                  transport: .shm)
+        let run = try Harness.run(JobSpec(id: "coord", tasks: [.shell("app", "ls $AZ_BATCH_TASK_SHARED_DIR | grep -c ready-", multi: multi)]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        XCTAssertEqual(lines(attempt), ["3", "3", "3"], "every rank saw all three nodes ready")
+        XCTAssertEqual(attempt.nodeExitCodes, ["local-0": 0, "local-1": 0, "local-2": 0])
+    }
+
+    func testFailingCoordinationStopsTheTaskAndNamesTheNode() throws {
+        let multi = MultiInstance(instances: 3, processesPerNode: 1,
+                                  coordinationCommandLine: ["/bin/sh", "-c", "if [ $AZ_BATCH_NODE_ID = local-1 ]; then echo disk full >&2; exit 4; fi"],
+                                  transport: .shm)
+        let run = try Harness.run(JobSpec(id: "coordfail", tasks: [.shell("app", "echo app ran", multi: multi)]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        let failure = try XCTUnwrap(attempt.failure)
+        XCTAssertEqual(failure.category, .coordinationFailed)
+        XCTAssertEqual(failure.node, "local-1")
+        XCTAssertTrue(failure.message.contains("node local-1"), failure.message)
+        XCTAssertEqual(failure.details, ["disk full"])
+        XCTAssertEqual(attempt.nodeExitCodes["local-1"], 4)
+        XCTAssertEqual(Harness.read("\(attempt.directory)/stdout.txt"), "", "the application never started")
+    }
+
+    func testAFailingRankIsNamedWithItsNode() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 2, transport: .shm)
+        let run = try Harness.run(JobSpec(id: "rankfail", tasks: [.shell("app", "if [ $OMPI_COMM_WORLD_RANK = 3 ]; then exit 7; fi; sleep 0.5", multi: multi)]))
+        let failure = try XCTUnwrap(run.tasks[0].failure)
+        XCTAssertEqual(failure.category, .exitCode)
+        XCTAssertEqual(failure.node, "local-1")
+        XCTAssertEqual(failure.message, "rank 3 on node local-1 exited with code 7")
+        XCTAssertTrue(failure.details.contains { $0.contains("Exit code:") }, "mpirun's report is kept")
+        XCTAssertEqual(run.tasks[0].attempts.last?.nodeExitCodes["local-1"], 7)
+    }
+
+    func testHeat2DRunsOnEachTransport() throws {
+        for transport in [Transport.shm, .tcp, .ucx, .auto] {
+            let task = TaskSpec(id: "heat", commandLine: [Harness.executable("heat2d"), "--n", "40", "--iterations", "40", "--check"],
+                                multiInstance: MultiInstance(instances: 2, processesPerNode: 2, transport: transport))
+            let run = try Harness.run(JobSpec(id: "heat-\(transport.rawValue)", tasks: [task]))
+            let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+            XCTAssertTrue(attempt.succeeded, "\(transport): \(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+            XCTAssertTrue(Harness.read("\(attempt.directory)/stdout.txt").contains("(ok, tolerance 1e-12)"), "\(transport)")
+            let expected: Transport = transport == .auto ? .shm : transport  // no RDMA device here
+            XCTAssertEqual(attempt.transport, expected)
+            XCTAssertTrue(attempt.launchedCommand.containsSequence(MPIRunCommand.transportFlags(expected)), "\(attempt.launchedCommand)")
+        }
+    }
+
+    func testRDMAWithoutADeviceFailsBeforeLaunch() throws {
+        let task = TaskSpec(id: "ib", commandLine: ["/bin/true"], multiInstance: MultiInstance(instances: 2, processesPerNode: 1, transport: .rdma))
+        let run = try Harness.run(JobSpec(id: "rdma", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(attempt.failure?.category, .transportUnavailable)
+        XCTAssertTrue(attempt.failure?.message.contains("no RDMA device") == true)
+        XCTAssertEqual(attempt.launchedCommand, [], "nothing was launched")
+        XCTAssertEqual(run.tasks[0].attempts.count, 1, "not retried: it cannot get better")
+    }
+
+    func testRawModeLetsTheCommandCallMpirunItself() throws {
+        let script = "exec mpirun --allow-run-as-root --oversubscribe --hostfile \"$COHORT_HOSTFILE\" -np $COHORT_RANKS printenv COHORT_ATTEMPT_ID"
+        let task = TaskSpec(id: "raw", commandLine: ["/bin/sh", "-c", script],
+                            multiInstance: MultiInstance(instances: 2, processesPerNode: 2, launch: .raw))
+        let run = try Harness.run(JobSpec(id: "rawjob", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        XCTAssertEqual(lines(attempt), Array(repeating: "rawjob.raw.a1", count: 4))
+        XCTAssertEqual(attempt.launchedCommand.first, "/bin/sh", "Cohort did not wrap it in mpirun")
+    }
+
+    func testReplicasRunAtTheSameTimeOnDisjointGroups() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 1, transport: .shm, replicas: 2)
+        let run = try Harness.run(JobSpec(id: "replicas", tasks: [.shell("twin", "echo $COHORT_REPLICA_INDEX $AZ_BATCH_NODE_ID; sleep 1", multi: multi)]))
+        XCTAssertEqual(run.tasks.map(\.displayId), ["twin[0]", "twin[1]"])
+        let first = try XCTUnwrap(run.tasks[0].attempts.first), second = try XCTUnwrap(run.tasks[1].attempts.first)
+        XCTAssertTrue(first.succeeded && second.succeeded)
+        XCTAssertTrue(Set(first.nodes).isDisjoint(with: second.nodes), "\(first.nodes) vs \(second.nodes)")
+        XCTAssertLessThan(first.start, second.end!, "they overlapped in time")
+        XCTAssertLessThan(second.start, first.end!, "they overlapped in time")
+        XCTAssertNotEqual(first.directory, second.directory)
+        XCTAssertEqual(Set(lines(first).map { $0.split(separator: " ")[0] }), ["0"])
+        XCTAssertEqual(Set(lines(second).map { $0.split(separator: " ")[0] }), ["1"])
+    }
+
+    func testAHangingRankIsEndedByTheWallClockLimit() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 1, transport: .shm)
+        let task = TaskSpec.shell("hang", "if [ $OMPI_COMM_WORLD_RANK = 1 ]; then sleep 300; fi", multi: multi,
+                                  constraints: Constraints(maxWallClockTime: 2, maxTaskRetryCount: 0, killGracePeriod: 1))
+        let run = try Harness.run(JobSpec(id: "hang", tasks: [task]))  // no process of it left anywhere
+        XCTAssertEqual(run.tasks[0].failure?.category, .timeout)
+    }
+}
