@@ -34,6 +34,9 @@ struct PoolCommand: ParsableCommand {
         @Option(help: "For the local pool: how many virtual nodes.")
         var localNodes: Int?
 
+        @Option(help: "An MCA parameter for every mpirun on the pool, NAME=VALUE (repeatable).")
+        var mca: [String] = []
+
         func run() throws {
             let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
             do { try PoolStore.validateName(name) } catch { throw Exit.badInput(error) }
@@ -81,6 +84,13 @@ struct PoolCommand: ParsableCommand {
                     throw Exit.badInput("--network: expected a CIDR such as 10.9.0.0/24, found '\(network)'")
                 }
                 pool.network = network
+            }
+            for parameter in mca {
+                let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    throw Exit.badInput("--mca: expected NAME=VALUE with a plain parameter name, found '\(parameter)'")
+                }
+                pool.mcaParameters = (pool.mcaParameters ?? [:]).merging([parts[0]: parts[1]]) { $1 }
             }
             if let price {
                 guard price >= 0, price.isFinite else { throw Exit.badInput("--price: must be ≥ 0") }

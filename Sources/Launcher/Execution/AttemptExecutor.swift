@@ -134,11 +134,12 @@ public struct AttemptExecutor: Sendable {
             arguments = nodeCommand.arguments(work.task.commandLine, on: nodes[0], directory: environment.workingDirectory(0), environment: master)
         } else {
             let exported = master.keys.filter { $0.hasPrefix("COHORT_") || $0.hasPrefix("AZ_BATCH_") || $0 == "CCP_NODES" || environment.userVariables[$0] != nil }
-            let command = MPIRunCommand(mpirun: settings.mpirun, hostfile: hostfile, nodes: nodes, processesPerNode: multi.processesPerNode,
+            var command = MPIRunCommand(mpirun: settings.mpirun, hostfile: hostfile, nodes: nodes, processesPerNode: multi.processesPerNode,
                                         transport: transport, isLocalPool: isLocal, localCores: settings.localCores, runningAsRoot: settings.runningAsRoot,
                                         sshConfig: pool.sshConfig, network: pool.network, exportedNames: exported.sorted(),
                                         extraOptions: multi.mpirunOptions, rankWrapper: [settings.cohortExecutable, "rank-env", "--"],
                                         application: work.task.commandLine)
+            command.mcaParameters = pool.mcaParameters ?? [:]
             arguments = command.arguments
         }
         attempt.launchedCommand = arguments

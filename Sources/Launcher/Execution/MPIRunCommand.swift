@@ -11,6 +11,7 @@ public struct MPIRunCommand: Sendable {
     public var runningAsRoot: Bool
     public var sshConfig: String?
     public var network: String?
+    public var mcaParameters: [String: String] = [:]
     /// Variables mpirun must hand to every rank (`-x NAME`).
     public var exportedNames: [String]
     public var extraOptions: [String]
@@ -50,6 +51,7 @@ public struct MPIRunCommand: Sendable {
         a += Self.transportFlags(transport)
         if let sshConfig, !isLocalPool { a += ["--mca", "plm_rsh_agent", "ssh -F \(sshConfig)"] }
         if let network, !isLocalPool { a += ["--mca", "btl_tcp_if_include", network, "--mca", "oob_tcp_if_include", network] }
+        for name in mcaParameters.keys.sorted() { a += ["--mca", name, mcaParameters[name]!] }
         for name in exportedNames { a += ["-x", name] }
         a += extraOptions
         return a + rankWrapper + application

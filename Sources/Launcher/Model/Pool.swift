@@ -21,6 +21,9 @@ public struct Pool: Codable, Sendable, Equatable {
     public var network: String?
     /// Price per node-hour, for usage reports.
     public var pricePerNodeHour: Double?
+    /// MCA parameters every mpirun on this pool gets (`--mca NAME VALUE`), e.g.
+    /// mpi_yield_when_idle=1 where ranks share cores.
+    public var mcaParameters: [String: String]?
 
     public init(name: String, kind: PoolKind, nodes: [Node], sshConfig: String? = nil, network: String? = nil, pricePerNodeHour: Double? = nil) {
         self.name = name

@@ -1,0 +1,137 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// Multi-node runs on a virtual cluster: 4 network namespaces with their own addresses,
+/// hostnames and sshd (scripts/virtual-cluster.sh). Needs root: CI runs as root, and a
+/// run without it fails here rather than skipping.
+final class VirtualClusterTests: XCTestCase {
+    static let directory = "/tmp/cohort-vc-tests"
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/virtual-cluster.sh").path
+    nonisolated(unsafe) static var clusterError: String?
+
+    override class func setUp() {
+        super.setUp()
+        clusterError = shell(["bash", script, "up", "4"])
+    }
+
+    override class func tearDown() {
+        _ = shell(["bash", script, "down"])
+        super.tearDown()
+    }
+
+    /// Runs a command with COHORT_VC_DIR set; returns its output if it failed.
+    static func shell(_ arguments: [String]) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_VC_DIR": directory]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return "\(error)" }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? nil : output
+    }
+
+    var pool: Pool {
+        var pool = Pool.fromHosts(name: "vc", entries: (1...4).map { HostEntry(host: "node\($0)", slots: 2) })
+        pool.sshConfig = "\(Self.directory)/ssh_config"
+        pool.network = "10.77.0.0/24"
+        pool.mcaParameters = ["mpi_yield_when_idle": "1"]  // ranks share 2 cores across namespaces
+        return pool
+    }
+
+    struct ClusterUnavailable: Error, CustomStringConvertible {
+        let output: String
+        var description: String {
+            "the virtual cluster did not start (root, iproute2 and openssh-server are needed; bash scripts/setup.sh installs them):\n\(output)"
+        }
+    }
+
+    override func setUpWithError() throws {
+        // A failure, never a skip: these tests must run in CI.
+        if let error = Self.clusterError { throw ClusterUnavailable(output: error) }
+    }
+
+    func output(_ attempt: Attempt) -> [String] {
+        Harness.read("\(attempt.directory)/stdout.txt").split(separator: "\n").map(String.init)
+    }
+
+    func testRanksRunOnTheHostsOfTheirGroup() throws {
+        let task = TaskSpec.shell("where", "echo $(hostname) $AZ_BATCH_NODE_ID $OMPI_COMM_WORLD_RANK", multi: MultiInstance(instances: 3, processesPerNode: 2, transport: .tcp))
+        let run = try Harness.run(JobSpec(id: "vc-where", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        let lines = output(attempt)
+        XCTAssertEqual(lines.count, 6)
+        for line in lines {
+            let fields = line.split(separator: " ").map(String.init)
+            XCTAssertEqual(fields[0], fields[1], "the rank's host is the node Cohort says it is: \(line)")
+            XCTAssertTrue(attempt.nodes.contains(fields[0]), "\(fields[0]) is in the group \(attempt.nodes)")
+            XCTAssertEqual(attempt.nodes[Int(fields[2])! / 2], fields[0], "ranks fill the group's nodes in order")
+        }
+        XCTAssertEqual(Set(lines.map { $0.split(separator: " ")[0] }).count, 3)
+        XCTAssertEqual(Harness.read("\(attempt.directory)/hostfile").split(separator: "\n").count, 3)
+    }
+
+    func testCoordinationRunsOnEveryRemoteNode() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 1,
+                                  coordinationCommandLine: ["/bin/sh", "-c", "hostname > $AZ_BATCH_TASK_SHARED_DIR/ready-$(hostname)"], transport: .tcp)
+        let run = try Harness.run(JobSpec(id: "vc-coord", pool: "vc", tasks: [.shell("app", "ls -1 $AZ_BATCH_TASK_SHARED_DIR", multi: multi)]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        XCTAssertEqual(Set(output(attempt)), Set(attempt.nodes.map { "ready-\($0)" }))
+    }
+
+    func testReplicasRunAtOnceOnDisjointGroups() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 2, transport: .tcp, replicas: 2)
+        let task = TaskSpec.shell("twin", "hostname; sleep 1", multi: multi)
+        let run = try Harness.run(JobSpec(id: "vc-replicas", pool: "vc", tasks: [task]), pool: pool)
+        let a = try XCTUnwrap(run.tasks[0].attempts.first), b = try XCTUnwrap(run.tasks[1].attempts.first)
+        XCTAssertTrue(a.succeeded && b.succeeded, "\(String(describing: a.failure)) \(String(describing: b.failure))")
+        XCTAssertTrue(Set(a.nodes).isDisjoint(with: b.nodes))
+        XCTAssertEqual(Set(output(a)), Set(a.nodes), "replica 0 ran on its own group")
+        XCTAssertEqual(Set(output(b)), Set(b.nodes), "replica 1 ran on its own group")
+        XCTAssertTrue(a.start < b.end! && b.start < a.end!, "the replicas overlapped in time")
+    }
+
+    func testIndependentTasksSpreadOverTheHostsOverSSH() throws {
+        let tasks = (0..<8).map { TaskSpec.shell("t\($0)", "echo $(hostname) $AZ_BATCH_NODE_ID; pwd") }
+        let runner = try JobRunner(job: JobSpec(id: "vc-spread", pool: "vc", tasks: tasks), pool: pool,
+                                   settings: Harness.settings(Harness.temporaryDirectory()), policy: .spread)
+        let run = runner.run()
+        XCTAssertTrue(run.succeeded)
+        var hosts = Set<String>()
+        for task in run.tasks {
+            let attempt = task.attempts[0]
+            let lines = output(attempt)
+            XCTAssertEqual(lines.first, "\(attempt.nodes[0]) \(attempt.nodes[0])", "ran on the node it was given")
+            XCTAssertEqual(lines.last, attempt.directory, "in its own directory")
+            hosts.insert(attempt.nodes[0])
+        }
+        XCTAssertEqual(hosts, ["node1", "node2", "node3", "node4"])
+    }
+
+    func testHeat2DAcrossNodesMatchesTheSerialRun() throws {
+        let task = TaskSpec(id: "heat", commandLine: [Harness.executable("heat2d"), "--n", "48", "--iterations", "40", "--check"],
+                            multiInstance: MultiInstance(instances: 2, processesPerNode: 2, transport: .auto))
+        let run = try Harness.run(JobSpec(id: "vc-heat", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        XCTAssertEqual(attempt.transport, .tcp, "no RDMA on the namespaces, two hosts: tcp")
+        XCTAssertTrue(Harness.read("\(attempt.directory)/stdout.txt").contains("(ok, tolerance 1e-12)"))
+    }
+
+    func testTimeoutLeavesNoProcessOnAnyNode() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp)
+        let task = TaskSpec.shell("hang", "sleep 300", multi: multi, constraints: Constraints(maxWallClockTime: 2, maxTaskRetryCount: 0, killGracePeriod: 1))
+        let run = try Harness.run(JobSpec(id: "vc-hang", pool: "vc", tasks: [task]), pool: pool)
+        XCTAssertEqual(run.tasks[0].failure?.category, .timeout)
+        // Harness.run checked this machine's /proc, which holds every namespace's processes.
+        let id = Harness.attemptId(job: "vc-hang", task: run.tasks[0], attempt: run.tasks[0].attempts[0])
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: id), [])
+    }
+}
