@@ -45,6 +45,9 @@ let package = Package(
         .executableTarget(name: "osu-bibw", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/bibw"),
         .executableTarget(name: "osu-allreduce", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/allreduce"),
 
+        // Launcher benchmarks (the scripts beside them compare with mpirun, xargs, parallel).
+        .executableTarget(name: "bench-allocation", dependencies: ["Launcher"], path: "benchmarks/launcher/allocation"),
+
         // A program of MPI checks that the tests run under real mpirun on 1-4 ranks.
         .executableTarget(name: "mpi-checks", dependencies: ["MPI"], path: "Tests/Programs/mpi-checks"),
         .testTarget(name: "MPITests", dependencies: ["MPI"]),

@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
-        let job: JobSpec
+        var job: JobSpec
         do {
             job = try makeJob()
         } catch let error as SpecError {
@@ -67,6 +67,15 @@ struct Run: ParsableCommand {
             poolDefinition = try store.load(pool ?? job.pool)
         } catch {
             throw Exit.badInput(error)
+        }
+        if nodes == nil, let ranks, var multi = job.tasks[0].multiInstance {
+            // -n alone: as few nodes as hold the ranks evenly, like srun.
+            guard let count = Self.nodeCount(ranks: ranks, pool: poolDefinition) else {
+                throw Exit.badInput("-n: \(ranks) ranks do not fit evenly on the nodes of pool \(poolDefinition.name); give -N")
+            }
+            multi.instances = count
+            multi.processesPerNode = ranks / count
+            job.tasks[0].multiInstance = multi
         }
         let settings = ExecutionSettings(
             workDirectory: "\(PoolStore.defaultStateDirectory)/work",
@@ -90,6 +99,18 @@ struct Run: ParsableCommand {
         case .json: print(Summary.json(result))
         }
         if !result.succeeded { throw Exit.taskFailed }
+    }
+
+    /// The fewest nodes of `pool` that hold `ranks` ranks spread evenly.
+    static func nodeCount(ranks: Int, pool: Pool) -> Int? {
+        let usable = pool.nodes.filter(\.state.acceptsWork)
+        guard let largest = usable.map(\.slots).max(), largest > 0 else { return nil }
+        let fewest = (ranks + largest - 1) / largest
+        for count in fewest...max(fewest, usable.count) where ranks % count == 0 {
+            let perNode = ranks / count
+            if usable.filter({ $0.slots >= perNode }).count >= count { return count }
+        }
+        return nil
     }
 
     /// A job from the file, or one task from the command line.

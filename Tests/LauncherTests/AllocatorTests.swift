@@ -91,3 +91,14 @@ extension Allocator {
         return [group]
     }
 }
+
+final class AllocatorPinningTests: XCTestCase {
+    func testSlotsOnAGivenNode() {
+        var allocator = Allocator(slots: [2, 2])
+        XCTAssertTrue(allocator.allocate(slots: 2, on: 1))
+        XCTAssertFalse(allocator.allocate(slots: 1, on: 1), "node 1 is full")
+        XCTAssertEqual(allocator.allocateGroup(instances: 1, processesPerNode: 1), [0])
+        allocator.setUsable(0, false)
+        XCTAssertFalse(allocator.allocate(slots: 1, on: 0), "unusable")
+    }
+}

@@ -64,16 +64,20 @@ public struct Allocator: Sendable {
         guard instances > 0, processesPerNode > 0, processesPerNode < buckets.count else { return nil }
         var chosen: [Int] = []
         chosen.reserveCapacity(instances)
-        let levels: [Int] = policy == .pack ? Array(processesPerNode..<buckets.count) : Array((processesPerNode..<buckets.count).reversed())
-        outer: for level in levels {
+        // Pack walks up from the fewest free slots that fit (best fit); spread walks down.
+        let top = buckets.count - 1
+        var level = policy == .pack ? processesPerNode : top
+        while level >= processesPerNode && level <= top {
             for node in buckets[level] where excluded.isEmpty || !excluded.contains(node) {
                 chosen.append(node)
-                if chosen.count == instances { break outer }
+                if chosen.count == instances { break }
             }
+            if chosen.count == instances { break }
+            level += policy == .pack ? 1 : -1
         }
         guard chosen.count == instances else { return nil }
         for node in chosen { take(node, processesPerNode) }
-        return chosen.sorted()  // in pool order: the first is the group's master
+        return chosen
     }
 
     /// Takes `count` disjoint groups at once, all or nothing (replicas that must run together).
@@ -89,6 +93,13 @@ public struct Allocator: Sendable {
             used.formUnion(group)
         }
         return groups
+    }
+
+    /// Takes `slots` slots on one given node, if it is usable and has them free.
+    public mutating func allocate(slots: Int, on node: Int) -> Bool {
+        guard slots > 0, usable[node], free[node] >= slots else { return false }
+        take(node, slots)
+        return true
     }
 
     /// Takes one slot for an independent task.

@@ -124,9 +124,10 @@ public final class JobRunner: @unchecked Sendable {
             let perNode = multi?.processesPerNode ?? 1
             // Replicas of one task run on disjoint node groups.
             let siblings = unit.replica == nil ? [] : Set(units.filter { $0.running && $0.task.id == unit.task.id }.flatMap(\.group))
-            guard let group = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode, excluding: siblings) else {
+            guard let allocated = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode, excluding: siblings) else {
                 continue  // not free now: later units may still fit (backfill)
             }
+            let group = allocated.sorted()  // in pool order: the first node is the master
             unit.running = true
             unit.group = group
             unit.run.state = .running
