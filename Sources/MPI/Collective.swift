@@ -79,6 +79,19 @@ extension Communicator {
         try check(rc)
     }
 
+    /// Combines `buffer` element-wise into `result` (same count), memory the caller manages (`MPI_Allreduce`).
+    @inlinable
+    public func allReduce<T: MPIDatatype>(_ buffer: UnsafeBufferPointer<T>, into result: UnsafeMutableBufferPointer<T>, _ op: Operation) throws(MPIError) {
+        guard result.count == buffer.count else {
+            throw MPIError(errorClass: MPI_ERR_COUNT, message: "allReduce: result holds \(result.count) elements, input \(buffer.count)")
+        }
+        let count = try mpiCount(buffer.count)
+        let rc = try op.withActive { () throws(MPIError) -> Int32 in
+            MPI_Allreduce(buffer.baseAddress, result.baseAddress, count, T.mpiDatatype, op.handle, handle)
+        }
+        try check(rc)
+    }
+
     /// Combines `array` element-wise over all processes, in place (`MPI_Allreduce` with `MPI_IN_PLACE`).
     @inlinable
     public func allReduce<T: MPIDatatype>(inPlace array: inout [T], _ op: Operation) throws(MPIError) {

@@ -67,7 +67,9 @@ public struct AttemptExecutor: Sendable {
         // group. (A successful independent task's process group is already gone: the
         // /proc scan would cost more than the task.)
         if attempt.failure != nil || work.task.multiInstance != nil {
-            sweep(attemptId: work.attemptId, nodes: nodes)
+            let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
+            let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost)
+            if !unswept.isEmpty { attempt.unsweptNodes = unswept }
         }
         return attempt
     }
@@ -95,7 +97,7 @@ public struct AttemptExecutor: Sendable {
         let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
         attempt.launchedCommand = arguments
         let termination = try supervise(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
-                                        output: directory, constraints: work.task.constraints, node: node.id)
+                                        output: directory, constraints: work.task.constraints, node: node.id, watching: [node])
         attempt.exitCode = termination.code
         attempt.nodeExitCodes[node.id] = termination.code
         if termination != .exited(0) {
@@ -144,7 +146,7 @@ public struct AttemptExecutor: Sendable {
         }
         attempt.launchedCommand = arguments
         let termination = try supervise(arguments, environment: baseEnvironment().merging(master) { $1 }, directory: environment.workingDirectory(0),
-                                        output: directory, constraints: remaining, node: nodes[0].id)
+                                        output: directory, constraints: remaining, node: nodes[0].id, watching: nodes)
         attempt.exitCode = termination.code
         if termination == .exited(0) {
             for node in nodes { attempt.nodeExitCodes[node.id] = 0 }
@@ -197,8 +199,10 @@ public struct AttemptExecutor: Sendable {
         if let firstFailure { throw firstFailure }
     }
 
-    /// Starts `arguments`, enforces the wall-clock limit on its whole process group, waits.
-    func supervise(_ arguments: [String], environment: [String: String], directory: String, output: String, constraints: Constraints, node: String) throws -> Termination {
+    /// Starts `arguments`, enforces the wall-clock limit on its whole process group, watches
+    /// the remote nodes among `watching` and ends everything when one is lost, then waits.
+    func supervise(_ arguments: [String], environment: [String: String], directory: String, output: String, constraints: Constraints, node: String,
+                   watching: [Node] = []) throws -> Termination {
         let child: ChildProcess
         do {
             child = try ChildProcess(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
@@ -208,15 +212,41 @@ public struct AttemptExecutor: Sendable {
         let deadline = constraints.maxWallClockTime.map { limit in
             Deadline(after: limit, grace: constraints.killGracePeriod) { signal in child.signalGroup(signal) }
         }
+        let monitor = NodeMonitor(nodes: watching, pool: pool) { _ in
+            // mpirun cannot reach the lost node's daemon to end it: don't wait long for it.
+            child.signalGroup(SIGTERM)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { child.signalGroup(SIGKILL) }
+        }
         let termination = child.wait()
+        monitor.stop()
         deadline?.cancel()
         child.signalGroup(SIGKILL)  // whatever it left in its process group
+        if let lost = monitor.lostNode {
+            throw Failure(category: .nodeLost, node: lost.node,
+                          message: "node \(lost.node) was lost (\(lost.reason)), detected after \(String(format: "%.1f", lost.after)) s; the group's processes were ended",
+                          details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
+        }
+        if termination != .exited(0), let unreachable = firstUnreachable(watching) {
+            throw Failure(category: .nodeLost, node: unreachable.node,
+                          message: "node \(unreachable.node) is unreachable (\(unreachable.reason ?? "no answer")) after the task failed with \(termination)",
+                          details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
+        }
         if deadline?.hasFired == true {
             throw Failure(category: .timeout, node: node,
                           message: "maxWallClockTime of \(Self.format(constraints.maxWallClockTime!)) ran out; the task's processes were ended",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
         return termination
+    }
+
+    /// The first remote node of `nodes` that does not answer a quick check, if any.
+    func firstUnreachable(_ nodes: [Node]) -> NodeHealth.Report? {
+        let health = NodeHealth(pool: Pool(name: pool.name, kind: pool.kind, nodes: [], sshConfig: pool.sshConfig), timeout: 2)
+        for node in nodes where !node.isLocal {
+            let report = health.check(node)
+            if !report.healthy { return report }
+        }
+        return nil
     }
 
     func exitFailure(_ termination: Termination, node: String, what: String, stderr: String, remote: Bool) -> Failure {
@@ -274,17 +304,27 @@ public struct AttemptExecutor: Sendable {
         }
     }
 
-    /// Ends whatever is left of the attempt on every node of the group.
-    public func sweep(attemptId: String, nodes: [Node]) {
+    /// Ends whatever is left of the attempt on every node of the group; returns the nodes
+    /// it could not reach (`skipping` is known lost and counts as not reached).
+    @discardableResult
+    public func sweep(attemptId: String, nodes: [Node], skipping lost: String? = nil) -> [String] {
         if nodes.contains(where: \.isLocal) || pool.kind == .local { ProcessSweeper.killLocal(attemptId: attemptId) }
+        var unreached: [String] = []
         for node in nodes where !node.isLocal {
-            let arguments = nodeCommand.sshPrefix(node) + ["--", ProcessSweeper.remoteScript(attemptId: attemptId)]
-            if let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") {
-                let deadline = Deadline(after: 15, grace: 1) { child.signalGroup($0) }
-                _ = child.wait()
-                deadline.cancel()
-            }
+            if node.id == lost || !sweepRemote(attemptId: attemptId, node: node) { unreached.append(node.id) }
         }
+        return unreached
+    }
+
+    /// Kills the attempt's processes on one remote node; false if the node did not answer.
+    public func sweepRemote(attemptId: String, node: Node) -> Bool {
+        let command = NodeCommand(sshConfig: pool.sshConfig, connectTimeout: 3)
+        let arguments = command.sshPrefix(node) + ["--", ProcessSweeper.remoteScript(attemptId: attemptId)]
+        guard let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") else { return false }
+        let deadline = Deadline(after: 10, grace: 1) { child.signalGroup($0) }
+        let termination = child.wait()
+        deadline.cancel()
+        return termination == .exited(0)
     }
 
     static func format(_ seconds: Double) -> String {

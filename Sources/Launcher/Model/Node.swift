@@ -25,6 +25,9 @@ public struct Node: Codable, Sendable, Equatable {
     public var stateReason: String?
     /// Free-form attributes (rack, RDMA device, ...).
     public var attributes: [String: String]
+    /// Attempts whose processes may still run there (the node was cut off when they were
+    /// ended): swept as soon as it answers again.
+    public var pendingSweeps: [String]?
 
     public init(id: String, address: String, user: String? = nil, slots: Int, state: NodeState = .idle, stateReason: String? = nil, attributes: [String: String] = [:]) {
         self.id = id

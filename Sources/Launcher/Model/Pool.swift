@@ -24,6 +24,8 @@ public struct Pool: Codable, Sendable, Equatable {
     /// MCA parameters every mpirun on this pool gets (`--mca NAME VALUE`), e.g.
     /// mpi_yield_when_idle=1 where ranks share cores.
     public var mcaParameters: [String: String]?
+    /// The admin's health script, run on a node (over ssh) before it joins a group.
+    public var healthCheckCommandLine: [String]?
 
     public init(name: String, kind: PoolKind, nodes: [Node], sshConfig: String? = nil, network: String? = nil, pricePerNodeHour: Double? = nil) {
         self.name = name

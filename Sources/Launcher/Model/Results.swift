@@ -55,6 +55,8 @@ public struct Attempt: Codable, Sendable {
     /// Where stdout.txt and stderr.txt are.
     public var directory: String
     public var failure: Failure?
+    /// Nodes that could not be swept of the attempt's processes (unreachable then).
+    public var unsweptNodes: [String]?
 
     public var succeeded: Bool { failure == nil && exitCode == 0 }
     public var seconds: Double { (end ?? Date()).timeIntervalSince(start) }

@@ -23,6 +23,15 @@ public final class JobRunner: @unchecked Sendable {
     let executor: AttemptExecutor
     var allocator: Allocator
     let onProgress: @Sendable (Progress) -> Void
+    /// Told whenever a node's state changes here (lost, unhealthy, swept), to persist it.
+    public var onNodeChange: (@Sendable (Node) -> Void)?
+    /// Reads the pool's stored node states (drains from `cohort node drain`), if stored.
+    public var refreshNodes: (@Sendable () -> [Node]?)?
+    /// Seconds a passed health check stays good before a node joins another group.
+    public var healthCheckInterval: Double = 30
+    var lastHealthy: [Int: Date] = [:]
+    var lastRefresh = Date.distantPast
+    var sweepInProgress = false
 
     /// One task, or one replica of it.
     final class Unit: @unchecked Sendable {  // touched only under `condition`
@@ -82,17 +91,103 @@ public final class JobRunner: @unchecked Sendable {
         start = Date()
         condition.lock()
         while true {
+            refreshNodeStates()
+            sweepPending()
             skipBlocked()
             startReadyUnits()
             report()
             if units.allSatisfy(\.finished) { break }
-            while completions.isEmpty { condition.wait() }
+            // Wake for completions, and once a second for drains and pending sweeps.
+            while completions.isEmpty, condition.wait(until: Date() + 1) {}
             let done = completions
             completions.removeAll()
             for (unit, group, attempt) in done { finish(unit, group: group, attempt: attempt) }
         }
+        // A last try at nodes that were cut off; what stays pending is kept with the node.
+        while sweepInProgress { _ = condition.wait(until: Date() + 0.1) }
         condition.unlock()
+        sweepPendingNow()
         return JobRun(jobId: job.id, pool: pool.name, start: start, end: Date(), tasks: units.map(\.run))
+    }
+
+    /// Applies drains and undrains an admin made while the job runs.
+    func refreshNodeStates() {
+        guard let refreshNodes, Date().timeIntervalSince(lastRefresh) >= 1 else { return }
+        lastRefresh = Date()
+        guard let stored = refreshNodes() else { return }
+        for node in stored {
+            guard let index = pool.nodes.firstIndex(where: { $0.id == node.id }) else { continue }
+            let mine = pool.nodes[index].state
+            if node.state == .offline, mine != .offline, mine != .unusable {
+                pool.nodes[index].state = .offline
+                pool.nodes[index].stateReason = node.stateReason
+                allocator.setUsable(index, false)
+            } else if node.state.acceptsWork, mine == .offline {
+                pool.nodes[index].state = .idle
+                pool.nodes[index].stateReason = nil
+                allocator.setUsable(index, true)
+            }
+        }
+    }
+
+    /// Tries, off the scheduling thread, to kill what lost attempts left on nodes that were
+    /// cut off (a partition): the moment a node answers again, its stale processes go.
+    func sweepPending() {
+        guard !sweepInProgress, pool.nodes.contains(where: { !($0.pendingSweeps ?? []).isEmpty }) else { return }
+        sweepInProgress = true
+        let nodes = pool.nodes, executor = self.executor
+        Thread { [self] in
+            let swept = JobRunner.sweep(nodes, executor)
+            condition.lock()
+            for (index, ids) in swept { pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }; onNodeChange?(pool.nodes[index]) }
+            sweepInProgress = false
+            condition.signal()
+            condition.unlock()
+        }.start()
+    }
+
+    func sweepPendingNow() {
+        for (index, ids) in JobRunner.sweep(pool.nodes, executor) {
+            pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }
+            onNodeChange?(pool.nodes[index])
+        }
+    }
+
+    /// The attempt ids swept per node index.
+    static func sweep(_ nodes: [Node], _ executor: AttemptExecutor) -> [(Int, [String])] {
+        var done: [(Int, [String])] = []
+        for (index, node) in nodes.enumerated() {
+            let ids = (node.pendingSweeps ?? []).filter { executor.sweepRemote(attemptId: $0, node: node) }
+            if !ids.isEmpty { done.append((index, ids)) }
+        }
+        return done
+    }
+
+    /// Checks the remote nodes of a group before they take work; a failing node becomes
+    /// unusable with the reason. Returns false if any failed.
+    func groupIsHealthy(_ group: [Int]) -> Bool {
+        let health = NodeHealth(pool: pool, timeout: 5)
+        var healthy = true
+        for index in group where !pool.nodes[index].isLocal || pool.healthCheckCommandLine != nil {
+            if let last = lastHealthy[index], Date().timeIntervalSince(last) < healthCheckInterval { continue }
+            let report = health.check(pool.nodes[index])
+            if report.healthy {
+                lastHealthy[index] = Date()
+            } else {
+                healthy = false
+                markUnusable(index, reason: report.reason ?? "health check failed")
+            }
+        }
+        return healthy
+    }
+
+    func markUnusable(_ index: Int, reason: String) {
+        pool.nodes[index].state = .unusable
+        pool.nodes[index].stateReason = reason
+        allocator.setUsable(index, false)
+        lastHealthy[index] = nil
+        executor.settings.log("node \(pool.nodes[index].id) is unusable: \(reason)")
+        onNodeChange?(pool.nodes[index])
     }
 
     func taskSucceeded(_ id: String) -> Bool? {
@@ -128,6 +223,15 @@ public final class JobRunner: @unchecked Sendable {
                 continue  // not free now: later units may still fit (backfill)
             }
             let group = allocated.sorted()  // in pool order: the first node is the master
+            guard groupIsHealthy(group) else {
+                allocator.release(group: group, processesPerNode: perNode)
+                if allocator.impossibility(instances: multi?.instances ?? 1, processesPerNode: perNode) != nil {
+                    unit.run.skippedBecause = Failure(category: .nodeLost, message: "too few healthy nodes are left in pool \(pool.name)")
+                    unit.run.state = .completed
+                    unit.finished = true
+                }
+                continue
+            }
             unit.running = true
             unit.group = group
             unit.run.state = .running
@@ -153,11 +257,15 @@ public final class JobRunner: @unchecked Sendable {
         unit.group = []
         unit.run.attempts.append(attempt)
         if let failure = attempt.failure, failure.category == .nodeLost, let nodeId = failure.node,
-           let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) {
-            // A lost node takes no more work in this run; the retry goes elsewhere.
-            pool.nodes[index].state = .unusable
-            pool.nodes[index].stateReason = failure.message
-            allocator.setUsable(index, false)
+           let index = pool.nodes.firstIndex(where: { $0.id == nodeId }), pool.nodes[index].state != .unusable {
+            // A lost node takes no more work; the retry goes elsewhere.
+            markUnusable(index, reason: failure.message)
+        }
+        let attemptId = [job.id, unit.task.id, unit.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")
+        for nodeId in attempt.unsweptNodes ?? [] {
+            guard let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) else { continue }
+            pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [attemptId]
+            onNodeChange?(pool.nodes[index])
         }
         let retriesLeft = attempt.failure != nil && attempt.failure?.category != .transportUnavailable
             && unit.run.attempts.count <= unit.task.constraints.maxTaskRetryCount

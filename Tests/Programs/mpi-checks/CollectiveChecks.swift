@@ -45,6 +45,11 @@ func checkCollectives(_ c: Checker) throws {
     var into = [Double](repeating: 0, count: 3)
     try world.allReduce(contribution, into: &into, .sum)
     c.expectEqual(into, expected, "allReduce into")
+    var raw = [Double](repeating: 0, count: 3)
+    try contribution.withUnsafeBufferPointer { send in
+        try raw.withUnsafeMutableBufferPointer { try world.allReduce(send, into: $0, .sum) }
+    }
+    c.expectEqual(raw, expected, "allReduce between unsafe buffers")
     var inPlace = contribution
     try world.allReduce(inPlace: &inPlace, .sum)
     c.expectEqual(inPlace, expected, "allReduce in place")

@@ -8,8 +8,8 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     int max_size = osu_max_size(argc, argv, 1 << 20);
-    float *s_buf = malloc(max_size), *r_buf = malloc(max_size);
-    for (int i = 0; i < max_size / 4; i++) { s_buf[i] = 1; r_buf[i] = 0; }
+    float *s_buf = osu_buffer(max_size, 0), *r_buf = osu_buffer(max_size, 0);
+    for (int i = 0; i < max_size / 4; i++) s_buf[i] = 1;
     if (rank == 0) printf("# OSU MPI Allreduce Latency Test (C)\n%-10s%20s\n", "# Size", "Avg Latency(us)");
     for (int size = 4; size <= max_size; size *= 2) {
         int count = size / (int)sizeof(float);

@@ -8,9 +8,7 @@ int main(int argc, char **argv) {
     osu_require_two_ranks("osu_bw");
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int max_size = osu_max_size(argc, argv, 4 << 20);
-    char *s_buf = malloc(max_size), *r_buf = malloc(max_size), ack[4] = {0};
-    memset(s_buf, 1, max_size);
-    memset(r_buf, 0, max_size);
+    char *s_buf = osu_buffer(max_size, 1), *r_buf = osu_buffer(max_size, 0), ack[4] = {0};
     MPI_Request requests[WINDOW];
     if (rank == 0) printf("# OSU MPI Bandwidth Test (C)\n%-10s%20s\n", "# Size", "Bandwidth (MB/s)");
     for (int size = 1; size <= max_size; size *= 2) {

@@ -12,6 +12,14 @@ static int osu_max_size(int argc, char **argv, int fallback) {
     return fallback;
 }
 
+/* Page-aligned, as OSU's own buffers are: the figures then measure MPI, not malloc's offsets. */
+static void *osu_buffer(size_t bytes, int fill) {
+    void *buffer = NULL;
+    if (posix_memalign(&buffer, 4096, bytes)) { perror("posix_memalign"); MPI_Abort(MPI_COMM_WORLD, 1); }
+    memset(buffer, fill, bytes);
+    return buffer;
+}
+
 static void osu_require_two_ranks(const char *name) {
     int size, rank;
     MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -7,9 +7,7 @@ int main(int argc, char **argv) {
     osu_require_two_ranks("osu_latency");
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int max_size = osu_max_size(argc, argv, 4 << 20);
-    char *s_buf = malloc(max_size), *r_buf = malloc(max_size);
-    memset(s_buf, 1, max_size);
-    memset(r_buf, 0, max_size);
+    char *s_buf = osu_buffer(max_size, 1), *r_buf = osu_buffer(max_size, 0);
     MPI_Status status;
     if (rank == 0) printf("# OSU MPI Latency Test (C)\n%-10s%20s\n", "# Size", "Latency (us)");
     for (int size = 1; size <= max_size; size *= 2) {
