@@ -7,7 +7,7 @@ struct Cohort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cohort",
         abstract: "Batch runs of independent and MPI tasks on pools of nodes.",
-        subcommands: [Run.self, PoolCommand.self, HostfileCommand.self, RankEnv.self]
+        subcommands: [Run.self, PoolCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self]
     )
 }
 
@@ -17,7 +17,7 @@ enum Exit {
     static let badInput = ExitCode(2)
 
     /// Prints `message` as an error and exits with 2.
-    static func badInput(_ message: CustomStringConvertible) -> ExitCode {
+    static func badInput(_ message: Any) -> ExitCode {
         FileHandle.standardError.write(Data("cohort: error: \(message)\n".utf8))
         return Exit.badInput
     }

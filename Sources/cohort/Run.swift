@@ -92,6 +92,16 @@ struct Run: ParsableCommand {
         } catch {
             throw Exit.badInput(error)
         }
+        let poolName = poolDefinition.name
+        if store.isStored(poolName) {
+            // Node states this run learns (lost, unhealthy) are kept; drains made meanwhile apply.
+            runner.onNodeChange = { node in
+                try? store.update(poolName) { pool in
+                    if let index = pool.nodes.firstIndex(where: { $0.id == node.id }) { pool.nodes[index] = node }
+                }
+            }
+            runner.refreshNodes = { try? store.load(poolName).nodes }
+        }
         let result = runner.run()
         if live { FileHandle.standardError.write(Data("\n".utf8)) }
         switch output {

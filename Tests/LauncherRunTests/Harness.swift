@@ -31,13 +31,19 @@ enum Harness {
     static func run(_ job: JobSpec, pool: Pool = .local(nodeCount: 4, slotsPerNode: 2), file: StaticString = #filePath, line: UInt = #line) throws -> JobRun {
         let runner = try JobRunner(job: job, pool: pool, settings: settings(temporaryDirectory()))
         let result = runner.run()
+        checkNoOrphans(result, file: file, line: line)
+        return result
+    }
+
+    /// No process of the job may be left on any node: every namespace shares this /proc.
+    static func checkNoOrphans(_ result: JobRun, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: result.jobId), [], "processes of job \(result.jobId) left running", file: file, line: line)
         for task in result.tasks {
             for attempt in task.attempts {
-                let id = attemptId(job: job.id, task: task, attempt: attempt)
+                let id = attemptId(job: result.jobId, task: task, attempt: attempt)
                 XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: id), [], "processes of \(id) left running", file: file, line: line)
             }
         }
-        return result
     }
 
     static func attemptId(job: String, task: TaskRun, attempt: Attempt) -> String {

@@ -6,55 +6,19 @@ import XCTest
 /// hostnames and sshd (scripts/virtual-cluster.sh). Needs root: CI runs as root, and a
 /// run without it fails here rather than skipping.
 final class VirtualClusterTests: XCTestCase {
-    static let directory = "/tmp/cohort-vc-tests"
-    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("scripts/virtual-cluster.sh").path
-    nonisolated(unsafe) static var clusterError: String?
-
     override class func setUp() {
         super.setUp()
-        clusterError = shell(["bash", script, "up", "4"])
+        VirtualCluster.up()
     }
 
     override class func tearDown() {
-        _ = shell(["bash", script, "down"])
+        VirtualCluster.down()
         super.tearDown()
     }
 
-    /// Runs a command with COHORT_VC_DIR set; returns its output if it failed.
-    static func shell(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_VC_DIR": directory]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return "\(error)" }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? nil : output
-    }
+    var pool: Pool { VirtualCluster.pool }
 
-    var pool: Pool {
-        var pool = Pool.fromHosts(name: "vc", entries: (1...4).map { HostEntry(host: "node\($0)", slots: 2) })
-        pool.sshConfig = "\(Self.directory)/ssh_config"
-        pool.network = "10.77.0.0/24"
-        pool.mcaParameters = ["mpi_yield_when_idle": "1"]  // ranks share 2 cores across namespaces
-        return pool
-    }
-
-    struct ClusterUnavailable: Error, CustomStringConvertible {
-        let output: String
-        var description: String {
-            "the virtual cluster did not start (root, iproute2 and openssh-server are needed; bash scripts/setup.sh installs them):\n\(output)"
-        }
-    }
-
-    override func setUpWithError() throws {
-        // A failure, never a skip: these tests must run in CI.
-        if let error = Self.clusterError { throw ClusterUnavailable(output: error) }
-    }
+    override func setUpWithError() throws { try VirtualCluster.requireUp() }
 
     func output(_ attempt: Attempt) -> [String] {
         Harness.read("\(attempt.directory)/stdout.txt").split(separator: "\n").map(String.init)

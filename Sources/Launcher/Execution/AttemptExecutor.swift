@@ -228,7 +228,7 @@ public struct AttemptExecutor: Sendable {
         }
         if termination != .exited(0), let unreachable = firstUnreachable(watching) {
             throw Failure(category: .nodeLost, node: unreachable.node,
-                          message: "node \(unreachable.node) is unreachable (\(unreachable.reason ?? "no answer")) after the task failed with \(termination)",
+                          message: "node \(unreachable.node) was lost (\(unreachable.reason ?? "no answer")); the task failed with \(termination)",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
         if deadline?.hasFired == true {

@@ -40,7 +40,7 @@ public struct NodeHealth: Sendable {
         deadline.cancel()
         let seconds = Date().timeIntervalSince(start)
         if termination == .exited(0) { return Report(node: node.id, healthy: true, reason: nil, seconds: seconds) }
-        let said = MPIRunReport.lastLines(of: output, count: 2).joined(separator: " ")
+        let said = MPIRunReport.lastLines(of: output, count: 2).map { $0.trimmingWhitespace() }.joined(separator: " ")
         let reason: String
         if deadline.hasFired {
             reason = "health check did not finish within \(timeout * 2 + 5) s"

@@ -17,7 +17,13 @@ public enum ProcessSweeper {
 
     /// Pids on this machine whose environment holds `marker=id`.
     public static func localProcesses(attemptId id: String) -> [pid_t] {
-        let needle = Array("\(marker)=\(id)".utf8)
+        localProcesses(variable: marker, value: id)
+    }
+
+    /// Pids on this machine (every network namespace shares its process table) whose
+    /// environment holds `variable=value`.
+    public static func localProcesses(variable: String, value: String) -> [pid_t] {
+        let needle = Array("\(variable)=\(value)".utf8)
         let me = getpid()
         var found: [pid_t] = []
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
@@ -49,8 +55,13 @@ public enum ProcessSweeper {
     }
 
     /// The shell script that does the same on a remote node; `id` is checked to be plain.
+    /// It touches only processes in the node's own network namespace: on a real node that is
+    /// all of them, and on a virtual cluster of namespaces sharing one process table it keeps
+    /// one node's sweep from reaching another node's processes.
     static func remoteScript(attemptId id: String) -> String {
         precondition(isSafe(id))
-        return "for p in /proc/[0-9]*; do if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '\(marker)=\(id)'; then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
+        return "me=$(readlink /proc/$$/ns/net); for p in /proc/[0-9]*; do "
+            + "[ \"$(readlink $p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; "
+            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '\(marker)=\(id)'; then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
     }
 }

@@ -110,6 +110,12 @@ public final class JobRunner: @unchecked Sendable {
         return JobRun(jobId: job.id, pool: pool.name, start: start, end: Date(), tasks: units.map(\.run))
     }
 
+    /// The task runs so far (for watching a job from another thread).
+    public func snapshot() -> [TaskRun] {
+        condition.lock(); defer { condition.unlock() }
+        return units.map(\.run)
+    }
+
     /// Applies drains and undrains an admin made while the job runs.
     func refreshNodeStates() {
         guard let refreshNodes, Date().timeIntervalSince(lastRefresh) >= 1 else { return }

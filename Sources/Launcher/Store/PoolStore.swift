@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Pools kept as JSON files in the state directory (`~/.cohort/pools/NAME.json`, or under
 /// `$COHORT_HOME`). The `local` pool always exists and needs no file.
@@ -7,6 +10,7 @@ public struct PoolStore: Sendable {
 
     public struct StoreError: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public init(stateDirectory: String) {
@@ -52,6 +56,24 @@ public struct PoolStore: Sendable {
         } catch {
             throw StoreError(description: "cannot save pool \(pool.name) in \(directory): \(error.localizedDescription)")
         }
+    }
+
+    /// Whether `name` has a file (the built-in local pool has none until changed).
+    public func isStored(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+
+    /// Reads, changes and writes one pool under an exclusive lock, so that a running job
+    /// and `cohort node drain` in another process never lose each other's changes.
+    public func update(_ name: String, _ change: (inout Pool) throws -> Void) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let lockPath = "\(directory)/.lock"
+        let descriptor = open(lockPath, O_CREAT | O_RDWR, 0o600)
+        guard descriptor >= 0 else { throw StoreError(description: "cannot open \(lockPath)") }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_EX) == 0 else { throw StoreError(description: "cannot lock \(lockPath)") }
+        defer { flock(descriptor, LOCK_UN) }
+        var pool = try load(name)
+        try change(&pool)
+        try save(pool)
     }
 
     public func remove(_ name: String) throws(StoreError) {

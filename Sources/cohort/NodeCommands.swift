@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import Launcher
+
+struct NodeCommandGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "Inspect, check, drain and undrain a pool's nodes.",
+        subcommands: [List.self, Check.self, Drain.self, Undrain.self])
+
+    struct PoolOption: ParsableArguments {
+        @Option(help: "The pool (default: local).") var pool: String = "local"
+    }
+
+    static var store: PoolStore { PoolStore(stateDirectory: PoolStore.defaultStateDirectory) }
+
+    /// Changes the named nodes of a pool under the store's lock; unknown names are an error.
+    static func change(_ pool: String, _ names: [String], _ body: @escaping (inout Node) -> Void) throws {
+        do {
+            try store.update(pool) { stored in
+                let unknown = names.filter { name in !stored.nodes.contains { $0.id == name } }
+                guard unknown.isEmpty else {
+                    throw PoolStore.StoreError(description: "pool \(pool) has no node \(unknown.joined(separator: ", ")) (nodes: \(Hostlist.compress(stored.nodes.map(\.id))))")
+                }
+                for index in stored.nodes.indices where names.contains(stored.nodes[index].id) { body(&stored.nodes[index]) }
+            }
+        } catch {
+            throw Exit.badInput(error)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the nodes of a pool with their states and reasons.")
+        @OptionGroup var options: PoolOption
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let pool: Pool
+            do { pool = try NodeCommandGroup.store.load(options.pool) } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(pool.nodes)) }
+            print("NODE  ADDRESS  SLOTS  STATE  REASON")
+            for node in pool.nodes {
+                let pending = (node.pendingSweeps ?? []).isEmpty ? "" : " [stale processes of \(node.pendingSweeps!.joined(separator: ", ")) to kill]"
+                print("\(node.id)  \(node.address)  \(node.slots)  \(node.state.rawValue)  \(node.stateReason ?? "")\(pending)")
+            }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Health-check nodes now: unreachable or failing nodes become unusable, healthy unusable ones idle again.")
+        @OptionGroup var options: PoolOption
+        @Argument(help: "Nodes to check (default: all).") var nodes: [String] = []
+
+        func run() throws {
+            let store = NodeCommandGroup.store
+            let pool: Pool
+            do { pool = try store.load(options.pool) } catch { throw Exit.badInput(error) }
+            let chosen = nodes.isEmpty ? pool.nodes : pool.nodes.filter { nodes.contains($0.id) }
+            guard chosen.count == Set(nodes).count || nodes.isEmpty else { throw Exit.badInput("pool \(pool.name) has no such node among \(nodes.joined(separator: ", "))") }
+            let health = NodeHealth(pool: pool)
+            let executor = AttemptExecutor(settings: ExecutionSettings(workDirectory: "/tmp", cohortExecutable: ExecutionSettings.currentExecutable), pool: pool)
+            var reports: [NodeHealth.Report] = []
+            for node in chosen {
+                let report = health.check(node)
+                reports.append(report)
+                // A node that answers again gets its stale processes killed first.
+                let swept = report.healthy ? (node.pendingSweeps ?? []).filter { executor.sweepRemote(attemptId: $0, node: node) } : []
+                try NodeCommandGroup.change(pool.name, [node.id]) { stored in
+                    stored.pendingSweeps = (stored.pendingSweeps ?? []).filter { !swept.contains($0) }
+                    if report.healthy, stored.state == .unusable { stored.state = .idle; stored.stateReason = nil }
+                    if !report.healthy, stored.state != .offline { stored.state = .unusable; stored.stateReason = report.reason }
+                }
+                print("\(node.id)  \(report.healthy ? "healthy" : "UNHEALTHY")  \(String(format: "%.2f", report.seconds)) s\(report.reason.map { "  \($0)" } ?? "")\(swept.isEmpty ? "" : "  (killed stale processes of \(swept.joined(separator: ", ")))")")
+            }
+            if reports.contains(where: { !$0.healthy }) { throw Exit.taskFailed }
+        }
+    }
+
+    struct Drain: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take nodes offline: they finish their work and take no more.")
+        @OptionGroup var options: PoolOption
+        @Argument(help: "Nodes to drain.") var nodes: [String]
+        @Option(help: "Why (shown in node list).") var reason: String = "drained by an admin"
+
+        func run() throws {
+            guard !nodes.isEmpty else { throw Exit.badInput("name the nodes to drain") }
+            try NodeCommandGroup.change(options.pool, nodes) { node in
+                node.state = .offline
+                node.stateReason = reason
+            }
+            print("drained \(nodes.joined(separator: ", ")) in pool \(options.pool)")
+        }
+    }
+
+    struct Undrain: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Return offline or unusable nodes to service.")
+        @OptionGroup var options: PoolOption
+        @Argument(help: "Nodes to return.") var nodes: [String]
+
+        func run() throws {
+            guard !nodes.isEmpty else { throw Exit.badInput("name the nodes to undrain") }
+            try NodeCommandGroup.change(options.pool, nodes) { node in
+                node.state = .idle
+                node.stateReason = nil
+            }
+            print("returned \(nodes.joined(separator: ", ")) to pool \(options.pool)")
+        }
+    }
+}

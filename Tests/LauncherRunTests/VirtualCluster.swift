@@ -1,0 +1,94 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// The 4-node virtual cluster of scripts/virtual-cluster.sh, for tests: network namespaces
+/// with their own addresses, hostnames and sshd. Needs root; CI runs as root, and without
+/// it the tests fail, never skip.
+enum VirtualCluster {
+    static let directory = "/tmp/cohort-vc-tests"
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/virtual-cluster.sh").path
+    nonisolated(unsafe) static var startError: String?
+
+    static func up() { startError = shell(["bash", script, "up", "4"]) }
+    static func down() { _ = shell(["bash", script, "down"]) }
+
+    struct Unavailable: Error, CustomStringConvertible {
+        let output: String
+        var description: String {
+            "the virtual cluster did not start (root, iproute2 and openssh-server are needed; bash scripts/setup.sh installs them):\n\(output)"
+        }
+    }
+
+    static func requireUp() throws {
+        if let startError { throw Unavailable(output: startError) }
+    }
+
+    static var pool: Pool {
+        var pool = Pool.fromHosts(name: "vc", entries: (1...4).map { HostEntry(host: "node\($0)", slots: 2) })
+        pool.sshConfig = "\(directory)/ssh_config"
+        pool.network = "10.77.0.0/24"
+        pool.mcaParameters = ["mpi_yield_when_idle": "1"]  // ranks share 2 cores across namespaces
+        return pool
+    }
+
+    /// Runs a command with COHORT_VC_DIR set; returns its output if it failed, else nil.
+    @discardableResult
+    static func shell(_ arguments: [String]) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_VC_DIR": directory]) { $1 }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { return "\(error)" }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return process.terminationStatus == 0 ? nil : "exit \(process.terminationStatus): \(output)"
+    }
+
+    /// Node `name` (node1…) → its index.
+    static func index(_ name: String) -> Int { Int(name.dropFirst(4))! }
+
+    /// Kills every process in the node's namespace (its sshd too) and takes its link down.
+    static func kill(_ name: String) {
+        shell(["sh", "-c", "for p in $(ip netns pids cohort-\(name)); do kill -9 $p; done"])
+        linkDown(name)
+    }
+
+    static func linkDown(_ name: String) { shell(["ip", "link", "set", "cvh-\(index(name))", "down"]) }
+    static func linkUp(_ name: String) { shell(["ip", "link", "set", "cvh-\(index(name))", "up"]) }
+
+    /// Stops only the node's sshd: the host is there, but nothing can reach it.
+    static func stopSSHD(_ name: String) {
+        if let pid = try? String(contentsOfFile: "\(directory)/sshd-\(name).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) {
+            shell(["kill", "-9", pid])
+        }
+    }
+
+    /// Pids in the node's namespace whose environment holds `variable=value`.
+    static func processes(on name: String, variable: String, value: String) -> [Int32] {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "pids", "cohort-\(name)"]
+        process.standardOutput = output
+        try? process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let inNamespace = Set(text.split(separator: "\n").compactMap { Int32($0) })
+        return ProcessSweeper.localProcesses(variable: variable, value: value).filter { inNamespace.contains($0) }
+    }
+
+    /// The value of `variable` in process `pid`'s environment.
+    static func environment(of pid: Int32, _ variable: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        for entry in data.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            if text.hasPrefix("\(variable)=") { return String(text.dropFirst(variable.count + 1)) }
+        }
+        return nil
+    }
+}
