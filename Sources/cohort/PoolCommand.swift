@@ -34,6 +34,9 @@ struct PoolCommand: ParsableCommand {
         @Option(help: "For the local pool: how many virtual nodes.")
         var localNodes: Int?
 
+        @Option(help: "A health check run on each node (over ssh) before it joins a group; non-zero makes it unusable.")
+        var healthCheck: String?
+
         @Option(help: "An MCA parameter for every mpirun on the pool, NAME=VALUE (repeatable).")
         var mca: [String] = []
 
@@ -84,6 +87,15 @@ struct PoolCommand: ParsableCommand {
                     throw Exit.badInput("--network: expected a CIDR such as 10.9.0.0/24, found '\(network)'")
                 }
                 pool.network = network
+            }
+            if let healthCheck {
+                do {
+                    let words = try CommandLineWords.split(healthCheck)
+                    guard !words.isEmpty else { throw Exit.badInput("--health-check: the command is empty") }
+                    pool.healthCheckCommandLine = words
+                } catch let error as CommandLineWords.SplitError {
+                    throw Exit.badInput("--health-check: \(error.message) at character \(error.column)")
+                }
             }
             for parameter in mca {
                 let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)

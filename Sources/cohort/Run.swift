@@ -102,12 +102,26 @@ struct Run: ParsableCommand {
             }
             runner.refreshNodes = { try? store.load(poolName).nodes }
         }
+        // Ctrl-C or SIGTERM ends the run's processes on every node instead of orphaning them.
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                FileHandle.standardError.write(Data("\ncohort: cancelling: ending the job's processes\n".utf8))
+                runner.cancel()
+            }
+            source.resume()
+            sources.append(source)
+        }
         let result = runner.run()
+        sources.forEach { $0.cancel() }
         if live { FileHandle.standardError.write(Data("\n".utf8)) }
         switch output {
         case .table: print(Summary.table(result), terminator: "")
         case .json: print(Summary.json(result))
         }
+        if result.tasks.contains(where: { $0.failure?.category == .cancelled }) { throw ExitCode(130) }
         if !result.succeeded { throw Exit.taskFailed }
     }
 

@@ -105,3 +105,41 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(job.tasks.first { $0.id == "ring" }?.multiInstance?.replicas, 2)
     }
 }
+
+final class CancellationTests: XCTestCase {
+    func testCtrlCEndsEveryProcessOfTheRun() throws {
+        let home = Harness.temporaryDirectory()
+        let file = home + "/long.yaml"
+        try """
+            id: cancel-me
+            tasks:
+              - { id: a, commandLine: sleep 60 }
+              - { id: b, commandLine: /bin/sh -c 'sleep 60 & sleep 60; wait' }
+              - id: mpi
+                commandLine: sleep 60
+                multiInstance: { instances: 2, processesPerNode: 1, transport: shm }
+              - { id: later, commandLine: sleep 60, dependsOn: [a] }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        process.arguments = ["run", file]
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until the tasks run: 1 + 3 + 2 ranks carry the job's id.
+        let deadline = Date() + 30
+        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "cancel-me").count < 5, Date() < deadline { usleep(100_000) }
+        XCTAssertGreaterThanOrEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "cancel-me").count, 5)
+        let interrupted = Date()
+        kill(process.processIdentifier, SIGINT)
+        let summary = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(interrupted), 15)
+        XCTAssertEqual(process.terminationStatus, 130, summary)
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "cancel-me"), [], "processes left after Ctrl-C")
+        XCTAssertTrue(summary.contains("cancelled"), summary)
+        XCTAssertTrue(summary.contains("later"), summary)
+    }
+}

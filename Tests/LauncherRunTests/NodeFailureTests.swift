@@ -89,10 +89,15 @@ final class NodeFailureTests: XCTestCase {
         guard group.count == 2 else { return }
         let victim = group[1]
         sleep(3)  // mid-run, past Open MPI's launch handshake
+        let cut = Date()
         VirtualCluster.linkDown(victim)  // its processes live on, cut off
         _ = waitForRanks("split.solve.a2", nodes: 2)
         let first = runner.snapshot().first?.attempts.first
         XCTAssertEqual(first?.unsweptNodes, [victim], "\(String(describing: first?.failure))")
+        if let end = first?.end {
+            XCTAssertLessThanOrEqual(end.timeIntervalSince(cut), 10, "partition detected within 10 s")
+            print("partition detected and the group ended \(String(format: "%.1f", end.timeIntervalSince(cut))) s after the link went down")
+        }
         XCTAssertFalse(VirtualCluster.processes(on: victim, variable: ProcessSweeper.marker, value: "split.solve.a1").isEmpty,
                        "the cut-off rank is still running during the partition")
         VirtualCluster.linkUp(victim)

@@ -10,6 +10,8 @@ public struct AttemptExecutor: Sendable {
     public var pool: Pool
     /// Verbs probe results per node id, so `auto` asks each node once per run.
     let rdmaCache = RDMACache()
+    /// Cancels every attempt of the run at once.
+    public let cancellation = Cancellation()
 
     public init(settings: ExecutionSettings, pool: Pool) {
         self.settings = settings
@@ -172,6 +174,7 @@ public struct AttemptExecutor: Sendable {
             do {
                 let child = try ChildProcess(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
                                              stdout: "\(directory)/coordination-stdout.txt", stderr: "\(directory)/coordination-stderr.txt")
+                _ = cancellation.started(child)
                 children.append((node, child, directory))
             } catch {
                 children.forEach { $0.1.signalGroup(SIGKILL); _ = $0.1.wait() }
@@ -185,6 +188,7 @@ public struct AttemptExecutor: Sendable {
         var firstFailure: Failure?
         for (node, child, directory) in children {
             let termination = child.wait()
+            cancellation.finished(child)
             attempt.nodeExitCodes[node.id] = termination.code
             if termination != .exited(0), firstFailure == nil {
                 let lines = MPIRunReport.lastLines(of: "\(directory)/coordination-stderr.txt")
@@ -193,6 +197,7 @@ public struct AttemptExecutor: Sendable {
             }
         }
         deadline?.cancel()
+        if cancellation.isCancelled { throw Failure(category: .cancelled, message: "cancelled during the coordination command") }
         if deadline?.hasFired == true {
             throw Failure(category: .timeout, message: "maxWallClockTime ran out during the coordination command")
         }
@@ -212,6 +217,11 @@ public struct AttemptExecutor: Sendable {
         let deadline = constraints.maxWallClockTime.map { limit in
             Deadline(after: limit, grace: constraints.killGracePeriod) { signal in child.signalGroup(signal) }
         }
+        guard cancellation.started(child) else {
+            _ = child.wait()
+            throw Failure(category: .cancelled, node: node, message: "cancelled before it started")
+        }
+        defer { cancellation.finished(child) }
         let monitor = NodeMonitor(nodes: watching, pool: pool) { _ in
             // mpirun cannot reach the lost node's daemon to end it: don't wait long for it.
             child.signalGroup(SIGTERM)
@@ -221,6 +231,10 @@ public struct AttemptExecutor: Sendable {
         monitor.stop()
         deadline?.cancel()
         child.signalGroup(SIGKILL)  // whatever it left in its process group
+        if cancellation.isCancelled {
+            throw Failure(category: .cancelled, node: node, message: "cancelled; the task's processes were ended",
+                          details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
+        }
         if let lost = monitor.lostNode {
             throw Failure(category: .nodeLost, node: lost.node,
                           message: "node \(lost.node) was lost (\(lost.reason)), detected after \(String(format: "%.1f", lost.after)) s; the group's processes were ended",

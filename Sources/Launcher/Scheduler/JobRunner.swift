@@ -110,6 +110,15 @@ public final class JobRunner: @unchecked Sendable {
         return JobRun(jobId: job.id, pool: pool.name, start: start, end: Date(), tasks: units.map(\.run))
     }
 
+    /// Cancels the run: running attempts are ended (SIGTERM, then SIGKILL), nothing new
+    /// starts, and `run()` returns once every attempt has been cleaned up.
+    public func cancel() {
+        executor.cancellation.cancel()
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
     /// The task runs so far (for watching a job from another thread).
     public func snapshot() -> [TaskRun] {
         condition.lock(); defer { condition.unlock() }
@@ -219,6 +228,14 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     func startReadyUnits() {
+        if executor.cancellation.isCancelled {
+            for unit in units where !unit.finished && !unit.running {
+                unit.run.skippedBecause = Failure(category: .cancelled, message: "the run was cancelled before it started")
+                unit.run.state = .completed
+                unit.finished = true
+            }
+            return
+        }
         for unit in units where !unit.finished && !unit.running {
             guard unit.task.dependsOn.allSatisfy({ taskSucceeded($0) == true }) else { continue }
             let multi = unit.task.multiInstance
@@ -274,6 +291,7 @@ public final class JobRunner: @unchecked Sendable {
             onNodeChange?(pool.nodes[index])
         }
         let retriesLeft = attempt.failure != nil && attempt.failure?.category != .transportUnavailable
+            && attempt.failure?.category != .cancelled && !executor.cancellation.isCancelled
             && unit.run.attempts.count <= unit.task.constraints.maxTaskRetryCount
         if retriesLeft, allocator.impossibility(instances: unit.task.multiInstance?.instances ?? 1,
                                                 processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1) == nil {
