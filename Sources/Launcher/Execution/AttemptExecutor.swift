@@ -223,9 +223,10 @@ public struct AttemptExecutor: Sendable {
         }
         defer { cancellation.finished(child) }
         let monitor = NodeMonitor(nodes: watching, pool: pool) { _ in
-            // mpirun cannot reach the lost node's daemon to end it: don't wait long for it.
+            // mpirun cannot reach the lost node's daemon to end it cleanly: don't wait for it;
+            // the survivors are swept right after.
             child.signalGroup(SIGTERM)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 2) { child.signalGroup(SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { child.signalGroup(SIGKILL) }
         }
         let termination = child.wait()
         monitor.stop()

@@ -54,8 +54,9 @@ public struct NodeHealth: Sendable {
 }
 
 /// Watches the remote nodes of a running attempt and calls `onLost` once when one stops
-/// answering: `misses` checks in a row, `interval` seconds apart, each with a short ssh
-/// connect timeout. Detection takes about misses × (interval + timeout) at worst.
+/// answering: a check every `interval` seconds with a short ssh connect timeout, and a miss
+/// confirmed by `misses - 1` immediate re-checks. Detection takes about
+/// interval + misses × timeout at worst.
 final class NodeMonitor: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
@@ -68,14 +69,19 @@ final class NodeMonitor: @unchecked Sendable {
         let health = NodeHealth(pool: Pool(name: pool.name, kind: pool.kind, nodes: [], sshConfig: pool.sshConfig), timeout: timeout)
         let start = Date()
         let thread = Thread { [self] in
-            var failures: [String: Int] = [:]
             while !isStopped {
                 usleep(useconds_t(interval * 1e6))  // short tasks finish before the first check
                 if isStopped { return }
                 for node in remote {
-                    let report = health.check(node)
-                    failures[node.id] = report.healthy ? 0 : (failures[node.id] ?? 0) + 1
-                    if failures[node.id]! >= misses, markLost(node.id, report.reason ?? "no answer", Date().timeIntervalSince(start)) {
+                    // A miss is confirmed at once rather than after another interval.
+                    var report = health.check(node)
+                    var missed = 0
+                    while !report.healthy, !isStopped {
+                        missed += 1
+                        if missed >= misses { break }
+                        report = health.check(node)
+                    }
+                    if !report.healthy, markLost(node.id, report.reason ?? "no answer", Date().timeIntervalSince(start)) {
                         onLost(node.id)
                         return
                     }
