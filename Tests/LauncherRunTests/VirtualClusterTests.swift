@@ -67,6 +67,7 @@ final class VirtualClusterTests: XCTestCase {
         let runner = try JobRunner(job: JobSpec(id: "vc-spread", pool: "vc", tasks: tasks), pool: pool,
                                    settings: Harness.settings(Harness.temporaryDirectory()), policy: .spread)
         let run = runner.run()
+        Harness.checkNoOrphans(run)
         XCTAssertTrue(run.succeeded)
         var hosts = Set<String>()
         for task in run.tasks {
@@ -97,5 +98,75 @@ final class VirtualClusterTests: XCTestCase {
         // Harness.run checked this machine's /proc, which holds every namespace's processes.
         let id = Harness.attemptId(job: "vc-hang", task: run.tasks[0], attempt: run.tasks[0].attempts[0])
         XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: id), [])
+    }
+
+    func testAFailingRankIsNamedWithItsRemoteNode() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 2, transport: .tcp)
+        let task = TaskSpec.shell("app", "if [ $OMPI_COMM_WORLD_RANK = 2 ]; then exit 9; fi; sleep 30", multi: multi)
+        let run = try Harness.run(JobSpec(id: "vc-rankfail", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        let failure = try XCTUnwrap(attempt.failure)
+        XCTAssertEqual(failure.category, .exitCode)
+        XCTAssertEqual(failure.node, attempt.nodes[1], "rank 2 of 2 × 2 runs on the second node")
+        XCTAssertEqual(failure.message, "rank 2 on node \(attempt.nodes[1]) exited with code 9")
+        XCTAssertTrue(failure.details.contains { $0.contains("Exit code:") }, "\(failure.details)")
+        XCTAssertLessThan(attempt.seconds, 25, "the other ranks were not left to sleep")
+    }
+
+    func testAHangingRemoteRankIsEndedByItsWallClockLimit() throws {
+        let multi = MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp)
+        let task = TaskSpec.shell("hang", "if [ $OMPI_COMM_WORLD_RANK = 1 ]; then sleep 300; fi", multi: multi,
+                                  constraints: Constraints(maxWallClockTime: 3, maxTaskRetryCount: 0, killGracePeriod: 1))
+        let run = try Harness.run(JobSpec(id: "vc-hang2", pool: "vc", tasks: [task]), pool: pool)
+        XCTAssertEqual(run.tasks[0].failure?.category, .timeout)
+    }
+
+    func testAFailingRemoteCoordinationCommandNamesTheNode() throws {
+        let multi = MultiInstance(instances: 3, processesPerNode: 1,
+                                  coordinationCommandLine: ["/bin/sh", "-c", "if [ $(hostname) = $COHORT_BAD_NODE ]; then echo no GPU >&2; exit 3; fi"],
+                                  transport: .tcp)
+        var job = JobSpec(id: "vc-coordfail", pool: "vc", tasks: [.shell("app", "echo app ran", multi: multi)])
+        job.environment = ["COHORT_BAD_NODE": "node2"]
+        let run = try Harness.run(job, pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(attempt.failure?.category, .coordinationFailed)
+        XCTAssertEqual(attempt.failure?.node, "node2")
+        XCTAssertEqual(attempt.failure?.details, ["no GPU"])
+        XCTAssertEqual(attempt.nodeExitCodes["node2"], 3)
+        XCTAssertEqual(Harness.read("\(attempt.directory)/stdout.txt"), "", "the application never started")
+    }
+
+    func testADrainDuringARunLetsRunningWorkFinishAndTakesNoMore() throws {
+        let home = Harness.temporaryDirectory()
+        let store = PoolStore(stateDirectory: home)
+        var stored = pool
+        stored.name = "vc"
+        try store.save(stored)
+        let tasks = [TaskSpec.shell("first", "sleep 3; hostname")] + (0..<6).map { TaskSpec.shell("t\($0)", "hostname", dependsOn: ["first"]) }
+        let runner = try JobRunner(job: JobSpec(id: "vc-drain", pool: "vc", tasks: tasks), pool: stored,
+                                   settings: Harness.settings(Harness.temporaryDirectory()), policy: .spread)
+        runner.refreshNodes = { try? store.load("vc").nodes }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: JobRun?
+        Thread { result = runner.run(); done.signal() }.start()
+        // Drain the node that runs "first" while it runs.
+        var busy: String?
+        let deadline = Date() + 20
+        while busy == nil, Date() < deadline {
+            // Remote processes share this machine's process table on the virtual cluster.
+            let pids = ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-drain")
+            busy = pids.lazy.compactMap { VirtualCluster.environment(of: $0, "AZ_BATCH_NODE_ID") }.first
+            usleep(50_000)
+        }
+        let drained = try XCTUnwrap(busy)
+        try store.update("vc") { pool in
+            if let i = pool.nodes.firstIndex(where: { $0.id == drained }) { pool.nodes[i].state = .offline }
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success)
+        let run = try XCTUnwrap(result)
+        Harness.checkNoOrphans(run)
+        XCTAssertTrue(run.succeeded, "the running task finished on the drained node")
+        XCTAssertEqual(run.tasks[0].attempts[0].nodes, [drained])
+        XCTAssertFalse(run.tasks.dropFirst().contains { $0.attempts[0].nodes.contains(drained) }, "no new work on the drained node")
     }
 }
