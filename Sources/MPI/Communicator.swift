@@ -7,7 +7,8 @@ import CMPI
 /// `free()`; never after `finalize()`, which releases them all.
 public final class Communicator: @unchecked Sendable {
     /// The MPI handle; `MPI_COMM_NULL` once freed.
-    public private(set) var handle: MPI_Comm
+    // Read on every call: exempt from dynamic exclusivity checks (only free() writes it).
+    @exclusivity(unchecked) public private(set) var handle: MPI_Comm
     @usableFromInline let owned: Bool
 
     @usableFromInline init(handle: MPI_Comm, owned: Bool) {
