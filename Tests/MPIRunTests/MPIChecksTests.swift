@@ -32,6 +32,16 @@ final class MPIChecksTests: XCTestCase {
         XCTAssertFalse(result.output.contains("Program crashed"), result.output)
     }
 
+    func testAbortEndsEveryRankWithItsCode() throws {
+        let result = try MPIRun.run(ranks: 3, "mpi-checks", ["abort"], timeout: 60)
+        XCTAssertNotEqual(result.exitCode, 0)
+        XCTAssertTrue(result.output.contains("rank 2 aborting"), result.output)
+        XCTAssertTrue(result.output.contains("MPI_ABORT"), result.output)
+        XCTAssertTrue(result.output.contains("errorcode 42"), result.output)
+        XCTAssertFalse(result.output.contains("got past the barrier"), result.output)
+        XCTAssertLessThan(result.seconds, 30, "no rank was left waiting")
+    }
+
     func testNothingCallsMPIAfterFinalize() throws {
         let result = try MPIRun.run(ranks: 2, "mpi-checks", ["after-finalize"])
         XCTAssertEqual(result.exitCode, 0, result.output)

@@ -62,6 +62,33 @@ func checkNonblocking(_ c: Checker) throws {
     try world.receive(into: &late, from: left, tag: 6)
     c.expectEqual(late, [left, left], "dropped request still delivered")
 
+    // A window over one buffer, as bandwidth codes post it: unsafe-buffer requests in a
+    // reusable group, completed with complete() and filled again.
+    let window = 8
+    let outgoingBuffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 4)
+    let incomingBuffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 4 * window)
+    defer { outgoingBuffer.deallocate(); incomingBuffer.deallocate() }
+    _ = outgoingBuffer.initialize(from: (0..<4).map { Int32(rank * 10 + $0) })
+    incomingBuffer.initialize(repeating: -1)
+    var sends = RequestGroup<UnsafeBufferPointer<Int32>>(capacity: window)
+    var receives = RequestGroup<UnsafeMutableBufferPointer<Int32>>(capacity: window)
+    for round in 0..<2 {
+        for slot in 0..<window {
+            let target = UnsafeMutableBufferPointer(rebasing: incomingBuffer[(slot * 4)..<(slot * 4 + 4)])
+            receives.append(try world.irecv(into: target, from: left, tag: 40 + round))
+        }
+        for _ in 0..<window { sends.append(try world.isend(UnsafeBufferPointer(outgoingBuffer), to: right, tag: 40 + round)) }
+        c.expectEqual(receives.count, window, "window posted")
+        try sends.complete()
+        try receives.complete()
+        c.expectEqual(receives.count, 0, "complete() empties the group for reuse")
+        c.expectEqual(Array(incomingBuffer), Array((0..<window).map { _ in (0..<4).map { Int32(left * 10 + $0) } }.joined()), "window round \(round)")
+    }
+    // Status.error is MPI_SUCCESS for a completed receive.
+    let probe = try world.irecv(into: [0], from: left, tag: 50)
+    try world.send([1], to: right, tag: 50)
+    c.expectEqual(try probe.wait().status.error, 0, "status error field")
+
     // ibarrier completes for everyone.
     let barrier = try world.ibarrier()
     _ = try barrier.wait()

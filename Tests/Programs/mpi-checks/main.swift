@@ -20,7 +20,7 @@ let groups: [String: (Checker) throws -> Void] = [
 
 let arguments = CommandLine.arguments.dropFirst()
 guard let name = arguments.first else {
-    print("usage: mpi-checks GROUP | before-init | after-finalize\ngroups: \(groups.keys.sorted().joined(separator: " "))")
+    print("usage: mpi-checks GROUP | before-init | after-finalize | abort\ngroups: \(groups.keys.sorted().joined(separator: " "))")
     exit(2)
 }
 
@@ -32,6 +32,17 @@ case "before-init":
 case "after-finalize":
     try checkAfterFinalize()
     exit(0)
+case "abort":
+    // The last rank aborts the whole job with code 42; the others wait in a barrier.
+    try MPI.initialize()
+    let world = Communicator.world
+    if world.rank == world.size - 1 {
+        print("rank \(world.rank) aborting")
+        world.abort(errorCode: 42)
+    }
+    try world.barrier()
+    print("rank \(world.rank) FAILED: got past the barrier")
+    exit(1)
 default:
     guard let run = groups[name] else { print("unknown group \(name)"); exit(2) }
     try MPI.initialize()
