@@ -81,6 +81,14 @@ struct Run: ParsableCommand {
             workDirectory: "\(PoolStore.defaultStateDirectory)/work",
             cohortExecutable: ExecutionSettings.currentExecutable,
             log: { message in if !quiet { FileHandle.standardError.write(Data("cohort: \(message)\n".utf8)) } })
+        let jobs: JobStore
+        do {
+            jobs = try JobStore(stateDirectory: PoolStore.defaultStateDirectory)
+            // A job file run again gets id-2, id-3…: runs never overwrite each other.
+            job.id = try jobs.availableId(job.id)
+        } catch {
+            throw Exit.badInput("cannot open the job store: \(error)")
+        }
         let live = !quiet && output == .table && isatty(STDERR_FILENO) != 0
         let runner: JobRunner
         do {
@@ -102,6 +110,17 @@ struct Run: ParsableCommand {
             }
             runner.refreshNodes = { try? store.load(poolName).nodes }
         }
+        do {
+            job.id = try jobs.begin(job, units: runner.unitList)
+        } catch {
+            throw Exit.badInput("cannot record the job: \(error)")
+        }
+        let jobId = job.id
+        runner.onAttemptFinished = { task, replica, attempt, state in
+            do { try jobs.record(jobId: jobId, task: task, replica: replica, attempt: attempt, taskState: state) } catch {
+                FileHandle.standardError.write(Data("cohort: warning: attempt not recorded: \(error)\n".utf8))
+            }
+        }
         // Ctrl-C or SIGTERM ends the run's processes on every node instead of orphaning them.
         var sources: [DispatchSourceSignal] = []
         for signalNumber in [SIGINT, SIGTERM] {
@@ -116,6 +135,9 @@ struct Run: ParsableCommand {
         }
         let result = runner.run()
         sources.forEach { $0.cancel() }
+        do { try jobs.finish(result) } catch {
+            FileHandle.standardError.write(Data("cohort: warning: the job's end was not recorded: \(error)\n".utf8))
+        }
         if live { FileHandle.standardError.write(Data("\n".utf8)) }
         switch output {
         case .table: print(Summary.table(result), terminator: "")

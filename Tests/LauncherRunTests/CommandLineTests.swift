@@ -143,3 +143,44 @@ final class CancellationTests: XCTestCase {
         XCTAssertTrue(summary.contains("later"), summary)
     }
 }
+
+final class StoredJobTests: XCTestCase {
+    func testRunsAreStoredAndReadBackWithLogsAndUsage() throws {
+        let home = Harness.temporaryDirectory()
+        let file = home + "/job.yaml"
+        try """
+            id: kept
+            tasks:
+              - { id: hello, commandLine: /bin/sh -c 'echo hi from $AZ_BATCH_TASK_ID; echo oops >&2' }
+              - { id: flaky, commandLine: /bin/sh -c 'exit 4', constraints: { maxTaskRetryCount: 1 } }
+              - id: pair
+                commandLine: /bin/sh -c 'sleep 0.2'
+                multiInstance: { instances: 2, processesPerNode: 2, transport: shm }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Harness.cohort(["run", "--quiet", file], home: home).exitCode, 1)
+        XCTAssertEqual(try Harness.cohort(["run", "--quiet", file], home: home).exitCode, 1)
+        let list = try Harness.cohort(["job", "list"], home: home)
+        XCTAssertTrue(list.stdout.contains("kept    local  completed  3      2          1"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("kept-2"), "the second run got its own id: \(list.stdout)")
+        let show = try Harness.cohort(["job", "show", "kept"], home: home)
+        XCTAssertTrue(show.stdout.contains("flaky  failure  1"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("flaky  failure  2"), "every attempt is kept: \(show.stdout)")
+        XCTAssertEqual(try Harness.cohort(["logs", "kept", "hello"], home: home).stdout, "hi from hello\n")
+        XCTAssertEqual(try Harness.cohort(["logs", "kept-2", "hello", "--stderr"], home: home).stdout, "oops\n")
+        XCTAssertEqual(try Harness.cohort(["logs", "kept", "flaky", "--attempt", "3"], home: home).exitCode, 2)
+        XCTAssertEqual(try Harness.cohort(["logs", "kept", "../../etc/passwd"], home: home).exitCode, 2, "only a task of the job")
+        XCTAssertEqual(try Harness.cohort(["logs", "kept", "pair", "--node", "../../.."], home: home).exitCode, 2, "only a node of the group")
+        let usage = try Harness.cohort(["usage", "--by", "job", "--output", "json"], home: home)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(usage.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["key"] as? String }, ["kept", "kept-2"])
+        XCTAssertEqual(rows[0]["attempts"] as? Int, 4, "hello, flaky twice, pair")
+        let pair = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try Harness.cohort(["usage", "--by", "task", "--output", "json"], home: home).stdout.utf8)) as? [[String: Any]])
+            .first { $0["key"] as? String == "kept/pair" }
+        let nodeSeconds = try XCTUnwrap(pair?["nodeSeconds"] as? Double), coreSeconds = try XCTUnwrap(pair?["coreSeconds"] as? Double)
+        XCTAssertEqual(coreSeconds, nodeSeconds * 2, accuracy: 1e-6, "2 ranks per node")
+        XCTAssertGreaterThan(nodeSeconds, 0.4, "2 nodes × at least 0.2 s")
+        XCTAssertEqual(try Harness.cohort(["job", "delete", "kept"], home: home).exitCode, 0)
+        XCTAssertFalse(try Harness.cohort(["job", "list"], home: home).stdout.contains("kept  "))
+        XCTAssertEqual(try Harness.cohort(["job", "show", "kept"], home: home).exitCode, 2)
+    }
+}

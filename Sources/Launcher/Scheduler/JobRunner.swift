@@ -23,6 +23,10 @@ public final class JobRunner: @unchecked Sendable {
     let executor: AttemptExecutor
     var allocator: Allocator
     let onProgress: @Sendable (Progress) -> Void
+    /// Told of every finished attempt (to persist it) with the task's state after it.
+    public var onAttemptFinished: (@Sendable (TaskSpec, Int?, Attempt, TaskState) -> Void)?
+    /// The units (task, replica) the job runs, in order.
+    public var unitList: [(task: String, replica: Int?)] { units.map { ($0.task.id, $0.replica) } }
     /// Told whenever a node's state changes here (lost, unhealthy, swept), to persist it.
     public var onNodeChange: (@Sendable (Node) -> Void)?
     /// Reads the pool's stored node states (drains from `cohort node drain`), if stored.
@@ -300,6 +304,7 @@ public final class JobRunner: @unchecked Sendable {
             unit.run.state = .completed
             unit.finished = true
         }
+        onAttemptFinished?(unit.task, unit.replica, attempt, unit.run.state)
     }
 
     func report() {

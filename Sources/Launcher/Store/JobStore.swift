@@ -1,0 +1,286 @@
+import Foundation
+import GRDB
+
+/// Jobs, tasks and every attempt of every task, kept in SQLite (WAL mode, versioned
+/// migrations) in the state directory: `cohort.sqlite`. What `cohort job`, `cohort task`,
+/// `cohort logs` and `cohort usage` read, and what outlives the process that ran the job.
+public final class JobStore: @unchecked Sendable {
+    let database: DatabasePool
+    public let path: String
+
+    public struct StoreError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Opens (creating and migrating if needed) the store at `<stateDirectory>/cohort.sqlite`.
+    public init(stateDirectory: String) throws {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        path = "\(stateDirectory)/cohort.sqlite"
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)  // several cohort processes may write at once
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    /// The schema, one migration per version; applied in order, each once.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: jobs, tasks, attempts, events") { db in
+            try db.execute(sql: """
+                CREATE TABLE job (
+                    id TEXT PRIMARY KEY,
+                    pool TEXT NOT NULL,
+                    priority INTEGER NOT NULL DEFAULT 0,
+                    state TEXT NOT NULL,              -- active, running, completed
+                    spec TEXT NOT NULL,               -- the JobSpec as JSON
+                    submitted REAL NOT NULL,          -- seconds since 1970
+                    started REAL,
+                    finished REAL
+                );
+                CREATE TABLE task (
+                    job_id TEXT NOT NULL REFERENCES job(id) ON DELETE CASCADE,
+                    task_id TEXT NOT NULL,
+                    replica INTEGER NOT NULL DEFAULT -1,   -- -1: no replicas
+                    state TEXT NOT NULL,                   -- active, running, completed
+                    result TEXT,                           -- success, failure
+                    failure TEXT,                          -- Failure as JSON
+                    PRIMARY KEY (job_id, task_id, replica)
+                );
+                CREATE TABLE attempt (
+                    job_id TEXT NOT NULL REFERENCES job(id) ON DELETE CASCADE,
+                    task_id TEXT NOT NULL,
+                    replica INTEGER NOT NULL DEFAULT -1,
+                    number INTEGER NOT NULL,
+                    nodes TEXT NOT NULL,                   -- JSON list of node ids
+                    node_count INTEGER NOT NULL,
+                    cores INTEGER NOT NULL,                -- ranks (or 1 slot) it held
+                    exit_code INTEGER,
+                    start REAL NOT NULL,
+                    end REAL,
+                    directory TEXT NOT NULL,
+                    record TEXT NOT NULL,                  -- the whole Attempt as JSON
+                    PRIMARY KEY (job_id, task_id, replica, number)
+                );
+                CREATE INDEX attempt_by_start ON attempt(start);
+                CREATE TABLE event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time REAL NOT NULL,
+                    job_id TEXT,
+                    kind TEXT NOT NULL,
+                    message TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return decoder
+    }()
+
+    static func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+
+    // MARK: - Writing
+
+    /// Records a job about to run (take its id from `availableId`). Nothing stored is ever
+    /// replaced: an id already there is an error.
+    @discardableResult
+    public func begin(_ job: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
+        let now = Date().timeIntervalSince1970
+        return try database.write { db in
+            if try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [job.id]) != nil {
+                throw StoreError(description: "a job with the id '\(job.id)' is already stored")
+            }
+            try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started) VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                           arguments: [job.id, job.pool, job.priority, try Self.json(job), now, now])
+            for unit in units {
+                try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
+                               arguments: [job.id, unit.task, unit.replica ?? -1])
+            }
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'started', ?)",
+                           arguments: [now, job.id, "job \(job.id) started on pool \(job.pool)"])
+            return job.id
+        }
+    }
+
+    /// `base`, or `base-2`, `base-3`… whichever is not stored yet.
+    public func availableId(_ base: String) throws -> String {
+        try database.read { db in
+            var id = base, suffix = 1
+            while try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [id]) != nil {
+                suffix += 1
+                id = "\(base)-\(suffix)"
+            }
+            return id
+        }
+    }
+
+    /// Records one finished attempt and its task's state.
+    public func record(jobId: String, task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState) throws {
+        let cores = task.multiInstance?.ranks ?? 1
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO attempt (job_id, task_id, replica, number, nodes, node_count, cores, exit_code, start, end, directory, record)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [jobId, task.id, replica ?? -1, attempt.number, try Self.json(attempt.nodes), attempt.nodes.count, cores,
+                                 attempt.exitCode.map { Int($0) }, attempt.start.timeIntervalSince1970, attempt.end?.timeIntervalSince1970,
+                                 attempt.directory, try Self.json(attempt)])
+            try db.execute(sql: "UPDATE task SET state = ?, result = ?, failure = ? WHERE job_id = ? AND task_id = ? AND replica = ?",
+                           arguments: [taskState.rawValue, taskState == .completed ? (attempt.succeeded ? "success" : "failure") : nil,
+                                       try attempt.failure.map(Self.json), jobId, task.id, replica ?? -1])
+        }
+    }
+
+    /// Records the end of a job with every task's final state (including tasks that never ran).
+    public func finish(_ run: JobRun) throws {
+        try database.write { db in
+            for task in run.tasks {
+                try db.execute(sql: "UPDATE task SET state = 'completed', result = ?, failure = ? WHERE job_id = ? AND task_id = ? AND replica = ?",
+                               arguments: [task.succeeded ? "success" : "failure", try task.failure.map(Self.json), run.jobId, task.taskId, task.replica ?? -1])
+            }
+            try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [run.end.timeIntervalSince1970, run.jobId])
+            let (ok, failed) = run.counts
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'completed', ?)",
+                           arguments: [run.end.timeIntervalSince1970, run.jobId, "job \(run.jobId): \(ok) succeeded, \(failed) failed"])
+        }
+    }
+
+    public func delete(jobId: String) throws {
+        try database.write { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [jobId]) != nil else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            try db.execute(sql: "DELETE FROM attempt WHERE job_id = ?", arguments: [jobId])
+            try db.execute(sql: "DELETE FROM task WHERE job_id = ?", arguments: [jobId])
+            try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [jobId])
+        }
+    }
+
+    // MARK: - Reading
+
+    public struct JobSummary: Codable, Sendable, Equatable {
+        public var id: String
+        public var pool: String
+        public var state: String
+        public var submitted: Date
+        public var finished: Date?
+        public var tasks: Int
+        public var succeeded: Int
+        public var failed: Int
+    }
+
+    public func jobs() throws -> [JobSummary] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT job.id, job.pool, job.state, job.submitted, job.finished,
+                       COUNT(task.task_id) AS tasks,
+                       SUM(task.result = 'success') AS succeeded,
+                       SUM(task.result = 'failure') AS failed
+                FROM job LEFT JOIN task ON task.job_id = job.id
+                GROUP BY job.id ORDER BY job.submitted
+                """).map { row in
+                JobSummary(id: row["id"], pool: row["pool"], state: row["state"], submitted: Date(timeIntervalSince1970: row["submitted"]),
+                           finished: (row["finished"] as Double?).map(Date.init(timeIntervalSince1970:)),
+                           tasks: row["tasks"], succeeded: row["succeeded"] ?? 0, failed: row["failed"] ?? 0)
+            }
+        }
+    }
+
+    public struct TaskRecord: Codable, Sendable {
+        public var taskId: String
+        public var replica: Int?
+        public var state: String
+        public var result: String?
+        public var failure: Failure?
+        public var attempts: [Attempt]
+        public var displayId: String { replica.map { "\(taskId)[\($0)]" } ?? taskId }
+    }
+
+    /// The tasks of `jobId` with every attempt, in submission order.
+    public func tasks(jobId: String) throws -> [TaskRecord] {
+        try database.read { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [jobId]) != nil else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            let attempts = try Row.fetchAll(db, sql: "SELECT task_id, replica, record FROM attempt WHERE job_id = ? ORDER BY number", arguments: [jobId])
+            var byUnit: [String: [Attempt]] = [:]
+            for row in attempts {
+                let key = "\(row["task_id"] as String)#\(row["replica"] as Int)"
+                byUnit[key, default: []].append(try Self.decoder.decode(Attempt.self, from: Data((row["record"] as String).utf8)))
+            }
+            return try Row.fetchAll(db, sql: "SELECT task_id, replica, state, result, failure FROM task WHERE job_id = ? ORDER BY rowid", arguments: [jobId]).map { row in
+                let replica: Int = row["replica"]
+                let failure = try (row["failure"] as String?).map { try Self.decoder.decode(Failure.self, from: Data($0.utf8)) }
+                return TaskRecord(taskId: row["task_id"], replica: replica < 0 ? nil : replica, state: row["state"], result: row["result"],
+                                  failure: failure, attempts: byUnit["\(row["task_id"] as String)#\(replica)"] ?? [])
+            }
+        }
+    }
+
+    public func spec(jobId: String) throws -> JobSpec {
+        try database.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT spec FROM job WHERE id = ?", arguments: [jobId]) else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            return try Self.decoder.decode(JobSpec.self, from: Data(text.utf8))
+        }
+    }
+
+    // MARK: - Usage
+
+    public enum Grouping: String, CaseIterable, Sendable { case job, pool, task }
+
+    public struct UsageRow: Codable, Sendable, Equatable {
+        public var key: String
+        public var attempts: Int
+        /// Nodes × seconds held, and cores (ranks or slots) × seconds.
+        public var nodeSeconds: Double
+        public var coreSeconds: Double
+        /// From the pool's price per node-hour, where it has one.
+        public var cost: Double?
+    }
+
+    /// Node- and core-seconds of attempts that started since `since`, grouped, with cost from
+    /// `prices` (pool name → price per node-hour), in the spirit of Slurm's sacct.
+    public func usage(since: Date = .distantPast, by grouping: Grouping, prices: [String: Double]) throws -> [UsageRow] {
+        try database.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT attempt.job_id, attempt.task_id, job.pool, attempt.node_count, attempt.cores,
+                       COALESCE(attempt.end, attempt.start) - attempt.start AS seconds
+                FROM attempt JOIN job ON job.id = attempt.job_id
+                WHERE attempt.start >= ?
+                """, arguments: [since.timeIntervalSince1970])
+            var totals: [String: UsageRow] = [:]
+            var order: [String] = []
+            for row in rows {
+                let pool: String = row["pool"]
+                let key: String
+                switch grouping {
+                case .job: key = row["job_id"]
+                case .pool: key = pool
+                case .task: key = "\(row["job_id"] as String)/\(row["task_id"] as String)"
+                }
+                let seconds: Double = row["seconds"]
+                let nodes = Double(row["node_count"] as Int), cores = Double(row["cores"] as Int)
+                if totals[key] == nil { order.append(key); totals[key] = UsageRow(key: key, attempts: 0, nodeSeconds: 0, coreSeconds: 0, cost: 0) }
+                totals[key]!.attempts += 1
+                totals[key]!.nodeSeconds += nodes * seconds
+                totals[key]!.coreSeconds += cores * seconds
+                if let price = prices[pool], let cost = totals[key]!.cost {
+                    totals[key]!.cost = cost + nodes * seconds / 3600 * price
+                } else {
+                    totals[key]!.cost = nil  // some of it ran where no price is set
+                }
+            }
+            return order.map { totals[$0]! }
+        }
+    }
+}

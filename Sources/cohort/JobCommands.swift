@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import Launcher
+
+/// Reading what ran: jobs, tasks with every attempt, logs, usage and cost.
+enum Stored {
+    static func jobs() throws -> JobStore {
+        do { return try JobStore(stateDirectory: PoolStore.defaultStateDirectory) } catch {
+            throw Exit.badInput("cannot open the job store: \(error)")
+        }
+    }
+
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return formatter.string(from: date)
+    }
+
+    /// Left-aligned columns.
+    static func table(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        let widths = first.indices.map { column in rows.map { $0[column].count }.max()! }
+        return rows.map { row in
+            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n") + "\n"
+    }
+}
+
+struct JobCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "job", abstract: "Jobs that ran: list, show, delete.",
+                                                    subcommands: [List.self, Show.self, Delete.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List stored jobs.")
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let jobs: [JobStore.JobSummary]
+            do { jobs = try Stored.jobs().jobs() } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(jobs)) }
+            print(Stored.table([["JOB", "POOL", "STATE", "TASKS", "SUCCEEDED", "FAILED", "SUBMITTED", "FINISHED"]]
+                + jobs.map { [$0.id, $0.pool, $0.state, String($0.tasks), String($0.succeeded), String($0.failed), Stored.time($0.submitted), Stored.time($0.finished)] }),
+                  terminator: "")
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a job's tasks, attempts, node groups and failure reasons.")
+        @Argument var job: String
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let tasks: [JobStore.TaskRecord]
+            do { tasks = try Stored.jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(tasks)) }
+            var rows = [["TASK", "RESULT", "ATTEMPT", "NODES", "EXIT", "TIME", "REASON"]]
+            for task in tasks {
+                if task.attempts.isEmpty {
+                    rows.append([task.displayId, task.result ?? task.state, "-", "-", "-", "-", task.failure.map { "\($0.category.rawValue): \($0.message)" } ?? ""])
+                }
+                for attempt in task.attempts {
+                    rows.append([task.displayId, attempt.succeeded ? "success" : "failure", String(attempt.number), Hostlist.compress(attempt.nodes),
+                                 attempt.exitCode.map(String.init) ?? "-", String(format: "%.2fs", attempt.seconds),
+                                 attempt.failure.map { "\($0.category.rawValue): \($0.message)" } ?? ""])
+                }
+            }
+            print(Stored.table(rows), terminator: "")
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Forget a job (its task directories stay on disk).")
+        @Argument var job: String
+
+        func run() throws {
+            do { try Stored.jobs().delete(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            print("job \(job) deleted")
+        }
+    }
+}
+
+struct TaskCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "task", abstract: "A job's tasks.", subcommands: [List.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a job's tasks with their states.")
+        @Argument var job: String
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let tasks: [JobStore.TaskRecord]
+            do { tasks = try Stored.jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(tasks)) }
+            print(Stored.table([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES"]] + tasks.map {
+                [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-"]
+            }), terminator: "")
+        }
+    }
+}
+
+struct Logs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a task's output (its last attempt, or --attempt N).")
+    @Argument var job: String
+    @Argument(help: "The task id, with [K] for a replica: solve[1].") var task: String
+    @Option(help: "The attempt number (default: the last).") var attempt: Int?
+    @Flag(help: "Print stderr.txt instead of stdout.txt.") var stderr = false
+    @Option(help: "For MPI tasks: the coordination command's output on this node.") var node: String?
+
+    func run() throws {
+        let tasks: [JobStore.TaskRecord]
+        do { tasks = try Stored.jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        guard let record = tasks.first(where: { $0.displayId == task }) else {
+            throw Exit.badInput("job \(job) has no task '\(task)' (tasks: \(tasks.map(\.displayId).joined(separator: ", ")))")
+        }
+        guard let chosen = attempt.map({ n in record.attempts.first { $0.number == n } }) ?? record.attempts.last else {
+            throw Exit.badInput(attempt.map { "task \(task) has no attempt \($0)" } ?? "task \(task) never ran")
+        }
+        var file = "\(chosen.directory)/\(stderr ? "stderr.txt" : "stdout.txt")"
+        if let node {
+            // Only a node of the attempt's own group: the path never leaves its directory.
+            guard chosen.nodes.contains(node) else { throw Exit.badInput("--node: \(node) is not in the attempt's group \(Hostlist.compress(chosen.nodes))") }
+            file = "\(chosen.directory)/node-\(node)/coordination-\(stderr ? "stderr" : "stdout").txt"
+        }
+        guard let data = FileManager.default.contents(atPath: file) else { throw Exit.badInput("no output at \(file)") }
+        FileHandle.standardOutput.write(data)
+    }
+}
+
+struct Usage: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Node-hours, core-hours and cost of what ran, like sacct.")
+    @Option(help: "Only attempts that started since: 2026-11-01, or an age such as 7d or 12h.") var since: String?
+    @Option(help: "Group by job, pool or task.") var by: String = "job"
+    @Option(help: "table or json") var output: OutputFormat = .table
+
+    func run() throws {
+        guard let grouping = JobStore.Grouping(rawValue: by) else { throw Exit.badInput("--by: expected job, pool or task, found '\(by)'") }
+        var start = Date.distantPast
+        if let since {
+            if let age = Durations.seconds(since) {
+                start = Date().addingTimeInterval(-age)
+            } else {
+                let formatter = DateFormatter()
+                formatter.dateFormat = "yyyy-MM-dd"
+                guard let date = formatter.date(from: since) else { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
+                start = date
+            }
+        }
+        let pools = (try? PoolStore(stateDirectory: PoolStore.defaultStateDirectory).list()) ?? []
+        let prices = Dictionary(pools.compactMap { pool in pool.pricePerNodeHour.map { (pool.name, $0) } }) { a, _ in a }
+        let rows: [JobStore.UsageRow]
+        do { rows = try Stored.jobs().usage(since: start, by: grouping, prices: prices) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        if output == .json { return print(encode(rows)) }
+        print(Stored.table([[by.uppercased(), "ATTEMPTS", "NODE-HOURS", "CORE-HOURS", "COST"]] + rows.map {
+            [$0.key, String($0.attempts), String(format: "%.4f", $0.nodeSeconds / 3600), String(format: "%.4f", $0.coreSeconds / 3600),
+             $0.cost.map { String(format: "%.4f", $0) } ?? "-"]
+        }), terminator: "")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// The job store on a real SQLite file.
+final class JobStoreTests: XCTestCase {
+    func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("cohort-store-\(UUID().uuidString)").path
+    }
+
+    func attempt(_ number: Int, nodes: [String], seconds: Double, exit: Int32, failure: Failure? = nil) -> Attempt {
+        let start = Date(timeIntervalSince1970: 1_800_000_000 + Double(number) * 100)
+        return Attempt(number: number, nodes: nodes, nodeExitCodes: Dictionary(uniqueKeysWithValues: nodes.map { ($0, exit) }), exitCode: exit,
+                       start: start, end: start.addingTimeInterval(seconds), transport: nil, launchedCommand: ["x"], directory: "/w/\(number)", failure: failure)
+    }
+
+    func testAJobItsTasksAndEveryAttemptSurviveReopening() throws {
+        let dir = directory()
+        let mpi = TaskSpec(id: "solve", commandLine: ["./solve"], multiInstance: MultiInstance(instances: 2, processesPerNode: 4, replicas: 2))
+        let single = TaskSpec(id: "mesh", commandLine: ["./mesh"])
+        let job = JobSpec(id: "wing", pool: "cluster", tasks: [single, mpi])
+        do {
+            let store = try JobStore(stateDirectory: dir)
+            XCTAssertEqual(try store.availableId("wing"), "wing")
+            try store.begin(job, units: [("mesh", nil), ("solve", 0), ("solve", 1)])
+            XCTAssertEqual(try store.availableId("wing"), "wing-2", "a second run gets its own id")
+            XCTAssertThrowsError(try store.begin(job, units: []), "nothing stored is replaced")
+            let lost = Failure(category: .nodeLost, node: "n2", message: "node n2 was lost")
+            try store.record(jobId: "wing", task: single, replica: nil, attempt: attempt(1, nodes: ["n1"], seconds: 36, exit: 0), taskState: .completed)
+            try store.record(jobId: "wing", task: mpi, replica: 0, attempt: attempt(1, nodes: ["n1", "n2"], seconds: 360, exit: 1, failure: lost), taskState: .active)
+            try store.record(jobId: "wing", task: mpi, replica: 0, attempt: attempt(2, nodes: ["n1", "n3"], seconds: 720, exit: 0), taskState: .completed)
+        }
+        let reopened = try JobStore(stateDirectory: dir)  // migrations run once; data stays
+        let tasks = try reopened.tasks(jobId: "wing")
+        XCTAssertEqual(tasks.map(\.displayId), ["mesh", "solve[0]", "solve[1]"])
+        XCTAssertEqual(tasks[1].attempts.map(\.number), [1, 2])
+        XCTAssertEqual(tasks[1].attempts[0].failure?.node, "n2")
+        XCTAssertEqual(tasks[1].attempts[1].nodes, ["n1", "n3"])
+        XCTAssertEqual(tasks[1].result, "success")
+        XCTAssertEqual(tasks[2].attempts.count, 0)
+        XCTAssertEqual(try reopened.spec(jobId: "wing"), job)
+        XCTAssertEqual(try reopened.jobs().map(\.id), ["wing"])
+        XCTAssertEqual(try reopened.jobs().first?.state, "running")
+
+        // Usage: mesh 1 node × 36 s; solve 2 nodes × (360 + 720) s with 8 ranks.
+        let byJob = try reopened.usage(by: .job, prices: ["cluster": 2.0])
+        XCTAssertEqual(byJob.count, 1)
+        XCTAssertEqual(byJob[0].attempts, 3)
+        XCTAssertEqual(byJob[0].nodeSeconds, 36 + 2 * 1080, accuracy: 1e-6)
+        XCTAssertEqual(byJob[0].coreSeconds, 36 + 8 * 1080, accuracy: 1e-6)
+        XCTAssertEqual(byJob[0].cost!, (36 + 2 * 1080) / 3600 * 2.0, accuracy: 1e-9)
+        XCTAssertNil(try reopened.usage(by: .pool, prices: [:])[0].cost, "no price, no cost")
+        let recent = try reopened.usage(since: Date(timeIntervalSince1970: 1_800_000_150), by: .task, prices: [:])
+        XCTAssertEqual(recent.map(\.key), ["wing/solve"], "only the attempt that started after --since")
+
+        try reopened.delete(jobId: "wing")
+        XCTAssertEqual(try reopened.jobs(), [])
+        XCTAssertThrowsError(try reopened.tasks(jobId: "wing"))
+    }
+
+    func testTheDatabaseIsInWALModeWithItsSchemaVersioned() throws {
+        let dir = directory()
+        _ = try JobStore(stateDirectory: dir)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/cohort.sqlite"))
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        sqlite.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('pragma journal_mode').fetchone()[0]); print([r[0] for r in c.execute('select identifier from grdb_migrations')])", "\(dir)/cohort.sqlite"]
+        let pipe = Pipe()
+        sqlite.standardOutput = pipe
+        try sqlite.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        sqlite.waitUntilExit()
+        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events']\n")
+    }
+}
