@@ -34,10 +34,10 @@ final class MPIChecksTests: XCTestCase {
 
     func testAbortEndsEveryRankWithItsCode() throws {
         let result = try MPIRun.run(ranks: 3, "mpi-checks", ["abort"], timeout: 60)
-        XCTAssertNotEqual(result.exitCode, 0)
+        // mpirun exits with the code given to MPI_Abort. (Its "MPI_ABORT was invoked" help
+        // text is not asserted: Open MPI 4.1 sometimes loses it in a show_help race.)
+        XCTAssertEqual(result.exitCode, 42, result.output)
         XCTAssertTrue(result.output.contains("rank 2 aborting"), result.output)
-        XCTAssertTrue(result.output.contains("MPI_ABORT"), result.output)
-        XCTAssertTrue(result.output.contains("errorcode 42"), result.output)
         XCTAssertFalse(result.output.contains("got past the barrier"), result.output)
         XCTAssertLessThan(result.seconds, 30, "no rank was left waiting")
     }

@@ -38,6 +38,7 @@ case "abort":
     let world = Communicator.world
     if world.rank == world.size - 1 {
         print("rank \(world.rank) aborting")
+        fflush(nil)  // MPI_Abort ends the process: nothing buffered would survive
         world.abort(errorCode: 42)
     }
     try world.barrier()
