@@ -52,7 +52,6 @@ public struct AttemptExecutor: Sendable {
         let directory = work.directory(under: settings.workDirectory)
         var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
-        defer { _ = attempt }
         do {
             if let multi = work.task.multiInstance {
                 try runMultiInstance(work, multi, nodes, directory, &attempt)
