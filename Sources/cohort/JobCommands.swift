@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Launcher
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reading what ran: jobs, tasks with every attempt, logs, usage and cost.
 enum Stored {
@@ -30,7 +33,7 @@ enum Stored {
 
 struct JobCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "job", abstract: "Jobs that ran: list, show, delete.",
-                                                    subcommands: [List.self, Show.self, Delete.self])
+                                                    subcommands: [List.self, Show.self, Cancel.self, Delete.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List stored jobs.")
@@ -67,6 +70,32 @@ struct JobCommand: ParsableCommand {
                 }
             }
             print(Stored.table(rows), terminator: "")
+        }
+    }
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a running job: every process of it ends, on every node.")
+        @Argument var job: String
+        @Option(help: "Seconds to wait for the job to end.") var timeout: Double = 60
+
+        func run() throws {
+            let store = try Stored.jobs()
+            let pid: Int32?
+            do { pid = try store.runnerPid(jobId: job) } catch { throw Exit.badInput(error) }
+            guard let pid else { throw Exit.badInput("job \(job) is not running") }
+            // Only a cohort process: the pid may have been reused since the job started.
+            let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            guard command.contains("cohort") else { throw Exit.badInput("the process that ran job \(job) (pid \(pid)) is gone; the job did not finish") }
+            kill(pid, SIGTERM)  // its runner ends the job's processes on every node and records the end
+            let deadline = Date() + timeout
+            while Date() < deadline {
+                if (try? store.progress(jobId: job).state) == "completed" {
+                    print("job \(job) cancelled")
+                    return
+                }
+                usleep(100_000)
+            }
+            throw Exit.badInput("job \(job) did not end within \(Int(timeout)) s")
         }
     }
 
@@ -156,5 +185,38 @@ struct Usage: ParsableCommand {
             [$0.key, String($0.attempts), String(format: "%.4f", $0.nodeSeconds / 3600), String(format: "%.4f", $0.coreSeconds / 3600),
              $0.cost.map { String(format: "%.4f", $0) } ?? "-"]
         }), terminator: "")
+    }
+}
+
+struct Wait: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Wait for a job to finish, with a progress bar; exit 0 if every task succeeded, 1 if not.")
+    @Argument var job: String
+    @Option(help: "Give up after this many seconds (exit 3).") var timeout: Double?
+
+    func run() throws {
+        let store = try Stored.jobs()
+        let live = isatty(STDERR_FILENO) != 0
+        let deadline = timeout.map { Date() + $0 }
+        while true {
+            let progress: (state: String, done: Int, failed: Int, total: Int)
+            do { progress = try store.progress(jobId: job) } catch { throw Exit.badInput(error) }
+            if live {
+                let width = 30, filled = progress.total == 0 ? width : width * progress.done / progress.total
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                FileHandle.standardError.write(Data("\r[\(bar)] \(progress.done)/\(progress.total) done, \(progress.failed) failed   ".utf8))
+            }
+            if progress.state == "completed" {
+                if live { FileHandle.standardError.write(Data("\n".utf8)) }
+                print("job \(job): \(progress.done - progress.failed) succeeded, \(progress.failed) failed")
+                if progress.failed > 0 { throw Exit.taskFailed }
+                return
+            }
+            // A job whose runner died without recording its end will never complete.
+            if let pid = try? store.runnerPid(jobId: job), kill(pid, 0) != 0, errno == ESRCH {
+                throw Exit.badInput("the process running job \(job) (pid \(pid)) is gone; the job will not finish")
+            }
+            if let deadline, Date() > deadline { throw ExitCode(3) }
+            usleep(200_000)
+        }
     }
 }

@@ -184,3 +184,59 @@ final class StoredJobTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["job", "show", "kept"], home: home).exitCode, 2)
     }
 }
+
+final class WaitAndCancelTests: XCTestCase {
+    /// Starts `cohort run FILE` in the background with a private state directory.
+    func start(_ file: String, home: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        process.arguments = ["run", "--quiet", file]
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    func waitUntilStored(_ job: String, home: String) throws {
+        let deadline = Date() + 30
+        while Date() < deadline {
+            if try Harness.cohort(["job", "list"], home: home).stdout.contains("\(job)  ") { return }
+            usleep(100_000)
+        }
+        XCTFail("job \(job) never appeared in the store")
+    }
+
+    func testWaitFollowsARunInAnotherProcess() throws {
+        let home = Harness.temporaryDirectory()
+        let file = home + "/job.yaml"
+        try "id: waited\ntasks:\n  - { id: a, commandLine: sleep 1 }\n  - { id: b, commandLine: /bin/sh -c 'sleep 1; exit 2' }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = try start(file, home: home)
+        try waitUntilStored("waited", home: home)
+        let wait = try Harness.cohort(["wait", "waited"], home: home)
+        XCTAssertEqual(wait.exitCode, 1, "a task failed: \(wait.stdout) \(wait.stderr)")
+        XCTAssertEqual(wait.stdout, "job waited: 1 succeeded, 1 failed\n")
+        runner.waitUntilExit()
+        XCTAssertEqual(try Harness.cohort(["wait", "nothing-like-it"], home: home).exitCode, 2)
+    }
+
+    func testCancelEndsARunningJobEverywhereAndRecordsIt() throws {
+        let home = Harness.temporaryDirectory()
+        let file = home + "/job.yaml"
+        try "id: stopme\ntasks:\n  - { id: long, commandLine: sleep 120 }\n  - id: mpi\n    commandLine: sleep 120\n    multiInstance: { instances: 2, transport: shm }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = try start(file, home: home)
+        try waitUntilStored("stopme", home: home)
+        let deadline = Date() + 30
+        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "stopme").count < 3, Date() < deadline { usleep(100_000) }
+        let cancel = try Harness.cohort(["job", "cancel", "stopme"], home: home)
+        XCTAssertEqual(cancel.exitCode, 0, cancel.stderr)
+        runner.waitUntilExit()
+        XCTAssertEqual(runner.terminationStatus, 130)
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "stopme"), [])
+        let show = try Harness.cohort(["job", "show", "stopme"], home: home)
+        XCTAssertTrue(show.stdout.contains("cancelled"), show.stdout)
+        XCTAssertEqual(try Harness.cohort(["job", "cancel", "stopme"], home: home).exitCode, 2, "not running any more")
+    }
+}

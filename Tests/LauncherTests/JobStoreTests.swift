@@ -70,6 +70,6 @@ final class JobStoreTests: XCTestCase {
         try sqlite.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         sqlite.waitUntilExit()
-        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events']\n")
+        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job']\n")
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Jobs, tasks and every attempt of every task, kept in SQLite (WAL mode, versioned
 /// migrations) in the state directory: `cohort.sqlite`. What `cohort job`, `cohort task`,
@@ -71,6 +74,10 @@ public final class JobStore: @unchecked Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2: the process that runs a job") { db in
+            // `cohort job cancel` signals it; `cohort wait` knows a job whose runner died.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN runner_pid INTEGER")
+        }
         return migrator
     }
 
@@ -99,8 +106,8 @@ public final class JobStore: @unchecked Sendable {
             if try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [job.id]) != nil {
                 throw StoreError(description: "a job with the id '\(job.id)' is already stored")
             }
-            try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started) VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                           arguments: [job.id, job.pool, job.priority, try Self.json(job), now, now])
+            try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started, runner_pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+                           arguments: [job.id, job.pool, job.priority, try Self.json(job), now, now, Int(getpid())])
             for unit in units {
                 try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
                                arguments: [job.id, unit.task, unit.replica ?? -1])
@@ -222,6 +229,29 @@ public final class JobStore: @unchecked Sendable {
                 return TaskRecord(taskId: row["task_id"], replica: replica < 0 ? nil : replica, state: row["state"], result: row["result"],
                                   failure: failure, attempts: byUnit["\(row["task_id"] as String)#\(replica)"] ?? [])
             }
+        }
+    }
+
+    /// The pid of the process running `jobId`, while it runs.
+    public func runnerPid(jobId: String) throws -> Int32? {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT state, runner_pid FROM job WHERE id = ?", arguments: [jobId]) else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            guard (row["state"] as String) == "running", let pid = row["runner_pid"] as Int? else { return nil }
+            return Int32(pid)
+        }
+    }
+
+    /// A job's state and its tasks' counts.
+    public func progress(jobId: String) throws -> (state: String, done: Int, failed: Int, total: Int) {
+        try database.read { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS total, SUM(state = 'completed') AS done, SUM(result = 'failure') AS failed FROM task WHERE job_id = ?",
+                                       arguments: [jobId])!
+            return (state, row["done"] ?? 0, row["failed"] ?? 0, row["total"])
         }
     }
 
