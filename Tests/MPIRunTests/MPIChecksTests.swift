@@ -42,6 +42,30 @@ final class MPIChecksTests: XCTestCase {
         XCTAssertLessThan(result.seconds, 30, "no rank was left waiting")
     }
 
+    /// Builds the malloc counter that the allocation checks preload.
+    func mallocCounter() throws -> String {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Programs/malloc-count/malloc_count.c").path
+        let library = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-malloc-count-\(getpid()).so").path
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: try MPIRun.which("cc"))
+        cc.arguments = ["-shared", "-fPIC", "-O2", "-o", library, source]
+        try cc.run()
+        cc.waitUntilExit()
+        XCTAssertEqual(cc.terminationStatus, 0, "cc could not build the malloc counter")
+        return library
+    }
+
+    func testHotPathsAllocateNoMoreThanTheCAPI() throws {
+        let library = try mallocCounter()
+        for ranks in 1...3 {
+            let result = try MPIRun.run(ranks: ranks, "mpi-checks", ["allocations"], flags: ["-x", "LD_PRELOAD=\(library)"])
+            XCTAssertEqual(result.exitCode, 0, result.output)
+            XCTAssertEqual(result.lines(matching: "^rank [0-9]+: allocations ok").count, ranks, result.output)
+            XCTAssertEqual(result.lines(matching: "0 allocations in 1000 wrapper calls").count > 0, true, result.output)
+        }
+    }
+
     func testNothingCallsMPIAfterFinalize() throws {
         let result = try MPIRun.run(ranks: 2, "mpi-checks", ["after-finalize"])
         XCTAssertEqual(result.exitCode, 0, result.output)

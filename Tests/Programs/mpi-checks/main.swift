@@ -16,6 +16,7 @@ let groups: [String: (Checker) throws -> Void] = [
     "topology": checkTopology,
     "datatypes": checkDatatypes,
     "errors": checkErrors,
+    "allocations": checkAllocations,
 ]
 
 let arguments = CommandLine.arguments.dropFirst()
