@@ -115,12 +115,8 @@ struct Run: ParsableCommand {
         } catch {
             throw Exit.badInput("cannot record the job: \(error)")
         }
-        let jobId = job.id
-        runner.onAttemptFinished = { task, replica, attempt, state in
-            do { try jobs.record(jobId: jobId, task: task, replica: replica, attempt: attempt, taskState: state) } catch {
-                FileHandle.standardError.write(Data("cohort: warning: attempt not recorded: \(error)\n".utf8))
-            }
-        }
+        let recorder = JobStore.Recorder(store: jobs, jobId: job.id)
+        runner.onAttemptFinished = { task, replica, attempt, state in recorder.add(task, replica, attempt, state) }
         // Ctrl-C or SIGTERM ends the run's processes on every node instead of orphaning them.
         var sources: [DispatchSourceSignal] = []
         for signalNumber in [SIGINT, SIGTERM] {
@@ -135,6 +131,10 @@ struct Run: ParsableCommand {
         }
         let result = runner.run()
         sources.forEach { $0.cancel() }
+        recorder.drain()
+        if let error = recorder.lastError {
+            FileHandle.standardError.write(Data("cohort: warning: some attempts were not recorded: \(error)\n".utf8))
+        }
         do { try jobs.finish(result) } catch {
             FileHandle.standardError.write(Data("cohort: warning: the job's end was not recorded: \(error)\n".utf8))
         }

@@ -44,6 +44,8 @@ public final class JobRunner: @unchecked Sendable {
         var run: TaskRun
         var running = false
         var finished = false
+        /// Cached at the end, so progress never copies the attempts.
+        var succeeded = false
         /// The node group of the running attempt.
         var group: [Int] = []
         init(task: TaskSpec, replica: Int?) {
@@ -54,6 +56,11 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     var units: [Unit] = []
+    /// Units neither running nor finished, in submission order: what scheduling looks at.
+    var waiting: [Unit] = []
+    /// Per task id: its units, and how many ended in success or failure.
+    var outcomes: [String: (total: Int, succeeded: Int, failed: Int)] = [:]
+    var runningCount = 0, succeededCount = 0, failedCount = 0
     let condition = NSCondition()
     var completions: [(Unit, [Int], Attempt)] = []
     var start = Date()
@@ -72,7 +79,9 @@ public final class JobRunner: @unchecked Sendable {
             } else {
                 units.append(Unit(task: task, replica: nil))
             }
+            outcomes[task.id] = (task.multiInstance.map { max(1, $0.replicas) } ?? 1, 0, 0)
         }
+        waiting = units
     }
 
     /// Rejects tasks that could never be placed, instead of letting them wait forever.
@@ -100,7 +109,7 @@ public final class JobRunner: @unchecked Sendable {
             skipBlocked()
             startReadyUnits()
             report()
-            if units.allSatisfy(\.finished) { break }
+            if waiting.isEmpty && runningCount == 0 { break }
             // Wake for completions, and once a second for drains and pending sweeps.
             while completions.isEmpty, condition.wait(until: Date() + 1) {}
             let done = completions
@@ -209,10 +218,25 @@ public final class JobRunner: @unchecked Sendable {
         onNodeChange?(pool.nodes[index])
     }
 
+    /// Whether every unit of task `id` succeeded (true), one failed (false), or neither yet.
     func taskSucceeded(_ id: String) -> Bool? {
-        let mine = units.filter { $0.task.id == id }
-        if mine.contains(where: { $0.finished && !$0.run.succeeded }) { return false }
-        return mine.allSatisfy { $0.finished && $0.run.succeeded } ? true : nil
+        guard let outcome = outcomes[id] else { return nil }
+        if outcome.failed > 0 { return false }
+        return outcome.succeeded == outcome.total ? true : nil
+    }
+
+    /// Marks `unit` finished and counts its outcome.
+    func complete(_ unit: Unit) {
+        unit.run.state = .completed
+        unit.finished = true
+        unit.succeeded = unit.run.succeeded
+        if unit.succeeded {
+            outcomes[unit.task.id]!.succeeded += 1
+            succeededCount += 1
+        } else {
+            outcomes[unit.task.id]!.failed += 1
+            failedCount += 1
+        }
     }
 
     /// Units whose dependency failed will never run: say so.
@@ -220,33 +244,40 @@ public final class JobRunner: @unchecked Sendable {
         var changed = true
         while changed {
             changed = false
-            for unit in units where !unit.finished && !unit.running {
+            for unit in waiting where !unit.finished {
                 if let failed = unit.task.dependsOn.first(where: { taskSucceeded($0) == false }) {
                     unit.run.skippedBecause = Failure(category: .dependencyFailed, message: "task \(failed), which it depends on, did not succeed")
-                    unit.run.state = .completed
-                    unit.finished = true
+                    complete(unit)
                     changed = true
                 }
             }
         }
+        waiting.removeAll { $0.finished }
     }
 
     func startReadyUnits() {
         if executor.cancellation.isCancelled {
-            for unit in units where !unit.finished && !unit.running {
+            for unit in waiting {
                 unit.run.skippedBecause = Failure(category: .cancelled, message: "the run was cancelled before it started")
-                unit.run.state = .completed
-                unit.finished = true
+                complete(unit)
             }
+            waiting.removeAll()
             return
         }
-        for unit in units where !unit.finished && !unit.running {
-            guard unit.task.dependsOn.allSatisfy({ taskSucceeded($0) == true }) else { continue }
+        var stillWaiting: [Unit] = []
+        var noSlotLeft = false
+        defer { waiting = stillWaiting }
+        for unit in waiting {
+            // Once not even one slot is free, nothing else can start in this pass.
+            guard !noSlotLeft, !unit.finished else { if !unit.finished { stillWaiting.append(unit) }; continue }
+            guard unit.task.dependsOn.allSatisfy({ taskSucceeded($0) == true }) else { stillWaiting.append(unit); continue }
             let multi = unit.task.multiInstance
             let perNode = multi?.processesPerNode ?? 1
             // Replicas of one task run on disjoint node groups.
             let siblings = unit.replica == nil ? [] : Set(units.filter { $0.running && $0.task.id == unit.task.id }.flatMap(\.group))
             guard let allocated = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode, excluding: siblings) else {
+                stillWaiting.append(unit)
+                if multi == nil { noSlotLeft = true }
                 continue  // not free now: later units may still fit (backfill)
             }
             let group = allocated.sorted()  // in pool order: the first node is the master
@@ -254,12 +285,14 @@ public final class JobRunner: @unchecked Sendable {
                 allocator.release(group: group, processesPerNode: perNode)
                 if allocator.impossibility(instances: multi?.instances ?? 1, processesPerNode: perNode) != nil {
                     unit.run.skippedBecause = Failure(category: .nodeLost, message: "too few healthy nodes are left in pool \(pool.name)")
-                    unit.run.state = .completed
-                    unit.finished = true
+                    complete(unit)
+                } else {
+                    stillWaiting.append(unit)
                 }
                 continue
             }
             unit.running = true
+            runningCount += 1
             unit.group = group
             unit.run.state = .running
             let work = AttemptExecutor.Work(jobId: job.id, task: unit.task, replica: unit.replica,
@@ -281,6 +314,7 @@ public final class JobRunner: @unchecked Sendable {
     func finish(_ unit: Unit, group: [Int], attempt: Attempt) {
         allocator.release(group: group, processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1)
         unit.running = false
+        runningCount -= 1
         unit.group = []
         unit.run.attempts.append(attempt)
         if let failure = attempt.failure, failure.category == .nodeLost, let nodeId = failure.node,
@@ -300,20 +334,15 @@ public final class JobRunner: @unchecked Sendable {
         if retriesLeft, allocator.impossibility(instances: unit.task.multiInstance?.instances ?? 1,
                                                 processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1) == nil {
             unit.run.state = .active
+            waiting.append(unit)  // a retry waits for a new allocation
         } else {
-            unit.run.state = .completed
-            unit.finished = true
+            complete(unit)
         }
         onAttemptFinished?(unit.task, unit.replica, attempt, unit.run.state)
     }
 
     func report() {
-        var progress = Progress(succeeded: 0, failed: 0, running: 0, waiting: 0, elapsed: Date().timeIntervalSince(start))
-        for unit in units {
-            if unit.running { progress.running += 1 }
-            else if unit.finished { if unit.run.succeeded { progress.succeeded += 1 } else { progress.failed += 1 } }
-            else { progress.waiting += 1 }
-        }
-        onProgress(progress)
+        onProgress(Progress(succeeded: succeededCount, failed: failedCount, running: runningCount,
+                            waiting: units.count - succeededCount - failedCount - runningCount, elapsed: Date().timeIntervalSince(start)))
     }
 }
