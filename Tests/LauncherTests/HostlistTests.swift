@@ -145,3 +145,39 @@ final class HostfileTests: XCTestCase {
         XCTAssertEqual(Hostfile.write((1...4).map { HostEntry(host: "c\($0)") }, format: .slurm), "c[1-4]\n")
     }
 }
+
+final class HostfileFuzzTests: XCTestCase {
+    /// Garbled hostfiles and hostlists never crash the parsers, and every error points at a
+    /// real place in the text.
+    func testRandomMutationsFailCleanlyWithAPlace() {
+        let seeds = ["node1 slots=4 max_slots=8\nalice@node2 cpu=2 # c\n10.0.0.7 slots=1\n[fe80::2] slots=3\n",
+                     "n1:4\nn2:2\nn3\n", "rack[1-2]-n[01-08],login\n"]
+        let alphabet: [Character] = ["[", "]", ",", "-", ":", "=", "@", "#", " ", "\n", "x", "0", "9", ";", "$", "("]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            var text = Array(seeds.randomElement(using: &generator)!)
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let index = Int.random(in: 0..<text.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0: text.remove(at: index)
+                case 1: text.insert(alphabet.randomElement(using: &generator)!, at: index)
+                default: text[index] = alphabet.randomElement(using: &generator)!
+                }
+                if text.isEmpty { text = ["x"] }
+            }
+            let string = String(text)
+            let lines = string.split(separator: "\n", omittingEmptySubsequences: false)
+            for format in Hostfile.Format.allCases {
+                do {
+                    let entries = try Hostfile.parse(string, format: format, source: "fuzz")
+                    for entry in entries { XCTAssertFalse(entry.host.contains { $0 == ";" || $0 == "$" || $0 == " " }, "\(entry.host) from \(string.debugDescription)") }
+                } catch {
+                    XCTAssertEqual(error.source, "fuzz")
+                    XCTAssertTrue((1...max(1, lines.count)).contains(error.line), "line \(error.line) of \(string.debugDescription)")
+                    XCTAssertGreaterThanOrEqual(error.column, 1, "\(error) in \(string.debugDescription)")
+                    XCTAssertLessThanOrEqual(error.column, lines[error.line - 1].count + 1, "\(error) in \(string.debugDescription)")
+                }
+            }
+        }
+    }
+}

@@ -114,6 +114,7 @@ public enum Hostlist {
         var offset = 0
         while let open = rest.firstIndex(of: "[") {
             let literal = rest[..<open]
+            try validateName(String(literal), source: source, line: line, column: column + offset)
             guard let close = rest[open...].firstIndex(of: "]") else {
                 throw HostfileError(source: source, line: line, column: column + offset + rest.distance(from: rest.startIndex, to: open), message: "'[' is not closed")
             }
@@ -156,8 +157,9 @@ public enum Hostlist {
         return values
     }
 
+    /// Host names hold letters, digits, '.', '-', '_' and ':' only: nothing a shell would read.
     static func validateName(_ text: String, source: String, line: Int, column: Int) throws(HostfileError) {
-        if let bad = text.firstIndex(where: { $0.isWhitespace || $0 == "]" }) {
+        if let bad = text.firstIndex(where: { !Hostfile.isHostCharacter($0) || $0 == "%" }) {
             throw HostfileError(source: source, line: line, column: column + text.distance(from: text.startIndex, to: bad), message: "unexpected '\(text[bad])' in host name")
         }
     }
