@@ -70,6 +70,46 @@ final class JobStoreTests: XCTestCase {
         try sqlite.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         sqlite.waitUntilExit()
-        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job']\n")
+        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job', 'v3: pools']\n")
+    }
+}
+
+final class PoolStoreTests: XCTestCase {
+    func testPoolsRoundTripAndLocalIsBuiltInUntilChanged() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-pools-\(UUID().uuidString)").path
+        let store = PoolStore(stateDirectory: dir)
+        XCTAssertFalse(store.isStored("local"))
+        XCTAssertEqual(try store.load("local").nodes.count, 4, "built in")
+        XCTAssertThrowsError(try store.load("cluster")) { XCTAssertTrue("\($0)".contains("unknown pool 'cluster' (known: local)")) }
+        var cluster = Pool.fromHosts(name: "cluster", entries: [HostEntry(host: "n1", slots: 4), HostEntry(host: "n2", user: "hpc", slots: 8)])
+        cluster.pricePerNodeHour = 1.25
+        try store.save(cluster)
+        XCTAssertEqual(try store.load("cluster"), cluster)
+        try store.update("local") { $0.nodes[1].state = .offline }
+        XCTAssertTrue(store.isStored("local"), "a drain stores the local pool")
+        XCTAssertEqual(try store.list().map(\.name), ["cluster", "local"])
+        try store.remove("cluster")
+        XCTAssertThrowsError(try store.remove("cluster"))
+        XCTAssertThrowsError(try store.load("bad name"))
+    }
+
+    func testConcurrentUpdatesFromTwoStoresLoseNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-pools-\(UUID().uuidString)").path
+        try PoolStore(stateDirectory: dir).save(Pool.fromHosts(name: "p", entries: [HostEntry(host: "a", slots: 1), HostEntry(host: "b", slots: 1)]))
+        let group = DispatchGroup()
+        for (index, key) in ["a", "b"].enumerated() {
+            group.enter()
+            Thread {
+                let store = PoolStore(stateDirectory: dir)  // as two cohort processes would
+                for round in 0..<40 {
+                    try? store.update("p") { pool in pool.nodes[index].attributes[key] = String(round) }
+                }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        let pool = try PoolStore(stateDirectory: dir).load("p")
+        XCTAssertEqual(pool.nodes[0].attributes["a"], "39")
+        XCTAssertEqual(pool.nodes[1].attributes["b"], "39")
     }
 }

@@ -17,71 +17,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// Opens (creating and migrating if needed) the store at `<stateDirectory>/cohort.sqlite`.
     public init(stateDirectory: String) throws {
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
-        path = "\(stateDirectory)/cohort.sqlite"
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)  // several cohort processes may write at once
-        // WAL with synchronous=NORMAL: never corrupt, and a power loss can only drop the last
-        // commits; an fsync per recorded attempt would cost a third of task throughput.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        database = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(database)
-    }
-
-    /// The schema, one migration per version; applied in order, each once.
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1: jobs, tasks, attempts, events") { db in
-            try db.execute(sql: """
-                CREATE TABLE job (
-                    id TEXT PRIMARY KEY,
-                    pool TEXT NOT NULL,
-                    priority INTEGER NOT NULL DEFAULT 0,
-                    state TEXT NOT NULL,              -- active, running, completed
-                    spec TEXT NOT NULL,               -- the JobSpec as JSON
-                    submitted REAL NOT NULL,          -- seconds since 1970
-                    started REAL,
-                    finished REAL
-                );
-                CREATE TABLE task (
-                    job_id TEXT NOT NULL REFERENCES job(id) ON DELETE CASCADE,
-                    task_id TEXT NOT NULL,
-                    replica INTEGER NOT NULL DEFAULT -1,   -- -1: no replicas
-                    state TEXT NOT NULL,                   -- active, running, completed
-                    result TEXT,                           -- success, failure
-                    failure TEXT,                          -- Failure as JSON
-                    PRIMARY KEY (job_id, task_id, replica)
-                );
-                CREATE TABLE attempt (
-                    job_id TEXT NOT NULL REFERENCES job(id) ON DELETE CASCADE,
-                    task_id TEXT NOT NULL,
-                    replica INTEGER NOT NULL DEFAULT -1,
-                    number INTEGER NOT NULL,
-                    nodes TEXT NOT NULL,                   -- JSON list of node ids
-                    node_count INTEGER NOT NULL,
-                    cores INTEGER NOT NULL,                -- ranks (or 1 slot) it held
-                    exit_code INTEGER,
-                    start REAL NOT NULL,
-                    end REAL,
-                    directory TEXT NOT NULL,
-                    record TEXT NOT NULL,                  -- the whole Attempt as JSON
-                    PRIMARY KEY (job_id, task_id, replica, number)
-                );
-                CREATE INDEX attempt_by_start ON attempt(start);
-                CREATE TABLE event (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    time REAL NOT NULL,
-                    job_id TEXT,
-                    kind TEXT NOT NULL,
-                    message TEXT NOT NULL
-                );
-                """)
-        }
-        migrator.registerMigration("v2: the process that runs a job") { db in
-            // `cohort job cancel` signals it; `cohort wait` knows a job whose runner died.
-            try db.execute(sql: "ALTER TABLE job ADD COLUMN runner_pid INTEGER")
-        }
-        return migrator
+        (database, path) = try StateDatabase.open(stateDirectory: stateDirectory)
     }
 
     static let encoder: JSONEncoder = {

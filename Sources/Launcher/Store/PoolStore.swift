@@ -1,12 +1,11 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import GRDB
 
-/// Pools kept as JSON files in the state directory (`~/.cohort/pools/NAME.json`, or under
-/// `$COHORT_HOME`). The `local` pool always exists and needs no file.
+/// Pools and their nodes' states, kept in the state directory's database (`cohort.sqlite`
+/// under `~/.cohort`, or `$COHORT_HOME`). The `local` pool always exists: built in until
+/// it is changed (`cohort pool add local …`, a drain), stored from then on.
 public struct PoolStore: Sendable {
-    public let directory: String
+    public let stateDirectory: String
 
     public struct StoreError: Error, CustomStringConvertible {
         public var description: String
@@ -14,7 +13,7 @@ public struct PoolStore: Sendable {
     }
 
     public init(stateDirectory: String) {
-        directory = "\(stateDirectory)/pools"
+        self.stateDirectory = stateDirectory
     }
 
     /// `$COHORT_HOME`, else `~/.cohort`.
@@ -29,71 +28,99 @@ public struct PoolStore: Sendable {
         }
     }
 
-    func path(_ name: String) -> String { "\(directory)/\(name).json" }
+    /// Runs `body` on the database, turning any failure into a StoreError.
+    func withDatabase<T>(_ body: (DatabasePool) throws -> T) throws(StoreError) -> T {
+        do {
+            let (database, _) = try StateDatabase.open(stateDirectory: stateDirectory)
+            return try body(database)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(description: "the state database in \(stateDirectory): \(error)")
+        }
+    }
+
+    static func decode(_ text: String, name: String) throws -> Pool {
+        do { return try JSONDecoder().decode(Pool.self, from: Data(text.utf8)) } catch {
+            throw StoreError(description: "pool \(name) is stored in a form this version cannot read: \(error)")
+        }
+    }
+
+    static func encode(_ pool: Pool) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(pool), as: UTF8.self)
+    }
+
+    static func read(_ db: Database, _ name: String) throws -> Pool? {
+        try String.fetchOne(db, sql: "SELECT definition FROM pool WHERE name = ?", arguments: [name]).map { try decode($0, name: name) }
+    }
+
+    static func known(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT name FROM pool ORDER BY name")
+    }
 
     public func load(_ name: String) throws(StoreError) -> Pool {
         try Self.validateName(name)
-        guard let data = FileManager.default.contents(atPath: path(name)) else {
-            if name == "local" { return Pool.local() }
-            let known = (try? list().map(\.name)) ?? ["local"]
-            throw StoreError(description: "unknown pool '\(name)' (known: \(known.joined(separator: ", ")))")
-        }
-        do {
-            return try JSONDecoder().decode(Pool.self, from: data)
-        } catch {
-            throw StoreError(description: "\(path(name)): not a pool file: \(error)")
+        return try withDatabase { database in
+            try database.read { db in
+                if let pool = try Self.read(db, name) { return pool }
+                if name == "local" { return Pool.local() }
+                let names = Set(try Self.known(db) + ["local"]).sorted()
+                throw StoreError(description: "unknown pool '\(name)' (known: \(names.joined(separator: ", ")))")
+            }
         }
     }
 
     public func save(_ pool: Pool) throws(StoreError) {
         try Self.validateName(pool.name)
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            // Written beside and renamed, so a crash never leaves half a file.
-            try encoder.encode(pool).write(to: URL(fileURLWithPath: path(pool.name)), options: .atomic)
-        } catch {
-            throw StoreError(description: "cannot save pool \(pool.name) in \(directory): \(error.localizedDescription)")
+        try withDatabase { database in
+            try database.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO pool (name, definition) VALUES (?, ?)", arguments: [pool.name, try Self.encode(pool)])
+            }
         }
     }
 
-    /// Whether `name` has a file (the built-in local pool has none until changed).
-    public func isStored(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
+    /// Whether `name` is stored (the built-in local pool is not, until changed).
+    public func isStored(_ name: String) -> Bool {
+        (try? withDatabase { database in try database.read { db in try Self.read(db, name) != nil } }) ?? false
+    }
 
-    /// Reads, changes and writes one pool under an exclusive lock, so that a running job
-    /// and `cohort node drain` in another process never lose each other's changes.
+    /// Reads, changes and writes one pool in one transaction, so that a running job and
+    /// `cohort node drain` in another process never lose each other's changes.
     public func update(_ name: String, _ change: (inout Pool) throws -> Void) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let lockPath = "\(directory)/.lock"
-        let descriptor = open(lockPath, O_CREAT | O_RDWR, 0o600)
-        guard descriptor >= 0 else { throw StoreError(description: "cannot open \(lockPath)") }
-        defer { close(descriptor) }
-        guard flock(descriptor, LOCK_EX) == 0 else { throw StoreError(description: "cannot lock \(lockPath)") }
-        defer { flock(descriptor, LOCK_UN) }
-        var pool = try load(name)
-        try change(&pool)
-        try save(pool)
+        try Self.validateName(name)
+        try withDatabase { database in
+            try database.write { db in
+                guard var pool = try Self.read(db, name) ?? (name == "local" ? Pool.local() : nil) else {
+                    throw StoreError(description: "unknown pool '\(name)'")
+                }
+                try change(&pool)
+                try db.execute(sql: "INSERT OR REPLACE INTO pool (name, definition) VALUES (?, ?)", arguments: [name, try Self.encode(pool)])
+            }
+        }
     }
 
     public func remove(_ name: String) throws(StoreError) {
         try Self.validateName(name)
-        guard FileManager.default.fileExists(atPath: path(name)) else {
-            throw StoreError(description: name == "local" ? "the local pool is built in and cannot be removed" : "unknown pool '\(name)'")
-        }
-        do { try FileManager.default.removeItem(atPath: path(name)) } catch {
-            throw StoreError(description: "cannot remove pool \(name): \(error.localizedDescription)")
+        try withDatabase { database in
+            try database.write { db in
+                guard try Self.read(db, name) != nil else {
+                    throw StoreError(description: name == "local" ? "the local pool is built in and cannot be removed" : "unknown pool '\(name)'")
+                }
+                try db.execute(sql: "DELETE FROM pool WHERE name = ?", arguments: [name])
+            }
         }
     }
 
     /// Every pool: `local` (stored or built in) and the stored ones, by name.
     public func list() throws(StoreError) -> [Pool] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var pools: [Pool] = []
-        for file in files.sorted() where file.hasSuffix(".json") {
-            pools.append(try load(String(file.dropLast(5))))
+        try withDatabase { database in
+            try database.read { db in
+                var pools = try Self.known(db).compactMap { try Self.read(db, $0) }
+                if !pools.contains(where: { $0.name == "local" }) { pools.insert(Pool.local(), at: 0) }
+                return pools
+            }
         }
-        if !pools.contains(where: { $0.name == "local" }) { pools.insert(Pool.local(), at: 0) }
-        return pools
     }
 }
