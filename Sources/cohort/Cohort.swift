@@ -7,7 +7,7 @@ struct Cohort: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cohort",
         abstract: "Batch runs of independent and MPI tasks on pools of nodes.",
-        subcommands: [Run.self, JobCommand.self, TaskCommand.self, Logs.self, Wait.self, Usage.self, PoolCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self]
+        subcommands: [Run.self, Submit.self, Serve.self, JobCommand.self, TaskCommand.self, Logs.self, Wait.self, Usage.self, PoolCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self]
     )
 }
 

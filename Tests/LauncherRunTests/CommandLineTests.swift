@@ -240,3 +240,57 @@ final class WaitAndCancelTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["job", "cancel", "stopme"], home: home).exitCode, 2, "not running any more")
     }
 }
+
+final class ServeTests: XCTestCase {
+    func write(_ text: String, _ name: String, in home: String) throws -> String {
+        let path = "\(home)/\(name).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func starts(_ job: String, home: String) throws -> [(Double, Double)] {
+        let show = try Harness.cohort(["job", "show", job, "--output", "json"], home: home)
+        let tasks = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [[String: Any]], show.stderr)
+        return tasks.flatMap { ($0["attempts"] as? [[String: Any]] ?? []).map { ($0["start"] as! Double, $0["end"] as! Double) } }
+    }
+
+    func testServeRunsQueuedJobsByPriorityOnSharedSlotsAndStopsGracefully() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
+        let low = try write("id: low\ntasks:\n  - { id: a, commandLine: sleep 0.3 }\n  - { id: b, commandLine: sleep 0.3 }\n", "low", in: home)
+        let high = try write("id: high\npriority: 5\ntasks:\n  - { id: a, commandLine: sleep 0.3 }\n", "high", in: home)
+        let late = try write("id: late\ntasks:\n  - { id: a, commandLine: /bin/sh -c 'exit 3' }\n", "late", in: home)
+        let wide = try write("id: wide\ntasks:\n  - id: a\n    commandLine: 'true'\n    multiInstance: { instances: 2 }\n", "wide", in: home)
+        XCTAssertEqual(try Harness.cohort(["submit", low], home: home).stdout, "low\n")
+        XCTAssertEqual(try Harness.cohort(["submit", high], home: home).stdout, "high\n")
+        let rejected = try Harness.cohort(["submit", wide], home: home)
+        XCTAssertEqual(rejected.exitCode, 2, "a job that can never fit is refused at submission")
+        XCTAssertTrue(rejected.stderr.contains("can never run"), rejected.stderr)
+
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        serve.arguments = ["serve"]
+        serve.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        let log = Pipe()
+        serve.standardError = log
+        serve.standardOutput = FileHandle.nullDevice
+        try serve.run()
+        XCTAssertEqual(try Harness.cohort(["wait", "high"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["submit", late], home: home).stdout, "late\n", "submitted while serving")
+        XCTAssertEqual(try Harness.cohort(["wait", "low"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["wait", "late"], home: home).exitCode, 1, "its task failed")
+        kill(serve.processIdentifier, SIGTERM)
+        let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        serve.waitUntilExit()
+        XCTAssertEqual(serve.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("stopped"), text)
+
+        // One slot for all jobs: the high-priority job first, and never two tasks at once.
+        let attempts = try starts("high", home: home) + starts("low", home: home) + starts("late", home: home)
+        XCTAssertEqual(attempts.count, 4)
+        XCTAssertLessThan(try starts("high", home: home)[0].0, try starts("low", home: home).map(\.0).min()!)
+        let sorted = attempts.sorted { $0.0 < $1.0 }
+        for (a, b) in zip(sorted, sorted.dropFirst()) { XCTAssertLessThanOrEqual(a.1, b.0 + 0.001, "two tasks shared the one slot") }
+        XCTAssertEqual(try Harness.cohort(["logs", "late", "a"], home: home).exitCode, 0)
+    }
+}

@@ -20,6 +20,8 @@ public enum FailureCategory: String, Codable, Sendable {
     case transportUnavailable
     /// Cancelled by the user.
     case cancelled
+    /// The job could never run on its pool (found when a service took it).
+    case rejected
 }
 
 /// What went wrong, naming the node and the cause.

@@ -6,9 +6,11 @@ public struct JobRejected: Error, CustomStringConvertible, Sendable {
     public var description: String { reasons.joined(separator: "\n") }
 }
 
-/// Runs a job to completion on a pool in this process: allocates node groups and slots,
-/// starts attempts on threads of their own, follows dependencies, retries failures on new
-/// allocations, and backfills idle slots with work that fits.
+/// Runs jobs on one pool in this process: allocates node groups and slots from one
+/// allocator for all of them, starts attempts on threads of their own, follows
+/// dependencies, retries failures on new allocations, and backfills idle slots with work
+/// that fits. Higher-priority jobs' tasks are tried first; `cohort run` gives it one job,
+/// `cohort serve` adds jobs while it runs.
 public final class JobRunner: @unchecked Sendable {
     public struct Progress: Sendable {
         public var succeeded: Int
@@ -18,15 +20,19 @@ public final class JobRunner: @unchecked Sendable {
         public var elapsed: Double
     }
 
-    public let job: JobSpec
+    /// The first job given (the one `cohort run` runs).
+    public var job: JobSpec { jobs.first!.spec }
     public private(set) var pool: Pool
     let executor: AttemptExecutor
     var allocator: Allocator
     let onProgress: @Sendable (Progress) -> Void
-    /// Told of every finished attempt (to persist it) with the task's state after it.
-    public var onAttemptFinished: (@Sendable (TaskSpec, Int?, Attempt, TaskState) -> Void)?
-    /// The units (task, replica) the job runs, in order.
-    public var unitList: [(task: String, replica: Int?)] { units.map { ($0.task.id, $0.replica) } }
+    /// Told of every finished attempt (to persist it): job id, task, replica, the attempt,
+    /// and the task's state after it.
+    public var onAttemptFinished: (@Sendable (String, TaskSpec, Int?, Attempt, TaskState) -> Void)?
+    /// Told when every task of a job has ended.
+    public var onJobFinished: (@Sendable (JobRun) -> Void)?
+    /// The units (task, replica) of the first job, in order.
+    public var unitList: [(task: String, replica: Int?)] { jobs.first!.units.map { ($0.task.id, $0.replica) } }
     /// Told whenever a node's state changes here (lost, unhealthy, swept), to persist it.
     public var onNodeChange: (@Sendable (Node) -> Void)?
     /// Reads the pool's stored node states (drains from `cohort node drain`), if stored.
@@ -37,8 +43,18 @@ public final class JobRunner: @unchecked Sendable {
     var lastRefresh = Date.distantPast
     var sweepInProgress = false
 
+    /// A job being run: its units and how many are still to end.
+    final class JobState: @unchecked Sendable {  // touched only under `condition`
+        let spec: JobSpec
+        var units: [Unit] = []
+        var remaining = 0
+        var start = Date()
+        init(spec: JobSpec) { self.spec = spec }
+    }
+
     /// One task, or one replica of it.
     final class Unit: @unchecked Sendable {  // touched only under `condition`
+        unowned let job: JobState
         let task: TaskSpec
         let replica: Int?
         var run: TaskRun
@@ -48,44 +64,69 @@ public final class JobRunner: @unchecked Sendable {
         var succeeded = false
         /// The node group of the running attempt.
         var group: [Int] = []
-        init(task: TaskSpec, replica: Int?) {
+        init(job: JobState, task: TaskSpec, replica: Int?) {
+            self.job = job
             self.task = task
             self.replica = replica
             run = TaskRun(taskId: task.id, replica: replica, state: .active, attempts: [], skippedBecause: nil)
         }
     }
 
-    var units: [Unit] = []
-    /// Units neither running nor finished, in submission order: what scheduling looks at.
+    /// Jobs with units still to end, in the order given.
+    var jobs: [JobState] = []
+    /// Finished jobs' outcomes, in the order they ended.
+    var finishedRuns: [JobRun] = []
+    /// Units neither running nor finished, by job priority then order: what scheduling looks at.
     var waiting: [Unit] = []
-    /// Per task id: its units, and how many ended in success or failure.
+    /// Per job and task id: its units, and how many ended in success or failure.
     var outcomes: [String: (total: Int, succeeded: Int, failed: Int)] = [:]
     var runningCount = 0, succeededCount = 0, failedCount = 0
     let condition = NSCondition()
     var completions: [(Unit, [Int], Attempt)] = []
     var start = Date()
 
-    public init(job: JobSpec, pool: Pool, settings: ExecutionSettings, policy: PlacementPolicy = .pack,
-                onProgress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(JobRejected) {
-        self.job = job
+    /// A runner for `pool` with no job yet (`add` gives it jobs).
+    public init(pool: Pool, settings: ExecutionSettings, policy: PlacementPolicy = .pack,
+                onProgress: @escaping @Sendable (Progress) -> Void = { _ in }) {
         self.pool = pool
         self.executor = AttemptExecutor(settings: settings, pool: pool)
         self.allocator = Allocator(pool: pool, policy: policy)
         self.onProgress = onProgress
-        try checkFeasible()
-        for task in job.tasks {
+    }
+
+    /// A runner for one job (`cohort run`).
+    public convenience init(job: JobSpec, pool: Pool, settings: ExecutionSettings, policy: PlacementPolicy = .pack,
+                            onProgress: @escaping @Sendable (Progress) -> Void = { _ in }) throws(JobRejected) {
+        self.init(pool: pool, settings: settings, policy: policy, onProgress: onProgress)
+        try add(job)
+    }
+
+    static func key(_ job: String, _ task: String) -> String { "\(job)\u{0}\(task)" }
+
+    /// Gives the runner a job; its tasks go after waiting tasks of jobs of equal or higher
+    /// priority. Rejected at once if a task could never fit the pool.
+    public func add(_ spec: JobSpec) throws(JobRejected) {
+        condition.lock()
+        defer { condition.unlock() }
+        try checkFeasible(spec)
+        let job = JobState(spec: spec)
+        for task in spec.tasks {
             if let multi = task.multiInstance, multi.replicas > 1 {
-                for replica in 0..<multi.replicas { units.append(Unit(task: task, replica: replica)) }
+                for replica in 0..<multi.replicas { job.units.append(Unit(job: job, task: task, replica: replica)) }
             } else {
-                units.append(Unit(task: task, replica: nil))
+                job.units.append(Unit(job: job, task: task, replica: nil))
             }
-            outcomes[task.id] = (task.multiInstance.map { max(1, $0.replicas) } ?? 1, 0, 0)
+            outcomes[Self.key(spec.id, task.id)] = (task.multiInstance.map { max(1, $0.replicas) } ?? 1, 0, 0)
         }
-        waiting = units
+        job.remaining = job.units.count
+        jobs.append(job)
+        let position = waiting.firstIndex { $0.job.spec.priority < spec.priority } ?? waiting.count
+        waiting.insert(contentsOf: job.units, at: position)
+        condition.signal()
     }
 
     /// Rejects tasks that could never be placed, instead of letting them wait forever.
-    func checkFeasible() throws(JobRejected) {
+    func checkFeasible(_ job: JobSpec) throws(JobRejected) {
         var reasons: [String] = []
         if pool.nodes.allSatisfy({ !$0.state.acceptsWork }) {
             reasons.append("pool \(pool.name) has no usable node")
@@ -99,8 +140,17 @@ public final class JobRunner: @unchecked Sendable {
         if !reasons.isEmpty { throw JobRejected(reasons: reasons) }
     }
 
-    /// Runs every unit to its end and returns the outcome.
+    /// Runs every job given to its end and returns the first job's outcome (`cohort run`).
     public func run() -> JobRun {
+        serve(until: { true })
+        condition.lock()
+        defer { condition.unlock() }
+        return finishedRuns.first { $0.jobId == jobs.first?.spec.id } ?? finishedRuns[0]
+    }
+
+    /// Runs jobs as they are added until `stop()` says so and nothing is left running or
+    /// waiting (`cohort serve`; `run()` stops as soon as the work given is done).
+    public func serve(until stop: @escaping () -> Bool) {
         start = Date()
         condition.lock()
         while true {
@@ -109,9 +159,9 @@ public final class JobRunner: @unchecked Sendable {
             skipBlocked()
             startReadyUnits()
             report()
-            if waiting.isEmpty && runningCount == 0 { break }
-            // Wake for completions, and once a second for drains and pending sweeps.
-            while completions.isEmpty, condition.wait(until: Date() + 1) {}
+            if waiting.isEmpty && runningCount == 0 && completions.isEmpty && stop() { break }
+            // Wake for completions and new jobs, and once a second for drains and pending sweeps.
+            if completions.isEmpty { _ = condition.wait(until: Date() + 1) }
             let done = completions
             completions.removeAll()
             for (unit, group, attempt) in done { finish(unit, group: group, attempt: attempt) }
@@ -120,7 +170,6 @@ public final class JobRunner: @unchecked Sendable {
         while sweepInProgress { _ = condition.wait(until: Date() + 0.1) }
         condition.unlock()
         sweepPendingNow()
-        return JobRun(jobId: job.id, pool: pool.name, start: start, end: Date(), tasks: units.map(\.run))
     }
 
     /// Cancels the run: running attempts are ended (SIGTERM, then SIGKILL), nothing new
@@ -132,10 +181,10 @@ public final class JobRunner: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The task runs so far (for watching a job from another thread).
+    /// The first job's task runs so far (for watching a job from another thread).
     public func snapshot() -> [TaskRun] {
         condition.lock(); defer { condition.unlock() }
-        return units.map(\.run)
+        return jobs.first?.units.map(\.run) ?? []
     }
 
     /// Applies drains and undrains an admin made while the job runs.
@@ -218,9 +267,9 @@ public final class JobRunner: @unchecked Sendable {
         onNodeChange?(pool.nodes[index])
     }
 
-    /// Whether every unit of task `id` succeeded (true), one failed (false), or neither yet.
-    func taskSucceeded(_ id: String) -> Bool? {
-        guard let outcome = outcomes[id] else { return nil }
+    /// Whether every unit of task `id` of `job` succeeded (true), one failed (false), or neither yet.
+    func taskSucceeded(_ job: JobState, _ id: String) -> Bool? {
+        guard let outcome = outcomes[Self.key(job.spec.id, id)] else { return nil }
         if outcome.failed > 0 { return false }
         return outcome.succeeded == outcome.total ? true : nil
     }
@@ -230,12 +279,25 @@ public final class JobRunner: @unchecked Sendable {
         unit.run.state = .completed
         unit.finished = true
         unit.succeeded = unit.run.succeeded
+        let key = Self.key(unit.job.spec.id, unit.task.id)
         if unit.succeeded {
-            outcomes[unit.task.id]!.succeeded += 1
+            outcomes[key]!.succeeded += 1
             succeededCount += 1
         } else {
-            outcomes[unit.task.id]!.failed += 1
+            outcomes[key]!.failed += 1
             failedCount += 1
+        }
+        let job = unit.job
+        job.remaining -= 1
+        if job.remaining == 0 {
+            let run = JobRun(jobId: job.spec.id, pool: pool.name, start: job.start, end: Date(), tasks: job.units.map(\.run))
+            finishedRuns.append(run)
+            // Forget a finished job (the first stays: `job`, `unitList` and `run()` read it).
+            if jobs.first !== job {
+                jobs.removeAll { $0 === job }
+                for task in job.spec.tasks { outcomes[Self.key(job.spec.id, task.id)] = nil }
+            }
+            onJobFinished?(run)
         }
     }
 
@@ -245,7 +307,7 @@ public final class JobRunner: @unchecked Sendable {
         while changed {
             changed = false
             for unit in waiting where !unit.finished {
-                if let failed = unit.task.dependsOn.first(where: { taskSucceeded($0) == false }) {
+                if let failed = unit.task.dependsOn.first(where: { taskSucceeded(unit.job, $0) == false }) {
                     unit.run.skippedBecause = Failure(category: .dependencyFailed, message: "task \(failed), which it depends on, did not succeed")
                     complete(unit)
                     changed = true
@@ -270,11 +332,11 @@ public final class JobRunner: @unchecked Sendable {
         for unit in waiting {
             // Once not even one slot is free, nothing else can start in this pass.
             guard !noSlotLeft, !unit.finished else { if !unit.finished { stillWaiting.append(unit) }; continue }
-            guard unit.task.dependsOn.allSatisfy({ taskSucceeded($0) == true }) else { stillWaiting.append(unit); continue }
+            guard unit.task.dependsOn.allSatisfy({ taskSucceeded(unit.job, $0) == true }) else { stillWaiting.append(unit); continue }
             let multi = unit.task.multiInstance
             let perNode = multi?.processesPerNode ?? 1
             // Replicas of one task run on disjoint node groups.
-            let siblings = unit.replica == nil ? [] : Set(units.filter { $0.running && $0.task.id == unit.task.id }.flatMap(\.group))
+            let siblings = unit.replica == nil ? [] : Set(unit.job.units.filter { $0.running && $0.task.id == unit.task.id }.flatMap(\.group))
             guard let allocated = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode, excluding: siblings) else {
                 stillWaiting.append(unit)
                 if multi == nil { noSlotLeft = true }
@@ -295,8 +357,9 @@ public final class JobRunner: @unchecked Sendable {
             runningCount += 1
             unit.group = group
             unit.run.state = .running
-            let work = AttemptExecutor.Work(jobId: job.id, task: unit.task, replica: unit.replica,
-                                            attempt: unit.run.attempts.count + 1, jobEnvironment: job.environment)
+            if unit.job.units.allSatisfy({ !$0.running && $0.run.attempts.isEmpty }) { unit.job.start = Date() }
+            let work = AttemptExecutor.Work(jobId: unit.job.spec.id, task: unit.task, replica: unit.replica,
+                                            attempt: unit.run.attempts.count + 1, jobEnvironment: unit.job.spec.environment)
             let nodes = group.map { pool.nodes[$0] }
             let executor = self.executor
             let thread = Thread { [self] in
@@ -322,7 +385,7 @@ public final class JobRunner: @unchecked Sendable {
             // A lost node takes no more work; the retry goes elsewhere.
             markUnusable(index, reason: failure.message)
         }
-        let attemptId = [job.id, unit.task.id, unit.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")
+        let attemptId = [unit.job.spec.id, unit.task.id, unit.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")
         for nodeId in attempt.unsweptNodes ?? [] {
             guard let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) else { continue }
             pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [attemptId]
@@ -335,14 +398,16 @@ public final class JobRunner: @unchecked Sendable {
                                                 processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1) == nil {
             unit.run.state = .active
             waiting.append(unit)  // a retry waits for a new allocation
+            onAttemptFinished?(unit.job.spec.id, unit.task, unit.replica, attempt, .active)
         } else {
-            complete(unit)
+            // Told before the job can be reported finished, so its record is complete.
+            onAttemptFinished?(unit.job.spec.id, unit.task, unit.replica, attempt, .completed)
+            complete(unit)  // may end the job and forget it: nothing reads unit.job after this
         }
-        onAttemptFinished?(unit.task, unit.replica, attempt, unit.run.state)
     }
 
     func report() {
         onProgress(Progress(succeeded: succeededCount, failed: failedCount, running: runningCount,
-                            waiting: units.count - succeededCount - failedCount - runningCount, elapsed: Date().timeIntervalSince(start)))
+                            waiting: waiting.count, elapsed: Date().timeIntervalSince(start)))
     }
 }

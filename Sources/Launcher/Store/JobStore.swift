@@ -57,6 +57,50 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// Queues a job for `cohort serve` (state active) under `availableId`; returns its id.
+    public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
+        let now = Date().timeIntervalSince1970
+        return try database.write { db in
+            var job = spec
+            var suffix = 1
+            while try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [job.id]) != nil {
+                suffix += 1
+                job.id = "\(spec.id)-\(suffix)"
+            }
+            try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted) VALUES (?, ?, ?, 'active', ?, ?)",
+                           arguments: [job.id, job.pool, job.priority, try Self.json(job), now])
+            for unit in units {
+                try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
+                               arguments: [job.id, unit.task, unit.replica ?? -1])
+            }
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'submitted', ?)",
+                           arguments: [now, job.id, "job \(job.id) submitted to pool \(job.pool)"])
+            return job.id
+        }
+    }
+
+    /// Takes every queued job for this process, highest priority first, then oldest: they
+    /// become running, with this process as their runner.
+    public func claimActive() throws -> [JobSpec] {
+        let now = Date().timeIntervalSince1970
+        return try database.write { db in
+            let texts = try String.fetchAll(db, sql: "SELECT spec FROM job WHERE state = 'active' ORDER BY priority DESC, submitted, rowid")
+            try db.execute(sql: "UPDATE job SET state = 'running', started = ?, runner_pid = ? WHERE state = 'active'", arguments: [now, Int(getpid())])
+            return try texts.map { try Self.decoder.decode(JobSpec.self, from: Data($0.utf8)) }
+        }
+    }
+
+    /// Ends a queued job that can never run, with the reason on each task.
+    public func reject(jobId: String, reason: String) throws {
+        let failure = try Self.json(Failure(category: .rejected, message: reason))
+        let now = Date().timeIntervalSince1970
+        try database.write { db in
+            try db.execute(sql: "UPDATE task SET state = 'completed', result = 'failure', failure = ? WHERE job_id = ?", arguments: [failure, jobId])
+            try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [now, jobId])
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'rejected', ?)", arguments: [now, jobId, reason])
+        }
+    }
+
     /// `base`, or `base-2`, `base-3`… whichever is not stored yet.
     public func availableId(_ base: String) throws -> String {
         try database.read { db in
