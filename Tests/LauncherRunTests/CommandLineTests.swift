@@ -193,7 +193,8 @@ final class WaitAndCancelTests: XCTestCase {
         process.arguments = ["run", "--quiet", file]
         process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        _ = FileManager.default.createFile(atPath: "\(home)/runner-stderr.txt", contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: "\(home)/runner-stderr.txt")
         try process.run()
         return process
     }
@@ -204,7 +205,7 @@ final class WaitAndCancelTests: XCTestCase {
             if try Harness.cohort(["job", "list"], home: home).stdout.contains("\(job)  ") { return }
             usleep(100_000)
         }
-        XCTFail("job \(job) never appeared in the store")
+        XCTFail("job \(job) never appeared in the store; the runner said: \(Harness.read("\(home)/runner-stderr.txt"))")
     }
 
     func testWaitFollowsARunInAnotherProcess() throws {

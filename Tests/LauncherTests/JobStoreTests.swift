@@ -113,3 +113,26 @@ final class PoolStoreTests: XCTestCase {
         XCTAssertEqual(pool.nodes[1].attributes["b"], "39")
     }
 }
+
+final class StateDatabaseRaceTests: XCTestCase {
+    /// Many processes' worth of opens racing to create one database: all must succeed.
+    func testConcurrentFirstOpensAllSucceed() throws {
+        for _ in 0..<5 {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-race-\(UUID().uuidString)").path
+            let group = DispatchGroup()
+            let failures = NSLock()
+            nonisolated(unsafe) var errors: [String] = []
+            for _ in 0..<6 {
+                group.enter()
+                Thread {
+                    do { _ = try JobStore(stateDirectory: dir).jobs() } catch {
+                        failures.lock(); errors.append("\(error)"); failures.unlock()
+                    }
+                    group.leave()
+                }.start()
+            }
+            group.wait()
+            XCTAssertEqual(errors, [])
+        }
+    }
+}

@@ -1,5 +1,8 @@
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The state directory's SQLite database, `cohort.sqlite`: WAL mode (a DatabasePool), one
 /// versioned schema for pools, jobs, tasks, attempts and events.
@@ -12,9 +15,28 @@ enum StateDatabase {
         // WAL with synchronous=NORMAL: never corrupt, and a power loss can only drop the last
         // commits; an fsync per recorded attempt would cost task throughput.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        let database = try DatabasePool(path: path, configuration: configuration)
-        try migrator.migrate(database)
-        return (database, path)
+        // Opening and migrating happen under an exclusive file lock: GRDB's migrator guards
+        // against threads of one process, not against another cohort process migrating the
+        // same new file at the same moment ("table job already exists").
+        let lockPath = "\(path).lock"
+        let descriptor = Glibc.open(lockPath, O_CREAT | O_RDWR, 0o600)
+        guard descriptor >= 0 else { throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: lockPath]) }
+        defer { close(descriptor) }
+        flock(descriptor, LOCK_EX)
+        defer { flock(descriptor, LOCK_UN) }
+        // Switching a new file to WAL can still meet SQLITE_BUSY from a reader that opened
+        // before the lock was ours: try again a moment later.
+        var tries = 0
+        while true {
+            do {
+                let database = try DatabasePool(path: path, configuration: configuration)
+                try migrator.migrate(database)
+                return (database, path)
+            } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && tries < 100 {
+                tries += 1
+                usleep(50_000)
+            }
+        }
     }
 
     /// The schema, one migration per version; applied in order, each once.
