@@ -13,6 +13,11 @@ enum Stored {
         }
     }
 
+    /// The tasks of a stored job, or exit 2 naming what is wrong.
+    static func tasks(_ job: String) throws -> [JobStore.TaskRecord] {
+        do { return try jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+    }
+
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
         let formatter = DateFormatter()
@@ -55,8 +60,7 @@ struct JobCommand: ParsableCommand {
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
-            let tasks: [JobStore.TaskRecord]
-            do { tasks = try Stored.jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            let tasks = try Stored.tasks(job)
             if output == .json { return print(encode(tasks)) }
             var rows = [["TASK", "RESULT", "ATTEMPT", "NODES", "EXIT", "TIME", "REASON"]]
             for task in tasks {
@@ -119,8 +123,7 @@ struct TaskCommand: ParsableCommand {
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
-            let tasks: [JobStore.TaskRecord]
-            do { tasks = try Stored.jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            let tasks = try Stored.tasks(job)
             if output == .json { return print(encode(tasks)) }
             print(Stored.table([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES"]] + tasks.map {
                 [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-"]
@@ -138,8 +141,7 @@ struct Logs: ParsableCommand {
     @Option(help: "For MPI tasks: the coordination command's output on this node.") var node: String?
 
     func run() throws {
-        let tasks: [JobStore.TaskRecord]
-        do { tasks = try Stored.jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        let tasks = try Stored.tasks(job)
         guard let record = tasks.first(where: { $0.displayId == task }) else {
             throw Exit.badInput("job \(job) has no task '\(task)' (tasks: \(tasks.map(\.displayId).joined(separator: ", ")))")
         }

@@ -36,47 +36,51 @@ public final class JobStore: @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// Records a job about to run (take its id from `availableId`). Nothing stored is ever
-    /// replaced: an id already there is an error.
+    /// Records a job about to run in this process (take its id from `availableId`). Nothing
+    /// stored is ever replaced: an id already there is an error.
     @discardableResult
     public func begin(_ job: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
-        let now = Date().timeIntervalSince1970
-        return try database.write { db in
-            if try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [job.id]) != nil {
+        try database.write { db in
+            if try Self.exists(db, job.id) {
                 throw StoreError(description: "a job with the id '\(job.id)' is already stored")
             }
-            try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started, runner_pid) VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
-                           arguments: [job.id, job.pool, job.priority, try Self.json(job), now, now, Int(getpid())])
-            for unit in units {
-                try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
-                               arguments: [job.id, unit.task, unit.replica ?? -1])
-            }
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'started', ?)",
-                           arguments: [now, job.id, "job \(job.id) started on pool \(job.pool)"])
+            try Self.insert(db, job, units: units, runner: getpid())
             return job.id
         }
     }
 
-    /// Queues a job for `cohort serve` (state active) under `availableId`; returns its id.
+    /// Queues a job for `cohort serve` (state active) under its id, or id-2, id-3… if taken;
+    /// returns the id it got.
     public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
-        let now = Date().timeIntervalSince1970
-        return try database.write { db in
+        try database.write { db in
             var job = spec
             var suffix = 1
-            while try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [job.id]) != nil {
+            while try Self.exists(db, job.id) {
                 suffix += 1
                 job.id = "\(spec.id)-\(suffix)"
             }
-            try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted) VALUES (?, ?, ?, 'active', ?, ?)",
-                           arguments: [job.id, job.pool, job.priority, try Self.json(job), now])
-            for unit in units {
-                try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
-                               arguments: [job.id, unit.task, unit.replica ?? -1])
-            }
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'submitted', ?)",
-                           arguments: [now, job.id, "job \(job.id) submitted to pool \(job.pool)"])
+            try Self.insert(db, job, units: units, runner: nil)
             return job.id
         }
+    }
+
+    static func exists(_ db: Database, _ id: String) throws -> Bool {
+        try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [id]) != nil
+    }
+
+    /// A job row, its task rows and an event: running under `runner`, or queued without one.
+    static func insert(_ db: Database, _ job: JobSpec, units: [(task: String, replica: Int?)], runner: Int32?) throws {
+        let now = Date().timeIntervalSince1970
+        try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started, runner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       arguments: [job.id, job.pool, job.priority, runner == nil ? "active" : "running", try json(job), now,
+                                   runner == nil ? nil : now, runner.map { Int($0) }])
+        for unit in units {
+            try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
+                           arguments: [job.id, unit.task, unit.replica ?? -1])
+        }
+        let message = runner == nil ? "job \(job.id) submitted to pool \(job.pool)" : "job \(job.id) started on pool \(job.pool)"
+        try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
+                       arguments: [now, job.id, runner == nil ? "submitted" : "started", message])
     }
 
     /// Takes every queued job for this process, highest priority first, then oldest: they
@@ -105,7 +109,7 @@ public final class JobStore: @unchecked Sendable {
     public func availableId(_ base: String) throws -> String {
         try database.read { db in
             var id = base, suffix = 1
-            while try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [id]) != nil {
+            while try Self.exists(db, id) {
                 suffix += 1
                 id = "\(base)-\(suffix)"
             }
