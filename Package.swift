@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "Launcher", targets: ["Launcher"]),
         .executable(name: "cohort", targets: ["cohort"]),
+        .executable(name: "cohort-task-wrapper", targets: ["cohort-task-wrapper"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "ring", targets: ["ring"]),
         .executable(name: "montecarlo-pi", targets: ["montecarlo-pi"]),
@@ -17,6 +18,11 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The HTTP API of `cohort serve`; swift-configuration support is not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // mpi.h plus getters for Open MPI's predefined handles; found through pkg-config.
@@ -31,7 +37,14 @@ let package = Package(
         .systemLibrary(name: "CVerbs", pkgConfig: "libibverbs", providers: [.apt(["libibverbs-dev"])]),
         .target(name: "CSpawn"),
         .target(name: "Launcher", dependencies: ["CVerbs", "CSpawn", .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift")]),
-        .executableTarget(name: "cohort", dependencies: ["Launcher", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The HTTP/JSON API over the batch service.
+        .target(name: "API", dependencies: ["Launcher", .product(name: "Hummingbird", package: "hummingbird"),
+                                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                           .product(name: "Logging", package: "swift-log"),
+                                           .product(name: "HTTPTypes", package: "swift-http-types")]),
+        .executableTarget(name: "cohort", dependencies: ["Launcher", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // What `cohort serve` starts tasks through: their results outlive a killed server.
+        .executableTarget(name: "cohort-task-wrapper", path: "Sources/TaskWrapper"),
 
         // Example programs: demos, test subjects and benchmarks at once.
         .executableTarget(name: "hello", dependencies: ["MPI"], path: "Sources/Examples/hello"),
@@ -55,7 +68,7 @@ let package = Package(
         .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
         .testTarget(
             name: "LauncherRunTests",
-            dependencies: ["Launcher", "cohort", "hello", "montecarlo-pi", "heat2d", "ring"]
+            dependencies: ["Launcher", "cohort", "cohort-task-wrapper", "hello", "montecarlo-pi", "heat2d", "ring"]
         ),
         .testTarget(
             name: "MPIRunTests",

@@ -3,7 +3,7 @@ import Foundation
 import Launcher
 
 @main
-struct Cohort: ParsableCommand {
+struct Cohort: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cohort",
         abstract: "Batch runs of independent and MPI tasks on pools of nodes.",

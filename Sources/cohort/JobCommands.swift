@@ -84,13 +84,25 @@ struct JobCommand: ParsableCommand {
 
         func run() throws {
             let store = try Stored.jobs()
+            // A queued job no server has taken: it simply never runs.
+            if (try? store.cancelQueued(jobId: job)) == true { return print("job \(job) cancelled before it started") }
             let pid: Int32?
             do { pid = try store.runnerPid(jobId: job) } catch { throw Exit.badInput(error) }
             guard let pid else { throw Exit.badInput("job \(job) is not running") }
+            if (try? store.origin(jobId: job)) == "submit" {
+                // Run by the server: it ends this job only, not itself.
+                guard let client = try Client.discover() else { throw Exit.badInput("job \(job) belongs to cohort serve (pid \(pid)), whose API cannot be found") }
+                do { _ = try client.call("POST", "/v1/jobs/\(job)/cancel") } catch { throw Exit.badInput(error) }
+                return try waitForEnd(store)
+            }
             // Only a cohort process: the pid may have been reused since the job started.
             let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
             guard command.contains("cohort") else { throw Exit.badInput("the process that ran job \(job) (pid \(pid)) is gone; the job did not finish") }
             kill(pid, SIGTERM)  // its runner ends the job's processes on every node and records the end
+            try waitForEnd(store)
+        }
+
+        func waitForEnd(_ store: JobStore) throws {
             let deadline = Date() + timeout
             while Date() < deadline {
                 if (try? store.progress(jobId: job).state) == "completed" {
@@ -142,18 +154,10 @@ struct Logs: ParsableCommand {
 
     func run() throws {
         let tasks = try Stored.tasks(job)
-        guard let record = tasks.first(where: { $0.displayId == task }) else {
-            throw Exit.badInput("job \(job) has no task '\(task)' (tasks: \(tasks.map(\.displayId).joined(separator: ", ")))")
-        }
-        guard let chosen = attempt.map({ n in record.attempts.first { $0.number == n } }) ?? record.attempts.last else {
-            throw Exit.badInput(attempt.map { "task \(task) has no attempt \($0)" } ?? "task \(task) never ran")
-        }
-        var file = "\(chosen.directory)/\(stderr ? "stderr.txt" : "stdout.txt")"
-        if let node {
-            // Only a node of the attempt's own group: the path never leaves its directory.
-            guard chosen.nodes.contains(node) else { throw Exit.badInput("--node: \(node) is not in the attempt's group \(Hostlist.compress(chosen.nodes))") }
-            file = "\(chosen.directory)/node-\(node)/coordination-\(stderr ? "stderr" : "stdout").txt"
-        }
+        let file: String
+        do {
+            file = try TaskLogs.file(TaskLogs.task(task, in: tasks, job: job), attempt: attempt, stream: stderr ? .stderr : .stdout, node: node)
+        } catch { throw Exit.badInput(error) }
         guard let data = FileManager.default.contents(atPath: file) else { throw Exit.badInput("no output at \(file)") }
         FileHandle.standardOutput.write(data)
     }
@@ -169,14 +173,8 @@ struct Usage: ParsableCommand {
         guard let grouping = JobStore.Grouping(rawValue: by) else { throw Exit.badInput("--by: expected job, pool or task, found '\(by)'") }
         var start = Date.distantPast
         if let since {
-            if let age = Durations.seconds(since) {
-                start = Date().addingTimeInterval(-age)
-            } else {
-                let formatter = DateFormatter()
-                formatter.dateFormat = "yyyy-MM-dd"
-                guard let date = formatter.date(from: since) else { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
-                start = date
-            }
+            guard let date = UsagePeriod.start(since) else { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
+            start = date
         }
         let pools = (try? PoolStore(stateDirectory: PoolStore.defaultStateDirectory).list()) ?? []
         let prices = Dictionary(pools.compactMap { pool in pool.pricePerNodeHour.map { (pool.name, $0) } }) { a, _ in a }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import API
 import Launcher
 #if canImport(Glibc)
 import Glibc
@@ -14,108 +15,67 @@ struct Submit: ParsableCommand {
         var job: JobSpec
         do { job = try JobFile.load(path: file) } catch { throw Exit.badInput(error) }
         if let pool { job.pool = pool }
-        let definition: Pool
-        do { definition = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).load(job.pool) } catch { throw Exit.badInput(error) }
-        // The same up-front check as `cohort run`: what can never fit is refused now.
-        let check: JobRunner
-        do {
-            check = try JobRunner(job: job, pool: definition, settings: ExecutionSettings(workDirectory: "/tmp", cohortExecutable: ExecutionSettings.currentExecutable))
-        } catch {
-            throw Exit.badInput(error)
+        // Through the server when one runs (it checks, stores and starts at once), else
+        // straight into the store, where the next server finds it.
+        if let client = try Client.discover() {
+            let body = try JSONEncoder().encode(job)
+            do {
+                let data = try client.call("POST", "/v1/jobs", body: body)
+                let answer = try JSONDecoder().decode([String: String].self, from: data)
+                return print(answer["id"] ?? "")
+            } catch let failure as Client.Failure where failure.status != 0 {
+                throw Exit.badInput("\(file): \(failure.description)")
+            } catch let failure as Client.Failure {
+                throw Exit.badInput(failure.description)
+            }
         }
         let id: String
-        do { id = try Stored.jobs().submit(job, units: check.unitList) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        do { id = try Submission.submit(job, store: Stored.jobs(), pools: PoolStore(stateDirectory: PoolStore.defaultStateDirectory)) }
+        catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
         print(id)
     }
 }
 
-/// The batch service, for now without its HTTP API: takes queued jobs from the store and
-/// runs them, one runner (one allocator) per pool, so jobs share a pool's slots, higher
-/// priorities first. SIGTERM or Ctrl-C: takes no more jobs, lets the ones it took finish.
-struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run queued jobs (cohort submit) as they come.")
+/// The batch service: runs queued jobs (see `BatchService`) and answers the HTTP API (see
+/// `APIServer`, `docs/openapi.yaml`) on 127.0.0.1 unless told otherwise.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run queued jobs as they come and answer the HTTP API.")
+    @Option(help: "Where the API listens: HOST:PORT (port 0: any free port; see serve.json in the state directory).")
+    var listen: String = "127.0.0.1:8765"
+    @Option(help: "The API's bearer token file (default: api-token in the state directory, made on first start with mode 0600).")
+    var tokenFile: String?
     @Option(help: "Seconds between looks at the queue.") var poll: Double = 0.2
 
-    final class State: @unchecked Sendable {
-        let lock = NSLock()
-        var stopping = false
-        var recorders: [String: JobStore.Recorder] = [:]
-        var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
-    }
-
-    func run() throws {
-        let jobs = try Stored.jobs()
-        let pools = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
-        let state = State()
-        var runners: [String: JobRunner] = [:]
-        var threads: [Thread] = []
-        let finished = DispatchGroup()
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                state.lock.lock(); state.stopping = true; state.lock.unlock()
-                log("stopping: no new jobs; the running ones finish")
+    func run() async throws {
+        let stateDirectory = PoolStore.defaultStateDirectory
+        guard let address = APIHost.Address(listen) else { throw Exit.badInput("--listen: expected HOST:PORT, found '\(listen)'") }
+        try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        let path = tokenFile ?? APIToken.defaultPath(stateDirectory: stateDirectory)
+        let token: String
+        do {
+            if FileManager.default.fileExists(atPath: path) {
+                token = try APIToken.read(path)
+            } else if tokenFile == nil && address.isLoopback {
+                token = try APIToken.create(path)
+                log("made the API token: \(path) (mode 0600)")
+            } else if tokenFile != nil {
+                throw APIToken.Problem(description: "--token-file: \(path) does not exist")
+            } else {
+                // Anyone on that network could reach the API: its token must exist and be
+                // known before the first request, not be made now.
+                throw APIToken.Problem(description: "--listen \(listen) is not a loopback address, and no API token exists yet: "
+                    + "start once on 127.0.0.1 to make \(path), or pass --token-file with a token file of mode 0600")
             }
-            source.resume()
-            sources.append(source)
+        } catch { throw Exit.badInput(error) }
+        let service: BatchService
+        do {
+            service = try BatchService(stateDirectory: stateDirectory, cohortExecutable: ExecutionSettings.currentExecutable, poll: poll, log: { log($0) })
+            try service.acquire()
+            try service.recover()
+        } catch { throw Exit.badInput(error) }
+        do { try await APIHost.run(service: service, token: token, address: address, log: { log($0) }) } catch {
+            throw Exit.badInput("the API cannot listen on \(listen): \(error)")
         }
-        log("serving the queue in \(jobs.path) (pid \(getpid()))")
-        while !state.isStopping {
-            let claimed: [JobSpec]
-            do { claimed = try jobs.claimActive() } catch { log("cannot read the queue: \(error)"); usleep(useconds_t(poll * 1e6)); continue }
-            for job in claimed {
-                do {
-                    let runner = try runners[job.pool] ?? makeRunner(job.pool, pools: pools, jobs: jobs, state: state, finished: finished, threads: &threads)
-                    runners[job.pool] = runner
-                    state.lock.lock(); state.recorders[job.id] = JobStore.Recorder(store: jobs, jobId: job.id); state.lock.unlock()
-                    try runner.add(job)
-                    log("job \(job.id) started on pool \(job.pool)")
-                } catch {
-                    log("job \(job.id) rejected: \(error)")
-                    try? jobs.reject(jobId: job.id, reason: "\(error)")
-                }
-            }
-            usleep(useconds_t(poll * 1e6))
-        }
-        finished.wait()  // every runner has finished what it took
-        sources.forEach { $0.cancel() }
-        log("stopped")
-    }
-
-    func makeRunner(_ name: String, pools: PoolStore, jobs: JobStore, state: State, finished: DispatchGroup, threads: inout [Thread]) throws -> JobRunner {
-        let pool = try pools.load(name)
-        let settings = ExecutionSettings(workDirectory: "\(PoolStore.defaultStateDirectory)/work", cohortExecutable: ExecutionSettings.currentExecutable,
-                                         log: { log($0) })
-        let runner = JobRunner(pool: pool, settings: settings)
-        runner.onAttemptFinished = { jobId, task, replica, attempt, taskState in
-            state.lock.lock(); let recorder = state.recorders[jobId]; state.lock.unlock()
-            recorder?.add(task, replica, attempt, taskState)
-        }
-        runner.onJobFinished = { run in
-            state.lock.lock(); let recorder = state.recorders.removeValue(forKey: run.jobId); state.lock.unlock()
-            recorder?.drain()
-            try? jobs.finish(run)
-            let (ok, failed) = run.counts
-            log("job \(run.jobId) finished: \(ok) succeeded, \(failed) failed")
-        }
-        if pools.isStored(name) {
-            runner.onNodeChange = { node in
-                try? pools.update(name) { pool in
-                    if let index = pool.nodes.firstIndex(where: { $0.id == node.id }) { pool.nodes[index] = node }
-                }
-            }
-            runner.refreshNodes = { try? pools.load(name).nodes }
-        }
-        finished.enter()
-        let thread = Thread {
-            runner.serve(until: { state.isStopping })
-            finished.leave()
-        }
-        thread.start()
-        threads.append(thread)
-        return runner
     }
 }
 

@@ -270,7 +270,7 @@ final class ServeTests: XCTestCase {
 
         let serve = Process()
         serve.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
-        serve.arguments = ["serve"]
+        serve.arguments = ["serve", "--listen", "127.0.0.1:0"]
         serve.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
         let log = Pipe()
         serve.standardError = log

@@ -27,13 +27,17 @@ public struct AttemptExecutor: Sendable {
         public var replica: Int?
         public var attempt: Int
         public var jobEnvironment: [String: String]
+        /// Cancels this job's attempts only (`cohort serve` runs many jobs); nil: the
+        /// executor's own, which cancels every attempt.
+        public var cancellation: Cancellation?
 
-        public init(jobId: String, task: TaskSpec, replica: Int?, attempt: Int, jobEnvironment: [String: String]) {
+        public init(jobId: String, task: TaskSpec, replica: Int?, attempt: Int, jobEnvironment: [String: String], cancellation: Cancellation? = nil) {
             self.jobId = jobId
             self.task = task
             self.replica = replica
             self.attempt = attempt
             self.jobEnvironment = jobEnvironment
+            self.cancellation = cancellation
         }
 
         /// Unique and shell-safe: `job.task.r0.a1`.
@@ -48,8 +52,17 @@ public struct AttemptExecutor: Sendable {
 
     // MARK: - Running
 
+    /// Where the task wrapper writes how the application ended, in the attempt directory.
+    public static let exitStatusFile = "exit-status"
+    /// The attempt's node ids, one a line: what a restarted server sweeps and bills.
+    public static let nodesFile = "nodes"
+
     public func run(_ work: Work, on nodes: [Node]) -> Attempt {
         let directory = work.directory(under: settings.workDirectory)
+        if settings.taskWrapper != nil {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try? (nodes.map(\.id).joined(separator: "\n") + "\n").write(toFile: "\(directory)/\(Self.nodesFile)", atomically: false, encoding: .utf8)
+        }
         var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
         do {
@@ -98,7 +111,8 @@ public struct AttemptExecutor: Sendable {
         let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
         attempt.launchedCommand = arguments
         let termination = try supervise(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
-                                        output: directory, constraints: work.task.constraints, node: node.id, watching: [node])
+                                        output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
+                                        cancellation: work.cancellation ?? cancellation)
         attempt.exitCode = termination.code
         attempt.nodeExitCodes[node.id] = termination.code
         if termination != .exited(0) {
@@ -125,7 +139,8 @@ public struct AttemptExecutor: Sendable {
         // 1. The coordination command on every node; the application starts only if all succeed.
         let started = Date()
         if let coordination = multi.coordinationCommandLine {
-            try runCoordination(coordination, environment: environment, nodes: nodes, constraints: work.task.constraints, attempt: &attempt)
+            try runCoordination(coordination, environment: environment, nodes: nodes, constraints: work.task.constraints,
+                                cancellation: work.cancellation ?? cancellation, attempt: &attempt)
         }
 
         // 2. The application: under mpirun, or as written (raw) on the master node.
@@ -147,7 +162,8 @@ public struct AttemptExecutor: Sendable {
         }
         attempt.launchedCommand = arguments
         let termination = try supervise(arguments, environment: baseEnvironment().merging(master) { $1 }, directory: environment.workingDirectory(0),
-                                        output: directory, constraints: remaining, node: nodes[0].id, watching: nodes)
+                                        output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
+                                        cancellation: work.cancellation ?? cancellation)
         attempt.exitCode = termination.code
         if termination == .exited(0) {
             for node in nodes { attempt.nodeExitCodes[node.id] = 0 }
@@ -164,7 +180,8 @@ public struct AttemptExecutor: Sendable {
         }
     }
 
-    func runCoordination(_ words: [String], environment: TaskEnvironment, nodes: [Node], constraints: Constraints, attempt: inout Attempt) throws {
+    func runCoordination(_ words: [String], environment: TaskEnvironment, nodes: [Node], constraints: Constraints, cancellation: Cancellation,
+                         attempt: inout Attempt) throws {
         var children: [(Node, ChildProcess, String)] = []
         for (index, node) in nodes.enumerated() {
             let variables = environment.variables(forNode: index)
@@ -206,10 +223,14 @@ public struct AttemptExecutor: Sendable {
     /// Starts `arguments`, enforces the wall-clock limit on its whole process group, watches
     /// the remote nodes among `watching` and ends everything when one is lost, then waits.
     func supervise(_ arguments: [String], environment: [String: String], directory: String, output: String, constraints: Constraints, node: String,
-                   watching: [Node] = []) throws -> Termination {
+                   watching: [Node] = [], cancellation: Cancellation) throws -> Termination {
         let child: ChildProcess
         do {
-            child = try ChildProcess(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
+            var launched = arguments
+            if let wrapper = settings.taskWrapper {
+                launched = [wrapper, "\(output)/\(Self.exitStatusFile)"] + arguments
+            }
+            child = try ChildProcess(launched, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
         } catch {
             throw Failure(category: .launchFailed, node: node, message: "\(error)")
         }
@@ -332,8 +353,13 @@ public struct AttemptExecutor: Sendable {
 
     /// Kills the attempt's processes on one remote node; false if the node did not answer.
     public func sweepRemote(attemptId: String, node: Node) -> Bool {
+        sweepRemote(variable: ProcessSweeper.marker, value: attemptId, node: node)
+    }
+
+    /// Kills every process on one remote node whose environment holds `variable=value`.
+    public func sweepRemote(variable: String, value: String, node: Node) -> Bool {
         let command = NodeCommand(sshConfig: pool.sshConfig, connectTimeout: 3)
-        let arguments = command.sshPrefix(node) + ["--", ProcessSweeper.remoteScript(attemptId: attemptId)]
+        let arguments = command.sshPrefix(node) + ["--", ProcessSweeper.remoteScript(variable: variable, value: value)]
         guard let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") else { return false }
         let deadline = Deadline(after: 10, grace: 1) { child.signalGroup($0) }
         let termination = child.wait()

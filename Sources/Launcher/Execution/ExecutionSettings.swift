@@ -17,6 +17,10 @@ public struct ExecutionSettings: Sendable {
     public var localCores: Int
     /// Where progress and decisions are told (transport choice and why).
     public var log: @Sendable (String) -> Void
+    /// `cohort-task-wrapper`, which `cohort serve` starts every task through so that a
+    /// task's result outlives a killed server (`exit-status` in the attempt directory).
+    /// Nil for `cohort run`, whose tasks end with it.
+    public var taskWrapper: String?
 
     public init(workDirectory: String, cohortExecutable: String, mpirun: String = "mpirun", log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.workDirectory = workDirectory
@@ -25,6 +29,12 @@ public struct ExecutionSettings: Sendable {
         self.runningAsRoot = getuid() == 0
         self.localCores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         self.log = log
+    }
+
+    /// `cohort-task-wrapper` next to `cohortExecutable`, if it was built there.
+    public var siblingTaskWrapper: String? {
+        let path = URL(fileURLWithPath: cohortExecutable).deletingLastPathComponent().appendingPathComponent("cohort-task-wrapper").path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
     /// The running executable's own path (for `cohortExecutable` when the CLI runs jobs).

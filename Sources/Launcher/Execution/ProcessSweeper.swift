@@ -42,10 +42,16 @@ public enum ProcessSweeper {
     /// Kills (SIGKILL) every local process of the attempt; returns how many there were.
     @discardableResult
     public static func killLocal(attemptId id: String) -> Int {
+        killLocal(variable: marker, value: id)
+    }
+
+    /// Kills (SIGKILL) every local process whose environment holds `variable=value`.
+    @discardableResult
+    public static func killLocal(variable: String, value: String) -> Int {
         var total = 0
         // Twice: a dying parent may have forked once more between scan and kill.
         for _ in 0..<2 {
-            let pids = localProcesses(attemptId: id)
+            let pids = localProcesses(variable: variable, value: value)
             for pid in pids { kill(pid, SIGKILL) }
             total += pids.count
             if pids.isEmpty { break }
@@ -59,9 +65,13 @@ public enum ProcessSweeper {
     /// all of them, and on a virtual cluster of namespaces sharing one process table it keeps
     /// one node's sweep from reaching another node's processes.
     static func remoteScript(attemptId id: String) -> String {
-        precondition(isSafe(id))
+        remoteScript(variable: marker, value: id)
+    }
+
+    static func remoteScript(variable: String, value id: String) -> String {
+        precondition(isSafe(id) && isSafe(variable))
         return "me=$(readlink /proc/$$/ns/net); for p in /proc/[0-9]*; do "
             + "[ \"$(readlink $p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; "
-            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '\(marker)=\(id)'; then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
+            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '\(variable)=\(id)'; then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
     }
 }

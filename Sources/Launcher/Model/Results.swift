@@ -22,6 +22,9 @@ public enum FailureCategory: String, Codable, Sendable {
     case cancelled
     /// The job could never run on its pool (found when a service took it).
     case rejected
+    /// The server stopped (killed, crashed) while the attempt ran; a restarted server ended
+    /// what was left of it and runs it again. Not counted against maxTaskRetryCount.
+    case interrupted
 }
 
 /// What went wrong, naming the node and the cause.

@@ -49,6 +49,8 @@ public final class JobRunner: @unchecked Sendable {
         var units: [Unit] = []
         var remaining = 0
         var start = Date()
+        /// Ends this job's attempts only.
+        let cancellation = Cancellation()
         init(spec: JobSpec) { self.spec = spec }
     }
 
@@ -105,7 +107,9 @@ public final class JobRunner: @unchecked Sendable {
 
     /// Gives the runner a job; its tasks go after waiting tasks of jobs of equal or higher
     /// priority. Rejected at once if a task could never fit the pool.
-    public func add(_ spec: JobSpec) throws(JobRejected) {
+    /// `prior`: what a server that crashed left stored of this job (its tasks' attempts and
+    /// states): completed tasks stay done, the others go on with their attempts counted.
+    public func add(_ spec: JobSpec, prior: [JobStore.TaskRecord] = []) throws(JobRejected) {
         condition.lock()
         defer { condition.unlock() }
         try checkFeasible(spec)
@@ -120,8 +124,21 @@ public final class JobRunner: @unchecked Sendable {
         }
         job.remaining = job.units.count
         jobs.append(job)
+        var fresh = job.units
+        if !prior.isEmpty {
+            let records = Dictionary(prior.map { ("\($0.taskId)#\($0.replica ?? -1)", $0) }) { first, _ in first }
+            for unit in job.units {
+                guard let record = records["\(unit.task.id)#\(unit.replica ?? -1)"] else { continue }
+                unit.run.attempts = record.attempts
+                if record.state == TaskState.completed.rawValue {
+                    if record.attempts.isEmpty { unit.run.skippedBecause = record.failure }
+                    complete(unit)
+                }
+            }
+            fresh.removeAll { $0.finished }
+        }
         let position = waiting.firstIndex { $0.job.spec.priority < spec.priority } ?? waiting.count
-        waiting.insert(contentsOf: job.units, at: position)
+        waiting.insert(contentsOf: fresh, at: position)
         condition.signal()
     }
 
@@ -177,8 +194,23 @@ public final class JobRunner: @unchecked Sendable {
     public func cancel() {
         executor.cancellation.cancel()
         condition.lock()
+        for job in jobs { job.cancellation.cancel() }
         condition.signal()
         condition.unlock()
+    }
+
+    /// Cancels one job: its running attempts end, its waiting tasks never start.
+    public func cancel(jobId: String) {
+        condition.lock()
+        for job in jobs where job.spec.id == jobId && job.remaining > 0 { job.cancellation.cancel() }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Whether a job with this id is running here and not finished.
+    public func runs(jobId: String) -> Bool {
+        condition.lock(); defer { condition.unlock() }
+        return jobs.contains { $0.spec.id == jobId && $0.remaining > 0 }
     }
 
     /// The first job's task runs so far (for watching a job from another thread).
@@ -318,13 +350,13 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     func startReadyUnits() {
-        if executor.cancellation.isCancelled {
-            for unit in waiting {
-                unit.run.skippedBecause = Failure(category: .cancelled, message: "the run was cancelled before it started")
+        let cancelledAll = executor.cancellation.isCancelled
+        if cancelledAll || jobs.contains(where: { $0.remaining > 0 && $0.cancellation.isCancelled }) {
+            for unit in waiting where !unit.finished && (cancelledAll || unit.job.cancellation.isCancelled) {
+                unit.run.skippedBecause = Failure(category: .cancelled, message: "the job was cancelled before this task started")
                 complete(unit)
             }
-            waiting.removeAll()
-            return
+            waiting.removeAll { $0.finished }
         }
         var stillWaiting: [Unit] = []
         var noSlotLeft = false
@@ -359,7 +391,8 @@ public final class JobRunner: @unchecked Sendable {
             unit.run.state = .running
             if unit.job.units.allSatisfy({ !$0.running && $0.run.attempts.isEmpty }) { unit.job.start = Date() }
             let work = AttemptExecutor.Work(jobId: unit.job.spec.id, task: unit.task, replica: unit.replica,
-                                            attempt: unit.run.attempts.count + 1, jobEnvironment: unit.job.spec.environment)
+                                            attempt: (unit.run.attempts.map(\.number).max() ?? 0) + 1, jobEnvironment: unit.job.spec.environment,
+                                            cancellation: unit.job.cancellation)
             let nodes = group.map { pool.nodes[$0] }
             let executor = self.executor
             let thread = Thread { [self] in
@@ -392,8 +425,8 @@ public final class JobRunner: @unchecked Sendable {
             onNodeChange?(pool.nodes[index])
         }
         let retriesLeft = attempt.failure != nil && attempt.failure?.category != .transportUnavailable
-            && attempt.failure?.category != .cancelled && !executor.cancellation.isCancelled
-            && unit.run.attempts.count <= unit.task.constraints.maxTaskRetryCount
+            && attempt.failure?.category != .cancelled && !executor.cancellation.isCancelled && !unit.job.cancellation.isCancelled
+            && unit.run.attempts.filter({ $0.failure?.category != .interrupted }).count <= unit.task.constraints.maxTaskRetryCount
         if retriesLeft, allocator.impossibility(instances: unit.task.multiInstance?.instances ?? 1,
                                                 processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1) == nil {
             unit.run.state = .active

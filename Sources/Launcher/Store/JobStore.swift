@@ -71,9 +71,9 @@ public final class JobStore: @unchecked Sendable {
     /// A job row, its task rows and an event: running under `runner`, or queued without one.
     static func insert(_ db: Database, _ job: JobSpec, units: [(task: String, replica: Int?)], runner: Int32?) throws {
         let now = Date().timeIntervalSince1970
-        try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started, runner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        try db.execute(sql: "INSERT INTO job (id, pool, priority, state, spec, submitted, started, runner_pid, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        arguments: [job.id, job.pool, job.priority, runner == nil ? "active" : "running", try json(job), now,
-                                   runner == nil ? nil : now, runner.map { Int($0) }])
+                                   runner == nil ? nil : now, runner.map { Int($0) }, runner == nil ? "submit" : "run"])
         for unit in units {
             try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
                            arguments: [job.id, unit.task, unit.replica ?? -1])
@@ -83,14 +83,49 @@ public final class JobStore: @unchecked Sendable {
                        arguments: [now, job.id, runner == nil ? "submitted" : "started", message])
     }
 
+    /// A queued job taken by the service; `resumed` if a server ran it before (it crashed):
+    /// then its stored tasks say what is already done.
+    public struct Claimed: Sendable {
+        public var spec: JobSpec
+        public var resumed: Bool
+    }
+
     /// Takes every queued job for this process, highest priority first, then oldest: they
     /// become running, with this process as their runner.
-    public func claimActive() throws -> [JobSpec] {
+    public func claimActive() throws -> [Claimed] {
         let now = Date().timeIntervalSince1970
         return try database.write { db in
-            let texts = try String.fetchAll(db, sql: "SELECT spec FROM job WHERE state = 'active' ORDER BY priority DESC, submitted, rowid")
-            try db.execute(sql: "UPDATE job SET state = 'running', started = ?, runner_pid = ? WHERE state = 'active'", arguments: [now, Int(getpid())])
-            return try texts.map { try Self.decoder.decode(JobSpec.self, from: Data($0.utf8)) }
+            let rows = try Row.fetchAll(db, sql: "SELECT spec, started FROM job WHERE state = 'active' ORDER BY priority DESC, submitted, rowid")
+            guard !rows.isEmpty else { return [] }
+            try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE state = 'active'", arguments: [now, Int(getpid())])
+            return try rows.map { row in
+                Claimed(spec: try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), resumed: (row["started"] as Double?) != nil)
+            }
+        }
+    }
+
+    /// Service jobs marked running by a server other than this process: what a restarted
+    /// server must reconcile before it takes new work. Only the holder of the service lock
+    /// may ask (then no other server lives; its pid may still show as a zombie for a moment).
+    public func orphanedServiceJobs() throws -> [(spec: JobSpec, terminating: Bool)] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT spec, state, runner_pid FROM job WHERE state IN ('running', 'terminating') AND origin = 'submit'").compactMap { row in
+                if let pid = row["runner_pid"] as Int?, Int32(pid) == getpid() { return nil }
+                return (try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), (row["state"] as String) == "terminating")
+            }
+        }
+    }
+
+    /// Puts an orphaned job back in the queue with the attempts its dead server left
+    /// unrecorded (their results read from disk, or marked interrupted).
+    public func requeue(jobId: String, recovered: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)], message: String) throws {
+        try database.write { db in
+            for (task, replica, attempt, taskState) in recovered {
+                try Self.insert(db, jobId: jobId, task: task, replica: replica, attempt: attempt, taskState: taskState)
+            }
+            try db.execute(sql: "UPDATE job SET state = 'active', runner_pid = NULL WHERE id = ?", arguments: [jobId])
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'recovered', ?)",
+                           arguments: [Date().timeIntervalSince1970, jobId, message])
         }
     }
 
@@ -197,6 +232,33 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// Ends a job no server has taken yet: its tasks never run. False if a server took it.
+    public func cancelQueued(jobId: String) throws -> Bool {
+        let failure = try Self.json(Failure(category: .cancelled, message: "the job was cancelled before this task started"))
+        let now = Date().timeIntervalSince1970
+        return try database.write { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            guard state == "active" else { return false }
+            try db.execute(sql: "UPDATE task SET state = 'completed', result = 'failure', failure = ? WHERE job_id = ? AND state != 'completed'",
+                           arguments: [failure, jobId])
+            try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [now, jobId])
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'cancelled', ?)",
+                           arguments: [now, jobId, "job \(jobId) cancelled before it started"])
+            return true
+        }
+    }
+
+    /// A running job being cancelled: `terminating` until its server records the end.
+    public func markTerminating(jobId: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE job SET state = 'terminating' WHERE id = ? AND state = 'running'", arguments: [jobId])
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'terminating', ?)",
+                           arguments: [Date().timeIntervalSince1970, jobId, "job \(jobId) is being cancelled"])
+        }
+    }
+
     public func delete(jobId: String) throws {
         try database.write { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [jobId]) != nil else {
@@ -204,6 +266,7 @@ public final class JobStore: @unchecked Sendable {
             }
             try db.execute(sql: "DELETE FROM attempt WHERE job_id = ?", arguments: [jobId])
             try db.execute(sql: "DELETE FROM task WHERE job_id = ?", arguments: [jobId])
+            try db.execute(sql: "DELETE FROM event WHERE job_id = ?", arguments: [jobId])
             try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [jobId])
         }
     }
@@ -221,7 +284,13 @@ public final class JobStore: @unchecked Sendable {
         public var failed: Int
     }
 
-    public func jobs() throws -> [JobSummary] {
+    /// One job's summary, or nil if none has the id.
+    public func job(_ id: String) throws -> JobSummary? {
+        try jobs(id: id).first
+    }
+
+    /// Every job's summary (or just `id`'s), oldest first.
+    public func jobs(id: String? = nil) throws -> [JobSummary] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT job.id, job.pool, job.state, job.submitted, job.finished,
@@ -229,8 +298,9 @@ public final class JobStore: @unchecked Sendable {
                        SUM(task.result = 'success') AS succeeded,
                        SUM(task.result = 'failure') AS failed
                 FROM job LEFT JOIN task ON task.job_id = job.id
+                \(id == nil ? "" : "WHERE job.id = ?")
                 GROUP BY job.id ORDER BY job.submitted
-                """).map { row in
+                """, arguments: StatementArguments(id.map { [$0] } ?? [])).map { row in
                 JobSummary(id: row["id"], pool: row["pool"], state: row["state"], submitted: Date(timeIntervalSince1970: row["submitted"]),
                            finished: (row["finished"] as Double?).map(Date.init(timeIntervalSince1970:)),
                            tasks: row["tasks"], succeeded: row["succeeded"] ?? 0, failed: row["failed"] ?? 0)
@@ -277,6 +347,31 @@ public final class JobStore: @unchecked Sendable {
             }
             guard (row["state"] as String) == "running", let pid = row["runner_pid"] as Int? else { return nil }
             return Int32(pid)
+        }
+    }
+
+    public struct Event: Codable, Sendable {
+        public var time: Date
+        public var kind: String
+        public var message: String
+    }
+
+    /// What happened to a job, oldest first: submitted, started, recovered, cancelled, completed.
+    public func events(jobId: String) throws -> [Event] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT time, kind, message FROM event WHERE job_id = ? ORDER BY id", arguments: [jobId]).map { row in
+                Event(time: Date(timeIntervalSince1970: row["time"]), kind: row["kind"], message: row["message"])
+            }
+        }
+    }
+
+    /// `submit` for a job of the service, `run` for one a `cohort run` process runs.
+    public func origin(jobId: String) throws -> String {
+        try database.read { db in
+            guard let origin = try String.fetchOne(db, sql: "SELECT origin FROM job WHERE id = ?", arguments: [jobId]) else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            return origin
         }
     }
 

@@ -7,9 +7,23 @@ import Glibc
 /// The state directory's SQLite database, `cohort.sqlite`: WAL mode (a DatabasePool), one
 /// versioned schema for pools, jobs, tasks, attempts and events.
 enum StateDatabase {
+    /// One connection pool per database file and process: stores are cheap to make, and the
+    /// API server asks for pools on every request.
+    nonisolated(unsafe) static var opened: [String: DatabasePool] = [:]
+    static let openedLock = NSLock()
+
     static func open(stateDirectory: String) throws -> (DatabasePool, String) {
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         let path = "\(stateDirectory)/cohort.sqlite"
+        openedLock.lock()
+        defer { openedLock.unlock() }
+        if let database = opened[path], FileManager.default.fileExists(atPath: path) { return (database, path) }
+        let database = try openUncached(stateDirectory: stateDirectory, path: path)
+        opened[path] = database
+        return (database, path)
+    }
+
+    static func openUncached(stateDirectory: String, path: String) throws -> DatabasePool {
+        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)  // several cohort processes may write at once
         // WAL with synchronous=NORMAL: never corrupt, and a power loss can only drop the last
@@ -31,7 +45,7 @@ enum StateDatabase {
             do {
                 let database = try DatabasePool(path: path, configuration: configuration)
                 try migrator.migrate(database)
-                return (database, path)
+                return database
             } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && tries < 100 {
                 tries += 1
                 usleep(50_000)
@@ -96,6 +110,11 @@ enum StateDatabase {
             // A pool's definition and its nodes' states, as JSON: changed in one transaction,
             // so a running job and `cohort node drain` never lose each other's changes.
             try db.execute(sql: "CREATE TABLE pool (name TEXT PRIMARY KEY, definition TEXT NOT NULL)")
+        }
+        migrator.registerMigration("v4: which jobs the service owns") { db in
+            // 'submit': queued for `cohort serve`, which takes a job back after a crash;
+            // 'run': run by a `cohort run` process, whose tasks end with it.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN origin TEXT NOT NULL DEFAULT 'run'")
         }
         return migrator
     }

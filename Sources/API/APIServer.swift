@@ -1,0 +1,257 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Launcher
+
+/// The HTTP/JSON API of `cohort serve` (described in `docs/openapi.yaml`). Every request
+/// carries `Authorization: Bearer <token>`; every error is JSON naming what was wrong:
+/// `{"error": {"status": 400, "message": "…", "field": "tasks[0].id", "line": 3, "column": 7}}`.
+public struct APIServer: Sendable {
+    let service: BatchService
+    let store: JobStore
+    let pools: PoolStore
+    let token: String
+
+    public init(service: BatchService, token: String) {
+        self.service = service
+        self.store = service.store
+        self.pools = PoolStore(stateDirectory: service.stateDirectory)
+        self.token = token
+    }
+
+    /// The largest request body taken (a job of 100,000 tasks fits many times).
+    static let maxBody = 64 << 20
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.middlewares.add(BearerAuthentication(token: token))
+        let v1 = router.group("v1")
+        v1.get("health") { _, _ in health() }
+        v1.get("jobs") { request, _ in try listJobs(request) }
+        v1.post("jobs") { request, _ in try await submit(request) }
+        v1.get("jobs/:job") { _, context in try showJob(context) }
+        v1.delete("jobs/:job") { _, context in try deleteJob(context) }
+        v1.post("jobs/:job/cancel") { _, context in try cancelJob(context) }
+        v1.get("jobs/:job/tasks") { _, context in try listTasks(context) }
+        v1.get("jobs/:job/tasks/:task/logs") { request, context in try logs(request, context) }
+        v1.get("pools") { _, _ in try listPools() }
+        v1.get("pools/:pool") { _, context in try showPool(context) }
+        v1.get("usage") { request, _ in try usage(request) }
+        return router
+    }
+
+    // MARK: - Handlers
+
+    func health() -> Response {
+        Self.json(["status": service.isStopping ? "stopping" : "serving", "pid": "\(getpid())"])
+    }
+
+    func listJobs(_ request: Request) throws -> Response {
+        var jobs = try store.jobs()
+        if let state = request.uri.queryParameters.get("state") {
+            guard ["active", "running", "terminating", "completed"].contains(state) else {
+                return Self.error(.badRequest, "state must be active, running, terminating or completed, found '\(state)'", field: "state")
+            }
+            jobs.removeAll { $0.state != state }
+        }
+        return Self.json(jobs)
+    }
+
+    func submit(_ request: Request) async throws -> Response {
+        guard !service.isStopping else { return Self.error(.serviceUnavailable, "the server is stopping and takes no new jobs") }
+        let buffer = try await request.body.collect(upTo: Self.maxBody)
+        let text = String(buffer: buffer)
+        var job: JobSpec
+        do { job = try JobFile.parse(text, file: "request body") } catch {
+            return Self.error(.badRequest, error.message, field: error.field, line: error.line, column: error.column)
+        }
+        if let pool = request.uri.queryParameters.get("pool") {
+            guard Self.isName(pool) else { return Self.error(.badRequest, "pool names are 1-64 letters, digits, '-' or '_'", field: "pool") }
+            job.pool = pool
+        }
+        let id: String
+        do { id = try Submission.submit(job, store: store, pools: pools) } catch let refused as Submission.Refused {
+            return Self.error(.badRequest, refused.description, field: "pool")
+        }
+        service.wake()
+        return Self.json(["id": id], status: .created)
+    }
+
+    func showJob(_ context: BasicRequestContext) throws -> Response {
+        let id = try Self.name(context, "job")
+        guard let summary = try store.job(id) else { return Self.noJob(id) }
+        return Self.json(JobDetail(job: summary, tasks: try store.tasks(jobId: id)))
+    }
+
+    func deleteJob(_ context: BasicRequestContext) throws -> Response {
+        let id = try Self.name(context, "job")
+        guard let summary = try store.job(id) else { return Self.noJob(id) }
+        let removable = try summary.state == "completed" || (summary.state == "active" && store.cancelQueued(jobId: id))
+        guard removable else {
+            return Self.error(.conflict, "job \(id) is \(summary.state): cancel it first")
+        }
+        try store.delete(jobId: id)
+        return Response(status: .noContent)
+    }
+
+    func cancelJob(_ context: BasicRequestContext) throws -> Response {
+        let id = try Self.name(context, "job")
+        guard let summary = try store.job(id) else { return Self.noJob(id) }
+        switch summary.state {
+        case "completed":
+            return Self.error(.conflict, "job \(id) has already completed")
+        case "active" where try store.cancelQueued(jobId: id):
+            return Self.json(["id": id, "state": "completed"])
+        default:
+            guard service.cancel(jobId: id) else {
+                return Self.error(.conflict, "job \(id) is run by another process (cohort run); cancel it with `cohort job cancel \(id)`")
+            }
+            try store.markTerminating(jobId: id)
+            return Self.json(["id": id, "state": "terminating"], status: .accepted)
+        }
+    }
+
+    func listTasks(_ context: BasicRequestContext) throws -> Response {
+        let id = try Self.name(context, "job")
+        guard try store.job(id) != nil else { return Self.noJob(id) }
+        return Self.json(try store.tasks(jobId: id))
+    }
+
+    /// A task's output from byte `offset` on; `X-Cohort-Log-Size` says how far the file
+    /// goes, so a follower asks again from there.
+    func logs(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try Self.name(context, "job")
+        let taskId = try Self.name(context, "task")
+        let query = request.uri.queryParameters
+        var display = taskId
+        if let replica = query.get("replica") {
+            guard let k = Int(replica), k >= 0 else { return Self.error(.badRequest, "replica must be a whole number ≥ 0, found '\(replica)'", field: "replica") }
+            display = "\(taskId)[\(k)]"
+        }
+        let stream = query.get("stream") ?? "stdout"
+        guard let chosen = TaskLogs.Stream(rawValue: stream) else { return Self.error(.badRequest, "stream must be stdout or stderr, found '\(stream)'", field: "stream") }
+        var attempt: Int?
+        if let text = query.get("attempt") {
+            guard let n = Int(text), n >= 1 else { return Self.error(.badRequest, "attempt must be a whole number ≥ 1, found '\(text)'", field: "attempt") }
+            attempt = n
+        }
+        var offset: UInt64 = 0
+        if let text = query.get("offset") {
+            guard let n = UInt64(text) else { return Self.error(.badRequest, "offset must be a whole number ≥ 0, found '\(text)'", field: "offset") }
+            offset = n
+        }
+        let node = query.get("node")
+        if let node, node.isEmpty || node.contains("/") || node.contains("\0") || node == ".." {
+            return Self.error(.badRequest, "not a node id: '\(node)'", field: "node")
+        }
+        guard try store.job(id) != nil else { return Self.noJob(id) }
+        let file: String
+        do { file = try TaskLogs.file(TaskLogs.task(display, in: store.tasks(jobId: id), job: id), attempt: attempt, stream: chosen, node: node) } catch let missing as TaskLogs.NotFound {
+            return Self.error(.notFound, missing.description)
+        }
+        guard let handle = FileHandle(forReadingAtPath: file) else { return Self.error(.notFound, "no \(stream) output yet for task \(display)") }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: min(offset, size))
+        let data = (try? handle.read(upToCount: Self.maxBody)) ?? Data()
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        headers[HTTPField.Name("X-Cohort-Log-Size")!] = String(size)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    func listPools() throws -> Response {
+        Self.json(try pools.list())
+    }
+
+    func showPool(_ context: BasicRequestContext) throws -> Response {
+        let name = try Self.name(context, "pool")
+        do { return Self.json(try pools.load(name)) } catch { return Self.error(.notFound, error.description) }
+    }
+
+    func usage(_ request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        let by = query.get("by") ?? "job"
+        guard let grouping = JobStore.Grouping(rawValue: by) else { return Self.error(.badRequest, "by must be job, pool or task, found '\(by)'", field: "by") }
+        var since = Date.distantPast
+        if let text = query.get("since") {
+            guard let date = UsagePeriod.start(text) else {
+                return Self.error(.badRequest, "since must be YYYY-MM-DD or an age such as 7d or 12h, found '\(text)'", field: "since")
+            }
+            since = date
+        }
+        let prices = Dictionary(try pools.list().compactMap { pool in pool.pricePerNodeHour.map { (pool.name, $0) } }) { a, _ in a }
+        return Self.json(try store.usage(since: since, by: grouping, prices: prices))
+    }
+
+    // MARK: - Pieces
+
+    struct JobDetail: Encodable {
+        var job: JobStore.JobSummary
+        var tasks: [JobStore.TaskRecord]
+    }
+
+    struct ErrorBody: Encodable {
+        struct Detail: Encodable {
+            var status: Int
+            var message: String
+            var field: String?
+            var line: Int?
+            var column: Int?
+        }
+        var error: Detail
+    }
+
+    /// A path parameter that must be an id (letters, digits, '-', '_'; 1-64): a 400 otherwise.
+    static func name(_ context: BasicRequestContext, _ key: String) throws -> String {
+        let value = context.parameters.get(key) ?? ""
+        guard isName(value) else { throw BadParameter(key: key, value: value) }
+        return value
+    }
+
+    static func isName(_ value: String) -> Bool {
+        !value.isEmpty && value.count <= 64 && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    struct BadParameter: Error, HTTPResponseError {
+        var key: String
+        var value: String
+        var status: HTTPResponse.Status { .badRequest }
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            APIServer.error(.badRequest, "\(key) must be 1-64 letters, digits, '-' or '_', found '\(value.prefix(80))'", field: key)
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, field: String? = nil, line: Int? = nil, column: Int? = nil) -> Response {
+        json(ErrorBody(error: .init(status: status.code, message: message, field: field?.isEmpty == true ? nil : field, line: line, column: column)), status: status)
+    }
+
+    static func noJob(_ id: String) -> Response { error(.notFound, "no job '\(id)' is stored") }
+}
+
+/// Refuses (401) any request without the server's bearer token.
+struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+              APIToken.matches(header.dropFirst("Bearer ".count), token) else {
+            var response = APIServer.error(.unauthorized, "a bearer token is required (Authorization: Bearer <the token in the server's api-token file>)")
+            response.headers[.wwwAuthenticate] = "Bearer"
+            return response
+        }
+        return try await next(request, context)
+    }
+}

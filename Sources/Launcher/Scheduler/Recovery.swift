@@ -1,0 +1,133 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a restarted `cohort serve` does first about jobs its dead predecessor was running:
+/// ends whatever is left of their attempts on every node, records the attempts that
+/// finished unrecorded (the task wrapper left their `exit-status`), marks the others
+/// interrupted, and queues the jobs again. Tasks that succeeded never run again; tasks cut
+/// off mid-run run again (a kill, not an adoption: a server cannot wait for processes that
+/// are not its children, and their nodes' slots must be its own to give).
+public struct Recovery {
+    public let store: JobStore
+    public let workDirectory: String
+    /// The pool a job ran on, to reach its remote nodes; nil if it is gone.
+    public let pool: (String) -> Pool?
+    public var log: (String) -> Void = { _ in }
+
+    public init(store: JobStore, workDirectory: String, pool: @escaping (String) -> Pool?, log: @escaping (String) -> Void = { _ in }) {
+        self.store = store
+        self.workDirectory = workDirectory
+        self.pool = pool
+        self.log = log
+    }
+
+    /// Reconciles every orphaned service job; returns their ids.
+    @discardableResult
+    public func reconcile() throws -> [String] {
+        var ids: [String] = []
+        for (job, terminating) in try store.orphanedServiceJobs() {
+            try reconcile(job)
+            // A cancel that was under way is carried out: the job does not run again.
+            if terminating { _ = try store.cancelQueued(jobId: job.id) }
+            ids.append(job.id)
+        }
+        return ids
+    }
+
+    func reconcile(_ job: JobSpec) throws {
+        // 1. Nothing of the job may run on while its attempts are read: kill first, then
+        // read, so no attempt can finish between the two.
+        ProcessSweeper.killLocal(variable: "COHORT_JOB_ID", value: job.id)
+        if let pool = pool(job.pool) {
+            let executor = AttemptExecutor(settings: ExecutionSettings(workDirectory: workDirectory, cohortExecutable: ""), pool: pool)
+            for node in pool.nodes where !node.isLocal {
+                if !executor.sweepRemote(variable: "COHORT_JOB_ID", value: job.id, node: node) {
+                    log("job \(job.id): node \(node.id) did not answer; what the job left there was not ended")
+                }
+            }
+        }
+        // 2. Attempts with a directory but no record.
+        let records = try store.tasks(jobId: job.id)
+        let tasks = Dictionary(uniqueKeysWithValues: job.tasks.map { ($0.id, $0) })
+        var recovered: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)] = []
+        var finished = 0, interrupted = 0
+        for record in records where record.state != TaskState.completed.rawValue {
+            guard let task = tasks[record.taskId] else { continue }
+            let known = Set(record.attempts.map(\.number))
+            var counted = record.attempts.filter { $0.failure?.category != .interrupted }.count
+            let unitDirectory = [workDirectory, job.id, task.id, record.replica.map { "r\($0)" }].compactMap { $0 }.joined(separator: "/")
+            for number in Self.attemptNumbers(in: unitDirectory) where !known.contains(number) {
+                let directory = "\(unitDirectory)/attempt-\(number)"
+                let attempt = Self.attempt(number: number, directory: directory)
+                if attempt.failure?.category != .interrupted { counted += 1; finished += 1 } else { interrupted += 1 }
+                let done = attempt.succeeded || counted > task.constraints.maxTaskRetryCount
+                recovered.append((task, record.replica, attempt, done ? .completed : .active))
+                if done { break }
+            }
+        }
+        let message = "server restarted: \(finished) attempt(s) that ended unrecorded were recorded, \(interrupted) cut off by the crash run again"
+        try store.requeue(jobId: job.id, recovered: recovered, message: message)
+        log("job \(job.id) recovered: \(message)")
+    }
+
+    /// The numbers of `attempt-N` directories under a unit's directory, in order.
+    static func attemptNumbers(in directory: String) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { $0.hasPrefix("attempt-") ? Int($0.dropFirst("attempt-".count)) : nil }.sorted()
+    }
+
+    /// An attempt rebuilt from what it left on disk: its nodes, and how it ended if the task
+    /// wrapper wrote it down (else it was cut off).
+    static func attempt(number: Int, directory: String) -> Attempt {
+        let nodes = ((try? String(contentsOfFile: "\(directory)/\(AttemptExecutor.nodesFile)", encoding: .utf8)) ?? "")
+            .split(separator: "\n").map(String.init)
+        let created = (try? FileManager.default.attributesOfItem(atPath: directory)[.modificationDate] as? Date) ?? Date()
+        var attempt = Attempt(number: number, nodes: nodes, nodeExitCodes: [:], exitCode: nil, start: created, end: Date(),
+                              transport: nil, launchedCommand: [], directory: directory, failure: nil)
+        guard let status = ExitStatus(contentsOf: "\(directory)/\(AttemptExecutor.exitStatusFile)") else {
+            attempt.failure = Failure(category: .interrupted, node: nodes.first,
+                                      message: "the server stopped while this attempt ran; a restarted server ended its processes and runs it again")
+            return attempt
+        }
+        attempt.start = status.start
+        attempt.end = status.end
+        attempt.exitCode = status.termination.code
+        for node in nodes { attempt.nodeExitCodes[node] = status.termination.code }
+        if status.termination != .exited(0) {
+            let details = MPIRunReport.lastLines(of: "\(directory)/stderr.txt")
+            switch status.termination {
+            case .exited(let code):
+                attempt.failure = Failure(category: .exitCode, node: nodes.first, message: "the task exited with code \(code) (recorded after a server restart)", details: details)
+            case .signaled(let signal):
+                attempt.failure = Failure(category: .signal, node: nodes.first, message: "the task was killed by \(signalName(signal)) (recorded after a server restart)", details: details)
+            }
+        }
+        return attempt
+    }
+}
+
+/// The line `cohort-task-wrapper` writes: `exited CODE START END` or `signaled SIGNAL START END`.
+public struct ExitStatus: Equatable, Sendable {
+    public var termination: Termination
+    public var start: Date
+    public var end: Date
+
+    public init?(contentsOf path: String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        self.init(line: text)
+    }
+
+    public init?(line: String) {
+        let words = line.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard words.count == 4, let value = Int32(words[1]), let start = Double(words[2]), let end = Double(words[3]) else { return nil }
+        switch words[0] {
+        case "exited": termination = .exited(value)
+        case "signaled": termination = .signaled(value)
+        default: return nil
+        }
+        self.start = Date(timeIntervalSince1970: start)
+        self.end = Date(timeIntervalSince1970: end)
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The batch service's engine (`cohort serve`): takes queued jobs from the store and runs
+/// them, one runner (one allocator) per pool, so jobs share a pool's slots, higher
+/// priorities first. One per state directory (a lock file says so). On start it first
+/// reconciles what a killed predecessor left running (`Recovery`). Tasks start through
+/// `cohort-task-wrapper`, so their results outlive this process.
+public final class BatchService: @unchecked Sendable {
+    public let stateDirectory: String
+    public let store: JobStore
+    let pools: PoolStore
+    let settings: ExecutionSettings
+    /// Seconds between looks at the queue when nothing wakes it sooner.
+    let poll: Double
+    let log: @Sendable (String) -> Void
+
+    private let lock = NSCondition()
+    private var stopping = false
+    private var wakeRequested = false
+    private var recorders: [String: JobStore.Recorder] = [:]
+    private var runners: [String: JobRunner] = [:]
+    private let finished = DispatchGroup()
+    private var lockDescriptor: Int32 = -1
+
+    public struct AlreadyServing: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(stateDirectory: String, cohortExecutable: String, poll: Double = 0.2, log: @escaping @Sendable (String) -> Void) throws {
+        self.stateDirectory = stateDirectory
+        self.store = try JobStore(stateDirectory: stateDirectory)
+        self.pools = PoolStore(stateDirectory: stateDirectory)
+        var settings = ExecutionSettings(workDirectory: "\(stateDirectory)/work", cohortExecutable: cohortExecutable, log: log)
+        settings.taskWrapper = settings.siblingTaskWrapper
+        self.settings = settings
+        self.poll = poll
+        self.log = log
+    }
+
+    /// Takes the state directory's service lock, or says which process holds it.
+    public func acquire() throws {
+        let path = "\(stateDirectory)/serve.lock"
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw AlreadyServing(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            close(descriptor)
+            throw AlreadyServing(description: "another cohort serve (pid \(holder)) is serving \(stateDirectory)")
+        }
+        ftruncate(descriptor, 0)
+        let text = "\(getpid())\n"
+        _ = text.withCString { write(descriptor, $0, strlen($0)) }
+        lockDescriptor = descriptor
+        if settings.taskWrapper == nil {
+            log("cohort-task-wrapper was not found next to \(settings.cohortExecutable): task results will not survive a crash of this server")
+        }
+    }
+
+    /// Reconciles jobs a killed server left running (see `Recovery`).
+    public func recover() throws {
+        let pools = self.pools
+        let recovery = Recovery(store: store, workDirectory: settings.workDirectory, pool: { try? pools.load($0) }, log: log)
+        let ids = try recovery.reconcile()
+        if !ids.isEmpty { log("reconciled \(ids.count) job(s) left running by a stopped server: \(ids.joined(separator: ", "))") }
+    }
+
+    /// Asks the loop to look at the queue now (a job was just submitted).
+    public func wake() {
+        lock.lock(); wakeRequested = true; lock.signal(); lock.unlock()
+    }
+
+    /// Takes no more jobs; `run()` returns once the jobs it took have finished.
+    public func stop() {
+        lock.lock(); stopping = true; lock.signal(); lock.unlock()
+    }
+
+    public var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
+
+    /// Cancels a job this service runs; false if it does not run it.
+    public func cancel(jobId: String) -> Bool {
+        lock.lock()
+        let runner = runners.values.first { $0.runs(jobId: jobId) }
+        lock.unlock()
+        guard let runner else { return false }
+        runner.cancel(jobId: jobId)
+        return true
+    }
+
+    /// Serves the queue until `stop()`, then waits for the jobs it took.
+    public func run() {
+        log("serving the queue in \(store.path) (pid \(getpid()))")
+        while !isStopping {
+            let claimed: [JobStore.Claimed]
+            do { claimed = try store.claimActive() } catch {
+                log("cannot read the queue: \(error)")
+                pause()
+                continue
+            }
+            for job in claimed { start(job) }
+            pause()
+        }
+        finished.wait()  // every runner has finished what it took
+        log("stopped")
+    }
+
+    private func pause() {
+        lock.lock()
+        if !wakeRequested && !stopping { _ = lock.wait(until: Date() + poll) }
+        wakeRequested = false
+        lock.unlock()
+    }
+
+    private func start(_ claimed: JobStore.Claimed) {
+        let job = claimed.spec
+        do {
+            let prior = claimed.resumed ? try store.tasks(jobId: job.id) : []
+            lock.lock()
+            let existing = runners[job.pool]
+            lock.unlock()
+            let runner = try existing ?? makeRunner(job.pool)
+            lock.lock()
+            recorders[job.id] = JobStore.Recorder(store: store, jobId: job.id)
+            lock.unlock()
+            try runner.add(job, prior: prior)
+            log("job \(job.id) \(claimed.resumed ? "resumed" : "started") on pool \(job.pool)")
+        } catch {
+            log("job \(job.id) rejected: \(error)")
+            try? store.reject(jobId: job.id, reason: "\(error)")
+        }
+    }
+
+    private func makeRunner(_ name: String) throws -> JobRunner {
+        let pool = try pools.load(name)
+        let runner = JobRunner(pool: pool, settings: settings)
+        let store = self.store, pools = self.pools, log = self.log
+        runner.onAttemptFinished = { [unowned self] jobId, task, replica, attempt, taskState in
+            lock.lock(); let recorder = recorders[jobId]; lock.unlock()
+            recorder?.add(task, replica, attempt, taskState)
+        }
+        runner.onJobFinished = { [unowned self] run in
+            lock.lock(); let recorder = recorders.removeValue(forKey: run.jobId); lock.unlock()
+            recorder?.drain()
+            do { try store.finish(run) } catch { log("job \(run.jobId): cannot record its end: \(error)") }
+            let (ok, failed) = run.counts
+            log("job \(run.jobId) finished: \(ok) succeeded, \(failed) failed")
+        }
+        if pools.isStored(name) {
+            runner.onNodeChange = { node in
+                try? pools.update(name) { pool in
+                    if let index = pool.nodes.firstIndex(where: { $0.id == node.id }) { pool.nodes[index] = node }
+                }
+            }
+            runner.refreshNodes = { try? pools.load(name).nodes }
+        }
+        lock.lock(); runners[name] = runner; lock.unlock()
+        finished.enter()
+        let thread = Thread { [unowned self] in
+            runner.serve(until: { self.isStopping })
+            finished.leave()
+        }
+        thread.start()
+        return runner
+    }
+}

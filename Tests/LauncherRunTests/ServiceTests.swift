@@ -1,0 +1,325 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import XCTest
+@testable import Launcher
+
+/// A real `cohort serve` on a free port of 127.0.0.1, with a private state directory.
+final class ServerProcess {
+    let home: String
+    let process = Process()
+    let logPath: String
+    private(set) var url = ""
+    private(set) var token = ""
+
+    init(home: String, arguments: [String] = ["--listen", "127.0.0.1:0"]) throws {
+        self.home = home
+        logPath = "\(home)/serve-\(UUID().uuidString.prefix(8)).log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        try? FileManager.default.removeItem(atPath: "\(home)/serve.json")
+        process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        process.arguments = ["serve"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: logPath)
+        try process.run()
+    }
+
+    var log: String { Harness.read(logPath) }
+
+    /// Waits until the server says where it listens.
+    func waitUntilListening(file: StaticString = #filePath, line: UInt = #line) throws {
+        let deadline = Date() + 60
+        while Date() < deadline {
+            if let data = FileManager.default.contents(atPath: "\(home)/serve.json"),
+               let endpoint = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               (endpoint["pid"] as? Int).map(Int32.init) == process.processIdentifier, let url = endpoint["url"] as? String {
+                self.url = url
+                token = Harness.read("\(home)/api-token").trimmingCharacters(in: .whitespacesAndNewlines)
+                return
+            }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        XCTFail("cohort serve did not start listening: \(log)", file: file, line: line)
+        throw CocoaError(.fileReadNoSuchFile)
+    }
+
+    struct Answer {
+        var status: Int
+        var body: Data
+        var headers: [String: String]
+        var json: Any? { try? JSONSerialization.jsonObject(with: body) }
+        var text: String { String(decoding: body, as: UTF8.self) }
+        var errorMessage: String? { ((json as? [String: Any])?["error"] as? [String: Any])?["message"] as? String }
+        var errorField: String? { ((json as? [String: Any])?["error"] as? [String: Any])?["field"] as? String }
+    }
+
+    /// One HTTP request; `token: nil` sends none.
+    func request(_ method: String, _ path: String, body: String? = nil, token: String?? = .none) -> Answer {
+        var request = URLRequest(url: URL(string: url + path)!, timeoutInterval: 30)
+        request.httpMethod = method
+        let bearer = token ?? self.token
+        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
+        if let body { request.httpBody = Data(body.utf8) }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var answer = Answer(status: 0, body: Data(), headers: [:])
+        URLSession.shared.dataTask(with: request) { data, response, _ in
+            let http = response as? HTTPURLResponse
+            answer = Answer(status: http?.statusCode ?? 0, body: data ?? Data(),
+                            headers: (http?.allHeaderFields as? [String: String]) ?? [:])
+            done.signal()
+        }.resume()
+        done.wait()
+        return answer
+    }
+
+    func killHard() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func stop() -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+final class ServiceTests: XCTestCase {
+    /// Waits until `job` is completed in the store.
+    func waitCompleted(_ job: String, home: String, timeout: Double = 120) throws -> JobStore.JobSummary {
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + timeout
+        while Date() < deadline {
+            if let summary = try store.job(job), summary.state == "completed" { return summary }
+            usleep(50_000)
+        }
+        XCTFail("job \(job) did not complete in \(timeout) s: \(try store.job(job).map { "\($0)" } ?? "not stored")")
+        throw CocoaError(.fileReadNoSuchFile)
+    }
+
+    /// kill -9 the server at random moments while a job with dependencies, retries and a
+    /// failure runs; after the restarts every task has ended exactly once: no success was
+    /// run a second time, no task was lost, and nothing of the job is left running.
+    func testKillNineAtRandomMomentsLosesNothingAndRunsNothingTwice() throws {
+        var generator = SystemRandomNumberGenerator()
+        let seed = UInt64.random(in: 0...UInt64.max, using: &generator)
+        var random = SplitMix(seed: seed)
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "3"], home: home).exitCode, 0)
+        var lines = ["id: crashy", "tasks:"]
+        for index in 0..<24 {
+            let pause = String(format: "%.2f", Double(random.next() % 60) / 100)
+            var line = "  - { id: t\(index), commandLine: \"sh -c 'sleep \(pause)'\""
+            if index >= 8 { line += ", dependsOn: [t\(index - 8)]" }
+            line += " }"
+            lines.append(line)
+        }
+        lines.append("  - { id: fails, commandLine: \"sh -c 'sleep 0.3; exit 3'\" }")
+        lines.append("  - { id: never, commandLine: 'true', dependsOn: [fails] }")
+        lines.append("  - { id: flaky, commandLine: \"sh -c 'sleep 0.2; test -e ../../flaky-once || { touch ../../flaky-once; exit 1; }'\", constraints: { maxTaskRetryCount: 2 } }")
+        let file = "\(home)/crashy.yaml"
+        try lines.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+
+        var kills = 0
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "crashy\n")
+        for _ in 0..<6 {
+            usleep(useconds_t(100_000 + random.next() % 700_000))
+            server.killHard()
+            kills += 1
+            server = try ServerProcess(home: home)
+            try server.waitUntilListening()
+        }
+        let summary = try waitCompleted("crashy", home: home)
+        XCTAssertEqual(server.stop(), 0, server.log)
+        let context = "seed \(seed), \(kills) kills"
+
+        XCTAssertEqual(summary.tasks, 27, context)
+        XCTAssertEqual(summary.succeeded, 25, context)
+        XCTAssertEqual(summary.failed, 2, context)
+        let tasks = try JobStore(stateDirectory: home).tasks(jobId: "crashy")
+        for task in tasks {
+            let counted = task.attempts.filter { $0.failure?.category != .interrupted }
+            switch task.taskId {
+            case "fails":
+                XCTAssertEqual(task.result, "failure", context)
+                XCTAssertEqual(counted.count, 1, "no retries allowed: \(context)")
+            case "never":
+                XCTAssertEqual(task.failure?.category, .dependencyFailed, context)
+                XCTAssertTrue(task.attempts.isEmpty, context)
+            case "flaky":
+                XCTAssertEqual(task.result, "success", context)
+                XCTAssertEqual(counted.filter(\.succeeded).count, 1, context)
+            default:
+                XCTAssertEqual(task.result, "success", "\(task.taskId): \(task.failure.map { "\($0)" } ?? ""); \(context)")
+                XCTAssertEqual(counted.count, 1, "\(task.taskId) completed more than once: \(context)")
+            }
+            // What the task wrapper wrote: at most one successful end of each task, ever.
+            let directory = "\(home)/work/crashy/\(task.taskId)"
+            let ends = Recovery.attemptNumbers(in: directory).compactMap { ExitStatus(contentsOf: "\(directory)/attempt-\($0)/exit-status") }
+            XCTAssertLessThanOrEqual(ends.filter { $0.termination == .exited(0) }.count, 1, "\(task.taskId) succeeded twice: \(context)")
+            XCTAssertEqual(task.attempts.count, Recovery.attemptNumbers(in: directory).count, "every attempt directory is recorded: \(context)")
+        }
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "crashy"), [], context)
+        let recoveries = try JobStore(stateDirectory: home).events(jobId: "crashy").filter { $0.kind == "recovered" }
+        XCTAssertGreaterThanOrEqual(recoveries.count, 1, "the kills hit the running job: \(context)")
+    }
+
+    func testTheAPIRequiresTheTokenValidatesInputAndCancelsOneJob() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        // The token file: made on first start, owner-only.
+        var info = stat()
+        XCTAssertEqual(stat("\(home)/api-token", &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        XCTAssertEqual(server.token.count, 64)
+
+        XCTAssertEqual(server.request("GET", "/v1/jobs", token: .some(nil)).status, 401)
+        XCTAssertEqual(server.request("GET", "/v1/jobs", token: "wrong-token-0123456789").status, 401)
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: x\ntasks: [{id: a, commandLine: 'true'}]", token: .some(nil)).status, 401)
+        XCTAssertEqual(server.request("GET", "/v1/health").status, 200)
+
+        // A malformed body: 400 naming the field, line and column.
+        let bad = server.request("POST", "/v1/jobs", body: "id: x\ntasks:\n  - id: a\n    commandLine: 'true'\n    multiInstance: { instances: zero }\n")
+        XCTAssertEqual(bad.status, 400, bad.text)
+        XCTAssertEqual(bad.errorField, "tasks[0].multiInstance.instances", bad.text)
+        XCTAssertEqual((((bad.json as? [String: Any])?["error"]) as? [String: Any])?["line"] as? Int, 5, bad.text)
+        let impossible = server.request("POST", "/v1/jobs", body: "id: x\ntasks:\n  - { id: a, commandLine: 'true', multiInstance: { instances: 99 } }\n")
+        XCTAssertEqual(impossible.status, 400)
+        XCTAssertTrue(impossible.errorMessage?.contains("can never run") == true, impossible.text)
+        XCTAssertEqual(server.request("POST", "/v1/jobs?pool=no/such", body: "id: x\ntasks: [{id: a, commandLine: 'true'}]").errorField, "pool")
+
+        // Path parameters are ids; logs never leave the task's directory.
+        XCTAssertEqual(server.request("GET", "/v1/jobs/bad%20id").status, 400)
+        XCTAssertEqual(server.request("GET", "/v1/jobs/..%2F..%2Fetc").status, 400)
+        XCTAssertEqual(server.request("GET", "/v1/jobs/nosuchjob").status, 404)
+
+        let submitted = server.request("POST", "/v1/jobs", body: "id: api\ntasks:\n  - { id: hello, commandLine: echo hello api }\n  - { id: long, commandLine: sleep 120 }\n")
+        XCTAssertEqual(submitted.status, 201, submitted.text)
+        XCTAssertEqual((submitted.json as? [String: String])?["id"], "api")
+        let again = server.request("POST", "/v1/jobs", body: "id: api\ntasks:\n  - { id: a, commandLine: 'true' }\n")
+        XCTAssertEqual((again.json as? [String: String])?["id"], "api-2", "ids are never reused")
+        // The logs of the first task, and the same request trying to escape.
+        var logs = ServerProcess.Answer(status: 0, body: Data(), headers: [:])
+        let deadline = Date() + 30
+        while Date() < deadline {
+            logs = server.request("GET", "/v1/jobs/api/tasks/hello/logs")
+            if logs.status == 200, logs.text == "hello api\n" { break }
+            usleep(50_000)
+        }
+        XCTAssertEqual(logs.text, "hello api\n")
+        XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?offset=6").text, "api\n")
+        XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?node=../../../etc").status, 400)
+        XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?node=elsewhere").status, 404)
+        XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?stream=passwd").errorField, "stream")
+        XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/..%2Fhello/logs").status, 400)
+        XCTAssertEqual(server.request("GET", "/v1/usage?by=nothing").errorField, "by")
+
+        // Cancel one job through the CLI (which goes through the API): the server goes on.
+        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "api").isEmpty, Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(server.request("DELETE", "/v1/jobs/api").status, 409, "a running job is cancelled before it is deleted")
+        let cancel = try Harness.cohort(["job", "cancel", "api"], home: home)
+        XCTAssertEqual(cancel.exitCode, 0, cancel.stderr + server.log)
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "api"), [])
+        let show = server.request("GET", "/v1/jobs/api")
+        let detail = try XCTUnwrap(show.json as? [String: Any])
+        XCTAssertEqual((detail["job"] as? [String: Any])?["state"] as? String, "completed")
+        XCTAssertEqual(server.request("GET", "/v1/health").status, 200, "the server outlives a cancelled job")
+        XCTAssertEqual(try waitCompleted("api-2", home: home).succeeded, 1)
+        XCTAssertEqual(server.request("DELETE", "/v1/jobs/api").status, 204)
+        XCTAssertEqual(server.request("GET", "/v1/jobs/api").status, 404)
+        XCTAssertEqual(server.request("GET", "/v1/pools/local").status, 200)
+        XCTAssertEqual(server.request("GET", "/v1/usage?by=pool&since=1d").status, 200)
+
+        // A second server on the same state directory is refused; SIGTERM stops gracefully.
+        let second = try ServerProcess(home: home)
+        second.process.waitUntilExit()
+        XCTAssertEqual(second.process.terminationStatus, 2)
+        XCTAssertTrue(second.log.contains("another cohort serve"), second.log)
+        XCTAssertEqual(server.stop(), 0, server.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(home)/serve.json"))
+    }
+
+    func testListeningBeyondLoopbackNeedsATokenMadeBeforehand() throws {
+        let home = Harness.temporaryDirectory()
+        let open = try ServerProcess(home: home, arguments: ["--listen", "0.0.0.0:0"])
+        open.process.waitUntilExit()
+        XCTAssertEqual(open.process.terminationStatus, 2)
+        XCTAssertTrue(open.log.contains("not a loopback address"), open.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(home)/api-token"))
+        // A token file others can read is refused too.
+        try "0123456789abcdef0123456789abcdef\n".write(toFile: "\(home)/token", atomically: true, encoding: .utf8)
+        chmod("\(home)/token", 0o644)
+        let loose = try ServerProcess(home: home, arguments: ["--listen", "0.0.0.0:0", "--token-file", "\(home)/token"])
+        loose.process.waitUntilExit()
+        XCTAssertEqual(loose.process.terminationStatus, 2)
+        XCTAssertTrue(loose.log.contains("chmod 600"), loose.log)
+        chmod("\(home)/token", 0o600)
+        let served = try ServerProcess(home: home, arguments: ["--listen", "0.0.0.0:0", "--token-file", "\(home)/token"])
+        try served.waitUntilListening()
+        XCTAssertEqual(served.request("GET", "/v1/health", token: "0123456789abcdef0123456789abcdef").status, 200)
+        XCTAssertEqual(served.request("GET", "/v1/health", token: .some(nil)).status, 401)
+        XCTAssertEqual(served.stop(), 0)
+    }
+
+    /// Thousands of mutated job bodies: every answer is a 201 or a 400 with a message, and
+    /// the server is still healthy after.
+    func testMutatedBodiesGetClearErrorsAndNeverCrashTheServer() throws {
+        let home = Harness.temporaryDirectory()
+        // Valid mutants go to a pool whose one node is drained: refused as such, never run.
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "fuzz", "--hosts", "fuzz-node1"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["node", "drain", "--pool", "fuzz", "fuzz-node1"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let seeds = [
+            "id: fz\npool: fuzz\npriority: 3\nenvironment: { A: b }\ntasks:\n  - id: a\n    commandLine: echo a\n    constraints: { maxWallClockTime: 10s, maxTaskRetryCount: 1 }\n  - id: b\n    commandLine: [sh, -c, 'exit 0']\n    dependsOn: [a]\n    multiInstance: { instances: 1, processesPerNode: 1, transport: tcp, coordinationCommandLine: 'true' }\n",
+            "{\"id\": \"fz\", \"poolInfo\": {\"poolId\": \"fuzz\"}, \"tasks\": [{\"id\": \"1\", \"commandLine\": \"true\"}, {\"id\": \"2\", \"commandLine\": \"true\", \"dependsOn\": {\"taskIdRanges\": [{\"start\": 1, \"end\": 1}]}}]}",
+        ]
+        let pieces = ["", " ", "\n", ":", "-", "[", "]", "{", "}", "'", "\"", "0", "-1", "99999999999999999999", "null", "~", "&a", "*a", "!!int", "\t", "é", "\u{0}", "tasks", "id", "dependsOn: [zz]", "x: y", "a", ",", "#"]
+        var random = SplitMix(seed: 42)
+        var counts: [Int: Int] = [:]
+        for round in 0..<2000 {
+            var text = Array(seeds[round % seeds.count].unicodeScalars)
+            for _ in 0..<(1 + Int(random.next() % 3)) {
+                let position = Int(random.next() % UInt64(text.count + 1))
+                switch random.next() % 3 {
+                case 0: if position < text.count { text.remove(at: position) }
+                case 1: text.insert(contentsOf: pieces[Int(random.next() % UInt64(pieces.count))].unicodeScalars, at: position)
+                default:
+                    let end = min(text.count, position + Int(random.next() % 8))
+                    text.replaceSubrange(position..<end, with: pieces[Int(random.next() % UInt64(pieces.count))].unicodeScalars)
+                }
+            }
+            var body = ""
+            body.unicodeScalars.append(contentsOf: text)
+            let answer = server.request("POST", "/v1/jobs", body: body)
+            counts[answer.status, default: 0] += 1
+            XCTAssertTrue([201, 400].contains(answer.status), "round \(round): \(answer.status) \(answer.text) for \(body.debugDescription)")
+            if answer.status == 400 {
+                XCTAssertFalse((answer.errorMessage ?? "").isEmpty, "round \(round): no message: \(answer.text)")
+            }
+            if answer.status != 201 && answer.status != 400 { break }
+        }
+        XCTAssertGreaterThan(counts[400] ?? 0, 1000, "\(counts)")
+        XCTAssertEqual(server.request("GET", "/v1/health").status, 200, server.log)
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+}
+
+/// A small seeded generator, so a failing random test can be replayed from its seed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49EB_133B_FA34
+        return z ^ (z >> 31)
+    }
+}
