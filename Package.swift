@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
         .testTarget(
             name: "LauncherRunTests",
-            dependencies: ["Launcher", "cohort", "cohort-task-wrapper", "hello", "montecarlo-pi", "heat2d", "ring"]
+            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-task-wrapper", "hello", "montecarlo-pi", "heat2d", "ring"]
         ),
         .testTarget(
             name: "MPIRunTests",

@@ -22,21 +22,37 @@ public struct APIServer: Sendable {
     /// The largest request body taken (a job of 100,000 tasks fits many times).
     static let maxBody = 64 << 20
 
+    typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
+
+    /// Every route: method, path (`:name` a parameter) and handler. `docs/openapi.yaml`
+    /// describes exactly these (a test compares them).
+    var routes: [(method: HTTPRequest.Method, path: String, handler: Handler)] {
+        [
+            (.get, "/v1/health", { _, _ in health() }),
+            (.get, "/v1/jobs", { request, _ in try listJobs(request) }),
+            (.post, "/v1/jobs", { request, _ in try await submit(request) }),
+            (.get, "/v1/jobs/:job", { _, context in try showJob(context) }),
+            (.delete, "/v1/jobs/:job", { _, context in try deleteJob(context) }),
+            (.post, "/v1/jobs/:job/cancel", { _, context in try cancelJob(context) }),
+            (.post, "/v1/jobs/:job/disable", { _, context in try hold(context, true) }),
+            (.post, "/v1/jobs/:job/enable", { _, context in try hold(context, false) }),
+            (.get, "/v1/jobs/:job/tasks", { _, context in try listTasks(context) }),
+            (.get, "/v1/jobs/:job/tasks/:task/logs", { request, context in try logs(request, context) }),
+            (.get, "/v1/pools", { _, _ in try listPools() }),
+            (.get, "/v1/pools/:pool", { _, context in try showPool(context) }),
+            (.get, "/v1/usage", { request, _ in try usage(request) }),
+        ]
+    }
+
+    /// Method and path of every route, for the test that holds the OpenAPI document to them.
+    public var routeList: [(method: String, path: String)] { routes.map { ($0.method.rawValue, $0.path) } }
+
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.middlewares.add(BearerAuthentication(token: token))
-        let v1 = router.group("v1")
-        v1.get("health") { _, _ in health() }
-        v1.get("jobs") { request, _ in try listJobs(request) }
-        v1.post("jobs") { request, _ in try await submit(request) }
-        v1.get("jobs/:job") { _, context in try showJob(context) }
-        v1.delete("jobs/:job") { _, context in try deleteJob(context) }
-        v1.post("jobs/:job/cancel") { _, context in try cancelJob(context) }
-        v1.get("jobs/:job/tasks") { _, context in try listTasks(context) }
-        v1.get("jobs/:job/tasks/:task/logs") { request, context in try logs(request, context) }
-        v1.get("pools") { _, _ in try listPools() }
-        v1.get("pools/:pool") { _, context in try showPool(context) }
-        v1.get("usage") { request, _ in try usage(request) }
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method, use: route.handler)
+        }
         return router
     }
 
@@ -49,8 +65,8 @@ public struct APIServer: Sendable {
     func listJobs(_ request: Request) throws -> Response {
         var jobs = try store.jobs()
         if let state = request.uri.queryParameters.get("state") {
-            guard ["active", "running", "terminating", "completed"].contains(state) else {
-                return Self.error(.badRequest, "state must be active, running, terminating or completed, found '\(state)'", field: "state")
+            guard ["active", "running", "disabled", "terminating", "completed"].contains(state) else {
+                return Self.error(.badRequest, "state must be active, running, disabled, terminating or completed, found '\(state)'", field: "state")
             }
             jobs.removeAll { $0.state != state }
         }
@@ -69,8 +85,13 @@ public struct APIServer: Sendable {
             guard Self.isName(pool) else { return Self.error(.badRequest, "pool names are 1-64 letters, digits, '-' or '_'", field: "pool") }
             job.pool = pool
         }
+        var held = false
+        if let text = request.uri.queryParameters.get("disabled") {
+            guard let value = Bool(text) else { return Self.error(.badRequest, "disabled must be true or false, found '\(text)'", field: "disabled") }
+            held = value
+        }
         let id: String
-        do { id = try Submission.submit(job, store: store, pools: pools) } catch let refused as Submission.Refused {
+        do { id = try Submission.submit(job, store: store, pools: pools, held: held) } catch let refused as Submission.Refused {
             return Self.error(.badRequest, refused.description, field: "pool")
         }
         service.wake()
@@ -109,6 +130,20 @@ public struct APIServer: Sendable {
             try store.markTerminating(jobId: id)
             return Self.json(["id": id, "state": "terminating"], status: .accepted)
         }
+    }
+
+    /// Disables (holds) or enables a job: a disabled job's waiting tasks do not start.
+    func hold(_ context: BasicRequestContext, _ held: Bool) throws -> Response {
+        let id = try Self.name(context, "job")
+        guard let summary = try store.job(id) else { return Self.noJob(id) }
+        guard ["active", "running", "disabled"].contains(summary.state) else { return Self.error(.conflict, "job \(id) is \(summary.state)") }
+        if summary.state == "running" || summary.state == "disabled", (try? store.origin(jobId: id)) == "run" {
+            return Self.error(.conflict, "job \(id) is run by `cohort run`, not by this server")
+        }
+        let state = try store.setHeld(jobId: id, held)
+        _ = service.setHeld(jobId: id, held)
+        if !held { service.wake() }
+        return Self.json(["id": id, "state": state])
     }
 
     func listTasks(_ context: BasicRequestContext) throws -> Response {

@@ -38,7 +38,7 @@ enum Stored {
 
 struct JobCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "job", abstract: "Jobs that ran: list, show, delete.",
-                                                    subcommands: [List.self, Show.self, Cancel.self, Delete.self])
+                                                    subcommands: [List.self, Show.self, Cancel.self, Disable.self, Enable.self, Delete.self])
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List stored jobs.")
@@ -113,6 +113,34 @@ struct JobCommand: ParsableCommand {
             }
             throw Exit.badInput("job \(job) did not end within \(Int(timeout)) s")
         }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable a job: its waiting tasks do not start (running ones finish) until it is enabled.")
+        @Argument var job: String
+        func run() throws { try setHeld(job, true) }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled job: its tasks start again.")
+        @Argument var job: String
+        func run() throws { try setHeld(job, false) }
+    }
+
+    /// Through the server when one runs (it holds the job's runner), else in the store.
+    static func setHeld(_ job: String, _ held: Bool) throws {
+        if let client = try Client.discover() {
+            do {
+                let data = try client.call("POST", "/v1/jobs/\(job)/\(held ? "disable" : "enable")")
+                let answer = (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+                return print("job \(job) is \(answer["state"] ?? "?")")
+            } catch { throw Exit.badInput(error) }
+        }
+        let store = try Stored.jobs()
+        if (try? store.origin(jobId: job)) == "run", (try? store.runnerPid(jobId: job)) != nil {
+            throw Exit.badInput("job \(job) is run by `cohort run`, which cannot disable it")
+        }
+        do { print("job \(job) is \(try store.setHeld(jobId: job, held))") } catch { throw Exit.badInput(error) }
     }
 
     struct Delete: ParsableCommand {

@@ -10,6 +10,7 @@ struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Queue a job file for `cohort serve`; prints the job's id.")
     @Argument(help: "A job file (YAML or JSON).") var file: String
     @Option(help: "The pool to run on (default: the job file's).") var pool: String?
+    @Flag(help: "Submit it disabled: nothing starts until `cohort job enable`.") var disabled = false
 
     func run() throws {
         var job: JobSpec
@@ -20,7 +21,7 @@ struct Submit: ParsableCommand {
         if let client = try Client.discover() {
             let body = try JSONEncoder().encode(job)
             do {
-                let data = try client.call("POST", "/v1/jobs", body: body)
+                let data = try client.call("POST", "/v1/jobs\(disabled ? "?disabled=true" : "")", body: body)
                 let answer = try JSONDecoder().decode([String: String].self, from: data)
                 return print(answer["id"] ?? "")
             } catch let failure as Client.Failure where failure.status != 0 {
@@ -30,7 +31,7 @@ struct Submit: ParsableCommand {
             }
         }
         let id: String
-        do { id = try Submission.submit(job, store: Stored.jobs(), pools: PoolStore(stateDirectory: PoolStore.defaultStateDirectory)) }
+        do { id = try Submission.submit(job, store: Stored.jobs(), pools: PoolStore(stateDirectory: PoolStore.defaultStateDirectory), held: disabled) }
         catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
         print(id)
     }

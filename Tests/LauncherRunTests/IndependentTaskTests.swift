@@ -27,6 +27,56 @@ final class IndependentTaskTests: XCTestCase {
         XCTAssertFalse(run.succeeded)
     }
 
+    /// The wrapper `cohort serve` starts tasks through reports what the task did, not
+    /// itself: exit codes, signals and programs not found, and writes it down.
+    func testTheTaskWrapperKeepsExitCodesSignalsAndLaunchFailures() throws {
+        let job = JobSpec(id: "wrapped", tasks: [
+            .shell("ok", "echo out"),
+            .shell("three", "exit 3"),
+            TaskSpec(id: "missing", commandLine: ["/no/such/program"]),
+            .shell("killed", "kill -SEGV $$"),
+            TaskSpec(id: "limited", commandLine: ["sleep", "30"], constraints: Constraints(maxWallClockTime: 0.5, killGracePeriod: 1)),
+        ])
+        var settings = Harness.settings(Harness.temporaryDirectory())
+        settings.taskWrapper = try XCTUnwrap(settings.siblingTaskWrapper, "cohort-task-wrapper is built next to cohort")
+        let run = try JobRunner(job: job, pool: .local(nodeCount: 2, slotsPerNode: 3), settings: settings).run()
+        Harness.checkNoOrphans(run)
+        let byId = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
+        let ok = try XCTUnwrap(byId["ok"]?.attempts.last)
+        XCTAssertTrue(ok.succeeded)
+        XCTAssertEqual(Harness.read("\(ok.directory)/stdout.txt"), "out\n")
+        XCTAssertEqual(ExitStatus(contentsOf: "\(ok.directory)/exit-status")?.termination, .exited(0))
+        XCTAssertEqual(Harness.read("\(ok.directory)/nodes"), "\(ok.nodes[0])\n")
+        let three = try XCTUnwrap(byId["three"]?.attempts.last)
+        XCTAssertEqual(three.exitCode, 3)
+        XCTAssertEqual(ExitStatus(contentsOf: "\(three.directory)/exit-status")?.termination, .exited(3))
+        XCTAssertEqual(byId["missing"]?.failure?.category, .launchFailed)
+        XCTAssertTrue(Harness.read("\(byId["missing"]!.attempts[0].directory)/stderr.txt").contains("No such file"))
+        XCTAssertEqual(byId["killed"]?.failure?.category, .signal)
+        XCTAssertTrue(byId["killed"]?.failure?.message.contains("SIGSEGV") == true, byId["killed"]?.failure?.message ?? "")
+        XCTAssertEqual(ExitStatus(contentsOf: "\(byId["killed"]!.attempts[0].directory)/exit-status")?.termination, .signaled(SIGSEGV))
+        XCTAssertEqual(byId["limited"]?.failure?.category, .timeout)
+        XCTAssertLessThan(byId["limited"]!.attempts[0].seconds, 10)
+    }
+
+    func testJobMaxWallClockTimeEndsRunningTasksAndSkipsTheRest() throws {
+        var job = JobSpec(id: "bounded", tasks: [
+            .shell("quick", "true"),
+            .shell("long", "sleep 30"),
+            TaskSpec(id: "after", commandLine: ["true"], dependsOn: ["long"]),
+        ])
+        job.maxWallClockTime = 1
+        let started = Date()
+        let run = try Harness.run(job, pool: .local(nodeCount: 1, slotsPerNode: 2))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "the job ended at its limit, not after sleep 30")
+        let byId = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
+        XCTAssertTrue(byId["quick"]!.succeeded)
+        XCTAssertEqual(byId["long"]?.failure?.category, .timeout)
+        XCTAssertTrue(byId["long"]?.failure?.message.contains("job's maxWallClockTime of 1 s") == true, byId["long"]?.failure?.message ?? "")
+        XCTAssertNotNil(byId["after"]?.failure, "it never ran")
+        XCTAssertTrue(byId["after"]!.attempts.isEmpty)
+    }
+
     func testWallClockLimitEndsTheWholeProcessTree() throws {
         // Children in the background, and one that ignores SIGTERM: all must be gone.
         let limit = Constraints(maxWallClockTime: 1, maxTaskRetryCount: 0, killGracePeriod: 1)

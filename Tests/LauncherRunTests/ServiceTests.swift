@@ -3,6 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 import XCTest
+import Yams
+import API
 @testable import Launcher
 
 /// A real `cohort serve` on a free port of 127.0.0.1, with a private state directory.
@@ -265,6 +267,59 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(served.request("GET", "/v1/health", token: "0123456789abcdef0123456789abcdef").status, 200)
         XCTAssertEqual(served.request("GET", "/v1/health", token: .some(nil)).status, 401)
         XCTAssertEqual(served.stop(), 0)
+    }
+
+    /// A disabled job starts nothing until enabled; disabling a running job lets its
+    /// running task finish and holds the rest.
+    func testDisabledJobsWaitUntilEnabled() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let held = "\(home)/held.yaml", chain = "\(home)/chain.yaml"
+        try "id: held\ntasks:\n  - { id: a, commandLine: 'true' }\n".write(toFile: held, atomically: true, encoding: .utf8)
+        try "id: chain\ntasks:\n  - { id: a, commandLine: sleep 0.8 }\n  - { id: b, commandLine: 'true' }\n".write(toFile: chain, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Harness.cohort(["submit", "--disabled", held], home: home).stdout, "held\n")
+        XCTAssertEqual(try Harness.cohort(["submit", chain], home: home).stdout, "chain\n")
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + 30
+        while try store.tasks(jobId: "chain")[0].attempts.isEmpty && ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "chain").isEmpty,
+              Date() < deadline { usleep(20_000) }
+        let disable = try Harness.cohort(["job", "disable", "chain"], home: home)
+        XCTAssertEqual(disable.stdout, "job chain is disabled\n", disable.stderr)
+        usleep(2_000_000)
+        XCTAssertEqual(try store.job("held")?.state, "disabled")
+        XCTAssertEqual(try store.tasks(jobId: "held")[0].attempts.count, 0, "a disabled job starts nothing")
+        let tasks = try store.tasks(jobId: "chain")
+        XCTAssertEqual(tasks[0].result, "success", "the running task finished")
+        XCTAssertEqual(tasks[1].attempts.count, 0, "the waiting one did not start")
+        XCTAssertEqual(try store.job("chain")?.state, "disabled")
+        XCTAssertEqual(try Harness.cohort(["job", "enable", "chain"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["job", "enable", "held"], home: home).exitCode, 0)
+        XCTAssertEqual(try waitCompleted("chain", home: home).succeeded, 2)
+        XCTAssertEqual(try waitCompleted("held", home: home).succeeded, 1)
+        XCTAssertEqual(server.request("POST", "/v1/jobs/held/disable").status, 409, "a completed job cannot be disabled")
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+
+    /// docs/openapi.yaml describes exactly the routes the server has.
+    func testTheOpenAPIDocumentDescribesEveryRoute() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
+        let document = try XCTUnwrap(try Yams.load(yaml: text) as? [String: Any])
+        XCTAssertEqual(document["openapi"] as? String, "3.0.3")
+        let paths = try XCTUnwrap(document["paths"] as? [String: Any])
+        var documented: Set<String> = []
+        for (path, item) in paths {
+            for key in (item as? [String: Any] ?? [:]).keys where ["get", "post", "put", "delete", "patch"].contains(key) {
+                documented.insert("\(key.uppercased()) \(path)")
+            }
+        }
+        let service = try BatchService(stateDirectory: Harness.temporaryDirectory(), cohortExecutable: Harness.executable("cohort"), log: { _ in })
+        let served = Set(APIServer(service: service, token: "unused-token-0123456789").routeList.map { route in
+            "\(route.method) " + route.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/").replacingOccurrences(of: "v1", with: "/v1")
+        })
+        XCTAssertEqual(documented, served)
     }
 
     /// Thousands of mutated job bodies: every answer is a 201 or a 400 with a message, and

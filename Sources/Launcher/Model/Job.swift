@@ -93,12 +93,16 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var tasks: [TaskSpec]
     /// Environment for every task of the job.
     public var environment: [String: String]
+    /// Wall-clock limit of the whole job in seconds, from when it starts running (Azure's
+    /// job constraints.maxWallClockTime): then its attempts end and the rest never starts.
+    public var maxWallClockTime: Double?
 
-    public init(id: String, pool: String = "local", priority: Int = 0, tasks: [TaskSpec], environment: [String: String] = [:]) {
+    public init(id: String, pool: String = "local", priority: Int = 0, tasks: [TaskSpec], environment: [String: String] = [:], maxWallClockTime: Double? = nil) {
         self.id = id
         self.pool = pool
         self.priority = priority
         self.tasks = tasks
         self.environment = environment
+        self.maxWallClockTime = maxWallClockTime
     }
 }

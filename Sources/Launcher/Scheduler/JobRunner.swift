@@ -51,6 +51,11 @@ public final class JobRunner: @unchecked Sendable {
         var start = Date()
         /// Ends this job's attempts only.
         let cancellation = Cancellation()
+        /// Disabled: its waiting tasks do not start (running ones go on).
+        var held = false
+        /// When the job's maxWallClockTime runs out, and whether it has.
+        var deadline: Date?
+        var timedOut = false
         init(spec: JobSpec) { self.spec = spec }
     }
 
@@ -109,11 +114,14 @@ public final class JobRunner: @unchecked Sendable {
     /// priority. Rejected at once if a task could never fit the pool.
     /// `prior`: what a server that crashed left stored of this job (its tasks' attempts and
     /// states): completed tasks stay done, the others go on with their attempts counted.
-    public func add(_ spec: JobSpec, prior: [JobStore.TaskRecord] = []) throws(JobRejected) {
+    /// `startedAt`: when the job first started (its maxWallClockTime counts from then).
+    public func add(_ spec: JobSpec, prior: [JobStore.TaskRecord] = [], startedAt: Date? = nil, held: Bool = false) throws(JobRejected) {
         condition.lock()
         defer { condition.unlock() }
         try checkFeasible(spec)
         let job = JobState(spec: spec)
+        job.held = held
+        job.deadline = spec.maxWallClockTime.map { (startedAt ?? Date()).addingTimeInterval($0) }
         for task in spec.tasks {
             if let multi = task.multiInstance, multi.replicas > 1 {
                 for replica in 0..<multi.replicas { job.units.append(Unit(job: job, task: task, replica: replica)) }
@@ -172,13 +180,14 @@ public final class JobRunner: @unchecked Sendable {
         condition.lock()
         while true {
             refreshNodeStates()
+            expireJobs()
             sweepPending()
             skipBlocked()
             startReadyUnits()
             report()
             if waiting.isEmpty && runningCount == 0 && completions.isEmpty && stop() { break }
             // Wake for completions and new jobs, and once a second for drains and pending sweeps.
-            if completions.isEmpty { _ = condition.wait(until: Date() + 1) }
+            if completions.isEmpty { _ = condition.wait(until: nextWake()) }
             let done = completions
             completions.removeAll()
             for (unit, group, attempt) in done { finish(unit, group: group, attempt: attempt) }
@@ -205,6 +214,40 @@ public final class JobRunner: @unchecked Sendable {
         for job in jobs where job.spec.id == jobId && job.remaining > 0 { job.cancellation.cancel() }
         condition.signal()
         condition.unlock()
+    }
+
+    /// Disables (holds) or enables a job: a held job's waiting tasks do not start.
+    public func setHeld(jobId: String, _ held: Bool) {
+        condition.lock()
+        for job in jobs where job.spec.id == jobId { job.held = held }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Ends jobs whose maxWallClockTime ran out: their attempts are ended, the rest skipped.
+    func expireJobs() {
+        let now = Date()
+        for job in jobs where !job.timedOut && job.remaining > 0 {
+            guard let deadline = job.deadline, now >= deadline else { continue }
+            job.timedOut = true
+            executor.settings.log("job \(job.spec.id): its maxWallClockTime ran out; ending its tasks")
+            job.cancellation.cancel(grace: min(5, job.spec.tasks.map(\.constraints.killGracePeriod).max() ?? 5))
+        }
+    }
+
+    /// The next moment the loop must look, at the latest: a job's deadline, or in a second.
+    func nextWake() -> Date {
+        var wake = Date() + 1
+        for job in jobs where !job.timedOut && job.remaining > 0 {
+            if let deadline = job.deadline, deadline < wake { wake = deadline }
+        }
+        return wake
+    }
+
+    static func jobTimeout(_ job: JobState, started: Bool) -> Failure {
+        let limit = AttemptExecutor.format(job.spec.maxWallClockTime ?? 0)
+        return Failure(category: .timeout, message: started ? "the job's maxWallClockTime of \(limit) ran out; the task's processes were ended"
+                                                            : "the job's maxWallClockTime of \(limit) ran out before this task started")
     }
 
     /// Whether a job with this id is running here and not finished.
@@ -353,7 +396,8 @@ public final class JobRunner: @unchecked Sendable {
         let cancelledAll = executor.cancellation.isCancelled
         if cancelledAll || jobs.contains(where: { $0.remaining > 0 && $0.cancellation.isCancelled }) {
             for unit in waiting where !unit.finished && (cancelledAll || unit.job.cancellation.isCancelled) {
-                unit.run.skippedBecause = Failure(category: .cancelled, message: "the job was cancelled before this task started")
+                unit.run.skippedBecause = unit.job.timedOut ? Self.jobTimeout(unit.job, started: false)
+                    : Failure(category: .cancelled, message: "the job was cancelled before this task started")
                 complete(unit)
             }
             waiting.removeAll { $0.finished }
@@ -364,7 +408,7 @@ public final class JobRunner: @unchecked Sendable {
         for unit in waiting {
             // Once not even one slot is free, nothing else can start in this pass.
             guard !noSlotLeft, !unit.finished else { if !unit.finished { stillWaiting.append(unit) }; continue }
-            guard unit.task.dependsOn.allSatisfy({ taskSucceeded(unit.job, $0) == true }) else { stillWaiting.append(unit); continue }
+            guard !unit.job.held, unit.task.dependsOn.allSatisfy({ taskSucceeded(unit.job, $0) == true }) else { stillWaiting.append(unit); continue }
             let multi = unit.task.multiInstance
             let perNode = multi?.processesPerNode ?? 1
             // Replicas of one task run on disjoint node groups.
@@ -408,6 +452,13 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     func finish(_ unit: Unit, group: [Int], attempt: Attempt) {
+        var attempt = attempt
+        if unit.job.timedOut, attempt.failure?.category == .cancelled {
+            var failure = Self.jobTimeout(unit.job, started: true)
+            failure.node = attempt.failure?.node
+            failure.details = attempt.failure?.details ?? []
+            attempt.failure = failure
+        }
         allocator.release(group: group, processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1)
         unit.running = false
         runningCount -= 1

@@ -22,6 +22,9 @@ public final class BatchService: @unchecked Sendable {
     private var wakeRequested = false
     private var recorders: [String: JobStore.Recorder] = [:]
     private var runners: [String: JobRunner] = [:]
+    /// Jobs disabled through this service, so that one claimed at that very moment is
+    /// added held.
+    private var heldJobs: Set<String> = []
     private let finished = DispatchGroup()
     private var lockDescriptor: Int32 = -1
 
@@ -89,6 +92,17 @@ public final class BatchService: @unchecked Sendable {
         return true
     }
 
+    /// Disables or enables a job this service runs; false if it does not run it.
+    public func setHeld(jobId: String, _ held: Bool) -> Bool {
+        lock.lock()
+        if held { heldJobs.insert(jobId) } else { heldJobs.remove(jobId) }
+        let runner = runners.values.first { $0.runs(jobId: jobId) }
+        lock.unlock()
+        guard let runner else { return false }
+        runner.setHeld(jobId: jobId, held)
+        return true
+    }
+
     /// Serves the queue until `stop()`, then waits for the jobs it took.
     public func run() {
         log("serving the queue in \(store.path) (pid \(getpid()))")
@@ -124,7 +138,10 @@ public final class BatchService: @unchecked Sendable {
             lock.lock()
             recorders[job.id] = JobStore.Recorder(store: store, jobId: job.id)
             lock.unlock()
-            try runner.add(job, prior: prior)
+            lock.lock()
+            let held = heldJobs.contains(job.id)
+            lock.unlock()
+            try runner.add(job, prior: prior, startedAt: claimed.started, held: held)
             log("job \(job.id) \(claimed.resumed ? "resumed" : "started") on pool \(job.pool)")
         } catch {
             log("job \(job.id) rejected: \(error)")

@@ -8,13 +8,13 @@ public enum Submission {
     }
 
     /// Returns the id the job got (its own, or id-2, id-3… if taken).
-    public static func submit(_ job: JobSpec, store: JobStore, pools: PoolStore) throws -> String {
+    public static func submit(_ job: JobSpec, store: JobStore, pools: PoolStore, held: Bool = false) throws -> String {
         let pool: Pool
         do { pool = try pools.load(job.pool) } catch { throw Refused(description: "\(error)") }
         let check: JobRunner
         do {
             check = try JobRunner(job: job, pool: pool, settings: ExecutionSettings(workDirectory: "/nonexistent", cohortExecutable: ""))
         } catch { throw Refused(description: "\(error)") }
-        return try store.submit(job, units: check.unitList)
+        return try store.submit(job, units: check.unitList, held: held)
     }
 }

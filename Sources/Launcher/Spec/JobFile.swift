@@ -225,7 +225,7 @@ struct Field {
     // MARK: - The schema
 
     func job() throws(SpecError) -> JobSpec {
-        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName"],
+        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints"],
                            aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a job needs an id") }
         let jobId = try id.identifier()
@@ -244,8 +244,13 @@ struct Field {
         guard !items.isEmpty else { throw tasksField.error("a job needs at least one task") }
         var tasks: [TaskSpec] = []
         for item in items { tasks.append(try item.task()) }
+        var limit: Double?
+        if let c = f["constraints"] {
+            let constraints = try c.object(known: ["maxWallClockTime"])
+            limit = try constraints["maxWallClockTime"]?.duration()
+        }
         return JobSpec(id: jobId, pool: pool, priority: try f["priority"]?.int(minimum: -1000) ?? 0,
-                       tasks: tasks, environment: try f["environment"]?.environment() ?? [:])
+                       tasks: tasks, environment: try f["environment"]?.environment() ?? [:], maxWallClockTime: limit)
     }
 
     /// Ids as Azure Batch allows them: letters, digits, '-' and '_', at most 64.

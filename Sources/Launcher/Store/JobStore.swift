@@ -51,7 +51,8 @@ public final class JobStore: @unchecked Sendable {
 
     /// Queues a job for `cohort serve` (state active) under its id, or id-2, id-3… if taken;
     /// returns the id it got.
-    public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
+    /// `held`: disabled until `setHeld(false)` (Azure's disabled job).
+    public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool = false) throws -> String {
         try database.write { db in
             var job = spec
             var suffix = 1
@@ -60,7 +61,22 @@ public final class JobStore: @unchecked Sendable {
                 job.id = "\(spec.id)-\(suffix)"
             }
             try Self.insert(db, job, units: units, runner: nil)
+            if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
             return job.id
+        }
+    }
+
+    /// Disables (holds) or enables a job that has not completed; returns its state after.
+    public func setHeld(jobId: String, _ held: Bool) throws -> String {
+        try database.write { db in
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
+                throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            guard state != "completed" && state != "terminating" else { throw StoreError(description: "job \(jobId) is \(state)") }
+            try db.execute(sql: "UPDATE job SET held = ? WHERE id = ?", arguments: [held ? 1 : 0, jobId])
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
+                           arguments: [Date().timeIntervalSince1970, jobId, held ? "disabled" : "enabled", "job \(jobId) \(held ? "disabled" : "enabled")"])
+            return held ? "disabled" : state
         }
     }
 
@@ -88,6 +104,8 @@ public final class JobStore: @unchecked Sendable {
     public struct Claimed: Sendable {
         public var spec: JobSpec
         public var resumed: Bool
+        /// When it first started (now, unless resumed).
+        public var started: Date
     }
 
     /// Takes every queued job for this process, highest priority first, then oldest: they
@@ -95,11 +113,14 @@ public final class JobStore: @unchecked Sendable {
     public func claimActive() throws -> [Claimed] {
         let now = Date().timeIntervalSince1970
         return try database.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT spec, started FROM job WHERE state = 'active' ORDER BY priority DESC, submitted, rowid")
+            let rows = try Row.fetchAll(db, sql: "SELECT spec, started FROM job WHERE state = 'active' AND held = 0 ORDER BY priority DESC, submitted, rowid")
             guard !rows.isEmpty else { return [] }
-            try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE state = 'active'", arguments: [now, Int(getpid())])
+            try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE state = 'active' AND held = 0",
+                           arguments: [now, Int(getpid())])
             return try rows.map { row in
-                Claimed(spec: try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), resumed: (row["started"] as Double?) != nil)
+                let started = row["started"] as Double?
+                return Claimed(spec: try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), resumed: started != nil,
+                               started: Date(timeIntervalSince1970: started ?? now))
             }
         }
     }
@@ -293,7 +314,8 @@ public final class JobStore: @unchecked Sendable {
     public func jobs(id: String? = nil) throws -> [JobSummary] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT job.id, job.pool, job.state, job.submitted, job.finished,
+                SELECT job.id, job.pool, CASE WHEN job.held = 1 AND job.state IN ('active', 'running') THEN 'disabled' ELSE job.state END AS state,
+                       job.submitted, job.finished,
                        COUNT(task.task_id) AS tasks,
                        SUM(task.result = 'success') AS succeeded,
                        SUM(task.result = 'failure') AS failed

@@ -116,6 +116,10 @@ enum StateDatabase {
             // 'run': run by a `cohort run` process, whose tasks end with it.
             try db.execute(sql: "ALTER TABLE job ADD COLUMN origin TEXT NOT NULL DEFAULT 'run'")
         }
+        migrator.registerMigration("v5: disabled jobs") { db in
+            // Azure's disabled state: a held job's tasks do not start until it is enabled.
+            try db.execute(sql: "ALTER TABLE job ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
