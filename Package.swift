@@ -8,7 +8,7 @@ let package = Package(
         .library(name: "MPI", targets: ["MPI"]),
         .library(name: "Launcher", targets: ["Launcher"]),
         .executable(name: "cohort", targets: ["cohort"]),
-        .executable(name: "cohort-task-wrapper", targets: ["cohort-task-wrapper"]),
+        .executable(name: "cohort-spawner", targets: ["cohort-spawner"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "ring", targets: ["ring"]),
         .executable(name: "montecarlo-pi", targets: ["montecarlo-pi"]),
@@ -43,8 +43,10 @@ let package = Package(
                                            .product(name: "Logging", package: "swift-log"),
                                            .product(name: "HTTPTypes", package: "swift-http-types")]),
         .executableTarget(name: "cohort", dependencies: ["Launcher", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        // What `cohort serve` starts tasks through: their results outlive a killed server.
-        .executableTarget(name: "cohort-task-wrapper", path: "Sources/TaskWrapper"),
+        // The parent of `cohort serve`'s tasks: their results outlive a killed server. C and
+        // static: it starts once per server, and a task costs one posix_spawn, as without it.
+        .executableTarget(name: "cohort-spawner", dependencies: ["CSpawn"], path: "Sources/TaskSpawner",
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // Example programs: demos, test subjects and benchmarks at once.
         .executableTarget(name: "hello", dependencies: ["MPI"], path: "Sources/Examples/hello"),
@@ -68,7 +70,7 @@ let package = Package(
         .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
         .testTarget(
             name: "LauncherRunTests",
-            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-task-wrapper", "hello", "montecarlo-pi", "heat2d", "ring"]
+            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-spawner", "hello", "montecarlo-pi", "heat2d", "ring"]
         ),
         .testTarget(
             name: "MPIRunTests",

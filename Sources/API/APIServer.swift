@@ -31,7 +31,7 @@ public struct APIServer: Sendable {
             (.get, "/v1/health", { _, _ in health() }),
             (.get, "/v1/jobs", { request, _ in try listJobs(request) }),
             (.post, "/v1/jobs", { request, _ in try await submit(request) }),
-            (.get, "/v1/jobs/:job", { _, context in try showJob(context) }),
+            (.get, "/v1/jobs/:job", { request, context in try showJob(request, context) }),
             (.delete, "/v1/jobs/:job", { _, context in try deleteJob(context) }),
             (.post, "/v1/jobs/:job/cancel", { _, context in try cancelJob(context) }),
             (.post, "/v1/jobs/:job/disable", { _, context in try hold(context, true) }),
@@ -98,10 +98,15 @@ public struct APIServer: Sendable {
         return Self.json(["id": id], status: .created)
     }
 
-    func showJob(_ context: BasicRequestContext) throws -> Response {
+    func showJob(_ request: Request, _ context: BasicRequestContext) throws -> Response {
         let id = try Self.name(context, "job")
+        var withTasks = true
+        if let text = request.uri.queryParameters.get("tasks") {
+            guard let value = Bool(text) else { return Self.error(.badRequest, "tasks must be true or false, found '\(text)'", field: "tasks") }
+            withTasks = value
+        }
         guard let summary = try store.job(id) else { return Self.noJob(id) }
-        return Self.json(JobDetail(job: summary, tasks: try store.tasks(jobId: id)))
+        return Self.json(JobDetail(job: summary, tasks: withTasks ? try store.tasks(jobId: id) : nil))
     }
 
     func deleteJob(_ context: BasicRequestContext) throws -> Response {
@@ -223,7 +228,7 @@ public struct APIServer: Sendable {
 
     struct JobDetail: Encodable {
         var job: JobStore.JobSummary
-        var tasks: [JobStore.TaskRecord]
+        var tasks: [JobStore.TaskRecord]?
     }
 
     struct ErrorBody: Encodable {

@@ -73,6 +73,7 @@ struct Serve: AsyncParsableCommand {
             service = try BatchService(stateDirectory: stateDirectory, cohortExecutable: ExecutionSettings.currentExecutable, poll: poll, log: { log($0) })
             try service.acquire()
             try service.recover()
+            try service.startSpawner()
         } catch { throw Exit.badInput(error) }
         do { try await APIHost.run(service: service, token: token, address: address, log: { log($0) }) } catch {
             throw Exit.badInput("the API cannot listen on \(listen): \(error)")

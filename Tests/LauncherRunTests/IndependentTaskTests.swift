@@ -27,9 +27,9 @@ final class IndependentTaskTests: XCTestCase {
         XCTAssertFalse(run.succeeded)
     }
 
-    /// The wrapper `cohort serve` starts tasks through reports what the task did, not
-    /// itself: exit codes, signals and programs not found, and writes it down.
-    func testTheTaskWrapperKeepsExitCodesSignalsAndLaunchFailures() throws {
+    /// Tasks started through the spawner (as `cohort serve` starts them) end as they would
+    /// without it, and their ends are written down.
+    func testTheSpawnerKeepsExitCodesSignalsAndLaunchFailures() throws {
         let job = JobSpec(id: "wrapped", tasks: [
             .shell("ok", "echo out"),
             .shell("three", "exit 3"),
@@ -38,7 +38,9 @@ final class IndependentTaskTests: XCTestCase {
             TaskSpec(id: "limited", commandLine: ["sleep", "30"], constraints: Constraints(maxWallClockTime: 0.5, killGracePeriod: 1)),
         ])
         var settings = Harness.settings(Harness.temporaryDirectory())
-        settings.taskWrapper = try XCTUnwrap(settings.siblingTaskWrapper, "cohort-task-wrapper is built next to cohort")
+        let spawner = try Spawner(executable: try XCTUnwrap(settings.siblingSpawner, "cohort-spawner is built next to cohort"), owner: "test")
+        defer { spawner.close() }
+        settings.spawner = spawner
         let run = try JobRunner(job: job, pool: .local(nodeCount: 2, slotsPerNode: 3), settings: settings).run()
         Harness.checkNoOrphans(run)
         let byId = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
@@ -51,7 +53,7 @@ final class IndependentTaskTests: XCTestCase {
         XCTAssertEqual(three.exitCode, 3)
         XCTAssertEqual(ExitStatus(contentsOf: "\(three.directory)/exit-status")?.termination, .exited(3))
         XCTAssertEqual(byId["missing"]?.failure?.category, .launchFailed)
-        XCTAssertTrue(Harness.read("\(byId["missing"]!.attempts[0].directory)/stderr.txt").contains("No such file"))
+        XCTAssertTrue(byId["missing"]?.failure?.message.contains("No such file") == true, byId["missing"]?.failure?.message ?? "")
         XCTAssertEqual(byId["killed"]?.failure?.category, .signal)
         XCTAssertTrue(byId["killed"]?.failure?.message.contains("SIGSEGV") == true, byId["killed"]?.failure?.message ?? "")
         XCTAssertEqual(ExitStatus(contentsOf: "\(byId["killed"]!.attempts[0].directory)/exit-status")?.termination, .signaled(SIGSEGV))

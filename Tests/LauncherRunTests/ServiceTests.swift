@@ -160,7 +160,7 @@ final class ServiceTests: XCTestCase {
                 XCTAssertEqual(task.result, "success", "\(task.taskId): \(task.failure.map { "\($0)" } ?? ""); \(context)")
                 XCTAssertEqual(counted.count, 1, "\(task.taskId) completed more than once: \(context)")
             }
-            // What the task wrapper wrote: at most one successful end of each task, ever.
+            // What the spawner wrote: at most one successful end of each task, ever.
             let directory = "\(home)/work/crashy/\(task.taskId)"
             let ends = Recovery.attemptNumbers(in: directory).compactMap { ExitStatus(contentsOf: "\(directory)/attempt-\($0)/exit-status") }
             XCTAssertLessThanOrEqual(ends.filter { $0.termination == .exited(0) }.count, 1, "\(task.taskId) succeeded twice: \(context)")

@@ -52,16 +52,22 @@ public struct AttemptExecutor: Sendable {
 
     // MARK: - Running
 
-    /// Where the task wrapper writes how the application ended, in the attempt directory.
+    /// Where the spawner writes how the application ended, in the attempt directory.
     public static let exitStatusFile = "exit-status"
     /// The attempt's node ids, one a line: what a restarted server sweeps and bills.
     public static let nodesFile = "nodes"
 
     public func run(_ work: Work, on nodes: [Node]) -> Attempt {
         let directory = work.directory(under: settings.workDirectory)
-        if settings.taskWrapper != nil {
+        if settings.spawner != nil {
+            // Two syscalls, not Foundation's file writing: this is on every task's path.
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try? (nodes.map(\.id).joined(separator: "\n") + "\n").write(toFile: "\(directory)/\(Self.nodesFile)", atomically: false, encoding: .utf8)
+            let text = nodes.map(\.id).joined(separator: "\n") + "\n"
+            let descriptor = open("\(directory)/\(Self.nodesFile)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if descriptor >= 0 {
+                _ = text.withCString { write(descriptor, $0, strlen($0)) }
+                close(descriptor)
+            }
         }
         var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
@@ -226,11 +232,12 @@ public struct AttemptExecutor: Sendable {
                    watching: [Node] = [], cancellation: Cancellation) throws -> Termination {
         let child: ChildProcess
         do {
-            var launched = arguments
-            if let wrapper = settings.taskWrapper {
-                launched = [wrapper, "\(output)/\(Self.exitStatusFile)"] + arguments
+            if let spawner = settings.spawner {
+                child = try spawner.spawn(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt",
+                                          stderr: "\(output)/stderr.txt", statusFile: "\(output)/\(Self.exitStatusFile)")
+            } else {
+                child = try ChildProcess(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
             }
-            child = try ChildProcess(launched, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
         } catch {
             throw Failure(category: .launchFailed, node: node, message: "\(error)")
         }

@@ -50,6 +50,10 @@ public final class ChildProcess: @unchecked Sendable {
     public struct LaunchError: Error, CustomStringConvertible {
         public let program: String
         public let errno: Int32
+        public init(program: String, errno: Int32) {
+            self.program = program
+            self.errno = errno
+        }
         public var description: String { "cannot start \(program): \(String(cString: strerror(errno)))" }
     }
 
@@ -66,10 +70,21 @@ public final class ChildProcess: @unchecked Sendable {
         }
         guard rc == 0 else { throw LaunchError(program: arguments[0], errno: rc) }
         self.pid = pid
+        waiter = nil
+    }
+
+    /// How to learn the end of a process this one is not the parent of (see `Spawner`).
+    private let waiter: (@Sendable () -> Termination)?
+
+    init(pid: pid_t, arguments: [String], waiter: @escaping @Sendable () -> Termination) {
+        self.pid = pid
+        self.arguments = arguments
+        self.waiter = waiter
     }
 
     /// Blocks until the process ends.
     public func wait() -> Termination {
+        if let waiter { return waiter() }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return .exited(127) }

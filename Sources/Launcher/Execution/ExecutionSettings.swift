@@ -17,10 +17,10 @@ public struct ExecutionSettings: Sendable {
     public var localCores: Int
     /// Where progress and decisions are told (transport choice and why).
     public var log: @Sendable (String) -> Void
-    /// `cohort-task-wrapper`, which `cohort serve` starts every task through so that a
-    /// task's result outlives a killed server (`exit-status` in the attempt directory).
-    /// Nil for `cohort run`, whose tasks end with it.
-    public var taskWrapper: String?
+    /// `cohort serve` starts tasks through its spawner, so that their results outlive a
+    /// killed server (`exit-status` in the attempt directory). Nil for `cohort run`, whose
+    /// tasks end with it.
+    public var spawner: Spawner?
 
     public init(workDirectory: String, cohortExecutable: String, mpirun: String = "mpirun", log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.workDirectory = workDirectory
@@ -31,9 +31,9 @@ public struct ExecutionSettings: Sendable {
         self.log = log
     }
 
-    /// `cohort-task-wrapper` next to `cohortExecutable`, if it was built there.
-    public var siblingTaskWrapper: String? {
-        let path = URL(fileURLWithPath: cohortExecutable).deletingLastPathComponent().appendingPathComponent("cohort-task-wrapper").path
+    /// `cohort-spawner` next to `cohortExecutable`, if it was built there.
+    public var siblingSpawner: String? {
+        let path = URL(fileURLWithPath: cohortExecutable).deletingLastPathComponent().appendingPathComponent("cohort-spawner").path
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 

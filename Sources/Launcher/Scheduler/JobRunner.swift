@@ -37,6 +37,9 @@ public final class JobRunner: @unchecked Sendable {
     public var onNodeChange: (@Sendable (Node) -> Void)?
     /// Reads the pool's stored node states (drains from `cohort node drain`), if stored.
     public var refreshNodes: (@Sendable () -> [Node]?)?
+    /// Set by `cohort serve`: finished jobs are forgotten at once, so memory stays flat
+    /// however many jobs it has run.
+    public var isService = false
     /// Seconds a passed health check stays good before a node joins another group.
     public var healthCheckInterval: Double = 30
     var lastHealthy: [Int: Date] = [:]
@@ -366,9 +369,10 @@ public final class JobRunner: @unchecked Sendable {
         job.remaining -= 1
         if job.remaining == 0 {
             let run = JobRun(jobId: job.spec.id, pool: pool.name, start: job.start, end: Date(), tasks: job.units.map(\.run))
-            finishedRuns.append(run)
-            // Forget a finished job (the first stays: `job`, `unitList` and `run()` read it).
-            if jobs.first !== job {
+            // A service forgets every finished job (the store has it); `cohort run` keeps the
+            // first: `job`, `unitList` and `run()` read it.
+            if !isService { finishedRuns.append(run) }
+            if isService || jobs.first !== job {
                 jobs.removeAll { $0 === job }
                 for task in job.spec.tasks { outcomes[Self.key(job.spec.id, task.id)] = nil }
             }

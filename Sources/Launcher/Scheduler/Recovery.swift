@@ -5,7 +5,7 @@ import Glibc
 
 /// What a restarted `cohort serve` does first about jobs its dead predecessor was running:
 /// ends whatever is left of their attempts on every node, records the attempts that
-/// finished unrecorded (the task wrapper left their `exit-status`), marks the others
+/// finished unrecorded (the spawner left their `exit-status`), marks the others
 /// interrupted, and queues the jobs again. Tasks that succeeded never run again; tasks cut
 /// off mid-run run again (a kill, not an adoption: a server cannot wait for processes that
 /// are not its children, and their nodes' slots must be its own to give).
@@ -79,7 +79,7 @@ public struct Recovery {
     }
 
     /// An attempt rebuilt from what it left on disk: its nodes, and how it ended if the task
-    /// wrapper wrote it down (else it was cut off).
+    /// spawner wrote it down (else it was cut off).
     static func attempt(number: Int, directory: String) -> Attempt {
         let nodes = ((try? String(contentsOfFile: "\(directory)/\(AttemptExecutor.nodesFile)", encoding: .utf8)) ?? "")
             .split(separator: "\n").map(String.init)
@@ -108,7 +108,7 @@ public struct Recovery {
     }
 }
 
-/// The line `cohort-task-wrapper` writes: `exited CODE START END` or `signaled SIGNAL START END`.
+/// The line `cohort-spawner` writes: `exited CODE START END` or `signaled SIGNAL START END`.
 public struct ExitStatus: Equatable, Sendable {
     public var termination: Termination
     public var start: Date

@@ -7,12 +7,12 @@ import Glibc
 /// them, one runner (one allocator) per pool, so jobs share a pool's slots, higher
 /// priorities first. One per state directory (a lock file says so). On start it first
 /// reconciles what a killed predecessor left running (`Recovery`). Tasks start through
-/// `cohort-task-wrapper`, so their results outlive this process.
+/// `cohort-spawner`, so their results outlive this process.
 public final class BatchService: @unchecked Sendable {
     public let stateDirectory: String
     public let store: JobStore
     let pools: PoolStore
-    let settings: ExecutionSettings
+    var settings: ExecutionSettings
     /// Seconds between looks at the queue when nothing wakes it sooner.
     let poll: Double
     let log: @Sendable (String) -> Void
@@ -36,9 +36,7 @@ public final class BatchService: @unchecked Sendable {
         self.stateDirectory = stateDirectory
         self.store = try JobStore(stateDirectory: stateDirectory)
         self.pools = PoolStore(stateDirectory: stateDirectory)
-        var settings = ExecutionSettings(workDirectory: "\(stateDirectory)/work", cohortExecutable: cohortExecutable, log: log)
-        settings.taskWrapper = settings.siblingTaskWrapper
-        self.settings = settings
+        self.settings = ExecutionSettings(workDirectory: "\(stateDirectory)/work", cohortExecutable: cohortExecutable, log: log)
         self.poll = poll
         self.log = log
     }
@@ -57,14 +55,24 @@ public final class BatchService: @unchecked Sendable {
         let text = "\(getpid())\n"
         _ = text.withCString { write(descriptor, $0, strlen($0)) }
         lockDescriptor = descriptor
-        if settings.taskWrapper == nil {
-            log("cohort-task-wrapper was not found next to \(settings.cohortExecutable): task results will not survive a crash of this server")
+    }
+
+    /// Starts the spawner that will be the parent of this server's tasks; called after
+    /// `recover()` (which ends a dead server's spawner first).
+    public func startSpawner() throws {
+        guard let path = settings.siblingSpawner else {
+            throw AlreadyServing(description: "cohort-spawner was not found next to \(settings.cohortExecutable); build it (swift build --product cohort-spawner)")
         }
+        settings.spawner = try Spawner(executable: path, owner: stateDirectory)
     }
 
     /// Reconciles jobs a killed server left running (see `Recovery`).
     public func recover() throws {
         let pools = self.pools
+        // A dead server's spawner first: it must not write down the ends of tasks that are
+        // killed now as if they had ended by themselves.
+        let helpers = ProcessSweeper.killLocal(variable: Spawner.marker, value: stateDirectory)
+        if helpers > 0 { log("ended the spawner of a stopped server") }
         let recovery = Recovery(store: store, workDirectory: settings.workDirectory, pool: { try? pools.load($0) }, log: log)
         let ids = try recovery.reconcile()
         if !ids.isEmpty { log("reconciled \(ids.count) job(s) left running by a stopped server: \(ids.joined(separator: ", "))") }
@@ -117,6 +125,7 @@ public final class BatchService: @unchecked Sendable {
             pause()
         }
         finished.wait()  // every runner has finished what it took
+        settings.spawner?.close()
         log("stopped")
     }
 
@@ -152,6 +161,7 @@ public final class BatchService: @unchecked Sendable {
     private func makeRunner(_ name: String) throws -> JobRunner {
         let pool = try pools.load(name)
         let runner = JobRunner(pool: pool, settings: settings)
+        runner.isService = true
         let store = self.store, pools = self.pools, log = self.log
         runner.onAttemptFinished = { [unowned self] jobId, task, replica, attempt, taskState in
             lock.lock(); let recorder = recorders[jobId]; lock.unlock()
