@@ -91,7 +91,7 @@ public struct APIServer: Sendable {
             held = value
         }
         let id: String
-        do { id = try Submission.submit(job, store: store, pools: pools, held: held) } catch let refused as Submission.Refused {
+        do { id = try await Submission.submit(job, store: store, pools: pools, held: held) } catch let refused as Submission.Refused {
             return Self.error(.badRequest, refused.description, field: "pool")
         }
         service.wake()

@@ -23,7 +23,7 @@ bin=$(swift build -c release --show-bin-path)
 work=$(mktemp -d)
 trap 'kill $(cat "$work/pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 export COHORT_HOME="$work/home"
-"$bin/cohort" pool add local --local-nodes 2 --slots 1 >/dev/null  # 2 cores: one slot each
+
 "$bin/cohort" serve --listen 127.0.0.1:0 2>"$work/serve.log" &
 echo $! > "$work/pid"
 python3 - "$bin" "$work" "$million" <<'PY'
@@ -134,7 +134,7 @@ rows.append(("dependent task start after its dependency", f"p50 {statistics.medi
 now, peak = rss()
 rows.append(("server RSS after the runs", f"{now:,.0f} MB (peak {peak:,.0f})", "≤ 200 MB"))
 
-print(f"# cohort serve on {os.cpu_count()} cores; local pool 2 × 1 slot")
+print(f"# cohort serve on {os.cpu_count()} cores; the default local pool (4 virtual nodes × 2 slots)")
 print(f"{'measure':<44}{'result':<32}{'target'}")
 for name, value, goal in rows: print(f"{name:<44}{value:<32}{goal}")
 PY

@@ -9,12 +9,21 @@ public enum Submission {
 
     /// Returns the id the job got (its own, or id-2, id-3… if taken).
     public static func submit(_ job: JobSpec, store: JobStore, pools: PoolStore, held: Bool = false) throws -> String {
+        try store.submit(job, units: check(job, pools: pools), held: held)
+    }
+
+    /// The same through the store's group-commit queue (the API).
+    public static func submit(_ job: JobSpec, store: JobStore, pools: PoolStore, held: Bool = false) async throws -> String {
+        let units = try check(job, pools: pools)
+        return try await store.submissions.submit(job, units: units, held: held)
+    }
+
+    /// The job's units, once its pool exists and every task can fit it.
+    static func check(_ job: JobSpec, pools: PoolStore) throws -> [(task: String, replica: Int?)] {
         let pool: Pool
         do { pool = try pools.load(job.pool) } catch { throw Refused(description: "\(error)") }
-        let check: JobRunner
         do {
-            check = try JobRunner(job: job, pool: pool, settings: ExecutionSettings(workDirectory: "/nonexistent", cohortExecutable: ""))
+            return try JobRunner(job: job, pool: pool, settings: ExecutionSettings(workDirectory: "/nonexistent", cohortExecutable: "")).unitList
         } catch { throw Refused(description: "\(error)") }
-        return try store.submit(job, units: check.unitList, held: held)
     }
 }

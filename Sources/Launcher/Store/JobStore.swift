@@ -10,6 +10,8 @@ import Glibc
 public final class JobStore: @unchecked Sendable {
     let database: DatabasePool
     public let path: String
+    private let submissionsLock = NSLock()
+    private var submissionQueue: SubmissionQueue?
 
     public struct StoreError: Error, CustomStringConvertible {
         public var description: String
@@ -53,17 +55,29 @@ public final class JobStore: @unchecked Sendable {
     /// returns the id it got.
     /// `held`: disabled until `setHeld(false)` (Azure's disabled job).
     public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool = false) throws -> String {
-        try database.write { db in
-            var job = spec
-            var suffix = 1
-            while try Self.exists(db, job.id) {
-                suffix += 1
-                job.id = "\(spec.id)-\(suffix)"
-            }
-            try Self.insert(db, job, units: units, runner: nil)
-            if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
-            return job.id
+        try database.write { db in try Self.submit(db, spec, units: units, held: held) }
+    }
+
+    static func submit(_ db: Database, _ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool) throws -> String {
+        var job = spec
+        var suffix = 1
+        while try exists(db, job.id) {
+            suffix += 1
+            job.id = "\(spec.id)-\(suffix)"
         }
+        try insert(db, job, units: units, runner: nil)
+        if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
+        return job.id
+    }
+
+    /// The store's group-commit queue for submissions (made on first use).
+    public var submissions: SubmissionQueue {
+        submissionsLock.lock()
+        defer { submissionsLock.unlock() }
+        if let queue = submissionQueue { return queue }
+        let queue = SubmissionQueue(store: self)
+        submissionQueue = queue
+        return queue
     }
 
     /// Disables (holds) or enables a job that has not completed; returns its state after.
@@ -465,6 +479,59 @@ public final class JobStore: @unchecked Sendable {
                 }
             }
             return order.map { totals[$0]! }
+        }
+    }
+}
+
+extension JobStore {
+    /// Group commit for submissions arriving at once (the API under load): one writer
+    /// thread takes every waiting submission into one transaction, so a thousand jobs cost a
+    /// few commits, not a thousand. Each caller gets its own id or error back.
+    public final class SubmissionQueue: @unchecked Sendable {
+        struct Item {
+            var spec: JobSpec
+            var units: [(task: String, replica: Int?)]
+            var held: Bool
+            var done: @Sendable (Result<String, Error>) -> Void
+        }
+
+        let store: JobStore
+        private let condition = NSCondition()
+        private var pending: [Item] = []
+
+        init(store: JobStore) {
+            self.store = store
+            let thread = Thread { [unowned self] in self.writeForever() }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+
+        /// Stores the job (as `JobStore.submit`) and returns the id it got.
+        public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool) async throws -> String {
+            try await withCheckedThrowingContinuation { continuation in
+                condition.lock()
+                pending.append(Item(spec: spec, units: units, held: held) { continuation.resume(with: $0) })
+                condition.signal()
+                condition.unlock()
+            }
+        }
+
+        private func writeForever() {
+            while true {
+                condition.lock()
+                while pending.isEmpty { condition.wait() }
+                let batch = pending
+                pending.removeAll()
+                condition.unlock()
+                do {
+                    let ids = try store.database.write { db in
+                        try batch.map { item in try JobStore.submit(db, item.spec, units: item.units, held: item.held) }
+                    }
+                    for (item, id) in zip(batch, ids) { item.done(.success(id)) }
+                } catch {
+                    for item in batch { item.done(.failure(error)) }
+                }
+            }
         }
     }
 }
