@@ -61,6 +61,24 @@ final class IndependentTaskTests: XCTestCase {
         XCTAssertLessThan(byId["limited"]!.attempts[0].seconds, 10)
     }
 
+    /// Small tasks backfill idle slots while a multi-instance task waits, but not forever:
+    /// the nodes it needs are held back until they drain, so it starts long before the
+    /// stream of small tasks behind it has run.
+    func testBackfillDoesNotStarveAWaitingMultiInstanceTask() throws {
+        var tasks = (0..<6).map { TaskSpec.shell("first\($0)", "sleep 0.3") }
+        tasks.append(TaskSpec(id: "wide", commandLine: ["true"], multiInstance: MultiInstance(instances: 2, processesPerNode: 2, launch: .raw)))
+        tasks += (0..<30).map { TaskSpec.shell("small\($0)", "sleep 0.3") }
+        let run = try Harness.run(JobSpec(id: "starve", tasks: tasks), pool: .local(nodeCount: 3, slotsPerNode: 2))
+        XCTAssertTrue(run.succeeded)
+        let starts = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0.attempts[0].start) })
+        let small = (0..<30).map { starts["small\($0)"]! }.sorted()
+        XCTAssertLessThan(starts["wide"]!, small[15], "the wide task waited for the small tasks behind it")
+        // The small tasks never ran on more than the one node left to them while it waited.
+        let wideStart = starts["wide"]!
+        let overlapping = run.tasks.filter { $0.taskId.hasPrefix("small") && $0.attempts[0].start < wideStart }
+        XCTAssertLessThanOrEqual(Set(overlapping.flatMap { $0.attempts[0].nodes }).count, 1)
+    }
+
     func testJobMaxWallClockTimeEndsRunningTasksAndSkipsTheRest() throws {
         var job = JobSpec(id: "bounded", tasks: [
             .shell("quick", "true"),

@@ -93,6 +93,10 @@ public final class JobRunner: @unchecked Sendable {
     var runningCount = 0, succeededCount = 0, failedCount = 0
     let condition = NSCondition()
     var completions: [(Unit, [Int], Attempt)] = []
+    /// Nodes held back for the first multi-instance unit that could not start: no other
+    /// work starts on them, so they drain and it starts, however much small work keeps
+    /// backfilling the other nodes (without it, a stream of small tasks starves it).
+    var reservation: (unit: Unit, nodes: Set<Int>)?
     var start = Date()
 
     /// A runner for `pool` with no job yet (`add` gives it jobs).
@@ -408,20 +412,31 @@ public final class JobRunner: @unchecked Sendable {
         }
         var stillWaiting: [Unit] = []
         var noSlotLeft = false
+        // No slot outside the reservation: independent units wait; multi-instance ones
+        // (the reserved one among them) may still start.
+        var noSlotOutsideReservation = false
         defer { waiting = stillWaiting }
+        if let held = reservation, held.unit.finished || held.unit.running || held.nodes.contains(where: { !allocator.usable[$0] }) {
+            reservation = nil
+        }
         for unit in waiting {
             // Once not even one slot is free, nothing else can start in this pass.
             guard !noSlotLeft, !unit.finished else { if !unit.finished { stillWaiting.append(unit) }; continue }
+            if noSlotOutsideReservation && unit.task.multiInstance == nil { stillWaiting.append(unit); continue }
             guard !unit.job.held, unit.task.dependsOn.allSatisfy({ taskSucceeded(unit.job, $0) == true }) else { stillWaiting.append(unit); continue }
             let multi = unit.task.multiInstance
             let perNode = multi?.processesPerNode ?? 1
             // Replicas of one task run on disjoint node groups.
             let siblings = unit.replica == nil ? [] : Set(unit.job.units.filter { $0.running && $0.task.id == unit.task.id }.flatMap(\.group))
-            guard let allocated = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode, excluding: siblings) else {
+            let reserved = reservation.map { $0.unit === unit ? [] : $0.nodes } ?? []
+            guard let allocated = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode,
+                                                          excluding: reserved.isEmpty ? siblings : siblings.union(reserved)) else {
                 stillWaiting.append(unit)
-                if multi == nil { noSlotLeft = true }
+                if multi == nil { if reserved.isEmpty { noSlotLeft = true } else { noSlotOutsideReservation = true } }
+                if let multi, reservation == nil { reserve(for: unit, multi, excluding: siblings) }
                 continue  // not free now: later units may still fit (backfill)
             }
+            if reservation?.unit === unit { reservation = nil }
             let group = allocated.sorted()  // in pool order: the first node is the master
             guard groupIsHealthy(group) else {
                 allocator.release(group: group, processesPerNode: perNode)
@@ -453,6 +468,17 @@ public final class JobRunner: @unchecked Sendable {
             thread.stackSize = 1 << 20
             thread.start()
         }
+    }
+
+    /// Holds back the `instances` nodes that will be free soonest (the most free slots now)
+    /// for `unit`; they take no other work until it starts.
+    func reserve(for unit: Unit, _ multi: MultiInstance, excluding siblings: Set<Int>) {
+        let candidates = allocator.capacity.indices.filter {
+            allocator.usable[$0] && allocator.capacity[$0] >= multi.processesPerNode && !siblings.contains($0)
+        }
+        guard candidates.count >= multi.instances else { return }
+        let chosen = candidates.sorted { allocator.free[$0] > allocator.free[$1] }.prefix(multi.instances)
+        reservation = (unit, Set(chosen))
     }
 
     func finish(_ unit: Unit, group: [Int], attempt: Attempt) {
