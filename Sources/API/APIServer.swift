@@ -106,7 +106,7 @@ public struct APIServer: Sendable {
             withTasks = value
         }
         guard let summary = try store.job(id) else { return Self.noJob(id) }
-        return Self.json(JobDetail(job: summary, tasks: withTasks ? try store.tasks(jobId: id) : nil))
+        return Self.json(JobDetail(job: summary, tasks: withTasks ? try store.tasks(jobId: id) : nil, events: try store.events(jobId: id)))
     }
 
     func deleteJob(_ context: BasicRequestContext) throws -> Response {
@@ -229,6 +229,7 @@ public struct APIServer: Sendable {
     struct JobDetail: Encodable {
         var job: JobStore.JobSummary
         var tasks: [JobStore.TaskRecord]?
+        var events: [JobStore.Event]
     }
 
     struct ErrorBody: Encodable {

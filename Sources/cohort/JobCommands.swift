@@ -74,6 +74,13 @@ struct JobCommand: ParsableCommand {
                 }
             }
             print(Stored.table(rows), terminator: "")
+            // What happened to the job as a whole: submitted, recovered, preparation and
+            // release on each node, cancelled, completed.
+            let events = (try? Stored.jobs().events(jobId: job)) ?? []
+            if !events.isEmpty {
+                print("")
+                print(Stored.table([["TIME", "EVENT", "MESSAGE"]] + events.map { [Stored.time($0.time), $0.kind, $0.message] }), terminator: "")
+            }
         }
     }
 
@@ -155,7 +162,37 @@ struct JobCommand: ParsableCommand {
 }
 
 struct TaskCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "task", abstract: "A job's tasks.", subcommands: [List.self])
+    static let configuration = CommandConfiguration(commandName: "task", abstract: "A job's tasks.", subcommands: [List.self, Show.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one task: every attempt with its nodes, command, exit codes and why it failed.")
+        @Argument var job: String
+        @Argument(help: "The task id, with [K] for a replica: solve[1].") var task: String
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let record: JobStore.TaskRecord
+            do { record = try TaskLogs.task(task, in: Stored.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            if output == .json { return print(encode(record)) }
+            print("task \(record.displayId) of job \(job): \(record.state)\(record.result.map { ", \($0)" } ?? "")")
+            if let failure = record.failure, record.attempts.isEmpty { print("  \(failure.category.rawValue): \(failure.message)") }
+            for attempt in record.attempts {
+                print("attempt \(attempt.number): \(attempt.succeeded ? "success" : "failure") on \(Hostlist.compress(attempt.nodes)), "
+                      + "\(Stored.time(attempt.start)), \(String(format: "%.2f", attempt.seconds)) s")
+                if let code = attempt.exitCode { print("  exit code: \(code)") }
+                let perNode = attempt.nodeExitCodes.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+                if !perNode.isEmpty { print("  non-zero on: " + perNode.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
+                if let transport = attempt.transport { print("  transport: \(transport.rawValue)") }
+                if !attempt.launchedCommand.isEmpty { print("  command: \(CommandLineWords.shellJoin(attempt.launchedCommand))") }
+                print("  directory: \(attempt.directory)")
+                if let failure = attempt.failure {
+                    print("  \(failure.category.rawValue): \(failure.message)")
+                    for line in failure.details { print("    | \(line)") }
+                }
+                if let unswept = attempt.unsweptNodes, !unswept.isEmpty { print("  not swept (unreachable): \(Hostlist.compress(unswept))") }
+            }
+        }
+    }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a job's tasks with their states.")

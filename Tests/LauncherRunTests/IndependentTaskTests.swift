@@ -79,6 +79,49 @@ final class IndependentTaskTests: XCTestCase {
         XCTAssertLessThanOrEqual(Set(overlapping.flatMap { $0.attempts[0].nodes }).count, 1)
     }
 
+    /// Preparation runs once on each node before the job's first task there (however many
+    /// tasks land there at once); release runs on each node used, after the last task.
+    func testJobPreparationAndReleaseRunOncePerNode() throws {
+        let log = Harness.temporaryDirectory() + "/log"
+        var job = JobSpec(id: "prepared", tasks: (0..<8).map { TaskSpec.shell("t\($0)", "test -e \"$AZ_BATCH_JOB_PREP_DIR/ready\" && sleep 0.1") })
+        job.preparation = NodeTaskSpec(commandLine: ["/bin/sh", "-c", "sleep 0.2; echo prep $COHORT_NODE_ID >> \(log); touch ready"])
+        job.release = NodeTaskSpec(commandLine: ["/bin/sh", "-c", "test -e \"$COHORT_JOB_PREP_DIR/ready\" && echo release $COHORT_NODE_ID >> \(log)"])
+        let run = try Harness.run(job, pool: .local(nodeCount: 2, slotsPerNode: 3))
+        XCTAssertTrue(run.succeeded, "\(run.tasks.compactMap(\.failure))")
+        let used = Set(run.tasks.flatMap { $0.attempts.flatMap(\.nodes) })
+        let lines = Harness.read(log).split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("prep") }.sorted(), used.sorted().map { "prep \($0)" }, "once per node")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("release") }.sorted(), used.sorted().map { "release \($0)" })
+        XCTAssertEqual(run.nodeTasks.filter { $0.kind == .preparation }.count, used.count)
+        let releases = run.nodeTasks.filter { $0.kind == .release }
+        XCTAssertEqual(releases.count, used.count)
+        XCTAssertTrue(releases.allSatisfy(\.succeeded))
+        let lastEnd = run.tasks.flatMap(\.attempts).compactMap(\.end).max()!
+        XCTAssertTrue(releases.allSatisfy { $0.start >= lastEnd }, "release runs after the last task")
+    }
+
+    /// A node where preparation fails takes none of the job's tasks: they run elsewhere.
+    func testTasksAvoidANodeWhosePreparationFailed() throws {
+        var job = JobSpec(id: "badprep", tasks: (0..<6).map { TaskSpec.shell("t\($0)", "sleep 0.05") })
+        job.preparation = NodeTaskSpec(commandLine: ["/bin/sh", "-c", "test \"$COHORT_NODE_ID\" != local-0 || { echo no scratch space >&2; exit 4; }"])
+        let run = try Harness.run(job, pool: .local(nodeCount: 2, slotsPerNode: 2))
+        XCTAssertTrue(run.succeeded, "\(run.tasks.compactMap(\.failure))")
+        for task in run.tasks {
+            XCTAssertEqual(task.attempts.last?.nodes, ["local-1"])
+            for attempt in task.attempts.dropLast() { XCTAssertEqual(attempt.failure?.category, .preparationFailed) }
+        }
+        let failed = try XCTUnwrap(run.nodeTasks.first { $0.node == "local-0" })
+        XCTAssertEqual(failed.exitCode, 4)
+        XCTAssertEqual(failed.failure?.category, .preparationFailed)
+        XCTAssertTrue(failed.failure?.details.contains("no scratch space") == true, "\(failed)")
+
+        // Failing everywhere: the tasks end, saying why, instead of waiting forever.
+        job.preparation = NodeTaskSpec(commandLine: ["false"])
+        let hopeless = try Harness.run(job, pool: .local(nodeCount: 2, slotsPerNode: 2))
+        XCTAssertFalse(hopeless.succeeded)
+        XCTAssertTrue(hopeless.tasks.allSatisfy { $0.failure?.category == .preparationFailed }, "\(hopeless.tasks.map(\.failure))")
+    }
+
     func testJobMaxWallClockTimeEndsRunningTasksAndSkipsTheRest() throws {
         var job = JobSpec(id: "bounded", tasks: [
             .shell("quick", "true"),

@@ -70,7 +70,7 @@ final class JobStoreTests: XCTestCase {
         try sqlite.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         sqlite.waitUntilExit()
-        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job', 'v3: pools', 'v4: which jobs the service owns']\n")
+        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job', 'v3: pools', 'v4: which jobs the service owns', 'v5: disabled jobs']\n")
     }
 }
 

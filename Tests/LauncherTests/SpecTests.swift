@@ -68,6 +68,25 @@ final class JobFileTests: XCTestCase {
         XCTAssertEqual(solve.constraints, Constraints(maxWallClockTime: 1800, maxTaskRetryCount: 2))
     }
 
+    func testJobConstraintsPreparationAndReleaseInAzuresShape() throws {
+        let json = """
+            {"id": "staged", "constraints": {"maxWallClockTime": "PT2H"},
+             "jobPreparationTask": {"id": "prep", "commandLine": "/bin/sh -c 'cp input $AZ_BATCH_JOB_PREP_DIR'", "waitForSuccess": false,
+                                    "environmentSettings": [{"name": "STAGE", "value": "1"}], "constraints": {"maxWallClockTime": "PT5M"}},
+             "jobReleaseTask": {"commandLine": "rm -rf scratch", "maxWallClockTime": "PT1M"},
+             "tasks": [{"id": "a", "commandLine": "true"}]}
+            """
+        let job = try JobFile.parse(json, file: "job.json")
+        XCTAssertEqual(job.maxWallClockTime, 7200)
+        XCTAssertEqual(job.preparation, NodeTaskSpec(commandLine: ["/bin/sh", "-c", "cp input $AZ_BATCH_JOB_PREP_DIR"], environment: ["STAGE": "1"],
+                                                     maxWallClockTime: 300, waitForSuccess: false))
+        XCTAssertEqual(job.release, NodeTaskSpec(commandLine: ["rm", "-rf", "scratch"], maxWallClockTime: 60))
+        let bad = error("id: j\njobReleaseTask:\n  commandLine: x\n  waitForSuccess: true\ntasks: [{id: a, commandLine: x}]\n")
+        XCTAssertEqual(bad?.field, "jobReleaseTask.waitForSuccess")
+        XCTAssertEqual(bad?.line, 4)
+        XCTAssertEqual(error("id: j\njobPreparationTask: {}\ntasks: [{id: a, commandLine: x}]\n")?.field, "jobPreparationTask")
+    }
+
     func testDefaults() throws {
         let job = try JobFile.parse("id: j\ntasks:\n  - id: t\n    commandLine: true\n    multiInstance: {}\n", file: "j.yaml")
         XCTAssertEqual(job.pool, "local")

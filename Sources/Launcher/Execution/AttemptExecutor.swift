@@ -94,6 +94,53 @@ public struct AttemptExecutor: Sendable {
         return attempt
     }
 
+    // MARK: - Job preparation and release
+
+    /// Runs a job's preparation or release task on one node, in
+    /// `<work>/<job>/job.preparation/<node>` (or `job.release`: a '.' no task id can have),
+    /// with the job's variables and the node's. Never throws: the outcome says what happened.
+    public func runNodeTask(_ spec: NodeTaskSpec, kind: NodeTaskRun.Kind, jobId: String, jobEnvironment: [String: String], node: Node,
+                            cancellation: Cancellation) -> NodeTaskRun {
+        let directory = "\(settings.workDirectory)/\(jobId)/job.\(kind.rawValue)/\(node.id)"
+        let preparationDirectory = "\(settings.workDirectory)/\(jobId)/job.preparation/\(node.id)"
+        var run = NodeTaskRun(kind: kind, node: node.id, exitCode: nil, start: Date(), end: Date(), directory: directory, failure: nil)
+        let marker = "\(jobId).job-\(kind.rawValue).\(node.id)"
+        let what = kind == .preparation ? "the job preparation task" : "the job release task"
+        do {
+            try makeDirectory(directory)
+            var variables = jobEnvironment.merging(spec.environment) { $1 }
+            variables["COHORT_JOB_ID"] = jobId
+            variables["COHORT_POOL"] = pool.name
+            variables["COHORT_NODE_ID"] = node.id
+            variables["COHORT_WORKING_DIR"] = directory
+            variables["COHORT_JOB_PREP_DIR"] = preparationDirectory
+            variables[ProcessSweeper.marker] = marker
+            variables["AZ_BATCH_JOB_ID"] = jobId
+            variables["AZ_BATCH_NODE_ID"] = node.id
+            variables["AZ_BATCH_POOL_ID"] = pool.name
+            variables["AZ_BATCH_JOB_PREP_DIR"] = preparationDirectory
+            variables["AZ_BATCH_JOB_PREP_WORKING_DIR"] = preparationDirectory
+            let arguments = nodeCommand.arguments(spec.commandLine, on: node, directory: directory, environment: variables)
+            // Release runs even for a cancelled job, within its own limit (Azure's default is 15 minutes).
+            let limit = spec.maxWallClockTime ?? (kind == .release ? 900 : nil)
+            let termination = try supervise(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory, output: directory,
+                                            constraints: Constraints(maxWallClockTime: limit), node: node.id, watching: [node], cancellation: cancellation)
+            run.exitCode = termination.code
+            if termination != .exited(0) {
+                run.failure = exitFailure(termination, node: node.id, what: what, stderr: "\(directory)/stderr.txt", remote: !node.isLocal)
+            }
+        } catch let failure as Failure {
+            run.failure = failure
+            run.failure?.message = "\(what) on node \(node.id): \(failure.message)"
+        } catch {
+            run.failure = Failure(category: .launchFailed, node: node.id, message: "\(what) on node \(node.id): \(error)")
+        }
+        if kind == .preparation, run.failure != nil { run.failure?.category = .preparationFailed }
+        run.end = Date()
+        if run.failure != nil { sweep(attemptId: marker, nodes: [node]) }
+        return run
+    }
+
     func baseEnvironment() -> [String: String] {
         // The caller's environment (PATH, LD_LIBRARY_PATH, modules, OMPI_MCA_* choices), minus
         // what a parent Cohort task or MPI job may have left: a task started from inside a
@@ -112,7 +159,8 @@ public struct AttemptExecutor: Sendable {
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 })
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
+                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation")
         let variables = environment.variables(forNode: 0)
         let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
         attempt.launchedCommand = arguments
@@ -137,7 +185,8 @@ public struct AttemptExecutor: Sendable {
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 })
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
+                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation")
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport

@@ -15,6 +15,8 @@ public struct TaskEnvironment: Sendable {
     public var hostfile: String?
     /// The job's and the task's own variables.
     public var userVariables: [String: String]
+    /// `<work>/<job>/job.preparation`: each node's preparation directory is below it.
+    public var preparationRoot: String?
 
     /// The working directory of node `index` of the group.
     public func workingDirectory(_ index: Int) -> String {
@@ -42,6 +44,12 @@ public struct TaskEnvironment: Sendable {
         v["COHORT_WORKING_DIR"] = workingDirectory(index)
         if let replica { v["COHORT_REPLICA_INDEX"] = String(replica) }
         if let hostfile { v["COHORT_HOSTFILE"] = hostfile }
+        if let preparationRoot {
+            v["COHORT_JOB_PREP_DIR"] = "\(preparationRoot)/\(node.id)"
+            v["AZ_BATCH_JOB_PREP_DIR"] = "\(preparationRoot)/\(node.id)"
+            v["AZ_BATCH_JOB_PREP_WORKING_DIR"] = "\(preparationRoot)/\(node.id)"
+            v["COHORT_JOB_PREP_ROOT"] = preparationRoot  // for `cohort rank-env`, per rank
+        }
         v["AZ_BATCH_JOB_ID"] = jobId
         v["AZ_BATCH_TASK_ID"] = replica.map { "\(taskId)-\($0)" } ?? taskId
         v["AZ_BATCH_NODE_ID"] = node.id
@@ -58,7 +66,8 @@ public struct TaskEnvironment: Sendable {
 
     /// The names whose values differ from node to node; `cohort rank-env` sets them per rank.
     public static let perNodeNames = ["COHORT_NODE_ID", "COHORT_NODE_INDEX", "COHORT_WORKING_DIR", "AZ_BATCH_NODE_ID",
-                                      "AZ_BATCH_IS_CURRENT_NODE_MASTER", "AZ_BATCH_TASK_WORKING_DIR"]
+                                      "AZ_BATCH_IS_CURRENT_NODE_MASTER", "AZ_BATCH_TASK_WORKING_DIR",
+                                      "COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR"]
 
     /// Sets the per-node names of `environment` for the rank `rank`, from the group's list and
     /// the ranks-per-node count (ranks fill node 0 first, as `--map-by ppr:P:node` places them).
@@ -74,5 +83,8 @@ public struct TaskEnvironment: Sendable {
         environment["AZ_BATCH_NODE_ID"] = nodes[index]
         environment["AZ_BATCH_IS_CURRENT_NODE_MASTER"] = index == 0 ? "true" : "false"
         environment["AZ_BATCH_TASK_WORKING_DIR"] = directory
+        if let root = environment["COHORT_JOB_PREP_ROOT"] {
+            for name in ["COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR"] { environment[name] = "\(root)/\(nodes[index])" }
+        }
     }
 }

@@ -96,6 +96,12 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// Wall-clock limit of the whole job in seconds, from when it starts running (Azure's
     /// job constraints.maxWallClockTime): then its attempts end and the rest never starts.
     public var maxWallClockTime: Double?
+    /// Runs once on each node before the job's first task there (Azure's
+    /// jobPreparationTask): staging inputs, warming caches.
+    public var preparation: NodeTaskSpec?
+    /// Runs on each node that ran the job's tasks once the job has ended (Azure's
+    /// jobReleaseTask): cleaning up what preparation left.
+    public var release: NodeTaskSpec?
 
     public init(id: String, pool: String = "local", priority: Int = 0, tasks: [TaskSpec], environment: [String: String] = [:], maxWallClockTime: Double? = nil) {
         self.id = id
@@ -104,5 +110,23 @@ public struct JobSpec: Codable, Sendable, Equatable {
         self.tasks = tasks
         self.environment = environment
         self.maxWallClockTime = maxWallClockTime
+    }
+}
+
+/// A job's preparation or release task: one command per node, not per task.
+public struct NodeTaskSpec: Codable, Sendable, Equatable {
+    public var commandLine: [String]
+    public var environment: [String: String]
+    /// Seconds it may take on one node.
+    public var maxWallClockTime: Double?
+    /// Preparation only: whether the job's tasks wait for it to succeed on a node (Azure's
+    /// default); if it fails there, they run elsewhere.
+    public var waitForSuccess: Bool
+
+    public init(commandLine: [String], environment: [String: String] = [:], maxWallClockTime: Double? = nil, waitForSuccess: Bool = true) {
+        self.commandLine = commandLine
+        self.environment = environment
+        self.maxWallClockTime = maxWallClockTime
+        self.waitForSuccess = waitForSuccess
     }
 }

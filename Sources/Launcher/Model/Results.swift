@@ -22,6 +22,8 @@ public enum FailureCategory: String, Codable, Sendable {
     case cancelled
     /// The job could never run on its pool (found when a service took it).
     case rejected
+    /// The job's preparation task failed on the node (the task runs elsewhere).
+    case preparationFailed
     /// The server stopped (killed, crashed) while the attempt ran; a restarted server ended
     /// what was left of it and runs it again. Not counted against maxTaskRetryCount.
     case interrupted
@@ -87,6 +89,20 @@ public struct TaskRun: Codable, Sendable {
     public var failure: Failure? { skippedBecause ?? attempts.last?.failure }
 }
 
+/// One run of a job's preparation or release task on one node.
+public struct NodeTaskRun: Codable, Sendable {
+    public enum Kind: String, Codable, Sendable { case preparation, release }
+    public var kind: Kind
+    public var node: String
+    public var exitCode: Int32?
+    public var start: Date
+    public var end: Date
+    /// Where its stdout.txt and stderr.txt are.
+    public var directory: String
+    public var failure: Failure?
+    public var succeeded: Bool { failure == nil && exitCode == 0 }
+}
+
 /// The outcome of a whole job run.
 public struct JobRun: Codable, Sendable {
     public var jobId: String
@@ -94,6 +110,17 @@ public struct JobRun: Codable, Sendable {
     public var start: Date
     public var end: Date
     public var tasks: [TaskRun]
+    /// Its preparation and release tasks, per node, in the order they ran.
+    public var nodeTasks: [NodeTaskRun] = []
+
+    public init(jobId: String, pool: String, start: Date, end: Date, tasks: [TaskRun], nodeTasks: [NodeTaskRun] = []) {
+        self.jobId = jobId
+        self.pool = pool
+        self.start = start
+        self.end = end
+        self.tasks = tasks
+        self.nodeTasks = nodeTasks
+    }
 
     public var succeeded: Bool { tasks.allSatisfy(\.succeeded) }
     public var counts: (succeeded: Int, failed: Int) {

@@ -59,7 +59,15 @@ public final class JobRunner: @unchecked Sendable {
         /// When the job's maxWallClockTime runs out, and whether it has.
         var deadline: Date?
         var timedOut = false
+        /// Its preparation task per node index: running, or done with its failure if any.
+        var preparation: [Int: Preparation] = [:]
+        /// Nodes where preparation failed: its tasks go elsewhere.
+        var preparationFailed: Set<Int> = []
+        /// Nodes any of its attempts ran on: where its release task runs.
+        var usedNodes: Set<Int> = []
+        var nodeTasks: [NodeTaskRun] = []
         init(spec: JobSpec) { self.spec = spec }
+        enum Preparation { case running, done(Failure?) }
     }
 
     /// One task, or one replica of it.
@@ -91,6 +99,8 @@ public final class JobRunner: @unchecked Sendable {
     /// Per job and task id: its units, and how many ended in success or failure.
     var outcomes: [String: (total: Int, succeeded: Int, failed: Int)] = [:]
     var runningCount = 0, succeededCount = 0, failedCount = 0
+    /// Jobs whose release tasks are running (they end after them).
+    var releasesRunning = 0
     let condition = NSCondition()
     var completions: [(Unit, [Int], Attempt)] = []
     /// Nodes held back for the first multi-instance unit that could not start: no other
@@ -192,7 +202,7 @@ public final class JobRunner: @unchecked Sendable {
             skipBlocked()
             startReadyUnits()
             report()
-            if waiting.isEmpty && runningCount == 0 && completions.isEmpty && stop() { break }
+            if waiting.isEmpty && runningCount == 0 && completions.isEmpty && releasesRunning == 0 && stop() { break }
             // Wake for completions and new jobs, and once a second for drains and pending sweeps.
             if completions.isEmpty { _ = condition.wait(until: nextWake()) }
             let done = completions
@@ -372,16 +382,70 @@ public final class JobRunner: @unchecked Sendable {
         let job = unit.job
         job.remaining -= 1
         if job.remaining == 0 {
-            let run = JobRun(jobId: job.spec.id, pool: pool.name, start: job.start, end: Date(), tasks: job.units.map(\.run))
-            // A service forgets every finished job (the store has it); `cohort run` keeps the
-            // first: `job`, `unitList` and `run()` read it.
-            if !isService { finishedRuns.append(run) }
-            if isService || jobs.first !== job {
-                jobs.removeAll { $0 === job }
-                for task in job.spec.tasks { outcomes[Self.key(job.spec.id, task.id)] = nil }
+            let run = JobRun(jobId: job.spec.id, pool: pool.name, start: job.start, end: Date(), tasks: job.units.map(\.run), nodeTasks: job.nodeTasks)
+            if let release = job.spec.release, !job.usedNodes.isEmpty {
+                // The release task on every node the job used, off the scheduling thread;
+                // the job ends after it.
+                releasesRunning += 1
+                let nodes = job.usedNodes.sorted().map { pool.nodes[$0] }
+                let executor = self.executor
+                Thread { [self] in
+                    let releases = nodes.map { node in
+                        executor.runNodeTask(release, kind: .release, jobId: job.spec.id, jobEnvironment: job.spec.environment, node: node, cancellation: Cancellation())
+                    }
+                    condition.lock()
+                    var finished = run
+                    finished.nodeTasks += releases
+                    finished.end = Date()
+                    releasesRunning -= 1
+                    end(job, finished)
+                    condition.signal()
+                    condition.unlock()
+                }.start()
+            } else {
+                end(job, run)
             }
-            onJobFinished?(run)
         }
+    }
+
+    /// Records a job's end and tells of it.
+    func end(_ job: JobState, _ run: JobRun) {
+        // A service forgets every finished job (the store has it); `cohort run` keeps the
+        // first: `job`, `unitList` and `run()` read it.
+        if !isService { finishedRuns.append(run) }
+        if isService || jobs.first !== job {
+            jobs.removeAll { $0 === job }
+            for task in job.spec.tasks { outcomes[Self.key(job.spec.id, task.id)] = nil }
+        }
+        onJobFinished?(run)
+    }
+
+    /// Runs the job's preparation task on each node of `group` where it has not run yet
+    /// (once per node, however many tasks land there at once); the failure that keeps the
+    /// task off a node, if any. Called on an attempt's thread.
+    func prepare(_ job: JobState, _ group: [Int]) -> Failure? {
+        guard let spec = job.spec.preparation else { return nil }
+        for index in group {
+            condition.lock()
+            while case .running? = job.preparation[index] { condition.wait() }
+            if case .done(let failure)? = job.preparation[index] {
+                condition.unlock()
+                if let failure, spec.waitForSuccess { return failure }
+                continue
+            }
+            job.preparation[index] = .running
+            let node = pool.nodes[index]
+            condition.unlock()
+            let run = executor.runNodeTask(spec, kind: .preparation, jobId: job.spec.id, jobEnvironment: job.spec.environment, node: node,
+                                           cancellation: job.cancellation)
+            condition.lock()
+            job.nodeTasks.append(run)
+            job.preparation[index] = .done(run.failure)
+            condition.broadcast()
+            condition.unlock()
+            if let failure = run.failure, spec.waitForSuccess { return failure }
+        }
+        return nil
     }
 
     /// Units whose dependency failed will never run: say so.
@@ -428,7 +492,20 @@ public final class JobRunner: @unchecked Sendable {
             let perNode = multi?.processesPerNode ?? 1
             // Replicas of one task run on disjoint node groups.
             let siblings = unit.replica == nil ? [] : Set(unit.job.units.filter { $0.running && $0.task.id == unit.task.id }.flatMap(\.group))
-            let reserved = reservation.map { $0.unit === unit ? [] : $0.nodes } ?? []
+            var reserved = reservation.map { $0.unit === unit ? [] : $0.nodes } ?? []
+            if !unit.job.preparationFailed.isEmpty {
+                let left = allocator.capacity.indices.filter {
+                    allocator.usable[$0] && allocator.capacity[$0] >= perNode && !unit.job.preparationFailed.contains($0)
+                }
+                guard left.count >= (multi?.instances ?? 1) else {
+                    let failed = unit.job.preparationFailed.sorted().map { pool.nodes[$0].id }
+                    unit.run.skippedBecause = Failure(category: .preparationFailed,
+                                                      message: "the job preparation task failed on \(Hostlist.compress(failed)); too few nodes are left for this task")
+                    complete(unit)
+                    continue
+                }
+                reserved.formUnion(unit.job.preparationFailed)
+            }
             guard let allocated = allocator.allocateGroup(instances: multi?.instances ?? 1, processesPerNode: perNode,
                                                           excluding: reserved.isEmpty ? siblings : siblings.union(reserved)) else {
                 stillWaiting.append(unit)
@@ -451,6 +528,7 @@ public final class JobRunner: @unchecked Sendable {
             unit.running = true
             runningCount += 1
             unit.group = group
+            unit.job.usedNodes.formUnion(group)
             unit.run.state = .running
             if unit.job.units.allSatisfy({ !$0.running && $0.run.attempts.isEmpty }) { unit.job.start = Date() }
             let work = AttemptExecutor.Work(jobId: unit.job.spec.id, task: unit.task, replica: unit.replica,
@@ -458,8 +536,15 @@ public final class JobRunner: @unchecked Sendable {
                                             cancellation: unit.job.cancellation)
             let nodes = group.map { pool.nodes[$0] }
             let executor = self.executor
+            let job = unit.job
             let thread = Thread { [self] in
-                let attempt = executor.run(work, on: nodes)
+                let attempt: Attempt
+                if let failure = prepare(job, group) {
+                    attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: Date(),
+                                      transport: nil, launchedCommand: [], directory: work.directory(under: executor.settings.workDirectory), failure: failure)
+                } else {
+                    attempt = executor.run(work, on: nodes)
+                }
                 condition.lock()
                 completions.append((unit, group, attempt))
                 condition.signal()
@@ -494,6 +579,10 @@ public final class JobRunner: @unchecked Sendable {
         runningCount -= 1
         unit.group = []
         unit.run.attempts.append(attempt)
+        if attempt.failure?.category == .preparationFailed, let nodeId = attempt.failure?.node,
+           let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) {
+            unit.job.preparationFailed.insert(index)  // its retry goes to another node
+        }
         if let failure = attempt.failure, failure.category == .nodeLost, let nodeId = failure.node,
            let index = pool.nodes.firstIndex(where: { $0.id == nodeId }), pool.nodes[index].state != .unusable {
             // A lost node takes no more work; the retry goes elsewhere.
@@ -507,7 +596,9 @@ public final class JobRunner: @unchecked Sendable {
         }
         let retriesLeft = attempt.failure != nil && attempt.failure?.category != .transportUnavailable
             && attempt.failure?.category != .cancelled && !executor.cancellation.isCancelled && !unit.job.cancellation.isCancelled
-            && unit.run.attempts.filter({ $0.failure?.category != .interrupted }).count <= unit.task.constraints.maxTaskRetryCount
+            && (attempt.failure?.category == .preparationFailed
+                || unit.run.attempts.filter({ $0.failure?.category != .interrupted && $0.failure?.category != .preparationFailed }).count
+                    <= unit.task.constraints.maxTaskRetryCount)
         if retriesLeft, allocator.impossibility(instances: unit.task.multiInstance?.instances ?? 1,
                                                 processesPerNode: unit.task.multiInstance?.processesPerNode ?? 1) == nil {
             unit.run.state = .active

@@ -225,7 +225,7 @@ struct Field {
     // MARK: - The schema
 
     func job() throws(SpecError) -> JobSpec {
-        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints"],
+        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask"],
                            aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a job needs an id") }
         let jobId = try id.identifier()
@@ -249,8 +249,31 @@ struct Field {
             let constraints = try c.object(known: ["maxWallClockTime"])
             limit = try constraints["maxWallClockTime"]?.duration()
         }
-        return JobSpec(id: jobId, pool: pool, priority: try f["priority"]?.int(minimum: -1000) ?? 0,
-                       tasks: tasks, environment: try f["environment"]?.environment() ?? [:], maxWallClockTime: limit)
+        var job = JobSpec(id: jobId, pool: pool, priority: try f["priority"]?.int(minimum: -1000) ?? 0,
+                          tasks: tasks, environment: try f["environment"]?.environment() ?? [:], maxWallClockTime: limit)
+        job.preparation = try f["jobPreparationTask"]?.nodeTask(preparation: true)
+        job.release = try f["jobReleaseTask"]?.nodeTask(preparation: false)
+        return job
+    }
+
+    /// Azure's jobPreparationTask / jobReleaseTask.
+    func nodeTask(preparation: Bool) throws(SpecError) -> NodeTaskSpec {
+        var known = ["id", "commandLine", "environment", "constraints", "maxWallClockTime"]
+        if preparation { known += ["waitForSuccess", "rerunOnNodeRebootAfterSuccess"] }
+        let f = try object(known: known, aliases: ["environmentSettings": "environment"])
+        guard let command = f["commandLine"] else { throw error("a \(preparation ? "job preparation" : "job release") task needs a commandLine") }
+        var limit = try f["maxWallClockTime"]?.duration()
+        if let c = f["constraints"] {
+            let constraints = try c.object(known: ["maxWallClockTime", "maxTaskRetryCount", "retentionTime"])
+            limit = try constraints["maxWallClockTime"]?.duration() ?? limit
+        }
+        var wait = true
+        if let w = f["waitForSuccess"] {
+            guard case let .scalar(scalar) = w.node, let value = Bool(scalar.string.lowercased()) else { throw w.error("expected true or false") }
+            wait = value
+        }
+        return NodeTaskSpec(commandLine: try command.commandLine(), environment: try f["environment"]?.environment() ?? [:],
+                            maxWallClockTime: limit, waitForSuccess: wait)
     }
 
     /// Ids as Azure Batch allows them: letters, digits, '-' and '_', at most 64.

@@ -261,6 +261,12 @@ public final class JobStore: @unchecked Sendable {
                                arguments: [task.succeeded ? "success" : "failure", try task.failure.map(Self.json), run.jobId, task.taskId, task.replica ?? -1])
             }
             try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [run.end.timeIntervalSince1970, run.jobId])
+            for nodeTask in run.nodeTasks {
+                let outcome = nodeTask.failure?.message ?? "succeeded in \(String(format: "%.2f", nodeTask.end.timeIntervalSince(nodeTask.start))) s"
+                try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
+                               arguments: [nodeTask.end.timeIntervalSince1970, run.jobId, nodeTask.kind.rawValue,
+                                           "job \(nodeTask.kind.rawValue) task on node \(nodeTask.node): \(outcome) (output in \(nodeTask.directory))"])
+            }
             let (ok, failed) = run.counts
             try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'completed', ?)",
                            arguments: [run.end.timeIntervalSince1970, run.jobId, "job \(run.jobId): \(ok) succeeded, \(failed) failed"])
