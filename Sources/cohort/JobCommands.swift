@@ -13,10 +13,8 @@ enum Stored {
         }
     }
 
-    /// The tasks of a stored job, or exit 2 naming what is wrong.
-    static func tasks(_ job: String) throws -> [JobStore.TaskRecord] {
-        do { return try jobs().tasks(jobId: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
-    }
+    /// The tasks of a job (from the server or the store), or exit 2 naming what is wrong.
+    static func tasks(_ job: String) throws -> [JobStore.TaskRecord] { try Source.tasks(job) }
 
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
@@ -46,7 +44,7 @@ struct JobCommand: ParsableCommand {
 
         func run() throws {
             let jobs: [JobStore.JobSummary]
-            do { jobs = try Stored.jobs().jobs() } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            jobs = try Source.jobs()
             if output == .json { return print(encode(jobs)) }
             print(Stored.table([["JOB", "POOL", "STATE", "TASKS", "SUCCEEDED", "FAILED", "SUBMITTED", "FINISHED"]]
                 + jobs.map { [$0.id, $0.pool, $0.state, String($0.tasks), String($0.succeeded), String($0.failed), Stored.time($0.submitted), Stored.time($0.finished)] }),
@@ -76,7 +74,7 @@ struct JobCommand: ParsableCommand {
             print(Stored.table(rows), terminator: "")
             // What happened to the job as a whole: submitted, recovered, preparation and
             // release on each node, cancelled, completed.
-            let events = (try? Stored.jobs().events(jobId: job)) ?? []
+            let events = (try? Source.events(job)) ?? []
             if !events.isEmpty {
                 print("")
                 print(Stored.table([["TIME", "EVENT", "MESSAGE"]] + events.map { [Stored.time($0.time), $0.kind, $0.message] }), terminator: "")
@@ -216,15 +214,30 @@ struct Logs: ParsableCommand {
     @Option(help: "The attempt number (default: the last).") var attempt: Int?
     @Flag(help: "Print stderr.txt instead of stdout.txt.") var stderr = false
     @Option(help: "For MPI tasks: the coordination command's output on this node.") var node: String?
+    @Flag(help: "Keep printing what the task writes until it has ended (like tail -f).") var follow = false
 
     func run() throws {
-        let tasks = try Stored.tasks(job)
-        let file: String
-        do {
-            file = try TaskLogs.file(TaskLogs.task(task, in: tasks, job: job), attempt: attempt, stream: stderr ? .stderr : .stdout, node: node)
-        } catch { throw Exit.badInput(error) }
-        guard let data = FileManager.default.contents(atPath: file) else { throw Exit.badInput("no output at \(file)") }
-        FileHandle.standardOutput.write(data)
+        let stream: TaskLogs.Stream = stderr ? .stderr : .stdout
+        guard follow else {
+            let (data, _) = try Source.log(job: job, task: task, attempt: attempt, stream: stream, node: node, offset: 0)
+            return FileHandle.standardOutput.write(data)
+        }
+        // Follow: wait for the task to start, then print what is new until it has ended
+        // (one more read after the end, so nothing written last is lost).
+        var offset: UInt64 = 0
+        while true {
+            let record: JobStore.TaskRecord
+            do { record = try TaskLogs.task(task, in: Source.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            let ended = record.state == TaskState.completed.rawValue
+            if !record.attempts.isEmpty, let (data, size) = try? Source.log(job: job, task: task, attempt: attempt, stream: stream, node: node, offset: offset) {
+                FileHandle.standardOutput.write(data)
+                offset = size
+            } else if ended {
+                throw Exit.badInput("task \(task) ended without running")
+            }
+            if ended { return }
+            usleep(250_000)
+        }
     }
 }
 
@@ -236,15 +249,8 @@ struct Usage: ParsableCommand {
 
     func run() throws {
         guard let grouping = JobStore.Grouping(rawValue: by) else { throw Exit.badInput("--by: expected job, pool or task, found '\(by)'") }
-        var start = Date.distantPast
-        if let since {
-            guard let date = UsagePeriod.start(since) else { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
-            start = date
-        }
-        let pools = (try? PoolStore(stateDirectory: PoolStore.defaultStateDirectory).list()) ?? []
-        let prices = Dictionary(pools.compactMap { pool in pool.pricePerNodeHour.map { (pool.name, $0) } }) { a, _ in a }
-        let rows: [JobStore.UsageRow]
-        do { rows = try Stored.jobs().usage(since: start, by: grouping, prices: prices) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        if let since, UsagePeriod.start(since) == nil { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
+        let rows = try Source.usage(since: since, by: grouping)
         if output == .json { return print(encode(rows)) }
         print(Stored.table([[by.uppercased(), "ATTEMPTS", "NODE-HOURS", "CORE-HOURS", "COST"]] + rows.map {
             [$0.key, String($0.attempts), String(format: "%.4f", $0.nodeSeconds / 3600), String(format: "%.4f", $0.coreSeconds / 3600),
@@ -259,12 +265,11 @@ struct Wait: ParsableCommand {
     @Option(help: "Give up after this many seconds (exit 3).") var timeout: Double?
 
     func run() throws {
-        let store = try Stored.jobs()
         let live = isatty(STDERR_FILENO) != 0
         let deadline = timeout.map { Date() + $0 }
         while true {
-            let progress: (state: String, done: Int, failed: Int, total: Int)
-            do { progress = try store.progress(jobId: job) } catch { throw Exit.badInput(error) }
+            let summary = try Source.job(job)
+            let progress = (state: summary.state, done: summary.succeeded + summary.failed, failed: summary.failed, total: summary.tasks)
             if live {
                 let width = 30, filled = progress.total == 0 ? width : width * progress.done / progress.total
                 let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
@@ -276,8 +281,10 @@ struct Wait: ParsableCommand {
                 if progress.failed > 0 { throw Exit.taskFailed }
                 return
             }
-            // A job whose runner died without recording its end will never complete.
-            if let pid = try? store.runnerPid(jobId: job), kill(pid, 0) != 0, errno == ESRCH {
+            // A job whose runner died without recording its end will never complete (a
+            // server's jobs are taken back by its next start).
+            if try Source.server() == nil, let store = try? Stored.jobs(), (try? store.origin(jobId: job)) == "run",
+               let pid = try? store.runnerPid(jobId: job), kill(pid, 0) != 0, errno == ESRCH {
                 throw Exit.badInput("the process running job \(job) (pid \(pid)) is gone; the job will not finish")
             }
             if let deadline, Date() > deadline { throw ExitCode(3) }

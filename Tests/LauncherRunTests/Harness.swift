@@ -59,11 +59,11 @@ enum Harness {
     }
 
     /// Runs the cohort binary with a private state directory.
-    static func cohort(_ arguments: [String], home: String, directory: String? = nil) throws -> CLIResult {
+    static func cohort(_ arguments: [String], home: String, directory: String? = nil, environment extra: [String: String] = [:]) throws -> CLIResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable("cohort"))
         process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         environment["COHORT_HOME"] = home
         process.environment = environment
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }

@@ -302,6 +302,39 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(server.stop(), 0, server.log)
     }
 
+    /// The CLI talks to the server: here from another machine's point of view (an empty
+    /// state directory, $COHORT_SERVER and $COHORT_TOKEN), and `logs --follow` streams.
+    func testTheCLIWorksThroughTheAPIFromElsewhere() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let elsewhere = Harness.temporaryDirectory()
+        func remote(_ arguments: [String]) throws -> Harness.CLIResult {
+            try Harness.cohort(arguments, home: elsewhere, environment: ["COHORT_SERVER": server.url, "COHORT_TOKEN": server.token])
+        }
+        let file = "\(elsewhere)/job.yaml"
+        try "id: far\ntasks:\n  - { id: talk, commandLine: \"sh -c 'for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done'\" }\n  - { id: bad, commandLine: sh -c 'exit 5' }\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try remote(["submit", file]).stdout, "far\n")
+        let follow = try remote(["logs", "--follow", "far", "talk"])
+        XCTAssertEqual(follow.exitCode, 0, follow.stderr)
+        XCTAssertEqual(follow.stdout, (1...5).map { "line \($0)\n" }.joined())
+        let wait = try remote(["wait", "far"])
+        XCTAssertEqual(wait.exitCode, 1, "a task failed: \(wait.stdout)\(wait.stderr)")
+        let list = try remote(["job", "list", "--output", "json"])
+        let jobs = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]], list.stderr)
+        XCTAssertEqual(jobs.map { $0["id"] as? String }, ["far"])
+        let show = try remote(["task", "show", "far", "bad"])
+        XCTAssertTrue(show.stdout.contains("exit code: 5"), show.stdout + show.stderr)
+        XCTAssertEqual(try remote(["logs", "far", "nosuch"]).exitCode, 2)
+        XCTAssertEqual(try remote(["usage", "--by", "pool", "--output", "json"]).exitCode, 0)
+        let wrong = try Harness.cohort(["job", "list"], home: elsewhere, environment: ["COHORT_SERVER": server.url, "COHORT_TOKEN": "not-the-token-at-all"])
+        XCTAssertEqual(wrong.exitCode, 2)
+        XCTAssertTrue(wrong.stderr.contains("bearer token"), wrong.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(elsewhere)/cohort.sqlite"), "nothing was read from a local store")
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+
     /// docs/openapi.yaml describes exactly the routes the server has.
     func testTheOpenAPIDocumentDescribesEveryRoute() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
