@@ -3,7 +3,7 @@
 # pkg-config. Idempotent; needs root (or sudo) for apt-get.
 set -euo pipefail
 
-packages=(libopenmpi-dev openmpi-bin libibverbs-dev pkg-config libsqlite3-dev openssh-server openssh-client iproute2 util-linux)
+packages=(libopenmpi-dev openmpi-bin libibverbs-dev pkg-config libsqlite3-dev libcurl4 openssh-server openssh-client iproute2 util-linux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
