@@ -60,8 +60,8 @@ public struct AttemptExecutor: Sendable {
     public func run(_ work: Work, on nodes: [Node]) -> Attempt {
         let directory = work.directory(under: settings.workDirectory)
         if settings.spawner != nil {
-            // Two syscalls, not Foundation's file writing: this is on every task's path.
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            // A few syscalls, not Foundation's file writing: this is on every task's path.
+            _ = Self.makeDirectories(directory)
             let text = nodes.map(\.id).joined(separator: "\n") + "\n"
             let descriptor = open("\(directory)/\(Self.nodesFile)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             if descriptor >= 0 {
@@ -388,11 +388,18 @@ public struct AttemptExecutor: Sendable {
     // MARK: - Pieces
 
     func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw Failure(category: .launchFailed, message: "cannot create \(path): \(error.localizedDescription)")
+        guard Self.makeDirectories(path) else {
+            throw Failure(category: .launchFailed, message: "cannot create \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// mkdir -p with plain syscalls: one mkdir when the parent exists (every attempt after
+    /// a task's first), where Foundation stats every component of the path first.
+    static func makeDirectories(_ path: String) -> Bool {
+        if mkdir(path, 0o755) == 0 || errno == EEXIST { return true }
+        guard errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return false }
+        guard makeDirectories(String(path[..<slash])) else { return false }
+        return mkdir(path, 0o755) == 0 || errno == EEXIST
     }
 
     /// Ends whatever is left of the attempt on every node of the group; returns the nodes
