@@ -136,6 +136,52 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(attempt.directory)/stdout.txt"), "", "the application never started")
     }
 
+    /// kill -9 of `cohort serve` while an MPI task runs across two remote nodes: the next
+    /// server ends what is left of it on every node and runs it again; nothing is lost.
+    func testAServerKilledDuringAMultiNodeRunIsReconciled() throws {
+        let home = Harness.temporaryDirectory()
+        try PoolStore(stateDirectory: home).save(pool)
+        let file = "\(home)/job.yaml"
+        try """
+            id: vc-crash
+            pool: vc
+            tasks:
+              - id: quick
+                commandLine: hostname
+              - id: mpi
+                commandLine: sh -c 'sleep 3; hostname'
+                multiInstance: { instances: 2, transport: tcp }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "vc-crash\n")
+        // Kill the server once ranks run on the remote nodes.
+        let deadline = Date() + 60
+        var ranks: [String] = []
+        while Set(ranks).count < 2, Date() < deadline {
+            ranks = ProcessSweeper.localProcesses(variable: "COHORT_TASK_ID", value: "mpi").compactMap {
+                VirtualCluster.environment(of: $0, "OMPI_COMM_WORLD_RANK") != nil ? VirtualCluster.environment(of: $0, "AZ_BATCH_NODE_ID") : nil
+            }
+            usleep(50_000)
+        }
+        XCTAssertEqual(Set(ranks).count, 2, "ranks on two nodes: \(ranks); \(server.log)")
+        server.killHard()
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let store = try JobStore(stateDirectory: home)
+        while try store.job("vc-crash")?.state != "completed", Date() < deadline + 60 { usleep(100_000) }
+        XCTAssertEqual(server.stop(), 0, server.log)
+        let tasks = try store.tasks(jobId: "vc-crash")
+        let mpi = try XCTUnwrap(tasks.first { $0.taskId == "mpi" })
+        XCTAssertEqual(mpi.result, "success", "\(mpi.attempts.map(\.failure)) \(server.log)")
+        XCTAssertEqual(mpi.attempts.first?.failure?.category, .interrupted, "the attempt the crash cut off")
+        XCTAssertEqual(mpi.attempts.first?.nodes.count, 2, "its group is known from the attempt directory")
+        XCTAssertEqual(mpi.attempts.filter(\.succeeded).count, 1)
+        XCTAssertEqual(tasks.first { $0.taskId == "quick" }?.attempts.filter(\.succeeded).count, 1, "what finished is not run again")
+        XCTAssertTrue(server.log.contains("job vc-crash recovered"), server.log)
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-crash"), [], "nothing of the job is left on any node")
+    }
+
     func testADrainDuringARunLetsRunningWorkFinishAndTakesNoMore() throws {
         let home = Harness.temporaryDirectory()
         let store = PoolStore(stateDirectory: home)
