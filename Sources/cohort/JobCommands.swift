@@ -263,6 +263,7 @@ struct Wait: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Wait for a job to finish, with a progress bar; exit 0 if every task succeeded, 1 if not.")
     @Argument var job: String
     @Option(help: "Give up after this many seconds (exit 3).") var timeout: Double?
+    @Option(help: "table or json (the job's summary)") var output: OutputFormat = .table
 
     func run() throws {
         let live = isatty(STDERR_FILENO) != 0
@@ -277,7 +278,9 @@ struct Wait: ParsableCommand {
             }
             if progress.state == "completed" {
                 if live { FileHandle.standardError.write(Data("\n".utf8)) }
-                print("job \(job): \(progress.done - progress.failed) succeeded, \(progress.failed) failed")
+                if output == .json { print(encode(summary)) } else {
+                    print("job \(job): \(progress.done - progress.failed) succeeded, \(progress.failed) failed")
+                }
                 if progress.failed > 0 { throw Exit.taskFailed }
                 return
             }

@@ -11,6 +11,11 @@ struct Submit: ParsableCommand {
     @Argument(help: "A job file (YAML or JSON).") var file: String
     @Option(help: "The pool to run on (default: the job file's).") var pool: String?
     @Flag(help: "Submit it disabled: nothing starts until `cohort job enable`.") var disabled = false
+    @Option(help: "table (the id alone) or json") var output: OutputFormat = .table
+
+    func say(_ id: String) {
+        print(output == .json ? "{\"id\":\"\(id)\"}" : id)  // ids are letters, digits, '-' and '_'
+    }
 
     func run() throws {
         var job: JobSpec
@@ -23,7 +28,7 @@ struct Submit: ParsableCommand {
             do {
                 let data = try client.call("POST", "/v1/jobs\(disabled ? "?disabled=true" : "")", body: body)
                 let answer = try JSONDecoder().decode([String: String].self, from: data)
-                return print(answer["id"] ?? "")
+                return say(answer["id"] ?? "")
             } catch let failure as Client.Failure where failure.status != 0 {
                 throw Exit.badInput("\(file): \(failure.description)")
             } catch let failure as Client.Failure {
@@ -33,7 +38,7 @@ struct Submit: ParsableCommand {
         let id: String
         do { id = try Submission.submit(job, store: Stored.jobs(), pools: PoolStore(stateDirectory: PoolStore.defaultStateDirectory), held: disabled) }
         catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
-        print(id)
+        say(id)
     }
 }
 
