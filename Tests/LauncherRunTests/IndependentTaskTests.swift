@@ -122,6 +122,27 @@ final class IndependentTaskTests: XCTestCase {
         XCTAssertTrue(hopeless.tasks.allSatisfy { $0.failure?.category == .preparationFailed }, "\(hopeless.tasks.map(\.failure))")
     }
 
+    /// If the spawner dies, the tasks it watched are ended and run again (not counted as
+    /// retries), and a new spawner starts the rest.
+    func testASpawnerThatDiesIsReplacedAndItsTasksRunAgain() throws {
+        var settings = Harness.settings(Harness.temporaryDirectory())
+        let spawner = try Spawner(executable: try XCTUnwrap(settings.siblingSpawner), owner: "test-\(UUID().uuidString)")
+        defer { spawner.close() }
+        settings.spawner = spawner
+        let job = JobSpec(id: "orphaned", tasks: [.shell("long", "sleep 1; echo done")] + (0..<4).map { TaskSpec.shell("after\($0)", "true", dependsOn: ["long"]) })
+        let runner = try JobRunner(job: job, pool: .local(nodeCount: 1, slotsPerNode: 2), settings: settings)
+        let first = spawner.helperPid
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.4) { kill(first, SIGKILL) }
+        let run = runner.run()
+        Harness.checkNoOrphans(run)
+        XCTAssertTrue(run.succeeded, "\(run.tasks.compactMap(\.failure))")
+        let long = run.tasks[0]
+        XCTAssertEqual(long.attempts.count, 2)
+        XCTAssertEqual(long.attempts[0].failure?.category, .interrupted, "\(String(describing: long.attempts[0].failure))")
+        XCTAssertEqual(Harness.read("\(long.attempts[1].directory)/stdout.txt"), "done\n")
+        XCTAssertNotEqual(spawner.helperPid, first, "a new spawner took over")
+    }
+
     func testJobMaxWallClockTimeEndsRunningTasksAndSkipsTheRest() throws {
         var job = JobSpec(id: "bounded", tasks: [
             .shell("quick", "true"),

@@ -308,6 +308,10 @@ public struct AttemptExecutor: Sendable {
         monitor.stop()
         deadline?.cancel()
         child.signalGroup(SIGKILL)  // whatever it left in its process group
+        if child.untracked {
+            throw Failure(category: .interrupted, node: node,
+                          message: "cohort-spawner, which watched this task, died; its processes were ended and it runs again")
+        }
         if cancellation.isCancelled {
             throw Failure(category: .cancelled, node: node, message: "cancelled; the task's processes were ended",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))

@@ -73,10 +73,14 @@ public final class ChildProcess: @unchecked Sendable {
         waiter = nil
     }
 
-    /// How to learn the end of a process this one is not the parent of (see `Spawner`).
-    private let waiter: (@Sendable () -> Termination)?
+    /// How to learn the end of a process this one is not the parent of (see `Spawner`);
+    /// nil from it: nobody can tell any more.
+    private let waiter: (@Sendable () -> Termination?)?
+    /// Set when the process's end could not be learned (its spawner died): it may still
+    /// run, and its result is unknown.
+    public private(set) var untracked = false
 
-    init(pid: pid_t, arguments: [String], waiter: @escaping @Sendable () -> Termination) {
+    init(pid: pid_t, arguments: [String], waiter: @escaping @Sendable () -> Termination?) {
         self.pid = pid
         self.arguments = arguments
         self.waiter = waiter
@@ -84,7 +88,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Blocks until the process ends.
     public func wait() -> Termination {
-        if let waiter { return waiter() }
+        if let waiter {
+            if let termination = waiter() { return termination }
+            untracked = true
+            return .signaled(SIGKILL)
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return .exited(127) }

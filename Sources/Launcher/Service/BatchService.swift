@@ -63,7 +63,9 @@ public final class BatchService: @unchecked Sendable {
         guard let path = settings.siblingSpawner else {
             throw AlreadyServing(description: "cohort-spawner was not found next to \(settings.cohortExecutable); build it (swift build --product cohort-spawner)")
         }
-        settings.spawner = try Spawner(executable: path, owner: stateDirectory)
+        let spawner = try Spawner(executable: path, owner: stateDirectory)
+        spawner.log = log
+        settings.spawner = spawner
     }
 
     /// Reconciles jobs a killed server left running (see `Recovery`).
