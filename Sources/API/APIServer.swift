@@ -53,6 +53,19 @@ public struct APIServer: Sendable {
         for route in routes {
             router.on(RouterPath(route.path), method: route.method, use: route.handler)
         }
+        // Any other method on a known path: 405 with the methods it has, not a 404.
+        var methods: [String: [HTTPRequest.Method]] = [:]
+        for route in routes { methods[route.path, default: []].append(route.method) }
+        for (path, allowed) in methods {
+            let allow = allowed.map(\.rawValue).joined(separator: ", ")
+            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace] where !allowed.contains(method) {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in
+                    var response = Self.error(.methodNotAllowed, "\(path) takes \(allow)")
+                    response.headers[.allow] = allow
+                    return response
+                }
+            }
+        }
         return router
     }
 
@@ -92,7 +105,8 @@ public struct APIServer: Sendable {
         }
         let id: String
         do { id = try await Submission.submit(job, store: store, pools: pools, held: held) } catch let refused as Submission.Refused {
-            return Self.error(.badRequest, refused.description, field: "pool")
+            // Well-formed but impossible: 422, as opposed to a malformed body's 400.
+            return Self.error(.unprocessableContent, refused.description, field: refused.field)
         }
         service.wake()
         return Self.json(["id": id], status: .created)

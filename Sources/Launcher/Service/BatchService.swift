@@ -94,10 +94,7 @@ public final class BatchService: @unchecked Sendable {
 
     /// Cancels a job this service runs; false if it does not run it.
     public func cancel(jobId: String) -> Bool {
-        lock.lock()
-        let runner = runners.values.first { $0.runs(jobId: jobId) }
-        lock.unlock()
-        guard let runner else { return false }
+        guard let runner = runner(of: jobId) else { return false }
         runner.cancel(jobId: jobId)
         return true
     }
@@ -106,11 +103,20 @@ public final class BatchService: @unchecked Sendable {
     public func setHeld(jobId: String, _ held: Bool) -> Bool {
         lock.lock()
         if held { heldJobs.insert(jobId) } else { heldJobs.remove(jobId) }
-        let runner = runners.values.first { $0.runs(jobId: jobId) }
         lock.unlock()
-        guard let runner else { return false }
+        guard let runner = runner(of: jobId) else { return false }
         runner.setHeld(jobId: jobId, held)
         return true
+    }
+
+    /// The runner that runs `jobId`. Runners are asked outside this service's lock: a
+    /// runner calls back into the service (attempt and job ends) while holding its own
+    /// lock, so holding ours while taking its would deadlock.
+    private func runner(of jobId: String) -> JobRunner? {
+        lock.lock()
+        let all = Array(runners.values)
+        lock.unlock()
+        return all.first { $0.runs(jobId: jobId) }
     }
 
     /// Serves the queue until `stop()`, then waits for the jobs it took.

@@ -3,8 +3,11 @@ import Foundation
 /// Queues a job for the service after the checks `cohort run` makes up front: its pool
 /// exists and every task can fit it. Shared by `cohort submit` (no server) and the API.
 public enum Submission {
+    /// A well-formed job that cannot run: its pool is unknown, or a task can never fit it.
     public struct Refused: Error, CustomStringConvertible {
         public var description: String
+        /// `pool` or `tasks`.
+        public var field: String
     }
 
     /// Returns the id the job got (its own, or id-2, id-3… if taken).
@@ -21,9 +24,9 @@ public enum Submission {
     /// The job's units, once its pool exists and every task can fit it.
     static func check(_ job: JobSpec, pools: PoolStore) throws -> [(task: String, replica: Int?)] {
         let pool: Pool
-        do { pool = try pools.load(job.pool) } catch { throw Refused(description: "\(error)") }
+        do { pool = try pools.load(job.pool) } catch { throw Refused(description: "\(error)", field: "pool") }
         do {
             return try JobRunner(job: job, pool: pool, settings: ExecutionSettings(workDirectory: "/nonexistent", cohortExecutable: "")).unitList
-        } catch { throw Refused(description: "\(error)") }
+        } catch { throw Refused(description: "\(error)", field: "tasks") }
     }
 }
