@@ -53,6 +53,8 @@ final class JobStoreTests: XCTestCase {
         let recent = try reopened.usage(since: Date(timeIntervalSince1970: 1_800_000_150), by: .task, prices: [:])
         XCTAssertEqual(recent.map(\.key), ["wing/solve"], "only the attempt that started after --since")
 
+        XCTAssertThrowsError(try reopened.delete(jobId: "wing"), "a running job is cancelled before it is deleted")
+        try reopened.finish(JobRun(jobId: "wing", pool: "cluster", start: Date(), end: Date(), tasks: []))
         try reopened.delete(jobId: "wing")
         XCTAssertEqual(try reopened.jobs(), [])
         XCTAssertThrowsError(try reopened.tasks(jobId: "wing"))

@@ -302,8 +302,12 @@ public final class JobStore: @unchecked Sendable {
 
     public func delete(jobId: String) throws {
         try database.write { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [jobId]) != nil else {
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
+            }
+            // A running job's runner still records into it: it must end first.
+            guard state != "running" && state != "terminating" else {
+                throw StoreError(description: "job \(jobId) is \(state): cancel it first (cohort job cancel \(jobId))")
             }
             try db.execute(sql: "DELETE FROM attempt WHERE job_id = ?", arguments: [jobId])
             try db.execute(sql: "DELETE FROM task WHERE job_id = ?", arguments: [jobId])
