@@ -49,6 +49,7 @@ public struct APIServer: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.middlewares.add(JSONErrors())
         router.middlewares.add(BearerAuthentication(token: token))
         for route in routes {
             router.on(RouterPath(route.path), method: route.method, use: route.handler)
@@ -130,7 +131,7 @@ public struct APIServer: Sendable {
         guard removable else {
             return Self.error(.conflict, "job \(id) is \(summary.state): cancel it first")
         }
-        try store.delete(jobId: id)
+        do { try store.delete(jobId: id) } catch let error as JobStore.StoreError { return Self.error(.conflict, error.description) }
         return Response(status: .noContent)
     }
 
@@ -159,7 +160,11 @@ public struct APIServer: Sendable {
         if summary.state == "running" || summary.state == "disabled", (try? store.origin(jobId: id)) == "run" {
             return Self.error(.conflict, "job \(id) is run by `cohort run`, not by this server")
         }
-        let state = try store.setHeld(jobId: id, held)
+        // The job may have ended since it was read: then it is a conflict, not a failure.
+        let state: String
+        do { state = try store.setHeld(jobId: id, held) } catch let error as JobStore.StoreError {
+            return Self.error(.conflict, error.description)
+        }
         _ = service.setHeld(jobId: id, held)
         if !held { service.wake() }
         return Self.json(["id": id, "state": state])
@@ -294,6 +299,20 @@ public struct APIServer: Sendable {
     }
 
     static func noJob(_ id: String) -> Response { error(.notFound, "no job '\(id)' is stored") }
+}
+
+/// Any error a handler did not turn into a response becomes JSON too: a store that cannot be
+/// read is a 500 that says why, not an empty body.
+struct JSONErrors<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do { return try await next(request, context) } catch let error as any HTTPResponseError {
+            throw error
+        } catch let error as JobStore.StoreError {
+            return APIServer.error(.notFound, error.description)
+        } catch {
+            return APIServer.error(.internalServerError, "\(error)")
+        }
+    }
 }
 
 /// Refuses (401) any request without the server's bearer token.
