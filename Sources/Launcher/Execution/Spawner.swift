@@ -19,17 +19,25 @@ public final class Spawner: @unchecked Sendable {
 
     let executable: String
     let owner: String
-    private let lock = NSCondition()
+    private let lock = NSLock()
     private var nextId: UInt64 = 0
     /// The running helper: its request pipe and its generation (1, 2, … after restarts).
     private var requests: FileHandle?
     private var generation = 0
     private var deadGenerations: Set<Int> = []
-    /// Per request: the helper generation it went to, the pid or errno once started, the
-    /// termination once ended.
-    private var generationOf: [UInt64: Int] = [:]
-    private var started: [UInt64: Result<pid_t, ChildProcess.LaunchError>] = [:]
-    private var ended: [UInt64: Termination] = [:]
+    /// One request on its way: the helper generation it went to, the pid or errno once
+    /// started, the termination once ended. Each has its own semaphores, so an event wakes
+    /// the one thread waiting for it, not every attempt's thread.
+    final class Pending: @unchecked Sendable {  // fields touched under the spawner's lock
+        let generation: Int
+        var start: Result<pid_t, ChildProcess.LaunchError>?
+        var end: Termination?
+        var dead = false
+        let started = DispatchSemaphore(value: 0)
+        let ended = DispatchSemaphore(value: 0)
+        init(generation: Int) { self.generation = generation }
+    }
+    private var pending: [UInt64: Pending] = [:]
     private var closed = false
     private var helpers: [Process] = []
     public var log: @Sendable (String) -> Void = { _ in }
@@ -72,10 +80,9 @@ public final class Spawner: @unchecked Sendable {
         var payload = Data()
         func field(_ text: String) { payload.append(contentsOf: Array(text.utf8)); payload.append(0) }
         lock.lock()
-        defer { lock.unlock() }
         if requests == nil || deadGenerations.contains(generation) {
-            guard !closed else { throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD) }
-            do { try startHelper() } catch { throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD) }
+            guard !closed else { lock.unlock(); throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD) }
+            do { try startHelper() } catch { lock.unlock(); throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD) }
             log("cohort-spawner died; started a new one (pid \(helperPid))")
         }
         nextId += 1
@@ -87,72 +94,81 @@ public final class Spawner: @unchecked Sendable {
         var length = UInt32(payload.count).littleEndian
         var message = Data(bytes: &length, count: 4)
         message.append(payload)
-        generationOf[id] = mine
+        let request = Pending(generation: mine)
+        pending[id] = request
         do { try requests?.write(contentsOf: message) } catch {
-            generationOf[id] = nil
+            pending[id] = nil
+            lock.unlock()
             throw ChildProcess.LaunchError(program: arguments[0], errno: EPIPE)
         }
-        while started[id] == nil && !deadGenerations.contains(mine) { lock.wait() }
-        guard let result = started.removeValue(forKey: id) else {
-            generationOf[id] = nil
-            throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD)  // the helper died
-        }
+        lock.unlock()
+        request.started.wait()
+        lock.lock()
+        let result = request.start
+        if case .success = result {} else { pending[id] = nil }
+        lock.unlock()
         switch result {
-        case .success(let pid):
-            let child = ChildProcess(pid: pid, arguments: arguments) { [unowned self] in waitForEnd(id) }
-            return child
-        case .failure(let error):
-            generationOf[id] = nil
+        case .success(let pid)?:
+            return ChildProcess(pid: pid, arguments: arguments) { [unowned self] in waitForEnd(id, request) }
+        case .failure(let error)?:
             throw ChildProcess.LaunchError(program: arguments[0], errno: error.errno)
+        case nil:
+            throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD)  // the helper died
         }
     }
 
     /// The task's end, or nil if the helper watching it died first.
-    private func waitForEnd(_ id: UInt64) -> Termination? {
+    private func waitForEnd(_ id: UInt64, _ request: Pending) -> Termination? {
+        request.ended.wait()
         lock.lock()
         defer { lock.unlock() }
-        while ended[id] == nil {
-            if let mine = generationOf[id], deadGenerations.contains(mine) {
-                generationOf[id] = nil
-                return nil
-            }
-            lock.wait()
-        }
-        generationOf[id] = nil
-        return ended.removeValue(forKey: id)!
+        pending[id] = nil
+        return request.end
     }
 
     /// Reads one helper's event lines until it ends.
     private func readEvents(_ events: FileHandle, generation: Int) {
-        var pending = Data()
+        var unread = Data()
         while true {
             let chunk = events.availableData
             if chunk.isEmpty { break }
-            pending.append(chunk)
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                pending.removeSubrange(pending.startIndex...newline)
+            unread.append(chunk)
+            while let newline = unread.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: unread[unread.startIndex..<newline], as: UTF8.self)
+                unread.removeSubrange(unread.startIndex...newline)
                 handle(line)
             }
         }
+        // Whatever it was starting or watching is untracked now.
         lock.lock()
         deadGenerations.insert(generation)
-        lock.broadcast()  // whatever it was starting or watching is untracked now
+        let orphans = pending.values.filter { $0.generation == generation && $0.end == nil }
+        for request in orphans { request.dead = true }
         lock.unlock()
+        for request in orphans { request.started.signal(); request.ended.signal() }
     }
 
     private func handle(_ line: String) {
         let words = line.split(separator: " ")
         guard words.count >= 3, let id = UInt64(words[1]) else { return }
         lock.lock()
-        defer { lock.broadcast(); lock.unlock() }
+        guard let request = pending[id] else { lock.unlock(); return }
         switch words[0] {
-        case "S": started[id] = Int32(words[2]).map { .success($0) } ?? .failure(ChildProcess.LaunchError(program: "?", errno: EINVAL))
-        case "F": started[id] = .failure(ChildProcess.LaunchError(program: "?", errno: Int32(words[2]) ?? EINVAL))
+        case "S":
+            request.start = Int32(words[2]).map { .success($0) } ?? .failure(ChildProcess.LaunchError(program: "?", errno: EINVAL))
+            lock.unlock()
+            request.started.signal()
+        case "F":
+            request.start = .failure(ChildProcess.LaunchError(program: "?", errno: Int32(words[2]) ?? EINVAL))
+            lock.unlock()
+            request.started.signal()
         case "X" where words.count == 4:
             let value = Int32(words[3]) ?? 0
-            ended[id] = words[2] == "signaled" ? .signaled(value) : .exited(value)
-        default: break
+            request.end = words[2] == "signaled" ? .signaled(value) : .exited(value)
+            lock.unlock()
+            request.ended.signal()
+        default:
+            lock.unlock()
         }
     }
 
