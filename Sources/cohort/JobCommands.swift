@@ -13,8 +13,6 @@ enum Stored {
         }
     }
 
-    /// The tasks of a job (from the server or the store), or exit 2 naming what is wrong.
-    static func tasks(_ job: String) throws -> [JobStore.TaskRecord] { try Source.tasks(job) }
 
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
@@ -58,7 +56,7 @@ struct JobCommand: ParsableCommand {
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
-            let tasks = try Stored.tasks(job)
+            let tasks = try Source.tasks(job)
             if output == .json { return print(encode(tasks)) }
             var rows = [["TASK", "RESULT", "ATTEMPT", "NODES", "EXIT", "TIME", "REASON"]]
             for task in tasks {
@@ -170,7 +168,7 @@ struct TaskCommand: ParsableCommand {
 
         func run() throws {
             let record: JobStore.TaskRecord
-            do { record = try TaskLogs.task(task, in: Stored.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            do { record = try TaskLogs.task(task, in: Source.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
             if output == .json { return print(encode(record)) }
             print("task \(record.displayId) of job \(job): \(record.state)\(record.result.map { ", \($0)" } ?? "")")
             if let failure = record.failure, record.attempts.isEmpty { print("  \(failure.category.rawValue): \(failure.message)") }
@@ -198,7 +196,7 @@ struct TaskCommand: ParsableCommand {
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
-            let tasks = try Stored.tasks(job)
+            let tasks = try Source.tasks(job)
             if output == .json { return print(encode(tasks)) }
             print(Stored.table([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES"]] + tasks.map {
                 [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-"]

@@ -32,7 +32,6 @@ public final class Spawner: @unchecked Sendable {
         let generation: Int
         var start: Result<pid_t, ChildProcess.LaunchError>?
         var end: Termination?
-        var dead = false
         let started = DispatchSemaphore(value: 0)
         let ended = DispatchSemaphore(value: 0)
         init(generation: Int) { self.generation = generation }
@@ -143,7 +142,6 @@ public final class Spawner: @unchecked Sendable {
         lock.lock()
         deadGenerations.insert(generation)
         let orphans = pending.values.filter { $0.generation == generation && $0.end == nil }
-        for request in orphans { request.dead = true }
         lock.unlock()
         for request in orphans { request.started.signal(); request.ended.signal() }
     }
