@@ -20,8 +20,20 @@ final class AllocatorTests: XCTestCase {
         var allocator = Allocator(slots: Array(repeating: 8, count: 12))
         let groups = allocator.allocateGroups(count: 3, instances: 4, processesPerNode: 1)!
         XCTAssertEqual(groups.count, 3)
-        XCTAssertEqual(Set(groups.flatMap { $0 }).count, 12, "no node in two replicas, though each has slots to spare")
-        XCTAssertNil(allocator.allocateGroups(count: 1, instances: 4, processesPerNode: 1, excludingAllTaken: true))
+        let taken = Set(groups.flatMap { $0 })
+        XCTAssertEqual(taken.count, 12, "no node in two replicas, though each has slots to spare")
+        XCTAssertTrue(groups.allSatisfy { Set($0).count == 4 }, "each replica has 4 distinct nodes")
+        XCTAssertEqual(allocator.freeSlots, 12 * 8 - 12, "one slot taken on each node")
+        XCTAssertNil(allocator.allocateGroup(instances: 1, processesPerNode: 1, excluding: taken), "every node is in a replica")
+        XCTAssertNotNil(allocator.allocateGroup(instances: 4, processesPerNode: 1), "nodes still have slots for other work")
+    }
+
+    func testReplicaGroupsAreAllOrNothing() {
+        var allocator = Allocator(slots: Array(repeating: 8, count: 12))
+        XCTAssertNil(allocator.allocateGroups(count: 4, instances: 4, processesPerNode: 1), "4 disjoint groups of 4 need 16 nodes")
+        XCTAssertEqual(allocator.freeSlots, 12 * 8, "a failed allocation of replicas takes nothing")
+        XCTAssertEqual(allocator.allocateGroups(count: 2, instances: 6, processesPerNode: 8)?.count, 2)
+        XCTAssertEqual(allocator.freeSlots, 0)
     }
 
     func testExclusionKeepsSiblingNodesOut() {
@@ -80,15 +92,6 @@ final class AllocatorTests: XCTestCase {
             }
             XCTAssertEqual(allocator.freeSlots, slots.reduce(0, +) - used.reduce(0, +))
         }
-    }
-}
-
-extension Allocator {
-    /// Whether another group fits on nodes no replica holds (test helper).
-    mutating func allocateGroups(count: Int, instances: Int, processesPerNode: Int, excludingAllTaken: Bool) -> [[Int]]? {
-        let taken = Set(free.indices.filter { free[$0] < capacity[$0] })
-        guard let group = allocateGroup(instances: instances, processesPerNode: processesPerNode, excluding: taken) else { return nil }
-        return [group]
     }
 }
 

@@ -1,4 +1,7 @@
 import MPI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 func checkCollectives(_ c: Checker) throws {
     let world = Communicator.world
@@ -81,6 +84,25 @@ func checkCollectives(_ c: Checker) throws {
     let blockwise = try world.reduceScatterBlock((0..<(2 * size)).map { _ in rank }, .sum)
     c.expectEqual(blockwise, [sumOfRanks, sumOfRanks], "reduceScatterBlock")
 
+    try checkBarrierHoldsEveryone(c, world) { try world.barrier() }
+}
+
+/// The last rank enters `barrier` `lateEntry` seconds after the others: no rank may leave
+/// before then. Each rank measures its own time inside the barrier (no global clock needed);
+/// a preceding barrier lines up the starts to within far less than the delay.
+func checkBarrierHoldsEveryone(_ c: Checker, _ world: Communicator, _ name: String = "barrier",
+                               _ barrier: () throws -> Void) throws {
+    let lateEntry = 0.2
     try world.barrier()
-    c.expect(true, "barrier")
+    let last = world.size - 1
+    if world.rank == last {
+        let until = MPI.wtime() + lateEntry
+        while MPI.wtime() < until { usleep(1_000) }
+        try barrier()
+    } else {
+        let entered = MPI.wtime()
+        try barrier()
+        let inside = MPI.wtime() - entered
+        c.expect(inside >= lateEntry / 2, "\(name) let rank \(world.rank) leave after \(inside) s, before rank \(last) entered (\(lateEntry) s)")
+    }
 }

@@ -89,8 +89,13 @@ func checkNonblocking(_ c: Checker) throws {
     try world.send([1], to: right, tag: 50)
     c.expectEqual(try probe.wait().status.error, 0, "status error field")
 
-    // ibarrier completes for everyone.
-    let barrier = try world.ibarrier()
-    _ = try barrier.wait()
-    c.expect(true, "ibarrier completed")
+    // ibarrier is not complete while a rank has not entered it, and holds every rank until then.
+    try checkBarrierHoldsEveryone(c, world, "ibarrier") {
+        var barrier = try world.ibarrier()
+        if world.rank != world.size - 1 {
+            let done = try barrier.test()
+            c.expect(!done, "ibarrier completed on rank \(world.rank) before the last rank entered it")
+        }
+        _ = try barrier.wait()
+    }
 }
