@@ -176,6 +176,7 @@ struct Run: ParsableCommand {
         if retries < 0 { throw flag("--retries", "must be ≥ 0") }
         if let time {
             guard let seconds = Durations.seconds(time) else { throw flag("--time", "expected a duration such as 30s, 10m or PT1H, found '\(time)'") }
+            guard seconds <= Durations.maximum else { throw flag("--time", "must be at most \(Int(Durations.maximum / 86400))d") }
             constraints.maxWallClockTime = seconds
         }
         var multi: MultiInstance? = nil

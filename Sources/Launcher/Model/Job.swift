@@ -23,6 +23,9 @@ public enum LaunchMode: String, Codable, Sendable {
 
 /// Settings of a tightly coupled task: Azure's multiInstanceSettings, plus replicas.
 public struct MultiInstance: Codable, Sendable, Equatable {
+    /// The most replicas of one task. Replicas beyond what the pool runs at once queue (a
+    /// sweep of 100 replicas on 8 nodes is fine), so the pool's size is no bound; this is.
+    public static let maximumReplicas = 10_000
     /// Nodes in the group.
     public var instances: Int
     /// Ranks on each node.
@@ -129,4 +132,11 @@ public struct NodeTaskSpec: Codable, Sendable, Equatable {
         self.maxWallClockTime = maxWallClockTime
         self.waitForSuccess = waitForSuccess
     }
+}
+
+/// How much environment a task may be given: the kernel takes at most ARG_MAX (2 MiB here)
+/// of arguments and variables together, and the spawner 65,536 fields a request.
+public enum TaskEnvironmentLimits {
+    public static let maximumVariables = 4096
+    public static let maximumBytes = 256 << 10
 }

@@ -1,9 +1,13 @@
 /// Durations as people write them in job files: `90`, `90s`, `30m`, `1h30m`, `2d`, or
 /// ISO 8601 as Azure Batch does (`PT30M`, `P1DT2H`).
 public enum Durations {
+    /// The longest duration taken (ten years): larger ones are typos, and infinity does not
+    /// survive JSON.
+    public static let maximum: Double = 3650 * 86400
     public static func seconds(_ text: String) -> Double? {
         let t = text.trimmingWhitespace()
-        if let plain = Double(t), plain >= 0, plain.isFinite { return plain }
+        // Too large (even infinite) is still a duration: callers bound it by `maximum` and say so.
+        if let plain = Double(t), plain >= 0 { return plain }
         if t.hasPrefix("P") { return iso8601(t) }
         var total = 0.0, number = "", sawUnit = false
         for c in t {

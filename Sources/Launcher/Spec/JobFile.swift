@@ -18,6 +18,9 @@ public enum JobFile {
     }
 
     public static func parse(_ text: String, file: String) throws(SpecError) -> JobSpec {
+        if let line = NestingDepth.lineTooDeep(text) {
+            throw SpecError(file: file, line: line, field: "", message: "nested more than \(NestingDepth.limit) levels deep (no job file needs that many)")
+        }
         let root: Yams.Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -148,7 +151,7 @@ struct Field {
 
     func int(minimum: Int) throws(SpecError) -> Int {
         guard case let .scalar(scalar) = node, let value = Int(scalar.string) else {
-            throw error("expected a whole number ≥ \(minimum), found \(kind)")
+            throw error("expected a whole number ≥ \(minimum), found \(kind.prefix(80))")
         }
         guard value >= minimum else { throw error("must be ≥ \(minimum), found \(value)") }
         return value
@@ -156,9 +159,16 @@ struct Field {
 
     func duration() throws(SpecError) -> Double {
         guard case let .scalar(scalar) = node, let seconds = Durations.seconds(scalar.string) else {
-            throw error("expected a duration such as 90s, 30m, 1h30m or PT30M, found \(kind)")
+            throw error("expected a duration such as 90s, 30m, 1h30m or PT30M, found \(kind.prefix(80))")
         }
+        guard seconds <= Durations.maximum else { throw error("must be at most \(Int(Durations.maximum / 86400))d") }
         return seconds
+    }
+
+    func int(minimum: Int, maximum: Int) throws(SpecError) -> Int {
+        let value = try int(minimum: minimum)
+        guard value <= maximum else { throw error("must be at most \(maximum), found \(value)") }
+        return value
     }
 
     func list() throws(SpecError) -> [Field] {
@@ -194,6 +204,9 @@ struct Field {
             }
         }
         guard let program = words.first, !program.isEmpty else { throw error("the command line is empty") }
+        // A program name starting with '-' would be read as an option by the remote shell's
+        // exec; no program is named so (write ./-name for a file that is).
+        guard !program.hasPrefix("-") else { throw error("the program '\(program)' begins with '-': write ./\(program) for a file of that name") }
         return words
     }
 
@@ -203,8 +216,18 @@ struct Field {
         func add(_ name: String, _ value: String, _ at: Field) throws(SpecError) {
             guard name.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
                   name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
-            else { throw at.error("'\(name)' is not a valid environment variable name") }
+            else { throw at.error("'\(name.prefix(80))' is not a valid environment variable name") }
+            if let problem = LaunchPolicy.problem(variable: name) { throw at.error(problem) }
             environment[name] = value
+        }
+        let count: Int
+        switch node {
+        case .mapping(let mapping): count = mapping.count
+        case .sequence(let sequence): count = sequence.count
+        default: count = 0
+        }
+        guard count <= TaskEnvironmentLimits.maximumVariables else {
+            throw error("\(count) variables; at most \(TaskEnvironmentLimits.maximumVariables) are allowed")
         }
         if case let .mapping(mapping) = node {
             for (key, value) in mapping {
@@ -218,6 +241,10 @@ struct Field {
                 guard let name = fields["name"] else { throw item.error("each setting needs a name") }
                 try add(try name.string(), try fields["value"]?.string() ?? "", name)
             }
+        }
+        let bytes = environment.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
+        guard bytes <= TaskEnvironmentLimits.maximumBytes else {
+            throw error("\(bytes) bytes of variables; at most \(TaskEnvironmentLimits.maximumBytes) are allowed")
         }
         return environment
     }
@@ -251,6 +278,14 @@ struct Field {
         }
         var job = JobSpec(id: jobId, pool: pool, priority: try f["priority"]?.int(minimum: -1000) ?? 0,
                           tasks: tasks, environment: try f["environment"]?.environment() ?? [:], maxWallClockTime: limit)
+        // The job's variables reach every task with the task's own: bound them together.
+        for (index, task) in tasks.enumerated() {
+            let merged = job.environment.merging(task.environment) { $1 }
+            let bytes = merged.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
+            if merged.count > TaskEnvironmentLimits.maximumVariables || bytes > TaskEnvironmentLimits.maximumBytes {
+                throw items[index].error("the job's and the task's variables together are \(merged.count) variables and \(bytes) bytes; at most \(TaskEnvironmentLimits.maximumVariables) and \(TaskEnvironmentLimits.maximumBytes) are allowed")
+            }
+        }
         job.preparation = try f["jobPreparationTask"]?.nodeTask(preparation: true)
         job.release = try f["jobReleaseTask"]?.nodeTask(preparation: false)
         return job
@@ -331,19 +366,29 @@ struct Field {
             guard let value = LaunchMode(rawValue: name) else { throw l.error("unknown launch mode '\(name)' (expected mpirun or raw)") }
             launch = value
         }
-        return MultiInstance(instances: try f["instances"]?.int(minimum: 1) ?? 1,
-                             processesPerNode: try f["processesPerNode"]?.int(minimum: 1) ?? 1,
+        return MultiInstance(instances: try f["instances"]?.int(minimum: 1, maximum: Hostlist.maximumHosts) ?? 1,
+                             processesPerNode: try f["processesPerNode"]?.int(minimum: 1, maximum: HostName.maximumSlots) ?? 1,
                              coordinationCommandLine: try f["coordinationCommandLine"]?.commandLine(),
                              transport: transport,
-                             replicas: try f["replicas"]?.int(minimum: 1) ?? 1,
+                             replicas: try f["replicas"]?.int(minimum: 1, maximum: MultiInstance.maximumReplicas) ?? 1,
                              launch: launch,
-                             mpirunOptions: try f["mpirunOptions"]?.stringList() ?? [])
+                             mpirunOptions: try f["mpirunOptions"]?.mpirunOptions() ?? [])
+    }
+
+    /// mpirun options a job may give (LaunchPolicy), each error naming its word.
+    func mpirunOptions() throws(SpecError) -> [String] {
+        let words = try stringList()
+        if let (index, reason) = LaunchPolicy.problem(mpirunOptions: words) {
+            let items = try list()
+            throw (index < items.count ? items[index] : self).error(reason)
+        }
+        return words
     }
 
     func constraints() throws(SpecError) -> Constraints {
         let f = try object(known: ["maxWallClockTime", "maxTaskRetryCount", "killGracePeriod", "retentionTime"])
         return Constraints(maxWallClockTime: try f["maxWallClockTime"]?.duration(),
-                           maxTaskRetryCount: try f["maxTaskRetryCount"]?.int(minimum: 0) ?? 0,
+                           maxTaskRetryCount: try f["maxTaskRetryCount"]?.int(minimum: 0, maximum: 1000) ?? 0,
                            killGracePeriod: try f["killGracePeriod"]?.duration() ?? 5)
     }
 }
