@@ -67,11 +67,14 @@ final class ExecutionPartsTests: XCTestCase {
         let command = NodeCommand(sshConfig: "/c")
         let arguments = command.arguments(["echo", "a;touch /tmp/pwned", "$(id)"], on: nodes[1], directory: "/w/it's", environment: ["X": "1 2"])
         XCTAssertEqual(Array(arguments.prefix(3)), ["ssh", "-F", "/c"])
-        XCTAssertTrue(arguments.contains("hpc@10.9.0.12"))
+        XCTAssertEqual(Array(arguments.suffix(3).prefix(2)), ["--", "hpc@10.9.0.12"], "ssh's options end before the destination")
         let remote = arguments.last!
         // What the remote shell will see, split back: every word arrives whole.
         let words = try CommandLineWords.split(remote.replacingOccurrences(of: " && ", with: " AND "))
-        XCTAssertEqual(words, ["cd", "/w/it's", "AND", "exec", "env", "X=1 2", "echo", "a;touch /tmp/pwned", "$(id)"])
+        XCTAssertEqual(words, ["cd", "/w/it's", "AND", "export", "X=1 2", "AND", "exec", "echo", "a;touch /tmp/pwned", "$(id)"])
+        // Words a shell would read as an operator or an assignment are quoted.
+        let tricky = command.arguments(["FOO=bar", "&&", "x"], on: nodes[1], directory: "/", environment: [:]).last!
+        XCTAssertTrue(tricky.hasSuffix("exec 'FOO=bar' '&&' x"), tricky)
         XCTAssertEqual(command.arguments(["true"], on: Node(id: "l", address: "localhost", slots: 1), directory: "/", environment: [:]), ["true"])
     }
 

@@ -11,12 +11,13 @@ public struct NodeCommand: Sendable {
         self.connectTimeout = connectTimeout
     }
 
-    /// The ssh prefix for `node`, up to and including its destination.
+    /// The ssh prefix for `node`, up to and including its destination. `--` ends ssh's own
+    /// options first, so no destination can ever be read as one (`-oProxyCommand=…`).
     public func sshPrefix(_ node: Node) -> [String] {
         var arguments = ["ssh"]
         if let sshConfig { arguments += ["-F", sshConfig] }
         arguments += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=\(connectTimeout)", "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2"]
-        arguments.append((node.user.map { "\($0)@" } ?? "") + node.address)
+        arguments += ["--", (node.user.map { "\($0)@" } ?? "") + node.address]
         return arguments
     }
 
@@ -24,11 +25,19 @@ public struct NodeCommand: Sendable {
     /// directory travel inside the quoted remote command; locally they are the spawn's own.
     public func arguments(_ words: [String], on node: Node, directory: String, environment: [String: String]) -> [String] {
         guard !node.isLocal else { return words }
-        var remote = ["cd", directory, "&&", "exec", "env"]
-        remote += environment.keys.sorted().map { "\($0)=\(environment[$0]!)" }
-        remote += words
-        // "&&" must reach the shell as an operator: quote everything else.
-        let line = remote.map { $0 == "&&" ? $0 : CommandLineWords.shellQuote($0) }.joined(separator: " ")
-        return sshPrefix(node) + ["--", line]
+        return sshPrefix(node) + [Self.remoteLine(words, directory: directory, environment: environment)]
+    }
+
+    /// The remote shell line: `cd DIR && export 'A=1' … && exec 'word' …`. Every word is
+    /// quoted, so the remote shell runs the same argv as a local spawn would: `&&` stays a
+    /// word and `FOO=bar` stays a program name, never an operator or an assignment.
+    /// Variables go through `export` (not `env A=1 words`, where env would take a first word
+    /// holding '=' for another assignment).
+    static func remoteLine(_ words: [String], directory: String, environment: [String: String]) -> String {
+        var line = "cd \(CommandLineWords.shellQuote(directory))"
+        if !environment.isEmpty {
+            line += " && export " + environment.keys.sorted().map { CommandLineWords.shellQuote("\($0)=\(environment[$0]!)") }.joined(separator: " ")
+        }
+        return line + " && exec " + CommandLineWords.shellJoin(words)
     }
 }

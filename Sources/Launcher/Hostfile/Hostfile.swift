@@ -36,6 +36,7 @@ public enum Hostfile {
     }
 
     public static func detectFormat(_ text: String) -> Format {
+        let text = text.contains("\r") ? text.replacingOccurrences(of: "\r\n", with: "\n") : text
         let lines = text.split(separator: "\n").map { $0.trimmingWhitespace() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
         if lines.count == 1, lines[0].contains("["), !lines[0].contains("=") { return .slurm }
         // MPICH: host:n, where the host is not an IPv6 address (those hold several colons).
@@ -47,6 +48,8 @@ public enum Hostfile {
     }
 
     public static func parse(_ text: String, format: Format, source: String) throws(HostfileError) -> [HostEntry] {
+        // Files written on Windows end lines with CRLF; Swift sees "\r\n" as one character.
+        let text = text.contains("\r") ? text.replacingOccurrences(of: "\r\n", with: "\n") : text
         switch format {
         case .openMPI: return try parseOpenMPI(text, source: source)
         case .mpich: return try parseMPICH(text, source: source)
@@ -100,6 +103,7 @@ public enum Hostfile {
                 guard parts.count == 2 else { throw fail("expected KEY=VALUE after the host name, found '\(field.text)'") }
                 let key = parts[0].lowercased()
                 guard let value = Int(parts[1]), value >= 0 else { throw fail("\(key) needs a whole number, found '\(parts[1])'") }
+                guard value <= HostName.maximumSlots else { throw fail("\(key)=\(value) is more than the \(HostName.maximumSlots) slots a node may have") }
                 if slotKeywords.contains(key) {
                     entry.slots = value
                 } else if maxSlotKeywords.contains(key) {
@@ -136,8 +140,8 @@ public enum Hostfile {
             var hostPart = content, slots: Int? = nil
             if let colon = content.lastIndex(of: ":"), !content.hasSuffix("]"), content.filter({ $0 == ":" }).count == 1 {
                 let countText = content[content.index(after: colon)...]
-                guard let count = Int(countText), count > 0 else {
-                    throw HostfileError(source: source, line: line, column: offset + content.distance(from: content.startIndex, to: colon) + 2, message: "expected a positive process count after ':', found '\(countText)'")
+                guard let count = Int(countText), count > 0, count <= HostName.maximumSlots else {
+                    throw HostfileError(source: source, line: line, column: offset + content.distance(from: content.startIndex, to: colon) + 2, message: "expected a process count from 1 to \(HostName.maximumSlots) after ':', found '\(countText)'")
                 }
                 hostPart = String(content[..<colon])
                 slots = count
@@ -158,7 +162,7 @@ public enum Hostfile {
         if let at = text.firstIndex(of: "@") {
             user = String(text[..<at])
             host = text[text.index(after: at)...]
-            if user!.isEmpty { throw HostfileError(source: source, line: line, column: column, message: "empty user name before '@'") }
+            if let problem = HostName.problem(user: user!) { throw HostfileError(source: source, line: line, column: column, message: problem) }
         }
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         let hostColumn = column + (text.count - host.count)
@@ -166,6 +170,9 @@ public enum Hostfile {
         if let bad = host.firstIndex(where: { !isHostCharacter($0) }) {
             throw HostfileError(source: source, line: line, column: hostColumn + host.distance(from: host.startIndex, to: bad),
                                 message: "'\(host[bad])' is not allowed in a host name or address")
+        }
+        if let problem = HostName.problem(host: String(host)) {
+            throw HostfileError(source: source, line: line, column: hostColumn, message: problem)
         }
         return HostEntry(host: String(host), user: user)
     }

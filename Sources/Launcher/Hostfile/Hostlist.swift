@@ -10,6 +10,9 @@ public enum Hostlist {
         var hosts: [String] = []
         for (item, start) in try splitTopLevel(expression, source: source, line: line, columnOffset: columnOffset) {
             let expanded = try expandItem(item, source: source, line: line, column: columnOffset + start + 1)
+            if let bad = expanded.lazy.compactMap({ HostName.problem(host: $0) }).first {
+                throw HostfileError(source: source, line: line, column: columnOffset + start + 1, message: bad)
+            }
             hosts.append(contentsOf: expanded)
             if hosts.count > maximumHosts {
                 throw HostfileError(source: source, line: line, column: columnOffset + start + 1, message: "expands to more than \(maximumHosts) hosts")
@@ -63,12 +66,15 @@ public enum Hostlist {
             func fail(_ message: String) -> HostfileError { HostfileError(source: source, line: line, column: column, message: message) }
             if let open = item.firstIndex(of: "(") {
                 guard item.hasSuffix(")"), item[item.index(after: open)...].hasPrefix("x"),
-                      let value = Int(item[..<open]), value > 0,
-                      let repeats = Int(item[item.index(open, offsetBy: 2)..<item.index(before: item.endIndex)]), repeats > 0
-                else { throw fail("expected COUNT or COUNT(xREPEATS), found '\(item)'") }
+                      let value = Int(item[..<open]), value > 0, value <= HostName.maximumSlots,
+                      let repeats = Int(item[item.index(open, offsetBy: 2)..<item.index(before: item.endIndex)]), repeats > 0,
+                      counts.count + repeats <= maximumHosts
+                else { throw fail("expected COUNT or COUNT(xREPEATS) with COUNT 1 to \(HostName.maximumSlots) and at most \(maximumHosts) in all, found '\(item)'") }
                 counts.append(contentsOf: repeatElement(value, count: repeats))
             } else {
-                guard let value = Int(item), value > 0 else { throw fail("expected a positive count, found '\(item)'") }
+                guard let value = Int(item), value > 0, value <= HostName.maximumSlots else {
+                    throw fail("expected a count from 1 to \(HostName.maximumSlots), found '\(item)'")
+                }
                 counts.append(value)
             }
             column += item.count + 1

@@ -54,7 +54,8 @@ public enum CommandLineWords {
     /// Quotes `word` for a POSIX shell so it arrives as exactly one word: `'it'\''s'`.
     /// Used only where a remote shell cannot be avoided (ssh joins its arguments).
     public static func shellQuote(_ word: String) -> String {
-        if !word.isEmpty, word.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:,@%+".contains($0)) }) { return word }
+        // '=' is quoted too: an unquoted first word `FOO=bar` would be an assignment.
+        if !word.isEmpty, word.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_./:,@%+".contains($0)) }) { return word }
         return "'" + word.replacingAll("'", with: "'\\''") + "'"
     }
 

@@ -74,6 +74,7 @@ public struct PoolStore: Sendable {
 
     public func save(_ pool: Pool) throws(StoreError) {
         try Self.validateName(pool.name)
+        if let problem = HostName.problem(pool: pool) { throw StoreError(description: "pool \(pool.name): \(problem)") }
         try withDatabase { database in
             try database.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO pool (name, definition) VALUES (?, ?)", arguments: [pool.name, try Self.encode(pool)])
