@@ -28,8 +28,8 @@ int cohort_spawn(pid_t *pid, const char *file, char *const argv[], char *const e
 
     // The order matters: open the output files relative to the caller's directory first.
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    if (stdout_path) posix_spawn_file_actions_addopen(&actions, 1, stdout_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (stderr_path) posix_spawn_file_actions_addopen(&actions, 2, stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (stdout_path) posix_spawn_file_actions_addopen(&actions, 1, stdout_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (stderr_path) posix_spawn_file_actions_addopen(&actions, 2, stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd);
 
     if (strchr(file, '/')) rc = posix_spawn(pid, file, &actions, &attributes, argv, envp);

@@ -71,8 +71,10 @@ static void write_status(const char *path, const char *how, int value, double st
     if (!path || !*path) return;
     char temporary[4096];
     if (snprintf(temporary, sizeof temporary, "%s.tmp", path) >= (int)sizeof temporary) return;
-    FILE *file = fopen(temporary, "w");
-    if (!file) return;
+    int descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (descriptor < 0) return;
+    FILE *file = fdopen(descriptor, "w");
+    if (!file) { close(descriptor); return; }
     // No fsync: this guards against the server dying, not the machine.
     fprintf(file, "%s %d %.6f %.6f\n", how, value, start, end);
     if (fclose(file) == 0) rename(temporary, path);
@@ -114,7 +116,13 @@ static int fields(char *payload, uint32_t length, char **out, int capacity) {
 static void start(char *payload, uint32_t length) {
     static char *field[65536];
     int n = fields(payload, length, field, 65536);
-    if (n < 7) { say("F ? %d\n", EINVAL); return; }
+    if (n < 7) {
+        // Refused, but always under its id when the id is there: the server's attempt thread
+        // waits for an answer to exactly that request.
+        const char *id = memchr(payload, 0, length) && *payload ? payload : "?";
+        say("F %s %d\n", id, n < 0 ? E2BIG : EINVAL);
+        return;
+    }
     char *id = field[0], *directory = field[1], *out = field[2], *err = field[3], *status = field[4];
     int argc = atoi(field[5]);
     if (argc < 1 || 6 + argc >= n) { say("F %s %d\n", id, EINVAL); return; }

@@ -46,8 +46,14 @@ enum Harness {
         }
     }
 
+    /// The id that marks the attempt's processes, as the executor recorded it.
     static func attemptId(job: String, task: TaskRun, attempt: Attempt) -> String {
-        [job, task.taskId, task.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")
+        guard let id = attempt.markerId else {
+            XCTFail("attempt \(attempt.number) of \(job).\(task.taskId) has no marker id")
+            return "\(job).\(task.taskId).a\(attempt.number)"
+        }
+        XCTAssertTrue(id.hasSuffix([job, task.taskId, task.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")), id)
+        return id
     }
 
     static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }

@@ -46,8 +46,11 @@ final class NodeFailureTests: XCTestCase {
         return []
     }
 
+    /// The work tree the runners here use: attempt ids start with its id.
+    let settings = Harness.settings(Harness.temporaryDirectory())
+
     func runner(_ job: JobSpec) throws -> JobRunner {
-        try JobRunner(job: job, pool: VirtualCluster.pool, settings: Harness.settings(Harness.temporaryDirectory()))
+        try JobRunner(job: job, pool: VirtualCluster.pool, settings: settings)
     }
 
     func testALostNodeIsDetectedNamedAndTheTaskRetriedWithoutIt() throws {
@@ -56,7 +59,7 @@ final class NodeFailureTests: XCTestCase {
                                   constraints: Constraints(maxWallClockTime: 120, maxTaskRetryCount: 1))
         let runner = try runner(JobSpec(id: "loss", pool: "vc", tasks: [task]))
         let background = Background(runner)
-        let group = waitForRanks("loss.solve.a1", nodes: 2)
+        let group = waitForRanks("\(settings.stateId).loss.solve.a1", nodes: 2)
         guard group.count == 2 else { return }
         let victim = group[1]
         let killed = Date()
@@ -85,27 +88,27 @@ final class NodeFailureTests: XCTestCase {
                                   constraints: Constraints(maxWallClockTime: 180, maxTaskRetryCount: 1))
         let runner = try runner(JobSpec(id: "split", pool: "vc", tasks: [task]))
         let background = Background(runner)
-        let group = waitForRanks("split.solve.a1", nodes: 2)
+        let group = waitForRanks("\(settings.stateId).split.solve.a1", nodes: 2)
         guard group.count == 2 else { return }
         let victim = group[1]
         sleep(3)  // mid-run, past Open MPI's launch handshake
         let cut = Date()
         VirtualCluster.linkDown(victim)  // its processes live on, cut off
-        _ = waitForRanks("split.solve.a2", nodes: 2)
+        _ = waitForRanks("\(settings.stateId).split.solve.a2", nodes: 2)
         let first = runner.snapshot().first?.attempts.first
         XCTAssertEqual(first?.unsweptNodes, [victim], "\(String(describing: first?.failure))")
         if let end = first?.end {
             XCTAssertLessThanOrEqual(end.timeIntervalSince(cut), 10, "partition detected within 10 s")
             print("partition detected and the group ended \(String(format: "%.1f", end.timeIntervalSince(cut))) s after the link went down")
         }
-        XCTAssertFalse(VirtualCluster.processes(on: victim, variable: ProcessSweeper.marker, value: "split.solve.a1").isEmpty,
+        XCTAssertFalse(VirtualCluster.processes(on: victim, variable: ProcessSweeper.marker, value: "\(settings.stateId).split.solve.a1").isEmpty,
                        "the cut-off rank is still running during the partition")
         VirtualCluster.linkUp(victim)
         let run = try XCTUnwrap(background.wait(), "the job hung")
         XCTAssertEqual(run.tasks[0].attempts.first?.failure?.category, .nodeLost)
         XCTAssertEqual(run.tasks[0].attempts.first?.failure?.node, victim)
         XCTAssertTrue(run.tasks[0].succeeded)
-        XCTAssertEqual(VirtualCluster.processes(on: victim, variable: ProcessSweeper.marker, value: "split.solve.a1"), [],
+        XCTAssertEqual(VirtualCluster.processes(on: victim, variable: ProcessSweeper.marker, value: "\(settings.stateId).split.solve.a1"), [],
                        "the stale rank was killed once the link returned")
         XCTAssertEqual(runner.pool.nodes.first { $0.id == victim }?.pendingSweeps ?? [], [])
         Harness.checkNoOrphans(run)

@@ -8,4 +8,9 @@
 int cohort_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[],
                  const char *cwd, const char *stdout_path, const char *stderr_path, int new_group);
 
+/// Sends SIGKILL to every process but the caller whose environment holds exactly the entry
+/// `needle` (`NAME=VALUE`); returns how many. A scan of /proc in C: it runs after every
+/// attempt, so it must cost microseconds per process, not a Foundation file read each.
+int cohort_kill_marked(const char *needle);
+
 #endif

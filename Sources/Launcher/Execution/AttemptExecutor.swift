@@ -31,7 +31,9 @@ public struct AttemptExecutor: Sendable {
         /// executor's own, which cancels every attempt.
         public var cancellation: Cancellation?
 
-        public init(jobId: String, task: TaskSpec, replica: Int?, attempt: Int, jobEnvironment: [String: String], cancellation: Cancellation? = nil) {
+        public init(jobId: String, task: TaskSpec, replica: Int?, attempt: Int, jobEnvironment: [String: String], cancellation: Cancellation? = nil,
+                    stateId: String = "") {
+            self.stateId = stateId
             self.jobId = jobId
             self.task = task
             self.replica = replica
@@ -40,10 +42,20 @@ public struct AttemptExecutor: Sendable {
             self.cancellation = cancellation
         }
 
-        /// Unique and shell-safe: `job.task.r0.a1`.
-        public var attemptId: String {
-            [jobId, task.id, replica.map { "r\($0)" }, "a\(attempt)"].compactMap { $0 }.joined(separator: ".")
+        /// The work tree's id (`ExecutionSettings.stateId`); every marker starts with it.
+        public var stateId: String = ""
+
+        /// Unique and shell-safe: `<state id>.job.task.r0.a1`.
+        public var attemptId: String { Self.attemptId(stateId: stateId, jobId: jobId, taskId: task.id, replica: replica, attempt: attempt) }
+
+        /// What marks every process of the job from this work tree: `<state id>.job`.
+        public var jobKey: String { Self.jobKey(stateId: stateId, jobId: jobId) }
+
+        public static func attemptId(stateId: String, jobId: String, taskId: String, replica: Int?, attempt: Int) -> String {
+            [stateId.isEmpty ? nil : stateId, jobId, taskId, replica.map { "r\($0)" }, "a\(attempt)"].compactMap { $0 }.joined(separator: ".")
         }
+
+        public static func jobKey(stateId: String, jobId: String) -> String { stateId.isEmpty ? jobId : "\(stateId).\(jobId)" }
 
         func directory(under root: String) -> String {
             [root, jobId, task.id, replica.map { "r\($0)" }, "attempt-\(attempt)"].compactMap { $0 }.joined(separator: "/")
@@ -63,7 +75,7 @@ public struct AttemptExecutor: Sendable {
             // A few syscalls, not Foundation's file writing: this is on every task's path.
             _ = Self.makeDirectories(directory)
             let text = nodes.map(\.id).joined(separator: "\n") + "\n"
-            let descriptor = open("\(directory)/\(Self.nodesFile)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let descriptor = open("\(directory)/\(Self.nodesFile)", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             if descriptor >= 0 {
                 _ = text.withCString { write(descriptor, $0, strlen($0)) }
                 close(descriptor)
@@ -71,6 +83,7 @@ public struct AttemptExecutor: Sendable {
         }
         var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
+        attempt.markerId = work.attemptId
         do {
             if let multi = work.task.multiInstance {
                 try runMultiInstance(work, multi, nodes, directory, &attempt)
@@ -83,10 +96,15 @@ public struct AttemptExecutor: Sendable {
             attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
         }
         attempt.end = Date()
-        // Nothing of a failed attempt or an MPI task may outlive it, on any node of the
-        // group. (A successful independent task's process group is already gone: the
-        // /proc scan would cost more than the task.)
-        if attempt.failure != nil || work.task.multiInstance != nil {
+        // Nothing of an attempt may outlive it, on any node of the group: not even of one that
+        // succeeded, whose daemons (setsid, double fork) left its process group. The local
+        // scan is C over /proc (~3 µs a process here). A successful independent task's remote
+        // sweep runs in the background: it touches only this attempt's id, so the node may
+        // take new work meanwhile, and an ssh per task must not double what each one costs.
+        if attempt.failure == nil && work.task.multiInstance == nil && nodes.allSatisfy({ !$0.isLocal }) && pool.kind != .local {
+            let attemptId = work.attemptId, executor = self
+            Thread { _ = executor.sweep(attemptId: attemptId, nodes: nodes) }.start()
+        } else {
             let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
             let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost)
             if !unswept.isEmpty { attempt.unsweptNodes = unswept }
@@ -104,12 +122,13 @@ public struct AttemptExecutor: Sendable {
         let directory = "\(settings.workDirectory)/\(jobId)/job.\(kind.rawValue)/\(node.id)"
         let preparationDirectory = "\(settings.workDirectory)/\(jobId)/job.preparation/\(node.id)"
         var run = NodeTaskRun(kind: kind, node: node.id, exitCode: nil, start: Date(), end: Date(), directory: directory, failure: nil)
-        let marker = "\(jobId).job-\(kind.rawValue).\(node.id)"
+        let marker = "\(settings.stateId).\(jobId).job-\(kind.rawValue).\(node.id)"
         let what = kind == .preparation ? "the job preparation task" : "the job release task"
         do {
             try makeDirectory(directory)
             var variables = jobEnvironment.merging(spec.environment) { $1 }
             variables["COHORT_JOB_ID"] = jobId
+            variables[ProcessSweeper.jobMarker] = Work.jobKey(stateId: settings.stateId, jobId: jobId)
             variables["COHORT_POOL"] = pool.name
             variables["COHORT_NODE_ID"] = node.id
             variables["COHORT_WORKING_DIR"] = directory
@@ -160,7 +179,7 @@ public struct AttemptExecutor: Sendable {
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
-                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation")
+                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation", jobKey: work.jobKey)
         let variables = environment.variables(forNode: 0)
         let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
         attempt.launchedCommand = arguments
@@ -186,7 +205,7 @@ public struct AttemptExecutor: Sendable {
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
-                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation")
+                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation", jobKey: work.jobKey)
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport
@@ -207,16 +226,24 @@ public struct AttemptExecutor: Sendable {
             arguments = nodeCommand.arguments(work.task.commandLine, on: nodes[0], directory: environment.workingDirectory(0), environment: master)
         } else {
             let exported = master.keys.filter { $0.hasPrefix("COHORT_") || $0.hasPrefix("AZ_BATCH_") || $0 == "CCP_NODES" || environment.userVariables[$0] != nil }
+            // Loader variables of the job reach the ranks as NAME=VALUE, not mpirun itself.
+            let forRanks = exported.sorted().map { name in
+                LaunchPolicy.isLoaderVariable(name) && environment.userVariables[name] != nil ? "\(name)=\(master[name]!)" : name
+            }
             var command = MPIRunCommand(mpirun: settings.mpirun, hostfile: hostfile, nodes: nodes, processesPerNode: multi.processesPerNode,
                                         transport: transport, isLocalPool: isLocal, localCores: settings.localCores, runningAsRoot: settings.runningAsRoot,
-                                        sshConfig: pool.sshConfig, network: pool.network, exportedNames: exported.sorted(),
+                                        sshConfig: pool.sshConfig, network: pool.network, exportedNames: forRanks,
                                         extraOptions: multi.mpirunOptions, rankWrapper: [settings.cohortExecutable, "rank-env", "--"],
                                         application: work.task.commandLine)
             command.mcaParameters = pool.mcaParameters ?? [:]
             arguments = command.arguments
         }
         attempt.launchedCommand = arguments
-        let termination = try supervise(arguments, environment: baseEnvironment().merging(master) { $1 }, directory: environment.workingDirectory(0),
+        var launcherEnvironment = baseEnvironment().merging(master) { $1 }
+        if multi.launch != .raw {
+            for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherEnvironment[name] = baseEnvironment()[name] }
+        }
+        let termination = try supervise(arguments, environment: launcherEnvironment, directory: environment.workingDirectory(0),
                                         output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
                                         cancellation: work.cancellation ?? cancellation)
         attempt.exitCode = termination.code
@@ -400,10 +427,10 @@ public struct AttemptExecutor: Sendable {
     /// mkdir -p with plain syscalls: one mkdir when the parent exists (every attempt after
     /// a task's first), where Foundation stats every component of the path first.
     static func makeDirectories(_ path: String) -> Bool {
-        if mkdir(path, 0o755) == 0 || errno == EEXIST { return true }
+        if mkdir(path, 0o700) == 0 || errno == EEXIST { return true }
         guard errno == ENOENT, let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return false }
         guard makeDirectories(String(path[..<slash])) else { return false }
-        return mkdir(path, 0o755) == 0 || errno == EEXIST
+        return mkdir(path, 0o700) == 0 || errno == EEXIST
     }
 
     /// Ends whatever is left of the attempt on every node of the group; returns the nodes
@@ -426,7 +453,7 @@ public struct AttemptExecutor: Sendable {
     /// Kills every process on one remote node whose environment holds `variable=value`.
     public func sweepRemote(variable: String, value: String, node: Node) -> Bool {
         let command = NodeCommand(sshConfig: pool.sshConfig, connectTimeout: 3)
-        let arguments = command.sshPrefix(node) + ["--", ProcessSweeper.remoteScript(variable: variable, value: value)]
+        let arguments = command.sshPrefix(node) + [ProcessSweeper.remoteScript(variable: variable, value: value)]
         guard let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") else { return false }
         let deadline = Deadline(after: 10, grace: 1) { child.signalGroup($0) }
         let termination = child.wait()
@@ -461,7 +488,7 @@ final class RDMACache: @unchecked Sendable {
     static func probeRemote(_ node: Node, command: NodeCommand) -> Bool {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-rdma-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let arguments = command.sshPrefix(node) + ["--", CommandLineWords.shellJoin(RDMAProbe.remoteCommand)]
+        let arguments = command.sshPrefix(node) + [CommandLineWords.shellJoin(RDMAProbe.remoteCommand)]
         guard let child = try? ChildProcess(arguments, environment: ProcessInfo.processInfo.environment, directory: nil, stdout: output, stderr: "/dev/null") else { return false }
         let deadline = Deadline(after: 15, grace: 1) { child.signalGroup($0) }
         let termination = child.wait()

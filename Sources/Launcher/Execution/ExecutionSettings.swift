@@ -31,6 +31,11 @@ public struct ExecutionSettings: Sendable {
         self.log = log
     }
 
+    /// This work tree's own id (made once, kept in `<work>/.cohort-id`): every sweep marker
+    /// starts with it, so two state directories on one machine (or one set of nodes) never
+    /// end each other's processes, whatever job and task ids their users chose.
+    public var stateId: String { WorkTreeIdentity.id(of: workDirectory) }
+
     /// `cohort-spawner` next to `cohortExecutable`, if it was built there.
     public var siblingSpawner: String? {
         let path = URL(fileURLWithPath: cohortExecutable).deletingLastPathComponent().appendingPathComponent("cohort-spawner").path
@@ -40,5 +45,38 @@ public struct ExecutionSettings: Sendable {
     /// The running executable's own path (for `cohortExecutable` when the CLI runs jobs).
     public static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// The random id of a work tree, read once per process.
+enum WorkTreeIdentity {
+    nonisolated(unsafe) static var known: [String: String] = [:]
+    static let lock = NSLock()
+
+    static func id(of workDirectory: String) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let id = known[workDirectory] { return id }
+        let path = "\(workDirectory)/.cohort-id"
+        var id = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        if !ProcessSweeper.isSafe(id) || id.count != 16 {
+            var generator = SystemRandomNumberGenerator()
+            let fresh = (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            _ = AttemptExecutor.makeDirectories(workDirectory)
+            // O_EXCL: of two processes making it at once, one id wins and both read it.
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if descriptor >= 0 {
+                _ = fresh.withCString { write(descriptor, $0, strlen($0)) }
+                close(descriptor)
+                id = fresh
+            } else {
+                id = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+                // A work tree that cannot hold the file (read-only, or not made): an id of this
+                // process, still unique.
+                if !ProcessSweeper.isSafe(id) || id.count != 16 { id = fresh }
+            }
+        }
+        known[workDirectory] = id
+        return id
     }
 }

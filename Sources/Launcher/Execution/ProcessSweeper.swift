@@ -1,4 +1,5 @@
 import Foundation
+import CSpawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +10,8 @@ import Glibc
 public enum ProcessSweeper {
     /// The environment variable that marks every process of an attempt.
     public static let marker = "COHORT_ATTEMPT_ID"
+    /// The variable that marks every process of a job from one work tree (`<state id>.<job>`).
+    public static let jobMarker = "COHORT_JOB_KEY"
 
     /// Ids are Cohort's own (`job.task.r0.a1`); nothing else may reach the remote shell.
     static func isSafe(_ id: String) -> Bool {
@@ -51,16 +54,16 @@ public enum ProcessSweeper {
         var total = 0
         // Twice: a dying parent may have forked once more between scan and kill.
         for _ in 0..<2 {
-            let pids = localProcesses(variable: variable, value: value)
-            for pid in pids { kill(pid, SIGKILL) }
-            total += pids.count
-            if pids.isEmpty { break }
+            let killed = Int(cohort_kill_marked("\(variable)=\(value)"))
+            total += killed
+            if killed == 0 { break }
             usleep(20_000)
         }
         return total
     }
 
-    /// The shell script that does the same on a remote node; `id` is checked to be plain.
+    /// The shell script that does the same on a remote node; the marker is quoted and
+    /// matched as a fixed string, so any id (an IPv6 node id holds ':') is safe in it.
     /// It touches only processes in the node's own network namespace: on a real node that is
     /// all of them, and on a virtual cluster of namespaces sharing one process table it keeps
     /// one node's sweep from reaching another node's processes.
@@ -69,9 +72,9 @@ public enum ProcessSweeper {
     }
 
     static func remoteScript(variable: String, value id: String) -> String {
-        precondition(isSafe(id) && isSafe(variable))
+        let needle = CommandLineWords.shellQuote("\(variable)=\(id)")
         return "me=$(readlink /proc/$$/ns/net); for p in /proc/[0-9]*; do "
             + "[ \"$(readlink $p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; "
-            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qx '\(variable)=\(id)'; then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
+            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qxF -e \(needle); then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
     }
 }

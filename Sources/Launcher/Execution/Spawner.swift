@@ -16,6 +16,8 @@ public final class Spawner: @unchecked Sendable {
     /// The environment variable that marks the helper, valued with the state directory: a
     /// restarted server ends its predecessor's helper before it reconciles.
     public static let marker = "COHORT_SPAWNER"
+    /// What one request to the helper may hold (id, paths, counts, arguments, variables).
+    static let maximumFields = 65_536
 
     let executable: String
     let owner: String
@@ -78,6 +80,10 @@ public final class Spawner: @unchecked Sendable {
                       statusFile: String) throws(ChildProcess.LaunchError) -> ChildProcess {
         var payload = Data()
         func field(_ text: String) { payload.append(contentsOf: Array(text.utf8)); payload.append(0) }
+        // The helper takes at most 65,536 fields a request; more could never start.
+        guard arguments.count + environment.count + 7 <= Self.maximumFields else {
+            throw ChildProcess.LaunchError(program: arguments[0], errno: E2BIG)
+        }
         lock.lock()
         if requests == nil || deadGenerations.contains(generation) {
             guard !closed else { lock.unlock(); throw ChildProcess.LaunchError(program: arguments[0], errno: ECHILD) }

@@ -17,6 +17,8 @@ public struct TaskEnvironment: Sendable {
     public var userVariables: [String: String]
     /// `<work>/<job>/job.preparation`: each node's preparation directory is below it.
     public var preparationRoot: String?
+    /// `<state id>.<job id>`: what a restarted server sweeps the job's processes by.
+    public var jobKey: String = ""
 
     /// The working directory of node `index` of the group.
     public func workingDirectory(_ index: Int) -> String {
@@ -31,6 +33,7 @@ public struct TaskEnvironment: Sendable {
         v["COHORT_JOB_ID"] = jobId
         v["COHORT_TASK_ID"] = taskId
         v[ProcessSweeper.marker] = attemptId
+        v[ProcessSweeper.jobMarker] = jobKey.isEmpty ? jobId : jobKey
         v["COHORT_ATTEMPT"] = String(attempt)
         v["COHORT_POOL"] = pool
         v["COHORT_NODE_ID"] = node.id

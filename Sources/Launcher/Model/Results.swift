@@ -64,6 +64,8 @@ public struct Attempt: Codable, Sendable {
     public var failure: Failure?
     /// Nodes that could not be swept of the attempt's processes (unreachable then).
     public var unsweptNodes: [String]?
+    /// The id that marks its processes (`COHORT_ATTEMPT_ID`: `<state id>.job.task.a1`).
+    public var markerId: String?
 
     public var succeeded: Bool { failure == nil && exitCode == 0 }
     public var seconds: Double { (end ?? Date()).timeIntervalSince(start) }

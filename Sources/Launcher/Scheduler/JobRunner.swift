@@ -108,6 +108,8 @@ public final class JobRunner: @unchecked Sendable {
     /// backfilling the other nodes (without it, a stream of small tasks starves it).
     var reservation: (unit: Unit, nodes: Set<Int>)?
     var start = Date()
+    /// The work tree's id, which every sweep marker starts with.
+    lazy var stateId = executor.settings.stateId
 
     /// A runner for `pool` with no job yet (`add` gives it jobs).
     public init(pool: Pool, settings: ExecutionSettings, policy: PlacementPolicy = .pack,
@@ -533,15 +535,16 @@ public final class JobRunner: @unchecked Sendable {
             if unit.job.units.allSatisfy({ !$0.running && $0.run.attempts.isEmpty }) { unit.job.start = Date() }
             let work = AttemptExecutor.Work(jobId: unit.job.spec.id, task: unit.task, replica: unit.replica,
                                             attempt: (unit.run.attempts.map(\.number).max() ?? 0) + 1, jobEnvironment: unit.job.spec.environment,
-                                            cancellation: unit.job.cancellation)
+                                            cancellation: unit.job.cancellation, stateId: stateId)
             let nodes = group.map { pool.nodes[$0] }
             let executor = self.executor
             let job = unit.job
             let thread = Thread { [self] in
-                let attempt: Attempt
+                var attempt: Attempt
                 if let failure = prepare(job, group) {
                     attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: Date(),
                                       transport: nil, launchedCommand: [], directory: work.directory(under: executor.settings.workDirectory), failure: failure)
+                    attempt.markerId = work.attemptId
                 } else {
                     attempt = executor.run(work, on: nodes)
                 }
@@ -588,7 +591,7 @@ public final class JobRunner: @unchecked Sendable {
             // A lost node takes no more work; the retry goes elsewhere.
             markUnusable(index, reason: failure.message)
         }
-        let attemptId = [unit.job.spec.id, unit.task.id, unit.replica.map { "r\($0)" }, "a\(attempt.number)"].compactMap { $0 }.joined(separator: ".")
+        let attemptId = AttemptExecutor.Work.attemptId(stateId: stateId, jobId: unit.job.spec.id, taskId: unit.task.id, replica: unit.replica, attempt: attempt.number)
         for nodeId in attempt.unsweptNodes ?? [] {
             guard let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) else { continue }
             pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [attemptId]

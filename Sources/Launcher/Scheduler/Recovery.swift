@@ -39,11 +39,15 @@ public struct Recovery {
     func reconcile(_ job: JobSpec) throws {
         // 1. Nothing of the job may run on while its attempts are read: kill first, then
         // read, so no attempt can finish between the two.
-        ProcessSweeper.killLocal(variable: "COHORT_JOB_ID", value: job.id)
+        // By the job's key in this work tree: another state directory's job of the same id is
+        // not this one.
+        let settings = ExecutionSettings(workDirectory: workDirectory, cohortExecutable: "")
+        let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.id)
+        ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
         if let pool = pool(job.pool) {
-            let executor = AttemptExecutor(settings: ExecutionSettings(workDirectory: workDirectory, cohortExecutable: ""), pool: pool)
+            let executor = AttemptExecutor(settings: settings, pool: pool)
             for node in pool.nodes where !node.isLocal {
-                if !executor.sweepRemote(variable: "COHORT_JOB_ID", value: job.id, node: node) {
+                if !executor.sweepRemote(variable: ProcessSweeper.jobMarker, value: key, node: node) {
                     log("job \(job.id): node \(node.id) did not answer; what the job left there was not ended")
                 }
             }

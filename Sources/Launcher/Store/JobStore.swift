@@ -60,11 +60,7 @@ public final class JobStore: @unchecked Sendable {
 
     static func submit(_ db: Database, _ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool) throws -> String {
         var job = spec
-        var suffix = 1
-        while try exists(db, job.id) {
-            suffix += 1
-            job.id = "\(spec.id)-\(suffix)"
-        }
+        job.id = try freeId(db, spec.id)
         try insert(db, job, units: units, runner: nil)
         if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
         return job.id
@@ -177,14 +173,19 @@ public final class JobStore: @unchecked Sendable {
 
     /// `base`, or `base-2`, `base-3`… whichever is not stored yet.
     public func availableId(_ base: String) throws -> String {
-        try database.read { db in
-            var id = base, suffix = 1
-            while try Self.exists(db, id) {
-                suffix += 1
-                id = "\(base)-\(suffix)"
-            }
-            return id
+        try database.read { db in try Self.freeId(db, base) }
+    }
+
+    /// `base`, or `base-2`, `base-3`… the first not stored; at most 64 characters, as every id
+    /// (the base gives way to the suffix).
+    static func freeId(_ db: Database, _ base: String) throws -> String {
+        var id = base, suffix = 1
+        while try exists(db, id) {
+            suffix += 1
+            let tail = "-\(suffix)"
+            id = String(base.prefix(64 - tail.count)) + tail
         }
+        return id
     }
 
     /// Records one finished attempt and its task's state.

@@ -1,0 +1,59 @@
+#include "cspawn.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// Whether the NUL-separated entries in buffer[0..<length] hold `needle` as a whole entry.
+static int holds(const char *buffer, size_t length, const char *needle, size_t size) {
+    const char *p = buffer, *end = buffer + length;
+    while (p < end) {
+        const char *zero = memchr(p, 0, (size_t)(end - p));
+        size_t entry = zero ? (size_t)(zero - p) : (size_t)(end - p);
+        if (entry == size && memcmp(p, needle, size) == 0) return 1;
+        p += entry + 1;
+    }
+    return 0;
+}
+
+int cohort_kill_marked(const char *needle) {
+    size_t size = strlen(needle);
+    // One environment is at most ARG_MAX; a larger one is read in part (the marker is set by
+    // Cohort among the first entries only if the task's own are few, so read it all).
+    static __thread char *buffer;
+    static __thread size_t capacity;
+    if (!buffer) { capacity = 1 << 16; buffer = malloc(capacity); if (!buffer) return 0; }
+    pid_t me = getpid();
+    int killed = 0;
+    DIR *proc = opendir("/proc");
+    if (!proc) return 0;
+    struct dirent *entry;
+    char path[64];
+    while ((entry = readdir(proc))) {
+        if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+        pid_t pid = (pid_t)atoi(entry->d_name);
+        if (pid == me) continue;
+        snprintf(path, sizeof path, "/proc/%s/environ", entry->d_name);
+        int descriptor = open(path, O_RDONLY | O_CLOEXEC);
+        if (descriptor < 0) continue;
+        size_t length = 0;
+        for (;;) {
+            if (length == capacity) {
+                char *grown = realloc(buffer, capacity * 2);
+                if (!grown) break;
+                buffer = grown;
+                capacity *= 2;
+            }
+            ssize_t got = read(descriptor, buffer + length, capacity - length);
+            if (got <= 0) break;
+            length += (size_t)got;
+        }
+        close(descriptor);
+        if (holds(buffer, length, needle, size) && kill(pid, SIGKILL) == 0) killed++;
+    }
+    closedir(proc);
+    return killed;
+}
