@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        // Already in the build through Hummingbird: the API's request deadlines use them.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // mpi.h plus getters for Open MPI's predefined handles; found through pkg-config.
@@ -41,7 +44,9 @@ let package = Package(
         .target(name: "API", dependencies: ["Launcher", .product(name: "Hummingbird", package: "hummingbird"),
                                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                            .product(name: "Logging", package: "swift-log"),
-                                           .product(name: "HTTPTypes", package: "swift-http-types")]),
+                                           .product(name: "HTTPTypes", package: "swift-http-types"),
+                                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "HummingbirdCore", package: "hummingbird"),
+                                           .product(name: "NIOHTTPTypes", package: "swift-nio-extras")]),
         .executableTarget(name: "cohort", dependencies: ["Launcher", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The parent of `cohort serve`'s tasks: their results outlive a killed server. C and
         // static: it starts once per server, and a task costs one posix_spawn, as without it.

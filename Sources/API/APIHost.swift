@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Launcher
 import ServiceLifecycle
@@ -60,15 +61,23 @@ public enum APIHost {
             batch.stackSize = 1 << 22
             batch.start()
         }
+        let connections = raiseDescriptorLimit()
         let app = Application(
             router: APIServer(service: service, token: token).router(),
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "cohort"),
+            server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlines(head: .seconds(10), request: .seconds(120))],
+                                                idleTimeout: .seconds(60))),
+            // Past the cap, new connections wait in the backlog instead of taking the
+            // descriptors the server needs for its database and its tasks.
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "cohort",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(connections)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
                 let host = address.host.contains(":") ? "[\(address.host)]" : address.host
                 let endpoint = Endpoint(url: "http://\(host):\(port)", pid: getpid())
                 if let data = try? JSONEncoder().encode(endpoint) {
-                    try? data.write(to: URL(fileURLWithPath: endpointPath(stateDirectory: stateDirectory)), options: .atomic)
+                    let path = endpointPath(stateDirectory: stateDirectory)
+                    try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+                    _ = chmod(path, 0o600)
                 }
                 log("API listening on \(endpoint.url)")
                 // Jobs are taken only once the API is up: a port in use stops the server
@@ -108,6 +117,19 @@ public enum APIHost {
         }
         sources.forEach { $0.cancel() }
     }
+}
+
+/// Raises the soft descriptor limit to the hard one (tasks, logs and connections all take
+/// descriptors) and returns how many API connections to allow: a quarter of it, at most 1,024.
+func raiseDescriptorLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 64 }
+    if limit.rlim_cur < limit.rlim_max {
+        var raised = limit
+        raised.rlim_cur = min(limit.rlim_max, 1 << 20)
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+    }
+    return max(16, min(1024, Int(limit.rlim_cur / 4)))
 }
 
 /// The service group, for the batch thread to close the API when it is done.

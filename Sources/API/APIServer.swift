@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import Launcher
 
 /// The HTTP/JSON API of `cohort serve` (described in `docs/openapi.yaml`). Every request
@@ -29,6 +30,7 @@ public struct APIServer: Sendable {
     var routes: [(method: HTTPRequest.Method, path: String, handler: Handler)] {
         [
             (.get, "/v1/health", { _, _ in health() }),
+            (.head, "/v1/health", { _, _ in Response(status: .ok, headers: [.contentType: "application/json"]) }),
             (.get, "/v1/jobs", { request, _ in try listJobs(request) }),
             (.post, "/v1/jobs", { request, _ in try await submit(request) }),
             (.get, "/v1/jobs/:job", { request, context in try showJob(request, context) }),
@@ -59,7 +61,7 @@ public struct APIServer: Sendable {
         for route in routes { methods[route.path, default: []].append(route.method) }
         for (path, allowed) in methods {
             let allow = allowed.map(\.rawValue).joined(separator: ", ")
-            for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete, .options, .trace] where !allowed.contains(method) {
+            for method in [HTTPRequest.Method.get, .head, .post, .put, .patch, .delete, .options, .trace] where !allowed.contains(method) {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in
                     var response = Self.error(.methodNotAllowed, "\(path) takes \(allow)")
                     response.headers[.allow] = allow
@@ -127,7 +129,7 @@ public struct APIServer: Sendable {
     func deleteJob(_ context: BasicRequestContext) throws -> Response {
         let id = try Self.name(context, "job")
         guard let summary = try store.job(id) else { return Self.noJob(id) }
-        let removable = try summary.state == "completed" || (summary.state == "active" && store.cancelQueued(jobId: id))
+        let removable = try summary.state == "completed" || store.cancelQueued(jobId: id)
         guard removable else {
             return Self.error(.conflict, "job \(id) is \(summary.state): cancel it first")
         }
@@ -138,10 +140,12 @@ public struct APIServer: Sendable {
     func cancelJob(_ context: BasicRequestContext) throws -> Response {
         let id = try Self.name(context, "job")
         guard let summary = try store.job(id) else { return Self.noJob(id) }
+        // The same rules as `cohort job cancel`: a job no runner has taken (queued, or
+        // queued and disabled) simply never runs; a running one is ended by its runner.
         switch summary.state {
         case "completed":
             return Self.error(.conflict, "job \(id) has already completed")
-        case "active" where try store.cancelQueued(jobId: id):
+        case _ where try store.cancelQueued(jobId: id):
             return Self.json(["id": id, "state": "completed"])
         default:
             guard service.cancel(jobId: id) else {
@@ -305,12 +309,20 @@ public struct APIServer: Sendable {
 /// read is a 500 that says why, not an empty body.
 struct JSONErrors<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do { return try await next(request, context) } catch let error as any HTTPResponseError {
+        do { return try await next(request, context) } catch is NIOTooManyBytesError {
+            return APIServer.error(.contentTooLarge, "the request body is larger than \(APIServer.maxBody >> 20) MiB")
+        } catch let error as HTTPError {
+            // Hummingbird's own refusals (413 for a body over the limit, 404, …): JSON too.
+            return APIServer.error(error.status, error.body ?? (error.status == .contentTooLarge
+                ? "the request body is larger than \(APIServer.maxBody >> 20) MiB" : error.status.reasonPhrase))
+        } catch let error as any HTTPResponseError {
             throw error
         } catch let error as JobStore.StoreError {
             return APIServer.error(.notFound, error.description)
         } catch {
-            return APIServer.error(.internalServerError, "\(error)")
+            // The cause goes to the server's log, not to the client: it may hold SQL or paths.
+            FileHandle.standardError.write(Data("cohort serve: \(request.method) \(request.uri.path): \(error)\n".utf8))
+            return APIServer.error(.internalServerError, "the server could not answer (its log says why)")
         }
     }
 }
@@ -320,8 +332,9 @@ struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-              APIToken.matches(header.dropFirst("Bearer ".count), token) else {
+        // The scheme is case-insensitive (RFC 7235 §2.1); the token is not.
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
+              APIToken.matches(header.dropFirst(7).drop { $0 == " " }, token) else {
             var response = APIServer.error(.unauthorized, "a bearer token is required (Authorization: Bearer <the token in the server's api-token file>)")
             response.headers[.wwwAuthenticate] = "Bearer"
             return response

@@ -16,7 +16,11 @@ public enum APIToken {
     /// Reads the token at `path`; refuses a file others can read or an empty one.
     public static func read(_ path: String) throws(Problem) -> String {
         var info = stat()
-        guard stat(path, &info) == 0 else { throw Problem(description: "no API token at \(path): \(String(cString: strerror(errno)))") }
+        guard lstat(path, &info) == 0 else { throw Problem(description: "no API token at \(path): \(String(cString: strerror(errno)))") }
+        guard info.st_uid == geteuid() else {
+            throw Problem(description: "\(path) belongs to user \(info.st_uid), not to you (\(geteuid())): refusing a token someone else planted")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw Problem(description: "\(path) is not a regular file") }
         guard info.st_mode & 0o077 == 0 else {
             throw Problem(description: "\(path) can be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); make it 0600 (chmod 600 \(path))")
         }

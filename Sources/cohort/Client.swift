@@ -29,7 +29,13 @@ struct Client {
             }
             return Client(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: token)
         }
-        guard let data = FileManager.default.contents(atPath: APIHost.endpointPath(stateDirectory: state)),
+        let endpointPath = APIHost.endpointPath(stateDirectory: state)
+        guard FileManager.default.fileExists(atPath: endpointPath) else { return nil }
+        // Whoever could write serve.json would be sent the token: trust only our own.
+        do { try StateDirectory.checkTrusted(state, directory: true); try StateDirectory.checkTrusted(endpointPath, what: "the server's address file") } catch {
+            throw Exit.badInput(error)
+        }
+        guard let data = FileManager.default.contents(atPath: endpointPath),
               let endpoint = try? JSONDecoder().decode(APIHost.Endpoint.self, from: data),
               kill(endpoint.pid, 0) == 0,
               let token = try? APIToken.read(APIToken.defaultPath(stateDirectory: state)) else { return nil }

@@ -55,7 +55,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let stateDirectory = PoolStore.defaultStateDirectory
         guard let address = APIHost.Address(listen) else { throw Exit.badInput("--listen: expected HOST:PORT, found '\(listen)'") }
-        try? FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        do { try StateDirectory.prepare(stateDirectory) } catch { throw Exit.badInput(error) }
         let path = tokenFile ?? APIToken.defaultPath(stateDirectory: stateDirectory)
         let token: String
         do {

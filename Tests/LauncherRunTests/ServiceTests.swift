@@ -15,13 +15,19 @@ final class ServerProcess {
     private(set) var url = ""
     private(set) var token = ""
 
-    init(home: String, arguments: [String] = ["--listen", "127.0.0.1:0"]) throws {
+    /// `launcher`: words to start it through (e.g. `prlimit --nofile=256:256`).
+    init(home: String, arguments: [String] = ["--listen", "127.0.0.1:0"], launcher: [String] = []) throws {
         self.home = home
         logPath = "\(home)/serve-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         try? FileManager.default.removeItem(atPath: "\(home)/serve.json")
-        process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
-        process.arguments = ["serve"] + arguments
+        if launcher.isEmpty {
+            process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+            process.arguments = ["serve"] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = launcher + [Harness.executable("cohort"), "serve"] + arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logPath)
@@ -59,12 +65,14 @@ final class ServerProcess {
     }
 
     /// One HTTP request; `token: nil` sends none.
-    func request(_ method: String, _ path: String, body: String? = nil, token: String?? = .none) -> Answer {
-        var request = URLRequest(url: URL(string: url + path)!, timeoutInterval: 30)
+    func request(_ method: String, _ path: String, body: String? = nil, token: String?? = .none, scheme: String = "Bearer",
+                 data: Data? = nil, timeout: Double = 30) -> Answer {
+        var request = URLRequest(url: URL(string: url + path)!, timeoutInterval: timeout)
         request.httpMethod = method
         let bearer = token ?? self.token
-        if let bearer { request.setValue("Bearer \(bearer)", forHTTPHeaderField: "Authorization") }
+        if let bearer { request.setValue("\(scheme) \(bearer)", forHTTPHeaderField: "Authorization") }
         if let body { request.httpBody = Data(body.utf8) }
+        if let data { request.httpBody = data }
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var answer = Answer(status: 0, body: Data(), headers: [:])
         URLSession.shared.dataTask(with: request) { data, response, _ in
@@ -375,7 +383,7 @@ final class ServiceTests: XCTestCase {
         let paths = try XCTUnwrap(document["paths"] as? [String: Any])
         var documented: Set<String> = []
         for (path, item) in paths {
-            for key in (item as? [String: Any] ?? [:]).keys where ["get", "post", "put", "delete", "patch"].contains(key) {
+            for key in (item as? [String: Any] ?? [:]).keys where ["get", "head", "post", "put", "delete", "patch"].contains(key) {
                 documented.insert("\(key.uppercased()) \(path)")
             }
         }
@@ -399,7 +407,11 @@ final class ServiceTests: XCTestCase {
             "id: fz\npool: fuzz\npriority: 3\nenvironment: { A: b }\ntasks:\n  - id: a\n    commandLine: echo a\n    constraints: { maxWallClockTime: 10s, maxTaskRetryCount: 1 }\n  - id: b\n    commandLine: [sh, -c, 'exit 0']\n    dependsOn: [a]\n    multiInstance: { instances: 1, processesPerNode: 1, transport: tcp, coordinationCommandLine: 'true' }\n",
             "{\"id\": \"fz\", \"poolInfo\": {\"poolId\": \"fuzz\"}, \"tasks\": [{\"id\": \"1\", \"commandLine\": \"true\"}, {\"id\": \"2\", \"commandLine\": \"true\", \"dependsOn\": {\"taskIdRanges\": [{\"start\": 1, \"end\": 1}]}}]}",
         ]
-        let pieces = ["", " ", "\n", ":", "-", "[", "]", "{", "}", "'", "\"", "0", "-1", "99999999999999999999", "null", "~", "&a", "*a", "!!int", "\t", "é", "\u{0}", "tasks", "id", "dependsOn: [zz]", "x: y", "a", ",", "#"]
+        let pieces = ["", " ", "\n", ":", "-", "[", "]", "{", "}", "'", "\"", "0", "-1", "99999999999999999999", "null", "~", "&a", "*a", "!!int", "\t", "é", "\u{0}", "tasks", "id", "dependsOn: [zz]", "x: y", "a", ",", "#",
+                      // depth, size and numeric extremes
+                      String(repeating: "[", count: 5000), String(repeating: "{\"a\":", count: 3000), String(repeating: "- ", count: 3000),
+                      String(repeating: "x", count: 200_000), String(repeating: "9", count: 400), "1e308", "-1e308", ".inf", ".nan",
+                      "9223372036854775808", "-9223372036854775809", "P99999999999999D", "replicas: 1000000000", "slots: 1000000000000"]
         var random = SplitMix(seed: 42)
         var counts: [Int: Int] = [:]
         for round in 0..<2000 {
@@ -424,6 +436,7 @@ final class ServiceTests: XCTestCase {
             }
             if ![201, 400, 422].contains(answer.status) { break }
         }
+        print("mutated job bodies: 2000 sent, answers by status: \(counts.sorted { $0.key < $1.key })")
         XCTAssertGreaterThan(counts[400] ?? 0, 1000, "\(counts)")
         XCTAssertGreaterThan(counts[422] ?? 0, 10, "valid mutants reach the pool check: \(counts)")
         XCTAssertEqual(server.request("GET", "/v1/health").status, 200, server.log)

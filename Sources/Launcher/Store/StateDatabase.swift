@@ -22,8 +22,19 @@ enum StateDatabase {
         return (database, path)
     }
 
+    /// A state database that cannot be trusted: named, never silently replaced.
+    public struct Damaged: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     static func openUncached(stateDirectory: String, path: String) throws -> DatabasePool {
-        try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
+        try StateDirectory.prepare(stateDirectory)
+        // SQLite takes an empty file for a new database: a truncated one would silently
+        // become an empty store, and every job in it would be forgotten.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_size == 0 {
+            throw Damaged(description: "\(path) is empty (0 bytes): it was truncated. Restore it from a backup, or remove it to start with no jobs and pools")
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)  // several cohort processes may write at once
         // WAL with synchronous=NORMAL: never corrupt, and a power loss can only drop the last
@@ -44,8 +55,17 @@ enum StateDatabase {
         while true {
             do {
                 let database = try DatabasePool(path: path, configuration: configuration)
+                let check = try database.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+                guard check == ["ok"] else {
+                    throw Damaged(description: "\(path) is damaged (SQLite's integrity check: \(check.prefix(3).joined(separator: "; "))). Restore it from a backup, or move it away to start with no jobs and pools")
+                }
                 try migrator.migrate(database)
+                // Job environments and outputs' paths are in it: the user's alone. SQLite
+                // gives its -wal and -shm files the database's mode when it makes them.
+                for file in [path, "\(path)-wal", "\(path)-shm"] { _ = chmod(file, 0o600) }
                 return database
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CORRUPT || error.resultCode == .SQLITE_NOTADB {
+                throw Damaged(description: "\(path) is damaged (\(error.resultCode)). Restore it from a backup, or move it away to start with no jobs and pools")
             } catch let error as DatabaseError where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && tries < 100 {
                 tries += 1
                 usleep(50_000)
