@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
+# The API against its OpenAPI document, on a real server (schemathesis from PyPI, pinned).
+bash scripts/fuzz-api.sh 25
 swift test

@@ -159,24 +159,32 @@ final class JobFileTests: XCTestCase {
     func testRandomMutationsNeverCrashAndAlwaysSayWhere() {
         // Delete, duplicate or garble characters of a valid file: each result parses or
         // fails with a SpecError that names the file.
+        // Also depth, size and numeric extremes spliced in: each must fail as cleanly.
         var generator = SystemRandomNumberGenerator()
         let characters = Array(good)
-        for _ in 0..<600 {
+        let extremes = [String(repeating: "[", count: 4000), String(repeating: "- ", count: 4000), String(repeating: "{a: ", count: 3000),
+                        String(repeating: "9", count: 400), "1e308", ".inf", "-9223372036854775809", "P99999999999999D", String(repeating: "y", count: 100_000)]
+        var parsed = 0, refused = 0
+        for round in 0..<900 {
             var mutated = characters
             for _ in 0..<Int.random(in: 1...3, using: &generator) {
                 let index = Int.random(in: 0..<mutated.count, using: &generator)
-                switch Int.random(in: 0..<3, using: &generator) {
+                switch Int.random(in: 0..<(round < 600 ? 3 : 4), using: &generator) {
                 case 0: mutated.remove(at: index)
                 case 1: mutated.insert(mutated[index], at: index)
-                default: mutated[index] = [":", "-", "[", "{", "'", "x", "9", " ", "\n"].randomElement(using: &generator)!
+                case 2: mutated[index] = [":", "-", "[", "{", "'", "x", "9", " ", "\n"].randomElement(using: &generator)!
+                default: mutated.insert(contentsOf: extremes.randomElement(using: &generator)!, at: index)
                 }
             }
             do {
                 _ = try JobFile.parse(String(mutated), file: "fuzz.yaml")
+                parsed += 1
             } catch {
+                refused += 1
                 XCTAssertEqual(error.file, "fuzz.yaml")
                 XCTAssertFalse(error.message.isEmpty)
             }
         }
+        print("mutated job files: 900 tried (300 with extremes), \(parsed) parsed, \(refused) refused with a located error")
     }
 }
