@@ -120,7 +120,8 @@ public enum APIHost {
 }
 
 /// Raises the soft descriptor limit to the hard one (tasks, logs and connections all take
-/// descriptors) and returns how many API connections to allow: a quarter of it, at most 1,024.
+/// descriptors) and returns how many API connections to allow: half of it, at most 1,024
+/// (the rest is the database's, the spawner's and the log readers').
 func raiseDescriptorLimit() -> Int {
     var limit = rlimit()
     guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 64 }
@@ -129,7 +130,7 @@ func raiseDescriptorLimit() -> Int {
         raised.rlim_cur = min(limit.rlim_max, 1 << 20)
         if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
     }
-    return max(16, min(1024, Int(limit.rlim_cur / 4)))
+    return max(16, min(1024, Int(limit.rlim_cur / 2)))
 }
 
 /// The service group, for the batch thread to close the API when it is done.

@@ -47,10 +47,12 @@ struct PoolCommand: ParsableCommand {
             if name == "local" {
                 guard hostfile == nil, hosts == nil else { throw Exit.badInput("the local pool is this machine; give it --local-nodes and --slots, not hosts") }
                 let perNode = try slots.map { text throws -> Int in
-                    guard let n = Int(text), n >= 1 else { throw Exit.badInput("--slots: expected a whole number ≥ 1, found '\(text)'") }
+                    guard let n = Int(text), (1...HostName.maximumSlots).contains(n) else {
+                        throw Exit.badInput("--slots: expected a whole number from 1 to \(HostName.maximumSlots), found '\(text)'")
+                    }
                     return n
                 }
-                guard (localNodes ?? 4) >= 1 else { throw Exit.badInput("--local-nodes: must be ≥ 1") }
+                guard (1...1024).contains(localNodes ?? 4) else { throw Exit.badInput("--local-nodes: must be 1 to 1024") }
                 pool = Pool.local(nodeCount: localNodes ?? 4, slotsPerNode: perNode)
             } else {
                 guard (hostfile == nil) != (hosts == nil) else { throw Exit.badInput("give exactly one of --hostfile and --hosts") }

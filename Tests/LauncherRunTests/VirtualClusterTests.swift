@@ -41,6 +41,21 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(attempt.directory)/hostfile").split(separator: "\n").count, 3)
     }
 
+    /// The same argv on a remote node as on this machine: a remote shell once read `&&` as an
+    /// operator and `FOO=bar` as an assignment.
+    func testRemoteTasksGetExactlyTheLocalArgv() throws {
+        let words = ["printf", "<%s>", "&&", "FOO=bar", "$(id)", "a b", "it's", "*", "-oX", "\\", ";"]
+        let task = TaskSpec(id: "argv", commandLine: words)
+        let local = try Harness.run(JobSpec(id: "argv-local", tasks: [task]))
+        let remote = try Harness.run(JobSpec(id: "argv-remote", pool: "vc", tasks: [task]), pool: pool)
+        let expected = words.dropFirst(2).map { "<\($0)>" }.joined()
+        for run in [local, remote] {
+            let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+            XCTAssertTrue(attempt.succeeded, "\(run.jobId): \(String(describing: attempt.failure))")
+            XCTAssertEqual(Harness.read("\(attempt.directory)/stdout.txt"), expected, run.jobId)
+        }
+    }
+
     func testCoordinationRunsOnEveryRemoteNode() throws {
         let multi = MultiInstance(instances: 2, processesPerNode: 1,
                                   coordinationCommandLine: ["/bin/sh", "-c", "hostname > $AZ_BATCH_TASK_SHARED_DIR/ready-$(hostname)"], transport: .tcp)

@@ -29,12 +29,6 @@ enum StateDatabase {
 
     static func openUncached(stateDirectory: String, path: String) throws -> DatabasePool {
         try StateDirectory.prepare(stateDirectory)
-        // SQLite takes an empty file for a new database: a truncated one would silently
-        // become an empty store, and every job in it would be forgotten.
-        var info = stat()
-        if stat(path, &info) == 0, info.st_size == 0 {
-            throw Damaged(description: "\(path) is empty (0 bytes): it was truncated. Restore it from a backup, or remove it to start with no jobs and pools")
-        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)  // several cohort processes may write at once
         // WAL with synchronous=NORMAL: never corrupt, and a power loss can only drop the last
@@ -49,6 +43,14 @@ enum StateDatabase {
         defer { close(descriptor) }
         flock(descriptor, LOCK_EX)
         defer { flock(descriptor, LOCK_UN) }
+        // SQLite takes an empty file for a new database: a truncated one would silently
+        // become an empty store, and every job in it would be forgotten. Checked under the
+        // lock: another process creating the file holds it until the file is whole (or its
+        // first pages are in the WAL beside it).
+        var info = stat(), wal = stat()
+        if stat(path, &info) == 0, info.st_size == 0, stat("\(path)-wal", &wal) != 0 || wal.st_size == 0 {
+            throw Damaged(description: "\(path) is empty (0 bytes): it was truncated. Restore it from a backup, or remove it to start with no jobs and pools")
+        }
         // Switching a new file to WAL can still meet SQLITE_BUSY from a reader that opened
         // before the lock was ours: try again a moment later.
         var tries = 0
