@@ -19,7 +19,18 @@ static int holds(const char *buffer, size_t length, const char *needle, size_t s
     return 0;
 }
 
-int cohort_kill_marked(const char *needle) {
+int cohort_last_pid(void) {
+    int descriptor = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+    if (descriptor < 0) return -1;
+    char text[32];
+    ssize_t got = read(descriptor, text, sizeof text - 1);
+    close(descriptor);
+    if (got <= 0) return -1;
+    text[got] = 0;
+    return atoi(text);
+}
+
+int cohort_kill_marked(const char *needle, int min_pid) {
     size_t size = strlen(needle);
     // One environment is at most ARG_MAX; a larger one is read in part (the marker is set by
     // Cohort among the first entries only if the task's own are few, so read it all).
@@ -35,7 +46,7 @@ int cohort_kill_marked(const char *needle) {
     while ((entry = readdir(proc))) {
         if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
         pid_t pid = (pid_t)atoi(entry->d_name);
-        if (pid == me) continue;
+        if (pid == me || pid < min_pid) continue;  // older than the attempt: not its process
         snprintf(path, sizeof path, "/proc/%s/environ", entry->d_name);
         int descriptor = open(path, O_RDONLY | O_CLOEXEC);
         if (descriptor < 0) continue;

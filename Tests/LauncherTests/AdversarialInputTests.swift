@@ -51,6 +51,22 @@ final class AdversarialInputTests: XCTestCase {
         XCTAssertEqual(NestingDepth.lineTooDeep(String(repeating: "[", count: 64)), 1)
     }
 
+    /// A 15,000-task chain listed in reverse: the cycle check recursed once per link (a stack
+    /// overflow in debug builds) and copied its trail at each step (2 GB in release builds).
+    func testLongDependencyChainsInAnyOrderAreCheckedWithoutRecursion() {
+        let count = 15_000
+        var text = "id: chain\ntasks:\n"
+        for index in stride(from: count, through: 1, by: -1) {
+            text += "  - id: t\(index)\n    commandLine: 'true'\n" + (index > 1 ? "    dependsOn: [t\(index - 1)]\n" : "")
+        }
+        XCTAssertNil(error(text))
+        // Closing the chain into a ring is still found, whichever task the search starts from.
+        let ring = text.replacingOccurrences(of: "  - id: t1\n    commandLine: 'true'\n", with: "  - id: t1\n    commandLine: 'true'\n    dependsOn: [t\(count)]\n")
+        let refused = error(ring)
+        XCTAssertTrue(refused?.message.hasPrefix("dependency cycle: t\(count) → t\(count - 1)") == true, String(describing: refused?.message.prefix(80)))
+        XCTAssertEqual(refused?.field, "tasks[0].dependsOn")
+    }
+
     // MARK: - Host and user names that ssh would read as options
 
     func testHostsAndUsersThatLookLikeOptionsAreRefused() {

@@ -9,8 +9,13 @@ int cohort_spawn(pid_t *pid, const char *file, char *const argv[], char *const e
                  const char *cwd, const char *stdout_path, const char *stderr_path, int new_group);
 
 /// Sends SIGKILL to every process but the caller whose environment holds exactly the entry
-/// `needle` (`NAME=VALUE`); returns how many. A scan of /proc in C: it runs after every
-/// attempt, so it must cost microseconds per process, not a Foundation file read each.
-int cohort_kill_marked(const char *needle);
+/// `needle` (`NAME=VALUE`) and whose pid is at least `min_pid` (0: any); returns how many. A
+/// scan of /proc in C: it runs after every attempt, so it must cost microseconds per
+/// process, not a Foundation file read each.
+int cohort_kill_marked(const char *needle, int min_pid);
+
+/// The last pid the kernel handed out in this pid namespace (/proc/sys/kernel/ns_last_pid),
+/// or -1 if it cannot be read.
+int cohort_last_pid(void);
 
 #endif

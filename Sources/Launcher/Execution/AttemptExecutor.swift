@@ -70,6 +70,7 @@ public struct AttemptExecutor: Sendable {
     public static let nodesFile = "nodes"
 
     public func run(_ work: Work, on nodes: [Node]) -> Attempt {
+        let window = ProcessSweeper.PidWindow()
         let directory = work.directory(under: settings.workDirectory)
         if settings.spawner != nil {
             // A few syscalls, not Foundation's file writing: this is on every task's path.
@@ -106,7 +107,7 @@ public struct AttemptExecutor: Sendable {
             Thread { _ = executor.sweep(attemptId: attemptId, nodes: nodes) }.start()
         } else {
             let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
-            let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost)
+            let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost, newerThan: window.floor)
             if !unswept.isEmpty { attempt.unsweptNodes = unswept }
         }
         return attempt
@@ -436,8 +437,8 @@ public struct AttemptExecutor: Sendable {
     /// Ends whatever is left of the attempt on every node of the group; returns the nodes
     /// it could not reach (`skipping` is known lost and counts as not reached).
     @discardableResult
-    public func sweep(attemptId: String, nodes: [Node], skipping lost: String? = nil) -> [String] {
-        if nodes.contains(where: \.isLocal) || pool.kind == .local { ProcessSweeper.killLocal(attemptId: attemptId) }
+    public func sweep(attemptId: String, nodes: [Node], skipping lost: String? = nil, newerThan: pid_t = 0) -> [String] {
+        if nodes.contains(where: \.isLocal) || pool.kind == .local { ProcessSweeper.killLocal(attemptId: attemptId, newerThan: newerThan) }
         var unreached: [String] = []
         for node in nodes where !node.isLocal {
             if node.id == lost || !sweepRemote(attemptId: attemptId, node: node) { unreached.append(node.id) }

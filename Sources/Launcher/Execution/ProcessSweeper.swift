@@ -44,17 +44,36 @@ public enum ProcessSweeper {
 
     /// Kills (SIGKILL) every local process of the attempt; returns how many there were.
     @discardableResult
-    public static func killLocal(attemptId id: String) -> Int {
-        killLocal(variable: marker, value: id)
+    public static func killLocal(attemptId id: String, newerThan: pid_t = 0) -> Int {
+        killLocal(variable: marker, value: id, newerThan: newerThan)
     }
 
-    /// Kills (SIGKILL) every local process whose environment holds `variable=value`.
+    /// Every process an attempt starts gets a pid above the last one handed out before it
+    /// began, until pids wrap (pid_max is 32,768 on many systems): so the sweep after a short
+    /// attempt need not open the environment of any older process. `floor` is 0 (look at
+    /// every process) when the pids wrapped meanwhile, or the attempt ran long enough for a
+    /// whole wrap, or the counter cannot be read.
+    public struct PidWindow {
+        let lastBefore: pid_t
+        let started = Date()
+
+        public init() { lastBefore = cohort_last_pid() }
+
+        public var floor: pid_t {
+            let now = cohort_last_pid()
+            guard lastBefore > 0, now >= lastBefore, Date().timeIntervalSince(started) < 1 else { return 0 }
+            return lastBefore
+        }
+    }
+
+    /// Kills (SIGKILL) every local process whose environment holds `variable=value`; with
+    /// `newerThan`, only processes whose pid is above it (see `PidWindow`).
     @discardableResult
-    public static func killLocal(variable: String, value: String) -> Int {
+    public static func killLocal(variable: String, value: String, newerThan: pid_t = 0) -> Int {
         var total = 0
         // Twice: a dying parent may have forked once more between scan and kill.
         for _ in 0..<2 {
-            let killed = Int(cohort_kill_marked("\(variable)=\(value)"))
+            let killed = Int(cohort_kill_marked("\(variable)=\(value)", newerThan > 0 ? newerThan + 1 : 0))
             total += killed
             if killed == 0 { break }
             usleep(20_000)
