@@ -46,7 +46,8 @@ public enum StateDirectory {
         guard info.st_uid == geteuid() else {
             throw Unsafe(description: "\(what) \(path) belongs to user \(info.st_uid), not to you (\(geteuid())): refusing to trust it")
         }
-        guard info.st_mode & 0o022 == 0 else {
+        // A directory: others may not write to it (as `prepare` says); a file: nobody else.
+        guard info.st_mode & (directory ? 0o002 : 0o022) == 0 else {
             throw Unsafe(description: "\(what) \(path) can be written by others (mode \(String(info.st_mode & 0o777, radix: 8))): refusing to trust it")
         }
     }
