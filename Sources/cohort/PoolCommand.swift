@@ -110,6 +110,17 @@ struct PoolCommand: ParsableCommand {
                 guard price >= 0, price.isFinite else { throw Exit.badInput("--price: must be ≥ 0") }
                 pool.pricePerNodeHour = price
             }
+            // Redefining a pool keeps what is known of the nodes it still has: a drained node
+            // stays drained, an unusable one unusable, a pending sweep pending.
+            if store.isStored(pool.name), let old = try? store.load(pool.name) {
+                let known = Dictionary(old.nodes.map { ($0.id, $0) }) { first, _ in first }
+                for index in pool.nodes.indices {
+                    guard let before = known[pool.nodes[index].id] else { continue }
+                    pool.nodes[index].state = before.state
+                    pool.nodes[index].stateReason = before.stateReason
+                    pool.nodes[index].pendingSweeps = before.pendingSweeps
+                }
+            }
             do { try store.save(pool) } catch { throw Exit.badInput(error) }
             print("pool \(pool.name): \(pool.nodes.count) nodes, \(pool.totalSlots) slots")
         }

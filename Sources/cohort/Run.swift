@@ -68,6 +68,7 @@ struct Run: ParsableCommand {
         } catch {
             throw Exit.badInput(error)
         }
+        job.pool = poolDefinition.name  // --pool over the file's: the job is recorded where it ran
         if nodes == nil, let ranks, var multi = job.tasks[0].multiInstance {
             // -n alone: as few nodes as hold the ranks evenly, like srun.
             guard let count = Self.nodeCount(ranks: ranks, pool: poolDefinition) else {

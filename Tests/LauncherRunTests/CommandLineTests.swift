@@ -67,6 +67,27 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["pool", "remove", "local"], home: home).exitCode, 2)
     }
 
+    /// Issue 9, bug 4: redefining a pool (here only its price) kept no node state: a drained
+    /// node was silently undrained.
+    func testRedefiningAPoolKeepsItsNodesStates() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "cluster", "--hosts", "n[1-3]"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["node", "drain", "--pool", "cluster", "n2", "--reason", "bad DIMM"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "cluster", "--hosts", "n[1-4]", "--price", "3"], home: home).exitCode, 0)
+        let show = try Harness.cohort(["pool", "show", "cluster"], home: home).stdout
+        XCTAssertTrue(show.contains("n2  n2  1  offline (bad DIMM)"), show)
+        XCTAssertTrue(show.contains("n4  n4  1  idle"), "a new node starts idle: \(show)")
+    }
+
+    /// Issue 9, bug 7: `cohort run --pool X` recorded the job file's pool, not X.
+    func testARunIsRecordedOnThePoolItRanOn() throws {
+        let home = Harness.temporaryDirectory()
+        try "id: elsewhere\npool: somewhere-else\ntasks:\n  - id: a\n    commandLine: 'true'\n".write(toFile: "\(home)/job.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try Harness.cohort(["run", "--pool", "local", "\(home)/job.yaml"], home: home).exitCode, 0)
+        let list = try Harness.cohort(["job", "list"], home: home).stdout
+        XCTAssertTrue(list.contains("elsewhere  local  completed"), list)
+    }
+
     func testHostileHostNamesNeverReachAShell() throws {
         let home = Harness.temporaryDirectory()
         let pwned = "/tmp/pwned-\(UUID().uuidString)"
