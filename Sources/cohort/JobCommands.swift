@@ -293,3 +293,23 @@ struct Wait: ParsableCommand {
         }
     }
 }
+
+/// What runs now, like squeue: one line per running attempt.
+struct Ps: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what runs now: job, task, attempt, nodes, elapsed time, state.")
+    @Option(help: "Only this pool.") var pool: String?
+    @Option(help: "table or json") var output: OutputFormat = .table
+
+    func run() throws {
+        let running: [JobStore.RunningAttempt]
+        do { running = try Stored.jobs().runningAttempts(pool: pool) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        if output == .json { return print(encode(running)) }
+        print("JOB  TASK  ATTEMPT  POOL  NODES  ELAPSED  STATE")
+        for attempt in running {
+            let elapsed = Int(Date().timeIntervalSince(attempt.start))
+            let state = attempt.runnerAlive ? "running" : "runner gone (pid \(attempt.runnerPid.map(String.init) ?? "?"))"
+            print("\(attempt.jobId)  \(attempt.displayTaskId)  \(attempt.attempt)  \(attempt.pool)  \(Hostlist.compress(attempt.nodes))  "
+                  + String(format: "%d:%02d:%02d", elapsed / 3600, elapsed / 60 % 60, elapsed % 60) + "  \(state)")
+        }
+    }
+}

@@ -36,11 +36,24 @@ struct NodeCommandGroup: ParsableCommand {
         func run() throws {
             let pool: Pool
             do { pool = try NodeCommandGroup.store.load(options.pool) } catch { throw Exit.badInput(error) }
-            if output == .json { return print(encode(pool.nodes)) }
-            print("NODE  ADDRESS  SLOTS  STATE  REASON")
+            // What runs on each node now, from the attempts recorded as started.
+            let running = ((try? Stored.jobs().runningAttempts(pool: pool.name)) ?? []).filter(\.runnerAlive)
+            var used: [String: Int] = [:], tasks: [String: [String]] = [:]
+            for attempt in running {
+                for node in attempt.nodes {
+                    used[node, default: 0] += attempt.slotsPerNode
+                    tasks[node, default: []].append("\(attempt.jobId)/\(attempt.displayTaskId)")
+                }
+            }
+            if output == .json {
+                struct Row: Encodable { var node: Node; var slotsUsed: Int; var running: [String] }
+                return print(encode(pool.nodes.map { Row(node: $0, slotsUsed: used[$0.id] ?? 0, running: tasks[$0.id] ?? []) }))
+            }
+            print("NODE  ADDRESS  SLOTS  USED  STATE  REASON  RUNNING")
             for node in pool.nodes {
                 let pending = (node.pendingSweeps ?? []).isEmpty ? "" : " [stale processes of \(node.pendingSweeps!.joined(separator: ", ")) to kill]"
-                print("\(node.id)  \(node.address)  \(node.slots)  \(node.state.rawValue)  \(node.stateReason ?? "")\(pending)")
+                let state = node.state == .idle && used[node.id, default: 0] > 0 ? "running" : node.state.rawValue
+                print("\(node.id)  \(node.address)  \(node.slots)  \(used[node.id] ?? 0)  \(state)  \(node.stateReason ?? "-")\(pending)  \((tasks[node.id] ?? []).joined(separator: ","))")
             }
         }
     }

@@ -117,6 +117,7 @@ struct Run: ParsableCommand {
             throw Exit.badInput("cannot record the job: \(error)")
         }
         let recorder = JobStore.Recorder(store: jobs, jobId: job.id)
+        runner.onAttemptStarted = { _, task, replica, attempt in recorder.add(task, replica, attempt, .running) }
         runner.onAttemptFinished = { _, task, replica, attempt, state in recorder.add(task, replica, attempt, state) }
         // Ctrl-C or SIGTERM ends the run's processes on every node instead of orphaning them.
         var sources: [DispatchSourceSignal] = []

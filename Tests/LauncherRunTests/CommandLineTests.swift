@@ -316,3 +316,79 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["logs", "late", "a"], home: home).exitCode, 0)
     }
 }
+
+/// Issue 9, bug 3: while tasks ran, `task list` said `active` with 0 attempts, `node list`
+/// showed every node idle and `logs` said "has not run yet" although the task had printed.
+final class RunningWorkTests: XCTestCase {
+    func testRunningAttemptsAreVisibleToEveryReader() throws {
+        let home = Harness.temporaryDirectory()
+        let file = "\(home)/job.yaml"
+        try """
+            id: visible
+            tasks:
+              - id: solo
+                commandLine: [sh, -c, 'echo partial; sleep 30']
+              - id: mpi
+                commandLine: [sh, -c, 'echo rank; sleep 30']
+                multiInstance: { instances: 2, processesPerNode: 1 }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let runner = Process()
+        runner.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        runner.arguments = ["run", "--quiet", file]
+        runner.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        runner.standardOutput = FileHandle.nullDevice
+        runner.standardError = FileHandle.nullDevice
+        try runner.run()
+        defer { if runner.isRunning { kill(runner.processIdentifier, SIGINT) }; runner.waitUntilExit() }
+
+        var ps = ""
+        let deadline = Date() + 30
+        while Date() < deadline {
+            ps = try Harness.cohort(["ps"], home: home).stdout
+            if ps.contains("visible  solo  1  local") && ps.contains("visible  mpi  1  local") { break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(ps.contains("visible  solo  1  local  local-"), ps)
+        XCTAssertTrue(ps.contains("running"), ps)
+        let tasks = try Harness.cohort(["task", "list", "visible"], home: home).stdout
+        XCTAssertTrue(tasks.contains("solo  running"), tasks)
+        XCTAssertTrue(tasks.contains("mpi   running") || tasks.contains("mpi  running"), tasks)
+        var logs = ""
+        while Date() < deadline, !logs.contains("partial") {
+            logs = try Harness.cohort(["logs", "visible", "solo"], home: home).stdout
+            usleep(100_000)
+        }
+        XCTAssertEqual(logs, "partial\n", "the output so far")
+        let nodes = try Harness.cohort(["node", "list"], home: home).stdout
+        XCTAssertTrue(nodes.contains("visible/mpi"), nodes)
+        XCTAssertTrue(nodes.contains("visible/solo"), nodes)
+        let json = try Harness.cohort(["ps", "--output", "json"], home: home).stdout
+        let parsed = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        XCTAssertEqual((parsed.first { $0["taskId"] as? String == "mpi" }?["nodes"] as? [String])?.count, 2, json)
+
+        // Ctrl-C: the run ends, and nothing is shown as running any more.
+        kill(runner.processIdentifier, SIGINT)
+        runner.waitUntilExit()
+        XCTAssertEqual(try Harness.cohort(["ps"], home: home).stdout, "JOB  TASK  ATTEMPT  POOL  NODES  ELAPSED  STATE\n")
+        XCTAssertFalse(try Harness.cohort(["task", "list", "visible"], home: home).stdout.contains("running"))
+    }
+
+    func testTheServiceShowsRunningAttemptsThroughTheAPI() throws {
+        let server = try ServerProcess(home: Harness.temporaryDirectory())
+        try server.waitUntilListening()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: busy\ntasks:\n  - id: a\n    commandLine: [sleep, '30']\n").status, 201)
+        var attempts: [[String: Any]] = []
+        let deadline = Date() + 30
+        while Date() < deadline {
+            let tasks = server.request("GET", "/v1/jobs/busy/tasks").json as? [[String: Any]] ?? []
+            attempts = tasks.first?["attempts"] as? [[String: Any]] ?? []
+            if !attempts.isEmpty { XCTAssertEqual(tasks.first?["state"] as? String, "running"); break }
+            usleep(100_000)
+        }
+        XCTAssertEqual(attempts.count, 1, "the running attempt is shown")
+        XCTAssertNil(attempts.first?["end"], "and has not ended")
+        XCTAssertEqual((attempts.first?["nodes"] as? [String])?.count, 1)
+        XCTAssertEqual(server.request("POST", "/v1/jobs/busy/cancel").status, 202)
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+}

@@ -143,7 +143,7 @@ final class NodeFailureTests: XCTestCase {
         XCTAssertEqual(add.exitCode, 0, add.stderr)
         XCTAssertEqual(try Harness.cohort(["node", "drain", "--pool", "vc", "node1", "--reason", "firmware update"], home: home).exitCode, 0)
         let list = try Harness.cohort(["node", "list", "--pool", "vc"], home: home)
-        XCTAssertTrue(list.stdout.contains("node1  node1  2  offline  firmware update"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("node1  node1  2  0  offline  firmware update"), list.stdout)
         XCTAssertEqual(try Harness.cohort(["node", "drain", "--pool", "vc", "node9"], home: home).exitCode, 2)
 
         let job = home + "/job.yaml"
@@ -159,9 +159,9 @@ final class NodeFailureTests: XCTestCase {
         XCTAssertTrue(check.stdout.contains("node2  UNHEALTHY"), check.stdout)
         XCTAssertTrue(check.stdout.contains("node3  healthy"), check.stdout)
         let after = try Harness.cohort(["node", "list", "--pool", "vc"], home: home)
-        XCTAssertTrue(after.stdout.contains("node2  node2  2  unusable  unreachable"), after.stdout)
-        XCTAssertTrue(after.stdout.contains("node1  node1  2  offline"), "a drained node stays drained: \(after.stdout)")
+        XCTAssertTrue(after.stdout.contains("node2  node2  2  0  unusable  unreachable"), after.stdout)
+        XCTAssertTrue(after.stdout.contains("node1  node1  2  0  offline"), "a drained node stays drained: \(after.stdout)")
         XCTAssertEqual(try Harness.cohort(["node", "undrain", "--pool", "vc", "node1"], home: home).exitCode, 0)
-        XCTAssertTrue(try Harness.cohort(["node", "list", "--pool", "vc"], home: home).stdout.contains("node1  node1  2  idle"))
+        XCTAssertTrue(try Harness.cohort(["node", "list", "--pool", "vc"], home: home).stdout.contains("node1  node1  2  0  idle"))
     }
 }

@@ -29,6 +29,10 @@ public final class JobRunner: @unchecked Sendable {
     /// Told of every finished attempt (to persist it): job id, task, replica, the attempt,
     /// and the task's state after it.
     public var onAttemptFinished: (@Sendable (String, TaskSpec, Int?, Attempt, TaskState) -> Void)?
+    /// Told of every attempt as it starts (its nodes, number and directory; no end yet), so
+    /// running work is visible: called under the runner's lock, so it must only hand the
+    /// record on (the store's Recorder writes off this thread).
+    public var onAttemptStarted: (@Sendable (String, TaskSpec, Int?, Attempt) -> Void)?
     /// Told when every task of a job has ended.
     public var onJobFinished: (@Sendable (JobRun) -> Void)?
     /// The units (task, replica) of the first job, in order.
@@ -539,6 +543,12 @@ public final class JobRunner: @unchecked Sendable {
             let nodes = group.map { pool.nodes[$0] }
             let executor = self.executor
             let job = unit.job
+            if let onAttemptStarted {
+                var started = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
+                                      transport: nil, launchedCommand: [], directory: work.directory(under: executor.settings.workDirectory), failure: nil)
+                started.markerId = work.attemptId
+                onAttemptStarted(job.spec.id, unit.task, unit.replica, started)
+            }
             let thread = Thread { [self] in
                 var attempt: Attempt
                 if let failure = prepare(job, group) {

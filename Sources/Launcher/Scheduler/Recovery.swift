@@ -59,12 +59,21 @@ public struct Recovery {
         var finished = 0, interrupted = 0
         for record in records where record.state != TaskState.completed.rawValue {
             guard let task = tasks[record.taskId] else { continue }
-            let known = Set(record.attempts.map(\.number))
-            var counted = record.attempts.filter { $0.failure?.category != .interrupted }.count
+            // Attempts recorded as started but never as ended are unfinished, like directories
+            // with no record at all: their end is read from what they left on disk.
+            let ended = record.attempts.filter { $0.end != nil }
+            let started = Dictionary(record.attempts.filter { $0.end == nil }.map { ($0.number, $0) }) { first, _ in first }
+            let known = Set(ended.map(\.number))
+            var counted = ended.filter { $0.failure?.category != .interrupted }.count
             let unitDirectory = [workDirectory, job.id, task.id, record.replica.map { "r\($0)" }].compactMap { $0 }.joined(separator: "/")
-            for number in Self.attemptNumbers(in: unitDirectory) where !known.contains(number) {
-                let directory = "\(unitDirectory)/attempt-\(number)"
-                let attempt = Self.attempt(number: number, directory: directory)
+            for number in Set(Self.attemptNumbers(in: unitDirectory)).union(started.keys).sorted() where !known.contains(number) {
+                let directory = started[number]?.directory ?? "\(unitDirectory)/attempt-\(number)"
+                var attempt = Self.attempt(number: number, directory: directory)
+                if let begun = started[number] {
+                    if attempt.nodes.isEmpty { attempt.nodes = begun.nodes }
+                    attempt.markerId = begun.markerId
+                    if attempt.failure?.category == .interrupted { attempt.start = begun.start }
+                }
                 if attempt.failure?.category != .interrupted { counted += 1; finished += 1 } else { interrupted += 1 }
                 let done = attempt.succeeded || counted > task.constraints.maxTaskRetryCount
                 recovered.append((task, record.replica, attempt, done ? .completed : .active))

@@ -171,6 +171,10 @@ public final class BatchService: @unchecked Sendable {
         let runner = JobRunner(pool: pool, settings: settings)
         runner.isService = true
         let store = self.store, pools = self.pools, log = self.log
+        runner.onAttemptStarted = { [unowned self] jobId, task, replica, attempt in
+            lock.lock(); let recorder = recorders[jobId]; lock.unlock()
+            recorder?.add(task, replica, attempt, .running)
+        }
         runner.onAttemptFinished = { [unowned self] jobId, task, replica, attempt, taskState in
             lock.lock(); let recorder = recorders[jobId]; lock.unlock()
             recorder?.add(task, replica, attempt, taskState)

@@ -355,6 +355,45 @@ public final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// An attempt running now: recorded as started, not yet as ended, in a job that runs.
+    public struct RunningAttempt: Codable, Sendable {
+        public var jobId: String
+        public var pool: String
+        public var taskId: String
+        public var replica: Int?
+        public var attempt: Int
+        public var nodes: [String]
+        /// Slots it holds on each of its nodes (ranks per node; 1 for an independent task).
+        public var slotsPerNode: Int
+        public var start: Date
+        /// The process that runs its job (`cohort run` or `cohort serve`), and whether it lives.
+        public var runnerPid: Int32?
+        public var runnerAlive: Bool
+        public var displayTaskId: String { replica.map { "\(taskId)[\($0)]" } ?? taskId }
+    }
+
+    /// What runs now, oldest first (`cohort ps`, `cohort node list`); `pool` narrows it.
+    public func runningAttempts(pool: String? = nil) throws -> [RunningAttempt] {
+        try database.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT attempt.job_id, job.pool, job.runner_pid, attempt.task_id, attempt.replica, attempt.number, attempt.nodes,
+                       attempt.node_count, attempt.cores, attempt.start
+                FROM attempt JOIN job ON job.id = attempt.job_id
+                WHERE attempt.end IS NULL AND job.state IN ('running', 'terminating') AND (? IS NULL OR job.pool = ?)
+                ORDER BY attempt.start
+                """, arguments: [pool, pool])
+            return try rows.map { row in
+                let pid: Int? = row["runner_pid"]
+                let nodes = try JSONDecoder().decode([String].self, from: Data((row["nodes"] as String).utf8))
+                let replica: Int = row["replica"]
+                return RunningAttempt(jobId: row["job_id"], pool: row["pool"], taskId: row["task_id"], replica: replica < 0 ? nil : replica,
+                                      attempt: row["number"], nodes: nodes, slotsPerNode: max(1, (row["cores"] as Int) / max(1, row["node_count"] as Int)),
+                                      start: Date(timeIntervalSince1970: row["start"]), runnerPid: pid.map(Int32.init),
+                                      runnerAlive: pid.map { kill(Int32($0), 0) == 0 || errno == EPERM } ?? false)
+            }
+        }
+    }
+
     public struct TaskRecord: Codable, Sendable {
         public var taskId: String
         public var replica: Int?
