@@ -102,15 +102,10 @@ struct Run: ParsableCommand {
             throw Exit.badInput(error)
         }
         let poolName = poolDefinition.name
-        if store.isStored(poolName) {
-            // Node states this run learns (lost, unhealthy) are kept; drains made meanwhile apply.
-            runner.onNodeChange = { node in
-                try? store.update(poolName) { pool in
-                    if let index = pool.nodes.firstIndex(where: { $0.id == node.id }) { pool.nodes[index] = node }
-                }
-            }
-            runner.refreshNodes = { try? store.load(poolName).nodes }
-        }
+        // Node states this run learns (lost, unhealthy, swept) are kept, field by field; drains
+        // made meanwhile apply (also to the built-in local pool, stored at its first drain).
+        runner.onNodeChange = { id, change in try? store.apply(change, node: id, pool: poolName) }
+        runner.refreshNodes = { try? store.load(poolName).nodes }
         do {
             job.id = try jobs.begin(job, units: runner.unitList)
         } catch {

@@ -261,6 +261,33 @@ final class AdversarialServiceTests: XCTestCase {
         }
     }
 
+    /// Issue 9, bug 4: a server whose runner for the built-in local pool was made before the
+    /// pool was first stored (at its first drain) never saw drains until restarted.
+    func testDrainsReachARunnerMadeBeforeThePoolWasStored() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try started(home)
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: first\ntasks:\n  - id: a\n    commandLine: 'true'\n").status, 201)
+        try waitCompleted("first", home: home)
+        XCTAssertEqual(try Harness.cohort(["node", "drain", "--pool", "local", "local-0", "local-1", "local-2"], home: home).exitCode, 0)
+        usleep(1_500_000)  // the runner re-reads node states once a second
+        let tasks = (0..<6).map { "  - id: t\($0)\n    commandLine: [sh, -c, 'echo $COHORT_NODE_ID']\n" }.joined()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: second\ntasks:\n\(tasks)").status, 201)
+        try waitCompleted("second", home: home)
+        let records = try JobStore(stateDirectory: home).tasks(jobId: "second")
+        XCTAssertEqual(Set(records.flatMap { $0.attempts.flatMap(\.nodes) }), ["local-3"], "only the node left undrained took work")
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+
+    func waitCompleted(_ job: String, home: String) throws {
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + 60
+        while Date() < deadline {
+            if try store.job(job)?.state == "completed" { return }
+            usleep(50_000)
+        }
+        XCTFail("job \(job) did not complete")
+    }
+
     // MARK: - Sweeps touch only their own processes
 
     /// Two state directories run a job and task of the same ids: the one that fails must not

@@ -138,3 +138,31 @@ final class StateDatabaseRaceTests: XCTestCase {
         }
     }
 }
+
+/// Issue 9, bug 4: the runner persisted whole node values, so a drain made a moment earlier
+/// was undone by the runner's stale copy.
+final class NodeChangeTests: XCTestCase {
+    func testRunnerChangesNeverUndoADrain() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-nodes-\(UUID().uuidString)").path
+        let store = PoolStore(stateDirectory: directory)
+        try store.save(Pool.fromHosts(name: "c", entries: [HostEntry(host: "n1"), HostEntry(host: "n2")]))
+        try store.update("c") { pool in pool.nodes[0].state = .offline; pool.nodes[0].stateReason = "bad DIMM" }
+        // The runner, which still saw n1 idle, finds it lost and leaves a sweep pending there.
+        try store.apply(.unusable(reason: "node lost"), node: "n1", pool: "c")
+        try store.apply(.sweepPending("s.j.t.a1"), node: "n1", pool: "c")
+        try store.apply(.unusable(reason: "unreachable"), node: "n2", pool: "c")
+        var nodes = try store.load("c").nodes
+        XCTAssertEqual(nodes[0].state, .offline, "the admin's drain stands")
+        XCTAssertEqual(nodes[0].stateReason, "bad DIMM")
+        XCTAssertEqual(nodes[0].pendingSweeps, ["s.j.t.a1"])
+        XCTAssertEqual(nodes[1].state, .unusable)
+        XCTAssertEqual(nodes[1].stateReason, "unreachable")
+        // Another runner's pending sweep is kept when one is done.
+        try store.apply(.sweepPending("s.k.t.a1"), node: "n1", pool: "c")
+        try store.apply(.swept(["s.j.t.a1"]), node: "n1", pool: "c")
+        nodes = try store.load("c").nodes
+        XCTAssertEqual(nodes[0].pendingSweeps, ["s.k.t.a1"])
+        try store.apply(.swept(["s.k.t.a1"]), node: "n1", pool: "c")
+        XCTAssertNil(try store.load("c").nodes[0].pendingSweeps)
+    }
+}

@@ -37,8 +37,18 @@ public final class JobRunner: @unchecked Sendable {
     public var onJobFinished: (@Sendable (JobRun) -> Void)?
     /// The units (task, replica) of the first job, in order.
     public var unitList: [(task: String, replica: Int?)] { jobs.first!.units.map { ($0.task.id, $0.replica) } }
-    /// Told whenever a node's state changes here (lost, unhealthy, swept), to persist it.
-    public var onNodeChange: (@Sendable (Node) -> Void)?
+    /// What the runner learned about a node, to persist field by field (`PoolStore.apply`):
+    /// never a whole node value, which would undo an admin's drain made meanwhile.
+    public enum NodeChange: Sendable, Equatable {
+        /// Lost or failed its health check.
+        case unusable(reason: String)
+        /// An attempt's processes may still run there (the node was cut off).
+        case sweepPending(String)
+        /// These attempts' leftovers were killed.
+        case swept([String])
+    }
+    /// Told whenever the runner learns something of a node (node id, what), to persist it.
+    public var onNodeChange: (@Sendable (String, NodeChange) -> Void)?
     /// Reads the pool's stored node states (drains from `cohort node drain`), if stored.
     public var refreshNodes: (@Sendable () -> [Node]?)?
     /// Set by `cohort serve`: finished jobs are forgotten at once, so memory stays flat
@@ -314,7 +324,7 @@ public final class JobRunner: @unchecked Sendable {
         Thread { [self] in
             let swept = JobRunner.sweep(nodes, executor)
             condition.lock()
-            for (index, ids) in swept { pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }; onNodeChange?(pool.nodes[index]) }
+            for (index, ids) in swept { pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }; onNodeChange?(pool.nodes[index].id, .swept(ids)) }
             sweepInProgress = false
             condition.signal()
             condition.unlock()
@@ -324,7 +334,7 @@ public final class JobRunner: @unchecked Sendable {
     func sweepPendingNow() {
         for (index, ids) in JobRunner.sweep(pool.nodes, executor) {
             pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }
-            onNodeChange?(pool.nodes[index])
+            onNodeChange?(pool.nodes[index].id, .swept(ids))
         }
     }
 
@@ -362,7 +372,7 @@ public final class JobRunner: @unchecked Sendable {
         allocator.setUsable(index, false)
         lastHealthy[index] = nil
         executor.settings.log("node \(pool.nodes[index].id) is unusable: \(reason)")
-        onNodeChange?(pool.nodes[index])
+        onNodeChange?(pool.nodes[index].id, .unusable(reason: reason))
     }
 
     /// Whether every unit of task `id` of `job` succeeded (true), one failed (false), or neither yet.
@@ -605,7 +615,7 @@ public final class JobRunner: @unchecked Sendable {
         for nodeId in attempt.unsweptNodes ?? [] {
             guard let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) else { continue }
             pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [attemptId]
-            onNodeChange?(pool.nodes[index])
+            onNodeChange?(nodeId, .sweepPending(attemptId))
         }
         let retriesLeft = attempt.failure != nil && attempt.failure?.category != .transportUnavailable
             && attempt.failure?.category != .cancelled && !executor.cancellation.isCancelled && !unit.job.cancellation.isCancelled

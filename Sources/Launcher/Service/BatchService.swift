@@ -186,14 +186,10 @@ public final class BatchService: @unchecked Sendable {
             let (ok, failed) = run.counts
             log("job \(run.jobId) finished: \(ok) succeeded, \(failed) failed")
         }
-        if pools.isStored(name) {
-            runner.onNodeChange = { node in
-                try? pools.update(name) { pool in
-                    if let index = pool.nodes.firstIndex(where: { $0.id == node.id }) { pool.nodes[index] = node }
-                }
-            }
-            runner.refreshNodes = { try? pools.load(name).nodes }
-        }
+        // Field by field, and whether or not the pool was stored when this runner was made: a
+        // built-in local pool drained later is stored then, and the drain must still apply.
+        runner.onNodeChange = { id, change in try? pools.apply(change, node: id, pool: name) }
+        runner.refreshNodes = { try? pools.load(name).nodes }
         lock.lock(); runners[name] = runner; lock.unlock()
         finished.enter()
         let thread = Thread { [unowned self] in

@@ -102,6 +102,26 @@ public struct PoolStore: Sendable {
         }
     }
 
+    /// Applies what a runner learned of a node, field by field in one transaction: a drain
+    /// (offline) made by an admin meanwhile stands, and only the sweeps named change.
+    public func apply(_ change: JobRunner.NodeChange, node id: String, pool name: String) throws {
+        try update(name) { pool in
+            guard let index = pool.nodes.firstIndex(where: { $0.id == id }) else { return }
+            switch change {
+            case .unusable(let reason):
+                if pool.nodes[index].state != .offline {
+                    pool.nodes[index].state = .unusable
+                    pool.nodes[index].stateReason = reason
+                }
+            case .sweepPending(let attempt):
+                if !(pool.nodes[index].pendingSweeps ?? []).contains(attempt) { pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [attempt] }
+            case .swept(let attempts):
+                pool.nodes[index].pendingSweeps?.removeAll { attempts.contains($0) }
+                if pool.nodes[index].pendingSweeps?.isEmpty == true { pool.nodes[index].pendingSweeps = nil }
+            }
+        }
+    }
+
     public func remove(_ name: String) throws(StoreError) {
         try Self.validateName(name)
         try withDatabase { database in
