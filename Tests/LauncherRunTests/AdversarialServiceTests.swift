@@ -246,16 +246,7 @@ final class AdversarialServiceTests: XCTestCase {
     func testConcurrentFirstOpensNeverSeeATruncatedDatabase() throws {
         for _ in 0..<5 {
             let home = Harness.temporaryDirectory()
-            let processes = (0..<8).map { _ -> Process in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
-                process.arguments = ["job", "list"]
-                process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                return process
-            }
-            for process in processes { try process.run() }
+            let processes = try (0..<8).map { _ in try Self.startCohort(["job", "list"], home: home) }
             for process in processes { process.waitUntilExit() }
             XCTAssertEqual(processes.map(\.terminationStatus), Array(repeating: 0, count: 8))
         }
@@ -296,13 +287,7 @@ final class AdversarialServiceTests: XCTestCase {
         let b = Harness.temporaryDirectory(), a = Harness.temporaryDirectory()
         try "id: same\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'sleep 4; echo survived']\n".write(toFile: "\(b)/job.yaml", atomically: true, encoding: .utf8)
         try "id: same\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'sleep 0.5; exit 3']\n".write(toFile: "\(a)/job.yaml", atomically: true, encoding: .utf8)
-        let longer = Process()
-        longer.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
-        longer.arguments = ["run", "\(b)/job.yaml"]
-        longer.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": b]) { $1 }
-        longer.standardOutput = FileHandle.nullDevice
-        longer.standardError = FileHandle.nullDevice
-        try longer.run()
+        let longer = try Self.startCohort(["run", "\(b)/job.yaml"], home: b)
         let deadline = Date() + 20
         while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "same").isEmpty, Date() < deadline { usleep(50_000) }
         let failing = try Harness.cohort(["run", "\(a)/job.yaml"], home: a)
@@ -363,6 +348,20 @@ final class AdversarialServiceTests: XCTestCase {
         let child = try spawner.spawn(["/bin/true"], environment: ["A": "1"], directory: nil, stdout: nil, stderr: nil,
                                       statusFile: "\(Harness.temporaryDirectory())/exit-status")
         XCTAssertEqual(child.wait(), .exited(0))
+    }
+}
+
+extension AdversarialServiceTests {
+    /// Starts `cohort ARGUMENTS` with state directory `home`, output discarded; not waited for.
+    static func startCohort(_ arguments: [String], home: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
     }
 }
 
