@@ -240,9 +240,10 @@ public struct AttemptExecutor: Sendable {
             arguments = command.arguments
         }
         attempt.launchedCommand = arguments
-        var launcherEnvironment = baseEnvironment().merging(master) { $1 }
+        let base = baseEnvironment()
+        var launcherEnvironment = base.merging(master) { $1 }
         if multi.launch != .raw {
-            for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherEnvironment[name] = baseEnvironment()[name] }
+            for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherEnvironment[name] = base[name] }
         }
         let termination = try supervise(arguments, environment: launcherEnvironment, directory: environment.workingDirectory(0),
                                         output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
