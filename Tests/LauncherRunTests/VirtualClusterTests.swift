@@ -56,6 +56,18 @@ final class VirtualClusterTests: XCTestCase {
         }
     }
 
+    /// Successful remote tasks that leave daemons behind: their sweeps are gathered per node
+    /// and sent in one ssh, and the run does not return before they are done.
+    func testWhatSuccessfulRemoteTasksLeftBehindIsSwept() throws {
+        let tasks = (0..<4).map { index in
+            TaskSpec.shell("d\(index)", "setsid sh -c 'echo detached > ready; exec sleep 300' </dev/null >/dev/null 2>&1 & "
+                           + "while [ ! -s ready ]; do sleep 0.01; done; echo started")
+        }
+        let run = try Harness.run(JobSpec(id: "vc-daemons", pool: "vc", tasks: tasks), pool: pool)  // checks no process is left
+        XCTAssertTrue(run.tasks.allSatisfy(\.succeeded))
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-daemons"), [], "no daemon survived on any node")
+    }
+
     func testCoordinationRunsOnEveryRemoteNode() throws {
         let multi = MultiInstance(instances: 2, processesPerNode: 1,
                                   coordinationCommandLine: ["/bin/sh", "-c", "hostname > $AZ_BATCH_TASK_SHARED_DIR/ready-$(hostname)"], transport: .tcp)

@@ -10,6 +10,8 @@ public struct AttemptExecutor: Sendable {
     public var pool: Pool
     /// Verbs probe results per node id, so `auto` asks each node once per run.
     let rdmaCache = RDMACache()
+    /// Sweeps of successful remote attempts, sent together per node.
+    let remoteSweeps = RemoteSweeps()
     /// Cancels every attempt of the run at once.
     public let cancellation = Cancellation()
 
@@ -100,11 +102,11 @@ public struct AttemptExecutor: Sendable {
         // Nothing of an attempt may outlive it, on any node of the group: not even of one that
         // succeeded, whose daemons (setsid, double fork) left its process group. The local
         // scan is C over /proc (~3 µs a process here). A successful independent task's remote
-        // sweep runs in the background: it touches only this attempt's id, so the node may
-        // take new work meanwhile, and an ssh per task must not double what each one costs.
+        // sweep is gathered with others on its node and sent within 10 s in one ssh: an ssh
+        // per task halved remote task throughput (5.3 → 2.5 tasks/s on 4 hosts; gathered:
+        // 4.8–4.9 against 5.2–5.6 without any sweep, same run).
         if attempt.failure == nil && work.task.multiInstance == nil && nodes.allSatisfy({ !$0.isLocal }) && pool.kind != .local {
-            let attemptId = work.attemptId, executor = self
-            Thread { _ = executor.sweep(attemptId: attemptId, nodes: nodes) }.start()
+            remoteSweeps.add(work.attemptId, on: nodes, executor: self)
         } else {
             let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
             let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost, newerThan: window.floor)
@@ -447,6 +449,9 @@ public struct AttemptExecutor: Sendable {
         return unreached
     }
 
+    /// Sends every gathered remote sweep now (the runner calls it before it returns).
+    public func flushRemoteSweeps() { remoteSweeps.flush(self) }
+
     /// Kills the attempt's processes on one remote node; false if the node did not answer.
     public func sweepRemote(attemptId: String, node: Node) -> Bool {
         sweepRemote(variable: ProcessSweeper.marker, value: attemptId, node: node)
@@ -454,8 +459,12 @@ public struct AttemptExecutor: Sendable {
 
     /// Kills every process on one remote node whose environment holds `variable=value`.
     public func sweepRemote(variable: String, value: String, node: Node) -> Bool {
+        sweepRemote(variable: variable, values: [value], node: node)
+    }
+
+    func sweepRemote(variable: String, values: [String], node: Node) -> Bool {
         let command = NodeCommand(sshConfig: pool.sshConfig, connectTimeout: 3)
-        let arguments = command.sshPrefix(node) + [ProcessSweeper.remoteScript(variable: variable, value: value)]
+        let arguments = command.sshPrefix(node) + [ProcessSweeper.remoteScript(variable: variable, values: values)]
         guard let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") else { return false }
         let deadline = Deadline(after: 10, grace: 1) { child.signalGroup($0) }
         let termination = child.wait()
@@ -469,6 +478,39 @@ public struct AttemptExecutor: Sendable {
 }
 
 /// Remembers which nodes have RDMA, asking each node once.
+/// Sweeps of successful remote attempts, gathered per node: one ssh per node every 10 s
+/// with every marker, instead of one per task. What a successful task left running lives on
+/// for those seconds at most; nothing waits for it, so a node that does not answer
+/// keeps nothing pending (its next failed attempt's sweep, or the node's own check, will).
+final class RemoteSweeps: @unchecked Sendable {
+    static let delay: Double = 10
+    private let lock = NSLock()
+    private var pending: [String: (node: Node, ids: [String])] = [:]
+    private var scheduled = false
+
+    func add(_ id: String, on nodes: [Node], executor: AttemptExecutor) {
+        lock.lock()
+        for node in nodes { pending[node.id, default: (node, [])].ids.append(id) }
+        let start = !scheduled
+        scheduled = true
+        lock.unlock()
+        if start { DispatchQueue.global().asyncAfter(deadline: .now() + Self.delay) { self.flush(executor) } }
+    }
+
+    /// Sends what is gathered, all nodes at once; returns when every node has answered or timed out.
+    func flush(_ executor: AttemptExecutor) {
+        lock.lock()
+        let batch = Array(pending.values)
+        pending.removeAll()
+        scheduled = false
+        lock.unlock()
+        guard !batch.isEmpty else { return }
+        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
+            _ = executor.sweepRemote(variable: ProcessSweeper.marker, values: batch[index].ids, node: batch[index].node)
+        }
+    }
+}
+
 final class RDMACache: @unchecked Sendable {
     private let lock = NSLock()
     private var known: [String: Bool] = [:]

@@ -91,9 +91,14 @@ public enum ProcessSweeper {
     }
 
     static func remoteScript(variable: String, value id: String) -> String {
-        let needle = CommandLineWords.shellQuote("\(variable)=\(id)")
+        remoteScript(variable: variable, values: [id])
+    }
+
+    /// The same for several attempts at once (one scan, one ssh).
+    static func remoteScript(variable: String, values ids: [String]) -> String {
+        let needles = ids.map { "-e " + CommandLineWords.shellQuote("\(variable)=\($0)") }.joined(separator: " ")
         return "me=$(readlink /proc/$$/ns/net); for p in /proc/[0-9]*; do "
             + "[ \"$(readlink $p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; "
-            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qxF -e \(needle); then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
+            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qxF \(needles); then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
     }
 }

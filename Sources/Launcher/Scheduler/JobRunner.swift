@@ -229,6 +229,7 @@ public final class JobRunner: @unchecked Sendable {
         while sweepInProgress { _ = condition.wait(until: Date() + 0.1) }
         condition.unlock()
         sweepPendingNow()
+        executor.flushRemoteSweeps()
     }
 
     /// Cancels the run: running attempts are ended (SIGTERM, then SIGKILL), nothing new
