@@ -102,6 +102,20 @@ public struct Allocator: Sendable {
         return true
     }
 
+    /// The `count` usable nodes with the most free slots now (the ones that will be free
+    /// soonest), among those with at least `minimumCapacity` slots, or nil if there are
+    /// not that many: walks the buckets from the top, so it costs `count` nodes, not the pool.
+    public func mostFree(count: Int, minimumCapacity: Int, excluding excluded: Set<Int> = []) -> [Int]? {
+        var chosen: [Int] = []
+        for level in buckets.indices.reversed() {
+            for node in buckets[level] where capacity[node] >= minimumCapacity && !excluded.contains(node) {
+                chosen.append(node)
+                if chosen.count == count { return chosen }
+            }
+        }
+        return nil
+    }
+
     /// Takes one slot for an independent task.
     public mutating func allocateSlot() -> Int? {
         allocateGroup(instances: 1, processesPerNode: 1)?.first

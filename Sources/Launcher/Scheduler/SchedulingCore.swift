@@ -1,0 +1,681 @@
+import Foundation
+
+/// The scheduling decisions of one pool, and nothing else: jobs, their units (a task, or
+/// one replica of it), node states and the allocator, as typed states changed only by the
+/// calls below. It does no I/O and takes no lock: whoever drives it (the real `JobRunner`,
+/// or `Simulation` with a fake launcher and clock) calls it from one thread at a time, sets
+/// `now`, and carries out the effects it returns (`takeEffects`), answering with events.
+///
+/// Costs follow what happens, not what waits: dependencies are counted (a unit enters a
+/// waiting queue when its last dependency succeeds), waiting units sit in one queue per
+/// shape, and a pass stops trying a shape at its first unit that does not fit.
+public final class SchedulingCore {
+    /// Where a unit is in its life.
+    public enum UnitState: Sendable, Equatable {
+        /// Its dependencies have not all succeeded yet.
+        case blocked
+        /// Ready, in a waiting queue (or set aside while its job is disabled).
+        case waiting
+        /// Its group is taken; its remote nodes are being checked.
+        case checkingHealth
+        /// Its group is taken; the job preparation task runs on some of its nodes.
+        case preparing
+        case running
+        case finished
+    }
+
+    /// One task, or one replica of it.
+    public final class Unit: @unchecked Sendable {  // touched only by the core's caller
+        public unowned let job: Job
+        public let task: TaskSpec
+        public let replica: Int?
+        /// Its place in submission order, across jobs.
+        let sequence: Int
+        let shape: WaitingQueues.Shape
+        public internal(set) var state: UnitState = .blocked
+        public internal(set) var run: TaskRun
+        /// The node group of the current attempt, and its number.
+        public internal(set) var group: [Int] = []
+        public internal(set) var attemptNumber = 0
+        /// Dependencies (task ids) that have not succeeded yet.
+        var unmetDependencies = 0
+        /// In a waiting queue now (a unit is never in two).
+        var queued = false
+
+        init(job: Job, task: TaskSpec, replica: Int?, sequence: Int) {
+            self.job = job
+            self.task = task
+            self.replica = replica
+            self.sequence = sequence
+            let multi = task.multiInstance
+            shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1,
+                                        processesPerNode: multi?.processesPerNode ?? 1,
+                                        replicaOf: replica == nil ? nil : "\(job.incarnation)\u{0}\(task.id)")
+            run = TaskRun(taskId: task.id, replica: replica, state: .active, attempts: [], skippedBecause: nil)
+        }
+
+        var instances: Int { shape.instances }
+        var processesPerNode: Int { shape.processesPerNode }
+        var isActive: Bool { state == .checkingHealth || state == .preparing || state == .running }
+    }
+
+    /// A job being run.
+    public final class Job: @unchecked Sendable {
+        public enum State: Sendable, Equatable {
+            /// Tasks are waiting or running.
+            case active
+            /// Every task ended; its release tasks run.
+            case releasing
+            case completed
+        }
+        public let spec: JobSpec
+        /// Unique per job given to this core: a job deleted and submitted again under the
+        /// same id is another incarnation, and nothing of one is taken for the other.
+        public let incarnation: Int
+        public internal(set) var state = State.active
+        public internal(set) var units: [Unit] = []
+        var remaining = 0
+        public internal(set) var start: Date
+        var started = false
+        /// Ends this job's attempts only; the core hands it to launches, the workers cancel it.
+        public let cancellation = Cancellation()
+        public internal(set) var cancelled = false
+        public internal(set) var held = false
+        /// Units set aside while the job is disabled.
+        var heldUnits: [Unit] = []
+        var deadline: Date?
+        public internal(set) var timedOut = false
+        /// Per task id: how many units it has, and how many ended in success or failure.
+        var outcomes: [String: (total: Int, succeeded: Int, failed: Int)] = [:]
+        /// Per task id: the units waiting for it to succeed.
+        var dependents: [String: [Unit]] = [:]
+        /// Its preparation task per node index: running, or done with its failure if any.
+        var preparation: [Int: Preparation] = [:]
+        var awaitingPreparation: [ObjectIdentifier: Unit] = [:]
+        /// Nodes where preparation failed: its tasks go elsewhere.
+        var preparationFailed: Set<Int> = []
+        /// Nodes any of its attempts ran on: where its release task runs.
+        var usedNodes: Set<Int> = []
+        /// Nodes of the running replicas, per replicated task id: its other replicas go elsewhere.
+        var replicaNodes: [String: Set<Int>] = [:]
+        public internal(set) var nodeTasks: [NodeTaskRun] = []
+        enum Preparation { case running, done(Failure?) }
+
+        init(spec: JobSpec, incarnation: Int, now: Date) {
+            self.spec = spec
+            self.incarnation = incarnation
+            self.start = now
+        }
+    }
+
+    public private(set) var pool: Pool
+    var allocator: Allocator
+    /// The time of the call being made; set by the driver before each batch of calls.
+    public var now = Date()
+    /// Seconds a passed health check stays good before a node joins another group.
+    public var healthCheckInterval: Double = 30
+    /// Whether a node must be checked before it takes work (remote nodes, or a pool with a
+    /// health script); the driver may say otherwise (a simulation).
+    public var needsHealthCheck: (Node, Pool) -> Bool = { node, pool in !node.isLocal || pool.healthCheckCommandLine != nil }
+    /// Forget finished jobs at once (a service), instead of keeping them for `finishedRuns`.
+    public var forgetsFinishedJobs = false
+
+    public private(set) var jobs: [Job] = []
+    public private(set) var finishedRuns: [JobRun] = []
+    public private(set) var runningCount = 0, succeededCount = 0, failedCount = 0, waitingCount = 0
+    /// Placement decisions made: attempts given a group.
+    public private(set) var placements = 0
+    var releasesRunning = 0
+    var queues = WaitingQueues()
+    var sequence = 0
+    var incarnations = 0
+    var lastHealthy: [Int: Date] = [:]
+    var sweepInProgress = false
+    public private(set) var cancelledAll = false
+    /// Nodes held back for the first multi-instance unit that could not start: no other
+    /// work starts on them, so they drain and it starts, however much small work keeps
+    /// backfilling the other nodes (without it, a stream of small tasks starves it).
+    var reservation: (unit: Unit, nodes: Set<Int>)?
+    /// Why a shape can never fit, cached until a node's usability changes.
+    var impossible: [WaitingQueues.Shape: String?] = [:]
+    private var effects: [SchedulingEffect] = []
+
+    public init(pool: Pool, policy: PlacementPolicy = .pack) {
+        self.pool = pool
+        self.allocator = Allocator(pool: pool, policy: policy)
+    }
+
+    /// The effects decided since the last call, in the order they were decided.
+    public func takeEffects() -> [SchedulingEffect] {
+        defer { effects.removeAll(keepingCapacity: true) }
+        return effects
+    }
+
+    /// Nothing waits, runs, or is being released.
+    public var isIdle: Bool { jobs.allSatisfy { $0.state == .completed || $0.remaining == 0 } && releasesRunning == 0 && runningCount == 0 }
+
+    /// Nodes a unit's allocation must avoid (replicas of its task, nodes where its job's
+    /// preparation failed), beyond the reservation.
+    func ownExclusions(_ unit: Unit) -> Set<Int> {
+        var excluded = unit.job.preparationFailed
+        if unit.replica != nil, let taken = unit.job.replicaNodes[unit.task.id] { excluded.formUnion(taken) }
+        return excluded
+    }
+
+    // MARK: - Commands
+
+    /// Gives the core a job; its units wait behind those of equal or higher priority.
+    /// Rejected at once if a task could never fit the pool. `prior`: what a server that
+    /// stopped left stored of it (completed tasks stay done; attempts are counted).
+    @discardableResult
+    public func add(_ spec: JobSpec, prior: [JobStore.TaskRecord] = [], startedAt: Date? = nil, held: Bool = false) throws(JobRejected) -> Job {
+        try checkFeasible(spec)
+        incarnations += 1
+        let job = Job(spec: spec, incarnation: incarnations, now: now)
+        job.held = held
+        job.deadline = spec.maxWallClockTime.map { (startedAt ?? now).addingTimeInterval($0) }
+        job.units.reserveCapacity(spec.tasks.count)
+        for task in spec.tasks {
+            let replicas = task.multiInstance.map { max(1, $0.replicas) } ?? 1
+            for replica in 0..<replicas {
+                sequence += 1
+                job.units.append(Unit(job: job, task: task, replica: replicas > 1 ? replica : nil, sequence: sequence))
+            }
+            job.outcomes[task.id] = (replicas, 0, 0)
+        }
+        job.remaining = job.units.count
+        jobs.append(job)
+        if !prior.isEmpty {
+            let records = Dictionary(prior.map { ("\($0.taskId)#\($0.replica ?? -1)", $0) }) { first, _ in first }
+            for unit in job.units {
+                guard let record = records["\(unit.task.id)#\(unit.replica ?? -1)"] else { continue }
+                unit.run.attempts = record.attempts
+                unit.attemptNumber = record.attempts.map(\.number).max() ?? 0
+                job.started = job.started || !record.attempts.isEmpty
+            }
+        }
+        let priorStates = Dictionary(prior.map { ("\($0.taskId)#\($0.replica ?? -1)", $0) }) { first, _ in first }
+        // Count dependencies first, then end what was ended before: its dependents follow.
+        for unit in job.units {
+            waitingCount += 1
+            let dependencies = Set(unit.task.dependsOn)
+            unit.unmetDependencies = dependencies.count
+            for dependency in dependencies { job.dependents[dependency, default: []].append(unit) }
+        }
+        for unit in job.units {
+            guard let record = priorStates["\(unit.task.id)#\(unit.replica ?? -1)"], record.state == TaskState.completed.rawValue, unit.state != .finished else { continue }
+            if record.attempts.isEmpty { unit.run.skippedBecause = record.failure }
+            complete(unit)
+        }
+        for unit in job.units where unit.state == .blocked && unit.unmetDependencies == 0 { enqueue(unit) }
+        return job
+    }
+
+    /// Rejects tasks that could never be placed, instead of letting them wait forever.
+    func checkFeasible(_ job: JobSpec) throws(JobRejected) {
+        var reasons: [String] = []
+        if pool.nodes.allSatisfy({ !$0.state.acceptsWork }) {
+            reasons.append("pool \(pool.name) has no usable node")
+        }
+        for task in job.tasks {
+            let multi = task.multiInstance ?? MultiInstance(instances: 1, processesPerNode: 1)
+            if let why = allocator.impossibility(instances: multi.instances, processesPerNode: multi.processesPerNode, replicas: multi.replicas) {
+                reasons.append("task \(task.id) can never run on pool \(pool.name): it \(why)")
+            }
+        }
+        if !reasons.isEmpty { throw JobRejected(reasons: reasons) }
+    }
+
+    public func handle(_ event: SchedulingEvent) {
+        switch event {
+        case .healthChecked(let unit, let failed): healthChecked(unit, failed: failed)
+        case .prepared(let job, let node, let run): prepared(job, node: node, run)
+        case .attemptEnded(let unit, let attempt): attemptEnded(unit, attempt)
+        case .released(let job, let runs): released(job, runs)
+        case .swept(let swept): self.swept(swept)
+        case .nodesStored(let nodes): nodesStored(nodes)
+        case .cancel(let id): for job in jobs where job.spec.id == id && job.state == .active { cancel(job, grace: nil) }
+        case .cancelAll: cancelAll()
+        case .hold(let id, let held): for job in jobs where job.spec.id == id { setHeld(job, held) }
+        }
+    }
+
+    func cancelAll() {
+        guard !cancelledAll else { return }
+        cancelledAll = true
+        effects.append(.endAllAttempts)
+        for job in jobs where job.state == .active { cancel(job, grace: nil) }
+    }
+
+    /// Ends the job's attempts and skips what has not started.
+    func cancel(_ job: Job, grace: Double?) {
+        job.cancelled = true
+        effects.append(.endAttempts(job, grace: grace ?? 3))
+        for unit in job.units where unit.state == .blocked || unit.state == .waiting {
+            skip(unit, because: job.timedOut ? Self.jobTimeout(job, started: false)
+                                             : Failure(category: .cancelled, message: "the job was cancelled before this task started"))
+        }
+    }
+
+    func setHeld(_ job: Job, _ held: Bool) {
+        job.held = held
+        if !held {
+            for unit in job.heldUnits where unit.state == .waiting { unit.queued = true; queues.push(unit) }
+            job.heldUnits.removeAll()
+        }
+    }
+
+    /// Ends jobs whose maxWallClockTime ran out: their attempts are ended, the rest skipped.
+    func expireJobs() {
+        for job in jobs where !job.timedOut && job.state == .active {
+            guard let deadline = job.deadline, now >= deadline else { continue }
+            job.timedOut = true
+            effects.append(.log("job \(job.spec.id): its maxWallClockTime ran out; ending its tasks"))
+            cancel(job, grace: min(5, job.spec.tasks.map(\.constraints.killGracePeriod).max() ?? 5))
+        }
+    }
+
+    /// The next moment the driver must call `schedule()` at the latest (a job's deadline).
+    public var nextDeadline: Date? {
+        jobs.lazy.filter { !$0.timedOut && $0.state == .active }.compactMap(\.deadline).min()
+    }
+
+    static func jobTimeout(_ job: Job, started: Bool) -> Failure {
+        let limit = AttemptExecutor.format(job.spec.maxWallClockTime ?? 0)
+        return Failure(category: .timeout, message: started ? "the job's maxWallClockTime of \(limit) ran out; the task's processes were ended"
+                                                            : "the job's maxWallClockTime of \(limit) ran out before this task started")
+    }
+
+    /// Applies drains and undrains an admin made.
+    func nodesStored(_ stored: [Node]) {
+        for node in stored {
+            guard let index = pool.nodes.firstIndex(where: { $0.id == node.id }) else { continue }
+            let mine = pool.nodes[index].state
+            if node.state == .offline, mine != .offline, mine != .unusable {
+                pool.nodes[index].state = .offline
+                pool.nodes[index].stateReason = node.stateReason
+                setUsable(index, false)
+            } else if node.state.acceptsWork, mine == .offline {
+                pool.nodes[index].state = .idle
+                pool.nodes[index].stateReason = nil
+                setUsable(index, true)
+            }
+        }
+    }
+
+    func setUsable(_ index: Int, _ usable: Bool) {
+        guard allocator.usable[index] != usable else { return }
+        allocator.setUsable(index, usable)
+        impossible.removeAll()
+    }
+
+    func markUnusable(_ index: Int, reason: String) {
+        pool.nodes[index].state = .unusable
+        pool.nodes[index].stateReason = reason
+        setUsable(index, false)
+        lastHealthy[index] = nil
+        effects.append(.log("node \(pool.nodes[index].id) is unusable: \(reason)"))
+        effects.append(.nodeChanged(pool.nodes[index].id, .unusable(reason: reason)))
+    }
+
+    func impossibility(_ shape: WaitingQueues.Shape) -> String? {
+        if let known = impossible[shape] { return known }
+        let why = allocator.impossibility(instances: shape.instances, processesPerNode: shape.processesPerNode)
+        impossible[shape] = why
+        return why
+    }
+
+    // MARK: - Scheduling pass
+
+    /// Starts what fits now, in priority then submission order, backfilling idle slots with
+    /// smaller work around what does not fit; asks for sweeps of nodes that were cut off.
+    public func schedule() {
+        expireJobs()
+        requestSweeps()
+        if let held = reservation, held.unit.state != .waiting || held.nodes.contains(where: { !allocator.usable[$0] }) {
+            reservation = nil
+        }
+        // The reserved unit first: the nodes held back are for it.
+        if let holder = reservation?.unit, holder.queued, !holder.job.held, !holder.job.cancelled, tryStart(holder, excluding: ownExclusions(holder)) {
+            holder.queued = false  // its queue entry is passed over when popped
+        }
+        var order = Heap<WaitingQueues.Queue> { a, b in
+            a.shape.priority != b.shape.priority ? a.shape.priority > b.shape.priority
+                : (a.units.first?.sequence ?? .max) < (b.units.first?.sequence ?? .max)
+        }
+        for queue in queues.nonEmpty() { order.push(queue) }
+        var setAside: [Unit] = []
+        pass: while let queue = order.pop() {
+            while let unit = queue.units.first {
+                guard unit.queued, unit.state == .waiting else { _ = queue.units.pop(); continue }
+                if unit.job.held {
+                    _ = queue.units.pop()
+                    unit.queued = false
+                    unit.job.heldUnits.append(unit)
+                    continue
+                }
+                let own = ownExclusions(unit)
+                if !unit.job.preparationFailed.isEmpty, let failure = tooFewNodesLeft(unit) {
+                    _ = queue.units.pop()
+                    skip(unit, because: failure)
+                    continue
+                }
+                let reserved = reservation.map { $0.unit === unit ? [] : $0.nodes } ?? []
+                if tryStart(unit, excluding: own.union(reserved)) {
+                    _ = queue.units.pop()
+                    unit.queued = false
+                    // Let a queue with an older head go first.
+                    if !queue.units.isEmpty { order.push(queue) }
+                    continue pass
+                }
+                // Its own exclusions may be what blocks it, not the shape: set it aside.
+                if !unit.job.preparationFailed.isEmpty, fits(unit.shape, excluding: reserved) {
+                    _ = queue.units.pop()
+                    setAside.append(unit)
+                    continue
+                }
+                if unit.instances > 1, reservation == nil { reserve(for: unit, excluding: own) }
+                // Not one slot free (outside the reservation): nothing else can start.
+                if unit.instances == 1 && unit.processesPerNode == 1 && own.isEmpty { break pass }
+                continue pass  // this shape does not fit now; smaller ones may (backfill)
+            }
+        }
+        for unit in setAside { queues.push(unit) }
+    }
+
+    /// Whether a group of this shape fits now, taking nothing.
+    func fits(_ shape: WaitingQueues.Shape, excluding excluded: Set<Int>) -> Bool {
+        guard let group = allocator.allocateGroup(instances: shape.instances, processesPerNode: shape.processesPerNode, excluding: excluded) else { return false }
+        allocator.release(group: group, processesPerNode: shape.processesPerNode)
+        return true
+    }
+
+    func tooFewNodesLeft(_ unit: Unit) -> Failure? {
+        let left = allocator.capacity.indices.filter {
+            allocator.usable[$0] && allocator.capacity[$0] >= unit.processesPerNode && !unit.job.preparationFailed.contains($0)
+        }
+        guard left.count < unit.instances else { return nil }
+        let failed = unit.job.preparationFailed.sorted().map { pool.nodes[$0].id }
+        return Failure(category: .preparationFailed, message: "the job preparation task failed on \(Hostlist.compress(failed)); too few nodes are left for this task")
+    }
+
+    /// Takes a group for `unit` if one is free, and starts it on its way.
+    func tryStart(_ unit: Unit, excluding excluded: Set<Int>) -> Bool {
+        guard let allocated = allocator.allocateGroup(instances: unit.instances, processesPerNode: unit.processesPerNode, excluding: excluded) else { return false }
+        if reservation?.unit === unit { reservation = nil }
+        placements += 1
+        let group = allocated.sorted()  // in pool order: the first node is the master
+        unit.group = group
+        waitingCount -= 1
+        runningCount += 1
+        if unit.replica != nil { unit.job.replicaNodes[unit.task.id, default: []].formUnion(group) }
+        let unchecked = group.filter { index in
+            guard needsHealthCheck(pool.nodes[index], pool) else { return false }
+            if let last = lastHealthy[index], now.timeIntervalSince(last) < healthCheckInterval { return false }
+            return true
+        }
+        if unchecked.isEmpty {
+            begin(unit)
+        } else {
+            unit.state = .checkingHealth
+            effects.append(.checkHealth(unit, nodes: unchecked))
+        }
+        return true
+    }
+
+    /// Holds back the `instances` nodes that will be free soonest (the most free slots now)
+    /// for `unit`; they take no other work until it starts.
+    func reserve(for unit: Unit, excluding excluded: Set<Int>) {
+        guard let chosen = allocator.mostFree(count: unit.instances, minimumCapacity: unit.processesPerNode, excluding: excluded) else { return }
+        reservation = (unit, Set(chosen))
+    }
+
+    // MARK: - An attempt's way: health, preparation, launch, end
+
+    func healthChecked(_ unit: Unit, failed: [(node: Int, reason: String)]) {
+        guard unit.state == .checkingHealth else { return }
+        for index in unit.group where !failed.contains(where: { $0.node == index }) { lastHealthy[index] = now }
+        if failed.isEmpty, !unit.job.cancelled {
+            begin(unit)
+            return
+        }
+        for (index, reason) in failed where pool.nodes[index].state != .unusable { markUnusable(index, reason: reason) }
+        releaseGroup(unit)
+        waitingCount += 1
+        unit.state = .waiting
+        if unit.job.cancelled {
+            skip(unit, because: unit.job.timedOut ? Self.jobTimeout(unit.job, started: false)
+                                                  : Failure(category: .cancelled, message: "the job was cancelled before this task started"))
+        } else if impossibility(unit.shape) != nil {
+            skip(unit, because: Failure(category: .nodeLost, message: "too few healthy nodes are left in pool \(pool.name)"))
+        } else {
+            unit.queued = true
+            queues.push(unit)
+        }
+    }
+
+    /// The group is good: record the attempt as started, then prepare the nodes or launch.
+    func begin(_ unit: Unit) {
+        let job = unit.job
+        if !job.started { job.started = true; job.start = now }
+        job.usedNodes.formUnion(unit.group)
+        unit.attemptNumber = (unit.run.attempts.map(\.number).max() ?? 0) + 1
+        unit.run.state = .running
+        effects.append(.attemptStarted(unit, group: unit.group, number: unit.attemptNumber))
+        proceed(unit)
+    }
+
+    /// Launches the unit once its job's preparation has run on every node of its group.
+    func proceed(_ unit: Unit) {
+        let job = unit.job
+        if job.cancelled || cancelledAll {
+            // Cancelled while its nodes were checked or prepared: it ends without starting.
+            job.awaitingPreparation[ObjectIdentifier(unit)] = nil
+            unit.state = .running
+            effects.append(.failBeforeLaunch(unit, group: unit.group, number: unit.attemptNumber,
+                                             failure: job.timedOut ? Self.jobTimeout(job, started: false)
+                                                                   : Failure(category: .cancelled, message: "the job was cancelled before this task started")))
+            return
+        }
+        guard let spec = job.spec.preparation else { return launch(unit) }
+        var pending = false
+        for index in unit.group {
+            switch job.preparation[index] {
+            case nil:
+                job.preparation[index] = .running
+                effects.append(.prepare(job, node: index))
+                pending = true
+            case .running?:
+                pending = true
+            case .done(let failure)?:
+                if let failure, spec.waitForSuccess {
+                    job.awaitingPreparation[ObjectIdentifier(unit)] = nil
+                    unit.state = .running
+                    effects.append(.failBeforeLaunch(unit, group: unit.group, number: unit.attemptNumber, failure: failure))
+                    return
+                }
+            }
+        }
+        if pending {
+            unit.state = .preparing
+            job.awaitingPreparation[ObjectIdentifier(unit)] = unit
+        } else {
+            job.awaitingPreparation[ObjectIdentifier(unit)] = nil
+            launch(unit)
+        }
+    }
+
+    func launch(_ unit: Unit) {
+        unit.state = .running
+        effects.append(.launch(unit, group: unit.group, number: unit.attemptNumber))
+    }
+
+    func prepared(_ job: Job, node: Int, _ run: NodeTaskRun) {
+        job.nodeTasks.append(run)
+        job.preparation[node] = .done(run.failure)
+        let waiting = job.awaitingPreparation.values.filter { $0.group.contains(node) }.sorted { $0.sequence < $1.sequence }
+        for unit in waiting where unit.state == .preparing { proceed(unit) }
+    }
+
+    func releaseGroup(_ unit: Unit) {
+        allocator.release(group: unit.group, processesPerNode: unit.processesPerNode)
+        if unit.replica != nil { unit.job.replicaNodes[unit.task.id]?.subtract(unit.group) }
+        runningCount -= 1
+        unit.group = []
+    }
+
+    func attemptEnded(_ unit: Unit, _ attempt: Attempt) {
+        guard unit.state == .running else { return }
+        let job = unit.job
+        var attempt = attempt
+        if job.timedOut, attempt.failure?.category == .cancelled {
+            var failure = Self.jobTimeout(job, started: true)
+            failure.node = attempt.failure?.node
+            failure.details = attempt.failure?.details ?? []
+            attempt.failure = failure
+        }
+        releaseGroup(unit)
+        unit.run.attempts.append(attempt)
+        if attempt.failure?.category == .preparationFailed, let nodeId = attempt.failure?.node,
+           let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) {
+            job.preparationFailed.insert(index)  // its retry goes to another node
+        }
+        if let failure = attempt.failure, failure.category == .nodeLost, let nodeId = failure.node,
+           let index = pool.nodes.firstIndex(where: { $0.id == nodeId }), pool.nodes[index].state != .unusable {
+            // A lost node takes no more work; the retry goes elsewhere.
+            markUnusable(index, reason: failure.message)
+        }
+        if !(attempt.unsweptNodes ?? []).isEmpty, let marker = attempt.markerId {
+            for nodeId in attempt.unsweptNodes ?? [] {
+                guard let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) else { continue }
+                pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [marker]
+                effects.append(.nodeChanged(nodeId, .sweepPending(marker)))
+            }
+        }
+        let category = attempt.failure?.category
+        let retriesLeft = attempt.failure != nil && category != .transportUnavailable && category != .cancelled && !cancelledAll && !job.cancelled
+            && (category == .preparationFailed
+                || unit.run.attempts.filter({ $0.failure?.category != .interrupted && $0.failure?.category != .preparationFailed }).count
+                    <= unit.task.constraints.maxTaskRetryCount)
+        if retriesLeft, impossibility(unit.shape) == nil {
+            unit.run.state = .active
+            unit.state = .waiting
+            waitingCount += 1
+            effects.append(.attemptFinished(jobId: job.spec.id, task: unit.task, replica: unit.replica, attempt: attempt, state: .active))
+            unit.queued = true
+            queues.push(unit)  // a retry waits for a new allocation, at its place in the queue
+        } else {
+            // Told before the job can be reported finished, so its record is complete.
+            effects.append(.attemptFinished(jobId: job.spec.id, task: unit.task, replica: unit.replica, attempt: attempt, state: .completed))
+            waitingCount += 1  // `complete` counts it out
+            complete(unit)
+        }
+    }
+
+    // MARK: - Ends
+
+    func enqueue(_ unit: Unit) {
+        unit.state = .waiting
+        unit.queued = true
+        queues.push(unit)
+    }
+
+    /// Ends a unit that will never run (or run again), with the reason.
+    func skip(_ unit: Unit, because failure: Failure) {
+        unit.run.skippedBecause = failure
+        complete(unit)
+    }
+
+    /// Marks `unit` finished and counts its outcome; a task that failed takes the units
+    /// that depend on it along (iteratively: a chain of 15,000 is no deeper than one).
+    func complete(_ first: Unit) {
+        var work = [first]
+        while let unit = work.popLast() {
+            guard unit.state != .finished else { continue }
+            unit.state = .finished
+            unit.queued = false
+            unit.run.state = .completed
+            waitingCount -= 1
+            let job = unit.job
+            let succeeded = unit.run.succeeded
+            if succeeded { succeededCount += 1 } else { failedCount += 1 }
+            let before = job.outcomes[unit.task.id]!
+            var after = before
+            if succeeded { after.succeeded += 1 } else { after.failed += 1 }
+            job.outcomes[unit.task.id] = after
+            if after.failed == 1 && before.failed == 0 {
+                // The task failed: whatever waits for it never runs.
+                for dependent in job.dependents[unit.task.id] ?? [] where dependent.state == .blocked || dependent.state == .waiting {
+                    dependent.run.skippedBecause = job.timedOut ? Self.jobTimeout(job, started: false)
+                        : job.cancelled ? Failure(category: .cancelled, message: "the job was cancelled before this task started")
+                        : Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, did not succeed")
+                    work.append(dependent)
+                }
+            } else if after.failed == 0 && after.succeeded == after.total {
+                for dependent in job.dependents[unit.task.id] ?? [] where dependent.state == .blocked {
+                    dependent.unmetDependencies -= 1
+                    if dependent.unmetDependencies == 0 { enqueue(dependent) }
+                }
+            }
+            job.remaining -= 1
+            if job.remaining == 0 { jobTasksEnded(job) }
+        }
+    }
+
+    func jobTasksEnded(_ job: Job) {
+        if job.spec.release != nil, !job.usedNodes.isEmpty {
+            // The release task on every node the job used; the job ends after it.
+            job.state = .releasing
+            releasesRunning += 1
+            effects.append(.release(job, nodes: job.usedNodes.sorted()))
+        } else {
+            end(job, nodeTasks: [])
+        }
+    }
+
+    func released(_ job: Job, _ runs: [NodeTaskRun]) {
+        guard job.state == .releasing else { return }
+        releasesRunning -= 1
+        end(job, nodeTasks: runs)
+    }
+
+    func end(_ job: Job, nodeTasks: [NodeTaskRun]) {
+        job.state = .completed
+        job.nodeTasks += nodeTasks
+        let run = JobRun(jobId: job.spec.id, pool: pool.name, start: job.start, end: now, tasks: job.units.map(\.run), nodeTasks: job.nodeTasks)
+        // A service forgets every finished job (the store has it); `cohort run` keeps the
+        // first: the runner's `job`, `unitList` and `run()` read it.
+        if !forgetsFinishedJobs { finishedRuns.append(run) }
+        if forgetsFinishedJobs || jobs.first !== job { jobs.removeAll { $0 === job } }
+        effects.append(.jobEnded(job, run))
+    }
+
+    // MARK: - Sweeps of nodes that were cut off
+
+    func requestSweeps() {
+        guard !sweepInProgress else { return }
+        let pending = pool.nodes.indices.compactMap { index in
+            (pool.nodes[index].pendingSweeps ?? []).isEmpty ? nil : (node: index, attemptIds: pool.nodes[index].pendingSweeps ?? [])
+        }
+        guard !pending.isEmpty else { return }
+        sweepInProgress = true
+        effects.append(.sweep(pending))
+    }
+
+    /// The pending sweeps, for a last try when the driver stops.
+    public var pendingSweeps: [(node: Int, attemptIds: [String])] {
+        pool.nodes.indices.compactMap { index in
+            (pool.nodes[index].pendingSweeps ?? []).isEmpty ? nil : (node: index, attemptIds: pool.nodes[index].pendingSweeps ?? [])
+        }
+    }
+
+    public var isSweeping: Bool { sweepInProgress }
+
+    func swept(_ done: [(node: Int, attemptIds: [String])]) {
+        sweepInProgress = false
+        for (index, ids) in done where !ids.isEmpty {
+            pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }
+            effects.append(.nodeChanged(pool.nodes[index].id, .swept(ids)))
+        }
+    }
+}

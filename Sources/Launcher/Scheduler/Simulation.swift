@@ -1,0 +1,197 @@
+import Foundation
+
+/// The scheduling core driven by a fake launcher and a simulated clock: attempts "run" for
+/// the seconds `behaviour` says and end with its exit code, health checks, preparation,
+/// release and sweeps answer at once, and time jumps from one event to the next. Backfill,
+/// reservations, retries, dependencies, drains and node loss run through the very core the
+/// real `JobRunner` drives, thousands of times faster than real processes would.
+///
+/// It also watches the core from outside: slots in use per node are counted from launches
+/// and ends (not read from the allocator) and any excess is a violation, as is a unit that
+/// ends twice or a job that ends twice.
+public final class Simulation {
+    public struct Start: Sendable, Equatable {
+        public var time: Double
+        public var job: String
+        public var task: String
+        public var replica: Int?
+        public var nodes: [String]
+    }
+
+    /// What happens at a moment of simulated time.
+    enum Happening {
+        case core(SchedulingEvent)
+        case attemptEnds(SchedulingCore.Unit, number: Int, exitCode: Int32, failure: Failure?)
+        case nodeLost(Int)
+        case drain(Int, Bool)
+        case submit(JobSpec)
+    }
+
+    struct Timed {
+        var time: Double
+        var order: Int
+        var happening: Happening
+    }
+
+    public let core: SchedulingCore
+    /// Seconds since the simulation began.
+    public private(set) var time: Double = 0
+    let origin = Date(timeIntervalSince1970: 1_000_000_000)
+    /// How long attempt `number` of a unit runs, and its exit code.
+    public var behaviour: (SchedulingCore.Unit, Int) -> (seconds: Double, exitCode: Int32) = { _, _ in (1, 0) }
+    /// Nodes whose health check fails, with the reason.
+    public var unhealthy: [Int: String] = [:]
+    /// Seconds a job preparation task takes.
+    public var preparationSeconds: Double = 1
+    /// Keep every start (for comparing with a real run); off for scale.
+    public var recordsStarts = false
+    public private(set) var starts: [Start] = []
+    /// Keep every finished job's run (for checking outcomes); off for scale.
+    public var recordsRuns = true
+    public private(set) var endedJobs: [JobRun] = []
+    /// Units of ended jobs: each job ends once, so each unit is counted once.
+    public private(set) var unitsEnded = 0
+    public private(set) var violations: [String] = []
+    /// Events handled, attempts launched.
+    public private(set) var eventsHandled = 0, launches = 0
+    /// Running attempts per unit: the attempt number, for ends that may come twice (a
+    /// cancellation races the attempt's own end, as with real processes).
+    var live: [ObjectIdentifier: (unit: SchedulingCore.Unit, number: Int, start: Date)] = [:]
+    var used: [Int]
+    var jobsEnded: Set<Int> = []
+    var timeline = Heap<Timed> { $0.time != $1.time ? $0.time < $1.time : $0.order < $1.order }
+    var order = 0
+
+    public init(pool: Pool, policy: PlacementPolicy = .pack) {
+        core = SchedulingCore(pool: pool, policy: policy)
+        core.forgetsFinishedJobs = true
+        core.now = origin
+        used = Array(repeating: 0, count: pool.nodes.count)
+    }
+
+    /// Gives the core a job now.
+    @discardableResult
+    public func add(_ spec: JobSpec) throws(JobRejected) -> SchedulingCore.Job {
+        try core.add(spec)
+    }
+
+    /// Submits a job at simulated second `time` (rejections become violations).
+    public func submit(_ spec: JobSpec, at time: Double) { at(time, .submit(spec)) }
+    /// Cuts node `index` off at `time`: its attempts end as lost.
+    public func loseNode(_ index: Int, at time: Double) { at(time, .nodeLost(index)) }
+    /// Drains (or undrains) node `index` at `time`, as `cohort node drain` would.
+    public func drain(_ index: Int, at time: Double, _ drained: Bool = true) { at(time, .drain(index, drained)) }
+    public func cancel(jobId: String, at time: Double) { at(time, .core(.cancel(jobId: jobId))) }
+    public func hold(jobId: String, _ held: Bool, at time: Double) { at(time, .core(.hold(jobId: jobId, held))) }
+
+    func at(_ time: Double, _ happening: Happening) {
+        order += 1
+        timeline.push(Timed(time: time, order: order, happening: happening))
+    }
+
+    /// Runs until nothing is left to happen (or simulated time passes `limit`); every
+    /// moment's events are handled as one batch, then the core schedules once.
+    public func run(until limit: Double = .infinity) {
+        core.now = origin + time
+        core.schedule()
+        perform(core.takeEffects())
+        while let next = timeline.first, next.time <= limit {
+            time = next.time
+            core.now = origin + time
+            while let same = timeline.first, same.time == time {
+                _ = timeline.pop()
+                happen(same.happening)
+                perform(core.takeEffects())
+            }
+            core.schedule()
+            perform(core.takeEffects())
+        }
+    }
+
+    func happen(_ happening: Happening) {
+        eventsHandled += 1
+        switch happening {
+        case .core(let event):
+            core.handle(event)
+        case .attemptEnds(let unit, let number, let exitCode, let failure):
+            guard let running = live[ObjectIdentifier(unit)], running.number == number else { return }  // ended already
+            live[ObjectIdentifier(unit)] = nil
+            for node in unit.group { used[node] -= unit.processesPerNode }
+            let start = running.start
+            let attempt = Attempt(number: number, nodes: unit.group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: exitCode,
+                                  start: start, end: core.now, transport: nil, launchedCommand: [], directory: "", failure: failure)
+            core.handle(.attemptEnded(unit, attempt))
+        case .nodeLost(let index):
+            let id = core.pool.nodes[index].id
+            for (unit, number, _) in live.values where unit.group.contains(index) {
+                at(time, .attemptEnds(unit, number: number, exitCode: 255,
+                                      failure: Failure(category: .nodeLost, node: id, message: "node \(id) stopped answering")))
+            }
+            unhealthy[index] = "unreachable"
+        case .drain(let index, let drained):
+            var nodes = core.pool.nodes
+            nodes[index].state = drained ? .offline : .idle
+            core.handle(.nodesStored(nodes))
+        case .submit(let spec):
+            do { try core.add(spec) } catch { violations.append("job \(spec.id) rejected at \(time): \(error)") }
+        }
+    }
+
+    func perform(_ effects: [SchedulingEffect]) {
+        for effect in effects {
+            switch effect {
+            case .checkHealth(let unit, let nodes):
+                let failed = nodes.compactMap { index in unhealthy[index].map { (node: index, reason: $0) } }
+                at(time, .core(.healthChecked(unit, failed: failed)))
+            case .attemptStarted(let unit, let group, _):
+                for node in group {
+                    used[node] += unit.processesPerNode
+                    if used[node] > core.pool.nodes[node].slots {
+                        violations.append("t=\(time): node \(core.pool.nodes[node].id) has \(used[node]) of \(core.pool.nodes[node].slots) slots in use")
+                    }
+                }
+                if recordsStarts {
+                    starts.append(Start(time: time, job: unit.job.spec.id, task: unit.task.id, replica: unit.replica, nodes: group.map { core.pool.nodes[$0].id }))
+                }
+            case .prepare(let job, let node):
+                let run = NodeTaskRun(kind: .preparation, node: core.pool.nodes[node].id, exitCode: 0, start: core.now,
+                                      end: core.now + preparationSeconds, directory: "", failure: nil)
+                at(time + preparationSeconds, .core(.prepared(job, node: node, run)))
+            case .launch(let unit, _, let number):
+                launches += 1
+                live[ObjectIdentifier(unit)] = (unit, number, core.now)
+                let (seconds, exitCode) = behaviour(unit, number)
+                at(time + seconds, .attemptEnds(unit, number: number, exitCode: exitCode,
+                                                failure: exitCode == 0 ? nil : Failure(category: .exitCode, message: "exited with \(exitCode)")))
+            case .failBeforeLaunch(let unit, _, let number, let failure):
+                live[ObjectIdentifier(unit)] = (unit, number, core.now)
+                at(time, .attemptEnds(unit, number: number, exitCode: 1, failure: failure))
+            case .endAttempts(let job, _):
+                for (unit, number, _) in live.values where unit.job === job {
+                    at(time, .attemptEnds(unit, number: number, exitCode: 143, failure: Failure(category: .cancelled, message: "cancelled")))
+                }
+            case .endAllAttempts:
+                for (unit, number, _) in live.values {
+                    at(time, .attemptEnds(unit, number: number, exitCode: 143, failure: Failure(category: .cancelled, message: "cancelled")))
+                }
+            case .release(let job, let nodes):
+                let runs = nodes.map { NodeTaskRun(kind: .release, node: core.pool.nodes[$0].id, exitCode: 0, start: core.now, end: core.now, directory: "", failure: nil) }
+                at(time, .core(.released(job, runs)))
+            case .sweep(let pending):
+                at(time, .core(.swept(pending)))
+            case .jobEnded(let job, let run):
+                if !jobsEnded.insert(job.incarnation).inserted { violations.append("job \(job.spec.id) ended twice") }
+                for unit in job.units where unit.state != .finished {
+                    violations.append("job \(job.spec.id) ended with \(unit.run.displayId) \(unit.state)")
+                }
+                unitsEnded += job.units.count
+                if recordsRuns { endedJobs.append(run) }
+            case .attemptFinished, .nodeChanged, .log:
+                break
+            }
+        }
+    }
+
+    /// Slots in use now, counted from launches and ends.
+    public var slotsInUse: Int { used.reduce(0, +) }
+}
