@@ -68,6 +68,7 @@ let package = Package(
 
         // Launcher benchmarks (the scripts beside them compare with mpirun, xargs, parallel).
         .executableTarget(name: "bench-allocation", dependencies: ["Launcher"], path: "benchmarks/launcher/allocation"),
+        .executableTarget(name: "bench-scheduler", dependencies: ["Launcher"], path: "benchmarks/scheduler", exclude: ["run.sh"]),
 
         // A program of MPI checks that the tests run under real mpirun on 1-4 ranks.
         .executableTarget(name: "mpi-checks", dependencies: ["MPI"], path: "Tests/Programs/mpi-checks"),

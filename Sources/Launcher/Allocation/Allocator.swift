@@ -35,6 +35,8 @@ public struct Allocator: Sendable {
     }
 
     public var nodeCount: Int { capacity.count }
+    /// The most slots any node has.
+    public var largestNode: Int { buckets.count - 1 }
     public var freeSlots: Int { free.indices.filter { usable[$0] }.reduce(0) { $0 + free[$1] } }
 
     // MARK: - Feasibility (checked when a job is given, so nothing waits forever)
@@ -61,7 +63,8 @@ public struct Allocator: Sendable {
     /// `excluded` (the nodes of a sibling replica), or returns nil, taking nothing, if they
     /// are not free now.
     public mutating func allocateGroup(instances: Int, processesPerNode: Int, excluding excluded: Set<Int> = []) -> [Int]? {
-        guard instances > 0, processesPerNode > 0, processesPerNode < buckets.count else { return nil }
+        guard instances > 0, processesPerNode > 0, processesPerNode < buckets.count,
+              nodesWithFree(atLeast: processesPerNode) >= instances else { return nil }
         var chosen: [Int] = []
         chosen.reserveCapacity(instances)
         // Pack walks up from the fewest free slots that fit (best fit); spread walks down.
@@ -100,6 +103,15 @@ public struct Allocator: Sendable {
         guard slots > 0, usable[node], free[node] >= slots else { return false }
         take(node, slots)
         return true
+    }
+
+    /// How many usable nodes have at least `slots` free slots now: O(largest node's slots),
+    /// so a group that cannot fit is turned down without walking any node.
+    public func nodesWithFree(atLeast slots: Int) -> Int {
+        guard slots < buckets.count else { return 0 }
+        var count = 0
+        for level in max(0, slots)..<buckets.count { count += buckets[level].count }
+        return count
     }
 
     /// The `count` usable nodes with the most free slots now (the ones that will be free

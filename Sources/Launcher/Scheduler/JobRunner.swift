@@ -164,19 +164,22 @@ public final class JobRunner: @unchecked Sendable {
     }
 
     /// Runs jobs as they are added until `stop()` says so and nothing is left running or
-    /// waiting (`cohort serve`; `run()` stops as soon as the work given is done).
-    public func serve(until stop: @escaping () -> Bool) {
+    /// waiting (`run()` stops as soon as the work given is done). `leavingWaiting` (`cohort
+    /// serve`): once `stop()` says so, nothing new starts and it returns when what runs has
+    /// ended; tasks that have not started stay queued for the next server.
+    public func serve(until stop: @escaping () -> Bool, leavingWaiting: Bool = false) {
         start = Date()
         var batch: [SchedulingEvent] = []
         while true {
             coreLock.lock()
             core.now = Date()
             for event in batch { core.handle(event) }
-            core.schedule()
+            let stopping = leavingWaiting && stop()
+            if !stopping { core.schedule() }
             let effects = takeEffects()
             let progress = Progress(succeeded: core.succeededCount, failed: core.failedCount, running: core.runningCount,
                                     waiting: core.waitingCount, elapsed: Date().timeIntervalSince(start))
-            let idle = core.isIdle
+            let idle = stopping ? core.isQuiescent : core.isIdle
             // Wake for events and new jobs, and once a second for drains and pending sweeps.
             var wakeAt = Date() + 1
             if let deadline = core.nextDeadline, deadline < wakeAt { wakeAt = deadline }

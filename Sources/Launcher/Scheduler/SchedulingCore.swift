@@ -29,6 +29,8 @@ public final class SchedulingCore {
         public unowned let job: Job
         public let task: TaskSpec
         public let replica: Int?
+        /// Its task's index in the job's spec.
+        let taskIndex: Int
         /// Its place in submission order, across jobs.
         let sequence: Int
         let shape: WaitingQueues.Shape
@@ -41,16 +43,17 @@ public final class SchedulingCore {
         var unmetDependencies = 0
         /// In a waiting queue now (a unit is never in two).
         var queued = false
+        /// Its wait for drained nodes was logged.
+        var toldWhyItWaits = false
 
-        init(job: Job, task: TaskSpec, replica: Int?, sequence: Int) {
+        init(job: Job, task: TaskSpec, taskIndex: Int, replica: Int?, sequence: Int) {
             self.job = job
+            self.taskIndex = taskIndex
             self.task = task
             self.replica = replica
             self.sequence = sequence
             let multi = task.multiInstance
-            shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1,
-                                        processesPerNode: multi?.processesPerNode ?? 1,
-                                        replicaOf: replica == nil ? nil : "\(job.incarnation)\u{0}\(task.id)")
+            shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1, processesPerNode: multi?.processesPerNode ?? 1)
             run = TaskRun(taskId: task.id, replica: replica, state: .active, attempts: [], skippedBecause: nil)
         }
 
@@ -85,16 +88,16 @@ public final class SchedulingCore {
         var heldUnits: [Unit] = []
         var deadline: Date?
         public internal(set) var timedOut = false
-        /// Per task id: how many units it has, and how many ended in success or failure.
-        var outcomes: [String: (total: Int, succeeded: Int, failed: Int)] = [:]
-        /// Per task id: the units waiting for it to succeed.
-        var dependents: [String: [Unit]] = [:]
+        /// Per task (index in the spec): how many units it has, and how many ended in success or failure.
+        var outcomes: [(total: Int, succeeded: Int, failed: Int)] = []
+        /// Per task (index in the spec): the units waiting for it to succeed.
+        var dependents: [[Unit]] = []
         /// Its preparation task per node index: running, or done with its failure if any.
         var preparation: [Int: Preparation] = [:]
         var awaitingPreparation: [ObjectIdentifier: Unit] = [:]
         /// Nodes where preparation failed: its tasks go elsewhere.
         var preparationFailed: Set<Int> = []
-        /// Nodes any of its attempts ran on: where its release task runs.
+        /// Nodes any of its attempts ran on: where its release task runs (if it has one).
         var usedNodes: Set<Int> = []
         /// Nodes of the running replicas, per replicated task id: its other replicas go elsewhere.
         var replicaNodes: [String: Set<Int>] = [:]
@@ -129,8 +132,11 @@ public final class SchedulingCore {
     var queues = WaitingQueues()
     var sequence = 0
     var incarnations = 0
-    var lastHealthy: [Int: Date] = [:]
+    /// When each node last passed a health check.
+    var lastHealthy: [Date]
     var sweepInProgress = false
+    /// Nodes with pending sweeps (so that a pass need not look at every node).
+    var nodesToSweep = 0
     public private(set) var cancelledAll = false
     /// Nodes held back for the first multi-instance unit that could not start: no other
     /// work starts on them, so they drain and it starts, however much small work keeps
@@ -138,11 +144,14 @@ public final class SchedulingCore {
     var reservation: (unit: Unit, nodes: Set<Int>)?
     /// Why a shape can never fit, cached until a node's usability changes.
     var impossible: [WaitingQueues.Shape: String?] = [:]
+    var usableFitting: [Int: Int] = [:]
     private var effects: [SchedulingEffect] = []
 
     public init(pool: Pool, policy: PlacementPolicy = .pack) {
         self.pool = pool
         self.allocator = Allocator(pool: pool, policy: policy)
+        lastHealthy = Array(repeating: .distantPast, count: pool.nodes.count)
+        nodesToSweep = pool.nodes.filter { !($0.pendingSweeps ?? []).isEmpty }.count
     }
 
     /// The effects decided since the last call, in the order they were decided.
@@ -150,6 +159,9 @@ public final class SchedulingCore {
         defer { effects.removeAll(keepingCapacity: true) }
         return effects
     }
+
+    /// Nothing runs or is being released (units may wait).
+    public var isQuiescent: Bool { runningCount == 0 && releasesRunning == 0 }
 
     /// Nothing waits, runs, or is being released.
     public var isIdle: Bool { jobs.allSatisfy { $0.state == .completed || $0.remaining == 0 } && releasesRunning == 0 && runningCount == 0 }
@@ -175,14 +187,16 @@ public final class SchedulingCore {
         job.held = held
         job.deadline = spec.maxWallClockTime.map { (startedAt ?? now).addingTimeInterval($0) }
         job.units.reserveCapacity(spec.tasks.count)
-        for task in spec.tasks {
+        job.outcomes.reserveCapacity(spec.tasks.count)
+        for (taskIndex, task) in spec.tasks.enumerated() {
             let replicas = task.multiInstance.map { max(1, $0.replicas) } ?? 1
             for replica in 0..<replicas {
                 sequence += 1
-                job.units.append(Unit(job: job, task: task, replica: replicas > 1 ? replica : nil, sequence: sequence))
+                job.units.append(Unit(job: job, task: task, taskIndex: taskIndex, replica: replicas > 1 ? replica : nil, sequence: sequence))
             }
-            job.outcomes[task.id] = (replicas, 0, 0)
+            job.outcomes.append((replicas, 0, 0))
         }
+        job.dependents = Array(repeating: [], count: spec.tasks.count)
         job.remaining = job.units.count
         jobs.append(job)
         if !prior.isEmpty {
@@ -196,11 +210,17 @@ public final class SchedulingCore {
         }
         let priorStates = Dictionary(prior.map { ("\($0.taskId)#\($0.replica ?? -1)", $0) }) { first, _ in first }
         // Count dependencies first, then end what was ended before: its dependents follow.
+        // (The spec's checks make every dependency a task of the job.)
+        var taskIndex: [String: Int] = [:]
+        if spec.tasks.contains(where: { !$0.dependsOn.isEmpty }) {
+            for (index, task) in spec.tasks.enumerated() { taskIndex[task.id] = index }
+        }
         for unit in job.units {
             waitingCount += 1
-            let dependencies = Set(unit.task.dependsOn)
+            guard !unit.task.dependsOn.isEmpty else { continue }
+            let dependencies = Set(unit.task.dependsOn.compactMap { taskIndex[$0] })
             unit.unmetDependencies = dependencies.count
-            for dependency in dependencies { job.dependents[dependency, default: []].append(unit) }
+            for dependency in dependencies { job.dependents[dependency].append(unit) }
         }
         for unit in job.units {
             guard let record = priorStates["\(unit.task.id)#\(unit.replica ?? -1)"], record.state == TaskState.completed.rawValue, unit.state != .finished else { continue }
@@ -214,14 +234,15 @@ public final class SchedulingCore {
     /// Rejects tasks that could never be placed, instead of letting them wait forever.
     func checkFeasible(_ job: JobSpec) throws(JobRejected) {
         var reasons: [String] = []
-        if pool.nodes.allSatisfy({ !$0.state.acceptsWork }) {
+        // Drained nodes count: a task that needs them waits for them. Unusable ones (lost,
+        // failed their health check) do not: they come back only by an admin's hand.
+        if pool.nodes.allSatisfy({ $0.state == .unusable }) {
             reasons.append("pool \(pool.name) has no usable node")
         }
         for task in job.tasks {
             let multi = task.multiInstance ?? MultiInstance(instances: 1, processesPerNode: 1)
-            if let why = allocator.impossibility(instances: multi.instances, processesPerNode: multi.processesPerNode, replicas: multi.replicas) {
-                reasons.append("task \(task.id) can never run on pool \(pool.name): it \(why)")
-            }
+            let why = impossibility(WaitingQueues.Shape(priority: 0, instances: multi.instances, processesPerNode: multi.processesPerNode))
+            if let why { reasons.append("task \(task.id) can never run on pool \(pool.name): it \(why)") }
         }
         if !reasons.isEmpty { throw JobRejected(reasons: reasons) }
     }
@@ -307,22 +328,75 @@ public final class SchedulingCore {
         guard allocator.usable[index] != usable else { return }
         allocator.setUsable(index, usable)
         impossible.removeAll()
+        usableFitting.removeAll()
     }
 
     func markUnusable(_ index: Int, reason: String) {
         pool.nodes[index].state = .unusable
         pool.nodes[index].stateReason = reason
         setUsable(index, false)
-        lastHealthy[index] = nil
+        impossible.removeAll()  // also when it was drained before (and so not usable already)
+        lastHealthy[index] = .distantPast
         effects.append(.log("node \(pool.nodes[index].id) is unusable: \(reason)"))
         effects.append(.nodeChanged(pool.nodes[index].id, .unusable(reason: reason)))
+        // What can no longer fit the nodes left ends now instead of waiting forever.
+        for job in jobs where job.state == .active {
+            for unit in job.units where (unit.state == .waiting || unit.state == .blocked) && impossibility(unit.shape) != nil {
+                skip(unit, because: Failure(category: .nodeLost, message: "too few healthy nodes are left in pool \(pool.name): it \(impossibility(unit.shape)!)"))
+            }
+        }
     }
 
+    /// Why a group of this shape can never fit the pool (whatever its priority), cached
+    /// until a node's usability changes.
     func impossibility(_ shape: WaitingQueues.Shape) -> String? {
+        var shape = shape
+        shape.priority = 0
         if let known = impossible[shape] { return known }
-        let why = allocator.impossibility(instances: shape.instances, processesPerNode: shape.processesPerNode)
+        let candidates = pool.nodes.filter { $0.state != .unusable }
+        let largest = candidates.map(\.slots).max() ?? 0
+        let fitting = candidates.filter { $0.slots >= shape.processesPerNode }.count
+        var why: String?
+        if shape.processesPerNode > largest {
+            why = "needs \(shape.processesPerNode) processes per node but the largest node has \(largest) slots"
+        } else if shape.instances > fitting {
+            why = "needs \(shape.instances) nodes with \(shape.processesPerNode) slots each but the pool has \(fitting) such nodes"
+                + (candidates.count < pool.nodes.count ? " (\(pool.nodes.count - candidates.count) more are unusable)" : "")
+        }
         impossible[shape] = why
         return why
+    }
+
+    /// Why a unit has not started yet, or nil if it has: its dependencies, its job being
+    /// disabled, too few usable nodes right now (drained), or slots that are busy.
+    public func waitingReason(_ unit: Unit) -> String? {
+        switch unit.state {
+        case .blocked:
+            let pending = unit.task.dependsOn.filter { id in
+                guard let index = unit.job.spec.tasks.firstIndex(where: { $0.id == id }) else { return true }
+                return unit.job.outcomes[index].succeeded != unit.job.outcomes[index].total
+            }
+            return "waiting for \(pending.joined(separator: ", "))"
+        case .waiting:
+            if unit.job.held { return "waiting: the job is disabled" }
+            let configured = pool.nodes.filter { $0.slots >= unit.processesPerNode }.count
+            let usable = usableNodes(atLeast: unit.processesPerNode)
+            if usable < unit.instances { return "waiting: \(usable) of \(configured) nodes usable" }
+            if let reservation, reservation.unit !== unit {
+                return "waiting for free slots (nodes are held for \(reservation.unit.job.spec.id)/\(reservation.unit.run.displayId))"
+            }
+            return "waiting for free slots"
+        default:
+            return nil
+        }
+    }
+
+    /// Usable nodes with at least `slots` slots, cached until a node's usability changes.
+    func usableNodes(atLeast slots: Int) -> Int {
+        if let known = usableFitting[slots] { return known }
+        let count = pool.nodes.indices.filter { allocator.usable[$0] && pool.nodes[$0].slots >= slots }.count
+        usableFitting[slots] = count
+        return count
     }
 
     // MARK: - Scheduling pass
@@ -339,48 +413,93 @@ public final class SchedulingCore {
         if let holder = reservation?.unit, holder.queued, !holder.job.held, !holder.job.cancelled, tryStart(holder, excluding: ownExclusions(holder)) {
             holder.queued = false  // its queue entry is passed over when popped
         }
-        var order = Heap<WaitingQueues.Queue> { a, b in
-            a.shape.priority != b.shape.priority ? a.shape.priority > b.shape.priority
-                : (a.units.first?.sequence ?? .max) < (b.units.first?.sequence ?? .max)
+        let reserved = reservation?.nodes ?? []
+        // Reserved nodes by free slots: no other unit may use them in this pass.
+        var reservedWithFree = Array(repeating: 0, count: allocator.largestNode + 2)
+        for node in reserved where allocator.usable[node] { reservedWithFree[allocator.free[node]] += 1 }
+        for level in stride(from: reservedWithFree.count - 2, through: 0, by: -1) { reservedWithFree[level] += reservedWithFree[level + 1] }
+        func mayFit(_ shape: WaitingQueues.Shape) -> Bool {
+            shape.processesPerNode < reservedWithFree.count
+                && allocator.nodesWithFree(atLeast: shape.processesPerNode) - reservedWithFree[shape.processesPerNode] >= shape.instances
         }
-        for queue in queues.nonEmpty() { order.push(queue) }
+        // Only queues whose shape may fit are walked; the others are counted in O(slots) each.
+        // Higher priority first, then the older head.
+        var order = Heap<QueueOrder, WaitingQueues.Queue>()
+        func push(_ queue: WaitingQueues.Queue) {
+            order.push(queue, key: QueueOrder(priority: -queue.shape.priority, head: queue.units.firstKey ?? .max))
+        }
+        var oldestMisfit: Unit?  // the first multi-instance unit in queue order that cannot start
+        func misfit(_ unit: Unit) {
+            if !unit.toldWhyItWaits, usableNodes(atLeast: unit.processesPerNode) < unit.instances, let why = waitingReason(unit) {
+                unit.toldWhyItWaits = true
+                effects.append(.log("job \(unit.job.spec.id): task \(unit.run.displayId) is \(why)"))
+            }
+            guard unit.instances > 1, reservation == nil else { return }
+            if let other = oldestMisfit, other.shape.priority > unit.shape.priority
+                || (other.shape.priority == unit.shape.priority && other.sequence < unit.sequence) { return }
+            oldestMisfit = unit
+        }
+        for queue in queues.all where !queue.units.isEmpty {
+            if mayFit(queue.shape) { push(queue) } else if let head = queue.headWaiting() { misfit(head) }
+        }
         var setAside: [Unit] = []
+        var blockedReplicas: Set<TaskKey> = []
         pass: while let queue = order.pop() {
-            while let unit = queue.units.first {
-                guard unit.queued, unit.state == .waiting else { _ = queue.units.pop(); continue }
+            while let unit = queue.headWaiting() {
+                // Not one slot free: nothing else can start.
+                if allocator.nodesWithFree(atLeast: 1) == 0 { break pass }
                 if unit.job.held {
-                    _ = queue.units.pop()
+                    queue.units.pop()
                     unit.queued = false
                     unit.job.heldUnits.append(unit)
                     continue
                 }
-                let own = ownExclusions(unit)
-                if !unit.job.preparationFailed.isEmpty, let failure = tooFewNodesLeft(unit) {
-                    _ = queue.units.pop()
-                    skip(unit, because: failure)
-                    continue
-                }
-                let reserved = reservation.map { $0.unit === unit ? [] : $0.nodes } ?? []
-                if tryStart(unit, excluding: own.union(reserved)) {
-                    _ = queue.units.pop()
-                    unit.queued = false
-                    // Let a queue with an older head go first.
-                    if !queue.units.isEmpty { order.push(queue) }
-                    continue pass
-                }
-                // Its own exclusions may be what blocks it, not the shape: set it aside.
-                if !unit.job.preparationFailed.isEmpty, fits(unit.shape, excluding: reserved) {
-                    _ = queue.units.pop()
+                if unit.replica != nil, !blockedReplicas.isEmpty, blockedReplicas.contains(TaskKey(unit)) {
+                    queue.units.pop()
                     setAside.append(unit)
                     continue
                 }
-                if unit.instances > 1, reservation == nil { reserve(for: unit, excluding: own) }
-                // Not one slot free (outside the reservation): nothing else can start.
-                if unit.instances == 1 && unit.processesPerNode == 1 && own.isEmpty { break pass }
+                let own = ownExclusions(unit)
+                if !unit.job.preparationFailed.isEmpty, let failure = tooFewNodesLeft(unit) {
+                    queue.units.pop()
+                    skip(unit, because: failure)
+                    continue
+                }
+                if mayFit(unit.shape), tryStart(unit, excluding: own.isEmpty ? reserved : reserved.isEmpty ? own : own.union(reserved)) {
+                    queue.units.pop()
+                    unit.queued = false
+                    // Let a queue with an older head go first.
+                    if !queue.units.isEmpty { push(queue) }
+                    continue pass
+                }
+                // Its own exclusions (its sibling replicas' nodes, nodes where its job's
+                // preparation failed) may be what blocks it, not the shape: set it aside,
+                // and its task's other replicas with it (they exclude the same nodes).
+                if !own.isEmpty, fits(unit.shape, excluding: reserved) {
+                    queue.units.pop()
+                    setAside.append(unit)
+                    if unit.replica != nil { blockedReplicas.insert(TaskKey(unit)) }
+                    continue
+                }
+                misfit(unit)
                 continue pass  // this shape does not fit now; smaller ones may (backfill)
             }
         }
         for unit in setAside { queues.push(unit) }
+        if let unit = oldestMisfit, reservation == nil { reserve(for: unit, excluding: ownExclusions(unit)) }
+    }
+
+    struct QueueOrder: Comparable {
+        var priority: Int
+        var head: Int
+        static func < (a: Self, b: Self) -> Bool { a.priority != b.priority ? a.priority < b.priority : a.head < b.head }
+    }
+
+    /// A task of a job incarnation.
+    struct TaskKey: Hashable {
+        var incarnation: Int
+        var task: String
+        init(_ unit: Unit) { incarnation = unit.job.incarnation; task = unit.task.id }
     }
 
     /// Whether a group of this shape fits now, taking nothing.
@@ -411,7 +530,7 @@ public final class SchedulingCore {
         if unit.replica != nil { unit.job.replicaNodes[unit.task.id, default: []].formUnion(group) }
         let unchecked = group.filter { index in
             guard needsHealthCheck(pool.nodes[index], pool) else { return false }
-            if let last = lastHealthy[index], now.timeIntervalSince(last) < healthCheckInterval { return false }
+            if now.timeIntervalSince(lastHealthy[index]) < healthCheckInterval { return false }
             return true
         }
         if unchecked.isEmpty {
@@ -458,7 +577,7 @@ public final class SchedulingCore {
     func begin(_ unit: Unit) {
         let job = unit.job
         if !job.started { job.started = true; job.start = now }
-        job.usedNodes.formUnion(unit.group)
+        if job.spec.release != nil { job.usedNodes.formUnion(unit.group) }
         unit.attemptNumber = (unit.run.attempts.map(\.number).max() ?? 0) + 1
         unit.run.state = .running
         effects.append(.attemptStarted(unit, group: unit.group, number: unit.attemptNumber))
@@ -548,6 +667,7 @@ public final class SchedulingCore {
         if !(attempt.unsweptNodes ?? []).isEmpty, let marker = attempt.markerId {
             for nodeId in attempt.unsweptNodes ?? [] {
                 guard let index = pool.nodes.firstIndex(where: { $0.id == nodeId }) else { continue }
+                if (pool.nodes[index].pendingSweeps ?? []).isEmpty { nodesToSweep += 1 }
                 pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [marker]
                 effects.append(.nodeChanged(nodeId, .sweepPending(marker)))
             }
@@ -599,20 +719,20 @@ public final class SchedulingCore {
             let job = unit.job
             let succeeded = unit.run.succeeded
             if succeeded { succeededCount += 1 } else { failedCount += 1 }
-            let before = job.outcomes[unit.task.id]!
+            let before = job.outcomes[unit.taskIndex]
             var after = before
             if succeeded { after.succeeded += 1 } else { after.failed += 1 }
-            job.outcomes[unit.task.id] = after
+            job.outcomes[unit.taskIndex] = after
             if after.failed == 1 && before.failed == 0 {
                 // The task failed: whatever waits for it never runs.
-                for dependent in job.dependents[unit.task.id] ?? [] where dependent.state == .blocked || dependent.state == .waiting {
+                for dependent in job.dependents[unit.taskIndex] where dependent.state == .blocked || dependent.state == .waiting {
                     dependent.run.skippedBecause = job.timedOut ? Self.jobTimeout(job, started: false)
                         : job.cancelled ? Failure(category: .cancelled, message: "the job was cancelled before this task started")
                         : Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, did not succeed")
                     work.append(dependent)
                 }
             } else if after.failed == 0 && after.succeeded == after.total {
-                for dependent in job.dependents[unit.task.id] ?? [] where dependent.state == .blocked {
+                for dependent in job.dependents[unit.taskIndex] where dependent.state == .blocked {
                     dependent.unmetDependencies -= 1
                     if dependent.unmetDependencies == 0 { enqueue(dependent) }
                 }
@@ -653,7 +773,7 @@ public final class SchedulingCore {
     // MARK: - Sweeps of nodes that were cut off
 
     func requestSweeps() {
-        guard !sweepInProgress else { return }
+        guard !sweepInProgress, nodesToSweep > 0 else { return }
         let pending = pool.nodes.indices.compactMap { index in
             (pool.nodes[index].pendingSweeps ?? []).isEmpty ? nil : (node: index, attemptIds: pool.nodes[index].pendingSweeps ?? [])
         }
@@ -675,6 +795,7 @@ public final class SchedulingCore {
         sweepInProgress = false
         for (index, ids) in done where !ids.isEmpty {
             pool.nodes[index].pendingSweeps?.removeAll { ids.contains($0) }
+            if (pool.nodes[index].pendingSweeps ?? []).isEmpty { nodesToSweep -= 1 }
             effects.append(.nodeChanged(pool.nodes[index].id, .swept(ids)))
         }
     }

@@ -27,10 +27,11 @@ public final class Simulation {
         case submit(JobSpec)
     }
 
-    struct Timed {
+    /// When a happening happens; ties in the order they were planned.
+    struct Moment: Comparable {
         var time: Double
         var order: Int
-        var happening: Happening
+        static func < (a: Self, b: Self) -> Bool { a.time != b.time ? a.time < b.time : a.order < b.order }
     }
 
     public let core: SchedulingCore
@@ -52,14 +53,22 @@ public final class Simulation {
     /// Units of ended jobs: each job ends once, so each unit is counted once.
     public private(set) var unitsEnded = 0
     public private(set) var violations: [String] = []
+    /// Jobs submitted that could never fit the pool when they came.
+    public private(set) var rejected: [(JobSpec, JobRejected)] = []
     /// Events handled, attempts launched.
     public private(set) var eventsHandled = 0, launches = 0
     /// Running attempts per unit: the attempt number, for ends that may come twice (a
     /// cancellation races the attempt's own end, as with real processes).
     var live: [ObjectIdentifier: (unit: SchedulingCore.Unit, number: Int, start: Date)] = [:]
     var used: [Int]
+    /// The nodes of each running replica, per task.
+    var replicaGroups: [SchedulingCore.TaskKey: [ObjectIdentifier: Set<Int>]] = [:]
+    /// Task index by id, per job incarnation (for the dependency check).
+    var taskIndexes: [Int: [String: Int]] = [:]
     var jobsEnded: Set<Int> = []
-    var timeline = Heap<Timed> { $0.time != $1.time ? $0.time < $1.time : $0.order < $1.order }
+    /// Boxed: the timeline's heap moves pointers, not whole events.
+    final class Planned { let happening: Happening; init(_ happening: Happening) { self.happening = happening } }
+    var timeline = Heap<Moment, Planned>()
     var order = 0
 
     public init(pool: Pool, policy: PlacementPolicy = .pack) {
@@ -75,7 +84,8 @@ public final class Simulation {
         try core.add(spec)
     }
 
-    /// Submits a job at simulated second `time` (rejections become violations).
+    /// Submits a job at simulated second `time` (if it can never fit the pool then, it is in
+    /// `rejected`).
     public func submit(_ spec: JobSpec, at time: Double) { at(time, .submit(spec)) }
     /// Cuts node `index` off at `time`: its attempts end as lost.
     public func loseNode(_ index: Int, at time: Double) { at(time, .nodeLost(index)) }
@@ -86,7 +96,7 @@ public final class Simulation {
 
     func at(_ time: Double, _ happening: Happening) {
         order += 1
-        timeline.push(Timed(time: time, order: order, happening: happening))
+        timeline.push(Planned(happening), key: Moment(time: time, order: order))
     }
 
     /// Runs until nothing is left to happen (or simulated time passes `limit`); every
@@ -95,12 +105,11 @@ public final class Simulation {
         core.now = origin + time
         core.schedule()
         perform(core.takeEffects())
-        while let next = timeline.first, next.time <= limit {
+        while let next = timeline.firstKey, next.time <= limit {
             time = next.time
             core.now = origin + time
-            while let same = timeline.first, same.time == time {
-                _ = timeline.pop()
-                happen(same.happening)
+            while let same = timeline.firstKey, same.time == time {
+                happen(timeline.pop()!.happening)
                 perform(core.takeEffects())
             }
             core.schedule()
@@ -117,6 +126,7 @@ public final class Simulation {
             guard let running = live[ObjectIdentifier(unit)], running.number == number else { return }  // ended already
             live[ObjectIdentifier(unit)] = nil
             for node in unit.group { used[node] -= unit.processesPerNode }
+            if unit.replica != nil { replicaGroups[SchedulingCore.TaskKey(unit)]?[ObjectIdentifier(unit)] = nil }
             let start = running.start
             let attempt = Attempt(number: number, nodes: unit.group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: exitCode,
                                   start: start, end: core.now, transport: nil, launchedCommand: [], directory: "", failure: failure)
@@ -133,7 +143,7 @@ public final class Simulation {
             nodes[index].state = drained ? .offline : .idle
             core.handle(.nodesStored(nodes))
         case .submit(let spec):
-            do { try core.add(spec) } catch { violations.append("job \(spec.id) rejected at \(time): \(error)") }
+            do { try core.add(spec) } catch { rejected.append((spec, error)) }
         }
     }
 
@@ -148,6 +158,26 @@ public final class Simulation {
                     used[node] += unit.processesPerNode
                     if used[node] > core.pool.nodes[node].slots {
                         violations.append("t=\(time): node \(core.pool.nodes[node].id) has \(used[node]) of \(core.pool.nodes[node].slots) slots in use")
+                    }
+                }
+                if unit.replica != nil {
+                    // Replicas of one task run on disjoint groups.
+                    let key = SchedulingCore.TaskKey(unit)
+                    let mine = Set(group)
+                    for (other, nodes) in replicaGroups[key] ?? [:] where other != ObjectIdentifier(unit) && !mine.isDisjoint(with: nodes) {
+                        violations.append("t=\(time): replicas of \(unit.job.spec.id)/\(unit.task.id) share nodes")
+                    }
+                    replicaGroups[key, default: [:]][ObjectIdentifier(unit)] = mine
+                }
+                // A unit starts only once every task it depends on has succeeded.
+                for dependency in unit.task.dependsOn {
+                    if taskIndexes[unit.job.incarnation] == nil {
+                        taskIndexes[unit.job.incarnation] = Dictionary(unit.job.spec.tasks.enumerated().map { ($1.id, $0) }) { first, _ in first }
+                    }
+                    guard let index = taskIndexes[unit.job.incarnation]?[dependency] else { continue }
+                    let outcome = unit.job.outcomes[index]
+                    if outcome.succeeded != outcome.total {
+                        violations.append("t=\(time): \(unit.job.spec.id)/\(unit.run.displayId) started before \(dependency) succeeded")
                     }
                 }
                 if recordsStarts {
@@ -185,6 +215,7 @@ public final class Simulation {
                     violations.append("job \(job.spec.id) ended with \(unit.run.displayId) \(unit.state)")
                 }
                 unitsEnded += job.units.count
+                taskIndexes[job.incarnation] = nil
                 if recordsRuns { endedJobs.append(run) }
             case .attemptFinished, .nodeChanged, .log:
                 break

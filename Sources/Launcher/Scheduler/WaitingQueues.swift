@@ -1,46 +1,92 @@
-/// A binary min-heap: the waiting queues keep units in submission order with it, so a
-/// retry or an enabled job's tasks go back to their place in O(log n).
-struct Heap<Element> {
-    private var items: [Element] = []
-    private let before: (Element, Element) -> Bool
+/// A binary min-heap of values by key: the waiting queues keep units in submission order
+/// with it, so a retry or an enabled job's tasks go back to their place in O(log n).
+/// Comparisons read only the keys (no reference counting of the values).
+struct Heap<Key: Comparable, Value> {
+    private var keys: [Key] = []
+    private var values: [Value] = []
 
-    init(by before: @escaping (Element, Element) -> Bool) { self.before = before }
+    var isEmpty: Bool { keys.isEmpty }
+    var count: Int { keys.count }
+    var first: Value? { values.first }
+    var firstKey: Key? { keys.first }
 
-    var isEmpty: Bool { items.isEmpty }
-    var count: Int { items.count }
-    var first: Element? { items.first }
-
-    mutating func push(_ item: Element) {
-        items.append(item)
-        var child = items.count - 1
+    mutating func push(_ value: Value, key: Key) {
+        keys.append(key)
+        values.append(value)
+        var child = keys.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard before(items[child], items[parent]) else { break }
-            items.swapAt(child, parent)
+            guard keys[child] < keys[parent] else { break }
+            swap(child, parent)
             child = parent
         }
     }
 
-    mutating func pop() -> Element? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
+    @discardableResult
+    mutating func pop() -> Value? {
+        guard !keys.isEmpty else { return nil }
+        swap(0, keys.count - 1)
+        keys.removeLast()
+        let top = values.removeLast()
         var parent = 0
         while true {
             let left = 2 * parent + 1, right = left + 1
             var smallest = parent
-            if left < items.count && before(items[left], items[smallest]) { smallest = left }
-            if right < items.count && before(items[right], items[smallest]) { smallest = right }
+            if left < keys.count && keys[left] < keys[smallest] { smallest = left }
+            if right < keys.count && keys[right] < keys[smallest] { smallest = right }
             if smallest == parent { break }
-            items.swapAt(parent, smallest)
+            swap(parent, smallest)
             parent = smallest
         }
         return top
     }
+
+    private mutating func swap(_ a: Int, _ b: Int) {
+        keys.swapAt(a, b)
+        values.swapAt(a, b)
+    }
+}
+
+/// Units in submission order. Most arrive in that order (a job's tasks as given) and are
+/// appended; older ones (a retry, a dependent that became ready, a re-enabled job's tasks)
+/// go into a heap; the head is the older of the two heads.
+struct UnitQueue {
+    private var inOrder: [SchedulingCore.Unit] = []
+    private var start = 0
+    private var late = Heap<Int, SchedulingCore.Unit>()
+
+    var isEmpty: Bool { start == inOrder.count && late.isEmpty }
+
+    private var takesInOrder: Bool {
+        guard start < inOrder.count else { return false }
+        guard let lateKey = late.firstKey else { return true }
+        return inOrder[start].sequence < lateKey
+    }
+
+    var first: SchedulingCore.Unit? { takesInOrder ? inOrder[start] : late.first }
+    var firstKey: Int? { takesInOrder ? inOrder[start].sequence : late.firstKey }
+
+    mutating func push(_ unit: SchedulingCore.Unit) {
+        if let last = inOrder.last, start < inOrder.count, unit.sequence < last.sequence {
+            late.push(unit, key: unit.sequence)
+        } else {
+            inOrder.append(unit)
+        }
+    }
+
+    mutating func pop() {
+        if takesInOrder {
+            start += 1
+            if start == inOrder.count { inOrder.removeAll(keepingCapacity: true); start = 0 }
+            else if start >= 1024 && start * 2 >= inOrder.count { inOrder.removeFirst(start); start = 0 }
+        } else {
+            late.pop()
+        }
+    }
 }
 
 /// Units ready to start (dependencies met), in one queue per shape: priority, nodes and
-/// slots per node, and for replicas the task (they exclude each other's nodes). Within a
+/// slots per node. Within a
 /// queue every unit needs the same thing, so once its head does not fit, none of it does:
 /// a scheduling pass tries one head per queue that fails instead of every waiting unit,
 /// and its cost follows what starts, not what waits.
@@ -49,29 +95,34 @@ struct WaitingQueues {
         var priority: Int
         var instances: Int
         var processesPerNode: Int
-        /// The replicated task's key (job incarnation and task id), or nil.
-        var replicaOf: String?
     }
 
     final class Queue {
         let shape: Shape
-        var units = Heap<SchedulingCore.Unit> { $0.sequence < $1.sequence }
+        var units = UnitQueue()
         init(shape: Shape) { self.shape = shape }
+
+        /// The oldest unit still waiting here; entries of units that started, ended or were
+        /// set aside since they were queued are dropped on the way (deleted lazily).
+        func headWaiting() -> SchedulingCore.Unit? {
+            while let unit = units.first {
+                if unit.queued && unit.state == .waiting { return unit }
+                units.pop()
+            }
+            return nil
+        }
     }
 
-    private(set) var queues: [Shape: Queue] = [:]
+    private var byShape: [Shape: Queue] = [:]
+    /// Every queue made so far (shapes are few: priorities times group sizes).
+    private(set) var all: [Queue] = []
 
     mutating func push(_ unit: SchedulingCore.Unit) {
         let shape = unit.shape
-        if let queue = queues[shape] { queue.units.push(unit); return }
+        if let queue = byShape[shape] { queue.units.push(unit); return }
         let queue = Queue(shape: shape)
         queue.units.push(unit)
-        queues[shape] = queue
-    }
-
-    /// The non-empty queues, ready to be walked by priority then submission order.
-    mutating func nonEmpty() -> [Queue] {
-        queues = queues.filter { !$0.value.units.isEmpty }
-        return Array(queues.values)
+        byShape[shape] = queue
+        all.append(queue)
     }
 }

@@ -193,7 +193,7 @@ public final class BatchService: @unchecked Sendable {
         lock.lock(); runners[name] = runner; lock.unlock()
         finished.enter()
         let thread = Thread { [unowned self] in
-            runner.serve(until: { self.isStopping })
+            runner.serve(until: { self.isStopping }, leavingWaiting: true)
             finished.leave()
         }
         thread.start()

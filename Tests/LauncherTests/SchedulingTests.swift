@@ -1,0 +1,207 @@
+import XCTest
+@testable import Launcher
+
+/// The scheduling core through `Simulation`: a fake launcher and a simulated clock, so that
+/// hundreds of scenarios run in a second. The simulation counts slots from launches and
+/// ends, replica groups and dependency order itself, and reports what breaks them.
+final class SchedulingTests: XCTestCase {
+    struct Random {  // SplitMix64: a scenario is its seed
+        var state: UInt64
+        mutating func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(max(1, bound)))
+        }
+        mutating func chance(_ percent: Int) -> Bool { next(100) < percent }
+    }
+
+    static func pool(_ nodes: Int, slots: Int, remote: Bool = false) -> Pool {
+        Pool(name: "sim", kind: remote ? .static : .local,
+             nodes: (0..<nodes).map { Node(id: "n\($0)", address: remote ? "10.0.0.\($0 + 1)" : "localhost", slots: slots) })
+    }
+
+    /// A random scenario: pool, jobs of every kind, and cancellations, holds, drains and node
+    /// losses at random moments. Returns the simulation, run to its end, and what it was given.
+    func scenario(seed: UInt64) -> (Simulation, units: Int, jobs: Int) {
+        var random = Random(state: seed)
+        let nodeCount = 1 + random.next(24), slots = 1 + random.next(8)
+        let simulation = Simulation(pool: Self.pool(nodeCount, slots: slots, remote: random.chance(50)), policy: random.chance(50) ? .pack : .spread)
+        simulation.preparationSeconds = Double(random.next(3))
+        var units = 0, jobs = 0
+        for jobIndex in 0..<(1 + random.next(5)) {
+            var tasks: [TaskSpec] = []
+            for index in 0..<(1 + random.next(40)) {
+                var task = TaskSpec(id: "t\(index)", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: random.next(3)))
+                if random.chance(25) {
+                    let instances = 1 + random.next(nodeCount)
+                    let replicas = random.chance(30) ? 1 + random.next(3) : 1
+                    task.multiInstance = MultiInstance(instances: instances, processesPerNode: 1 + random.next(slots), replicas: replicas)
+                }
+                if index > 0 && random.chance(30) { task.dependsOn = ["t\(random.next(index))"] }
+                tasks.append(task)
+                units += task.multiInstance.map { max(1, $0.replicas) } ?? 1
+            }
+            var job = JobSpec(id: "job\(jobIndex)", pool: "sim", priority: random.next(3), tasks: tasks)
+            if random.chance(20) { job.preparation = NodeTaskSpec(commandLine: ["prep"]) }
+            if random.chance(20) { job.release = NodeTaskSpec(commandLine: ["release"]) }
+            if random.chance(10) { job.maxWallClockTime = Double(5 + random.next(60)) }
+            let at = Double(random.next(30))
+            simulation.submit(job, at: at)
+            jobs += 1
+            if random.chance(15) { simulation.cancel(jobId: job.id, at: at + Double(random.next(40))) }
+            if random.chance(15) {
+                let from = at + Double(random.next(20))
+                simulation.hold(jobId: job.id, true, at: from)
+                simulation.hold(jobId: job.id, false, at: from + Double(1 + random.next(30)))
+            }
+        }
+        if random.chance(30) {
+            let node = random.next(nodeCount), from = Double(random.next(40))
+            simulation.drain(node, at: from)
+            simulation.drain(node, at: from + Double(1 + random.next(60)), false)
+        }
+        if random.chance(20) && nodeCount > 1 { simulation.loseNode(random.next(nodeCount), at: Double(random.next(60))) }
+        let failing = random.next(30)
+        simulation.behaviour = { unit, attempt in
+            let hash = unit.task.id.utf8.reduce(UInt64(seed)) { $0 &* 31 &+ UInt64($1) } &+ UInt64(unit.replica ?? 0) &+ UInt64(attempt)
+            return (Double(1 + hash % 20), hash % 100 < UInt64(failing) ? 1 : 0)
+        }
+        simulation.run()
+        return (simulation, units, jobs)
+    }
+
+    func testNoSlotIsDoubleBookedAndEveryTaskEndsOnceInRandomScenarios() {
+        // COHORT_SCENARIOS and COHORT_SEED_BASE replay or widen the search.
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["COHORT_SEED_BASE"].flatMap(UInt64.init) ?? UInt64(Date().timeIntervalSince1970) &* 1000
+        let count = environment["COHORT_SCENARIOS"].flatMap(Int.init) ?? 400
+        print("scheduling scenarios: base seed \(base) (a failure names its seed)")
+        let start = Date()
+        var placements = 0
+        for offset in 0..<count {
+            let seed = base &+ UInt64(offset)
+            let (simulation, units, jobs) = scenario(seed: seed)
+            placements += simulation.core.placements
+            XCTAssertEqual(simulation.violations, [], "seed \(seed)")
+            // A job submitted after a node was lost may no longer fit: refused, as it should be.
+            for (job, rejection) in simulation.rejected {
+                XCTAssertTrue(simulation.core.pool.nodes.contains { $0.state == .unusable }, "seed \(seed): \(job.id) refused: \(rejection)")
+            }
+            let refusedUnits = simulation.rejected.reduce(0) { sum, entry in sum + entry.0.tasks.reduce(0) { $0 + ($1.multiInstance.map { max(1, $0.replicas) } ?? 1) } }
+            XCTAssertEqual(simulation.endedJobs.count + simulation.rejected.count, jobs, "seed \(seed): every job ends, once")
+            XCTAssertEqual(simulation.unitsEnded + refusedUnits, units, "seed \(seed): every task and replica ends, once")
+            XCTAssertTrue(simulation.core.isIdle, "seed \(seed)")
+            XCTAssertEqual(simulation.slotsInUse, 0, "seed \(seed): every slot is given back")
+            XCTAssertEqual(simulation.core.allocator.freeSlots + simulation.core.pool.nodes.indices.filter { !simulation.core.allocator.usable[$0] }
+                            .reduce(0) { $0 + simulation.core.allocator.free[$1] },
+                           simulation.core.pool.totalSlots, "seed \(seed): the allocator gives back every slot")
+            for run in simulation.endedJobs {
+                for task in run.tasks where task.succeeded { XCTAssertEqual(task.attempts.filter(\.succeeded).count, 1, "seed \(seed): \(run.jobId)/\(task.displayId) succeeded once") }
+            }
+            if testRun?.failureCount ?? 0 > 0 { break }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        print("scheduling scenarios: \(count) in \(String(format: "%.2f", seconds)) s (\(Int(Double(count) / seconds))/s), \(placements) placements")
+    }
+
+    func testTheOldestWideTaskIsNotStarvedByAStreamOfSmallTasks() throws {
+        // 4 nodes of 4 slots; one small task arrives every second for 10 minutes, each runs
+        // 3 s; a task that needs every slot arrives at second 5. Backfilling the small tasks
+        // onto whatever is free would keep it waiting until the stream ends.
+        let simulation = Simulation(pool: Self.pool(4, slots: 4))
+        simulation.recordsStarts = true
+        simulation.behaviour = { unit, _ in (unit.task.multiInstance == nil ? 3 : 10, 0) }
+        for second in 0..<600 {
+            simulation.submit(JobSpec(id: "small\(second)", pool: "sim", tasks: [TaskSpec(id: "s", commandLine: ["x"])]), at: Double(second))
+        }
+        simulation.submit(JobSpec(id: "wide", pool: "sim", tasks: [TaskSpec(id: "w", commandLine: ["x"], multiInstance: MultiInstance(instances: 4, processesPerNode: 4))]), at: 5)
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [])
+        let wide = try XCTUnwrap(simulation.starts.first { $0.job == "wide" })
+        XCTAssertLessThanOrEqual(wide.time, 5 + 3, "the wide task starts once the small tasks running when it came have ended")
+        XCTAssertEqual(simulation.endedJobs.count, 601)
+    }
+
+    func testAFailedTaskSkipsItsDependentsAndRetriesAreCounted() throws {
+        let simulation = Simulation(pool: Self.pool(2, slots: 2))
+        simulation.behaviour = { unit, attempt in (1, unit.task.id == "flaky" && attempt < 3 ? 1 : unit.task.id == "broken" ? 2 : 0) }
+        try simulation.add(JobSpec(id: "j", pool: "sim", tasks: [
+            TaskSpec(id: "flaky", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: 2)),
+            TaskSpec(id: "broken", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: 1)),
+            TaskSpec(id: "after-broken", commandLine: ["x"], dependsOn: ["broken"]),
+            TaskSpec(id: "after-that", commandLine: ["x"], dependsOn: ["after-broken"]),
+            TaskSpec(id: "after-flaky", commandLine: ["x"], dependsOn: ["flaky"]),
+        ]))
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [])
+        let run = try XCTUnwrap(simulation.endedJobs.first)
+        let tasks = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
+        XCTAssertEqual(tasks["flaky"]?.attempts.count, 3)
+        XCTAssertEqual(tasks["flaky"]?.succeeded, true)
+        XCTAssertEqual(tasks["broken"]?.attempts.count, 2, "one retry")
+        XCTAssertEqual(tasks["after-broken"]?.failure?.category, .dependencyFailed)
+        XCTAssertEqual(tasks["after-that"]?.failure?.category, .dependencyFailed)
+        XCTAssertEqual(tasks["after-that"]?.attempts.count, 0)
+        XCTAssertEqual(tasks["after-flaky"]?.succeeded, true)
+    }
+
+    func testAReversedChainOf15000TasksRunsInDependencyOrder() throws {
+        let tasks = (0..<15_000).reversed().map { index in
+            TaskSpec(id: "t\(index)", commandLine: ["x"], dependsOn: index == 0 ? [] : ["t\(index - 1)"])
+        }
+        let simulation = Simulation(pool: Self.pool(4, slots: 2))
+        simulation.recordsStarts = true
+        try simulation.add(JobSpec(id: "chain", pool: "sim", tasks: tasks))
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [], "no task starts before the one it depends on succeeded")
+        XCTAssertEqual(simulation.starts.map(\.task), (0..<15_000).map { "t\($0)" })
+        XCTAssertTrue(simulation.endedJobs.first?.succeeded ?? false)
+    }
+
+    func testANodeLostMidRunBecomesUnusableAndItsTasksRetryElsewhere() throws {
+        let simulation = Simulation(pool: Self.pool(3, slots: 1, remote: true))
+        simulation.behaviour = { _, _ in (10, 0) }
+        try simulation.add(JobSpec(id: "j", pool: "sim", tasks: (0..<3).map {
+            TaskSpec(id: "t\($0)", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: 1))
+        }))
+        simulation.loseNode(1, at: 5)
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [])
+        XCTAssertEqual(simulation.core.pool.nodes[1].state, .unusable)
+        let run = try XCTUnwrap(simulation.endedJobs.first)
+        XCTAssertTrue(run.succeeded, "the lost node's task ran again on another node")
+        let retried = try XCTUnwrap(run.tasks.first { $0.attempts.count == 2 })
+        XCTAssertEqual(retried.attempts[0].failure?.category, .nodeLost)
+        XCTAssertNotEqual(retried.attempts[1].nodes, ["n1"])
+    }
+
+    func testATaskWaitsForDrainedNodesInsteadOfBeingRefused() throws {
+        // Bug: a job that needed a node drained right now was refused as "can never run".
+        let simulation = Simulation(pool: Self.pool(4, slots: 1))
+        simulation.recordsStarts = true
+        simulation.drain(3, at: 0)
+        simulation.run()
+        simulation.submit(JobSpec(id: "wide", pool: "sim", tasks: [TaskSpec(id: "w", commandLine: ["x"], multiInstance: MultiInstance(instances: 4))]), at: 1)
+        simulation.drain(3, at: 20, false)
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [], "the job was accepted")
+        XCTAssertEqual(simulation.starts.first?.time, 20, "it started when the node was undrained")
+        XCTAssertTrue(simulation.endedJobs.first?.succeeded ?? false)
+        // Too wide for the pool's configured size is still refused at once.
+        XCTAssertThrowsError(try simulation.add(JobSpec(id: "too-wide", pool: "sim", tasks: [TaskSpec(id: "w", commandLine: ["x"], multiInstance: MultiInstance(instances: 5))])))
+    }
+
+    func testAWaitingTaskSaysWhyItWaits() throws {
+        let simulation = Simulation(pool: Self.pool(4, slots: 1))
+        simulation.behaviour = { _, _ in (100, 0) }
+        simulation.drain(3, at: 0)
+        simulation.run()
+        let job = try simulation.add(JobSpec(id: "j", pool: "sim", tasks: [
+            TaskSpec(id: "wide", commandLine: ["x"], multiInstance: MultiInstance(instances: 4)),
+        ]))
+        simulation.run(until: 1)
+        XCTAssertEqual(simulation.core.waitingReason(job.units[0]), "waiting: 3 of 4 nodes usable")
+    }
+}
