@@ -90,7 +90,22 @@ struct Run: ParsableCommand {
         } catch {
             throw Exit.badInput("cannot open the job store: \(error)")
         }
+        job.incarnation = JobSpec.newIncarnation()
         let live = !quiet && output == .table && isatty(STDERR_FILENO) != 0
+        // One allocator per pool across processes: a server of this state directory places
+        // the job with its own; else this run holds the pool's lock (a second run waits).
+        if BatchService.isServing(stateDirectory: PoolStore.defaultStateDirectory) {
+            return try runThroughServer(job, jobs: jobs, pools: store, live: live)
+        }
+        let poolLock: PoolLock
+        do {
+            poolLock = try PoolLock.wait(stateDirectory: PoolStore.defaultStateDirectory, pool: poolDefinition.name) { holder in
+                if !quiet { FileHandle.standardError.write(Data("cohort: pool \(poolDefinition.name) is in use by another cohort run\(holder.map { " (pid \($0))" } ?? ""); waiting for it\n".utf8)) }
+            }
+        } catch {
+            throw Exit.badInput(error)
+        }
+        defer { withExtendedLifetime(poolLock) {} }
         let runner: JobRunner
         do {
             runner = try JobRunner(job: job, pool: poolDefinition, settings: settings, policy: placement) { progress in
@@ -128,13 +143,20 @@ struct Run: ParsableCommand {
         }
         let result = runner.run()
         sources.forEach { $0.cancel() }
-        recorder.drain()
-        if let error = recorder.lastError {
-            FileHandle.standardError.write(Data("cohort: warning: some attempts were not recorded: \(error)\n".utf8))
+        try report(result, live: live) {
+            recorder.drain()
+            if let error = recorder.lastError {
+                FileHandle.standardError.write(Data("cohort: warning: some attempts were not recorded: \(error)\n".utf8))
+            }
+            do { try jobs.finish(result) } catch {
+                FileHandle.standardError.write(Data("cohort: warning: the job's end was not recorded: \(error)\n".utf8))
+            }
         }
-        do { try jobs.finish(result) } catch {
-            FileHandle.standardError.write(Data("cohort: warning: the job's end was not recorded: \(error)\n".utf8))
-        }
+    }
+
+    /// Prints the job's summary and exits as its tasks say; `record` runs first.
+    func report(_ result: JobRun, live: Bool, record: () -> Void = {}) throws {
+        record()
         if live { FileHandle.standardError.write(Data("\n".utf8)) }
         switch output {
         case .table: print(Summary.table(result), terminator: "")
@@ -142,6 +164,51 @@ struct Run: ParsableCommand {
         }
         if result.tasks.contains(where: { $0.failure?.category == .cancelled }) { throw ExitCode(130) }
         if !result.succeeded { throw Exit.taskFailed }
+    }
+
+    /// Queues the job on the server of this state directory and follows it to its end: the
+    /// server's allocator places it beside its other jobs, never on the same slots.
+    func runThroughServer(_ job: JobSpec, jobs: JobStore, pools: PoolStore, live: Bool) throws {
+        let id: String
+        do { id = try Submission.submit(job, store: jobs, pools: pools) } catch { throw Exit.badInput(error) }
+        if !quiet { FileHandle.standardError.write(Data("cohort: a server runs for this state directory: job \(id) is queued there\n".utf8)) }
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                FileHandle.standardError.write(Data("\ncohort: cancelling job \(id) on the server\n".utf8))
+                _ = try? Client.discover()?.call("POST", "/v1/jobs/\(id)/cancel")
+            }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
+        let start = Date()
+        while true {
+            let summary: JobStore.JobSummary
+            do {
+                guard let found = try jobs.job(id) else { throw Exit.badInput("job \(id) was deleted before it finished") }
+                summary = found
+            } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            if live {
+                let line = "\r\(summary.succeeded) done, \(summary.failed) failed of \(summary.tasks) (\(summary.state)) — \(String(format: "%.1f", Date().timeIntervalSince(start))) s   "
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+            if summary.state == "completed" { break }
+            if !BatchService.isServing(stateDirectory: PoolStore.defaultStateDirectory) {
+                throw Exit.badInput("the server stopped before job \(id) finished; it stays queued for the server's next start (cohort wait \(id))")
+            }
+            usleep(100_000)
+        }
+        let records: [JobStore.TaskRecord]
+        let summary: JobStore.JobSummary?
+        do { records = try jobs.tasks(jobId: id); summary = try jobs.job(id) } catch { throw Exit.badInput(error) }
+        let tasks = records.map { record in
+            TaskRun(taskId: record.taskId, replica: record.replica, state: .completed, attempts: record.attempts,
+                    skippedBecause: record.attempts.isEmpty ? record.failure : nil)
+        }
+        try report(JobRun(jobId: id, pool: job.pool, start: summary?.submitted ?? start, end: summary?.finished ?? Date(), tasks: tasks), live: live)
     }
 
     /// The fewest nodes of `pool` that hold `ranks` ranks spread evenly.

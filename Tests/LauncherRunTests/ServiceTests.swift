@@ -152,6 +152,7 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(summary.succeeded, 25, context)
         XCTAssertEqual(summary.failed, 2, context)
         let tasks = try JobStore(stateDirectory: home).tasks(jobId: "crashy")
+        let workKey = try JobStore(stateDirectory: home).spec(jobId: "crashy").workKey
         for task in tasks {
             let counted = task.attempts.filter { $0.failure?.category != .interrupted }
             switch task.taskId {
@@ -169,7 +170,7 @@ final class ServiceTests: XCTestCase {
                 XCTAssertEqual(counted.count, 1, "\(task.taskId) completed more than once: \(context)")
             }
             // What the spawner wrote: at most one successful end of each task, ever.
-            let directory = "\(home)/work/crashy/\(task.taskId)"
+            let directory = "\(home)/work/\(workKey)/\(task.taskId)"
             let ends = Recovery.attemptNumbers(in: directory).compactMap { ExitStatus(contentsOf: "\(directory)/attempt-\($0)/exit-status") }
             XCTAssertLessThanOrEqual(ends.filter { $0.termination == .exited(0) }.count, 1, "\(task.taskId) succeeded twice: \(context)")
             XCTAssertEqual(task.attempts.count, Recovery.attemptNumbers(in: directory).count, "every attempt directory is recorded: \(context)")

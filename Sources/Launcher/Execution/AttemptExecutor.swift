@@ -34,9 +34,10 @@ public struct AttemptExecutor: Sendable {
         public var cancellation: Cancellation?
 
         public init(jobId: String, task: TaskSpec, replica: Int?, attempt: Int, jobEnvironment: [String: String], cancellation: Cancellation? = nil,
-                    stateId: String = "") {
+                    stateId: String = "", workKey: String? = nil) {
             self.stateId = stateId
             self.jobId = jobId
+            self.workKey = workKey ?? jobId
             self.task = task
             self.replica = replica
             self.attempt = attempt
@@ -46,12 +47,14 @@ public struct AttemptExecutor: Sendable {
 
         /// The work tree's id (`ExecutionSettings.stateId`); every marker starts with it.
         public var stateId: String = ""
+        /// The job incarnation's name (`JobSpec.workKey`): its directory and markers.
+        public var workKey: String
 
         /// Unique and shell-safe: `<state id>.job.task.r0.a1`.
-        public var attemptId: String { Self.attemptId(stateId: stateId, jobId: jobId, taskId: task.id, replica: replica, attempt: attempt) }
+        public var attemptId: String { Self.attemptId(stateId: stateId, jobId: workKey, taskId: task.id, replica: replica, attempt: attempt) }
 
         /// What marks every process of the job from this work tree: `<state id>.job`.
-        public var jobKey: String { Self.jobKey(stateId: stateId, jobId: jobId) }
+        public var jobKey: String { Self.jobKey(stateId: stateId, jobId: workKey) }
 
         public static func attemptId(stateId: String, jobId: String, taskId: String, replica: Int?, attempt: Int) -> String {
             [stateId.isEmpty ? nil : stateId, jobId, taskId, replica.map { "r\($0)" }, "a\(attempt)"].compactMap { $0 }.joined(separator: ".")
@@ -60,7 +63,7 @@ public struct AttemptExecutor: Sendable {
         public static func jobKey(stateId: String, jobId: String) -> String { stateId.isEmpty ? jobId : "\(stateId).\(jobId)" }
 
         func directory(under root: String) -> String {
-            [root, jobId, task.id, replica.map { "r\($0)" }, "attempt-\(attempt)"].compactMap { $0 }.joined(separator: "/")
+            [root, workKey, task.id, replica.map { "r\($0)" }, "attempt-\(attempt)"].compactMap { $0 }.joined(separator: "/")
         }
     }
 
@@ -120,18 +123,20 @@ public struct AttemptExecutor: Sendable {
     /// Runs a job's preparation or release task on one node, in
     /// `<work>/<job>/job.preparation/<node>` (or `job.release`: a '.' no task id can have),
     /// with the job's variables and the node's. Never throws: the outcome says what happened.
-    public func runNodeTask(_ spec: NodeTaskSpec, kind: NodeTaskRun.Kind, jobId: String, jobEnvironment: [String: String], node: Node,
+    /// `workKey`: the job incarnation's name (`JobSpec.workKey`), by default its id.
+    public func runNodeTask(_ spec: NodeTaskSpec, kind: NodeTaskRun.Kind, jobId: String, workKey: String? = nil, jobEnvironment: [String: String], node: Node,
                             cancellation: Cancellation) -> NodeTaskRun {
-        let directory = "\(settings.workDirectory)/\(jobId)/job.\(kind.rawValue)/\(node.id)"
-        let preparationDirectory = "\(settings.workDirectory)/\(jobId)/job.preparation/\(node.id)"
+        let key = workKey ?? jobId
+        let directory = "\(settings.workDirectory)/\(key)/job.\(kind.rawValue)/\(node.id)"
+        let preparationDirectory = "\(settings.workDirectory)/\(key)/job.preparation/\(node.id)"
         var run = NodeTaskRun(kind: kind, node: node.id, exitCode: nil, start: Date(), end: Date(), directory: directory, failure: nil)
-        let marker = "\(settings.stateId).\(jobId).job-\(kind.rawValue).\(node.id)"
+        let marker = "\(settings.stateId).\(key).job-\(kind.rawValue).\(node.id)"
         let what = kind == .preparation ? "the job preparation task" : "the job release task"
         do {
             try makeDirectory(directory)
             var variables = jobEnvironment.merging(spec.environment) { $1 }
             variables["COHORT_JOB_ID"] = jobId
-            variables[ProcessSweeper.jobMarker] = Work.jobKey(stateId: settings.stateId, jobId: jobId)
+            variables[ProcessSweeper.jobMarker] = Work.jobKey(stateId: settings.stateId, jobId: key)
             variables["COHORT_POOL"] = pool.name
             variables["COHORT_NODE_ID"] = node.id
             variables["COHORT_WORKING_DIR"] = directory
@@ -182,7 +187,7 @@ public struct AttemptExecutor: Sendable {
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
-                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation", jobKey: work.jobKey)
+                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey)
         let variables = environment.variables(forNode: 0)
         let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
         attempt.launchedCommand = arguments
@@ -208,7 +213,7 @@ public struct AttemptExecutor: Sendable {
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
-                                          preparationRoot: "\(settings.workDirectory)/\(work.jobId)/job.preparation", jobKey: work.jobKey)
+                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey)
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport

@@ -5,7 +5,7 @@ import Glibc
 
 /// Where and how attempts run on this machine.
 public struct ExecutionSettings: Sendable {
-    /// Task directories go under here: `<work>/<job>/<task>[/r<k>]/attempt-<n>`.
+    /// Task directories go under here: `<work>/<job>.<incarnation>/<task>[/r<k>]/attempt-<n>`.
     public var workDirectory: String
     /// The `cohort` executable, which ranks run through (`cohort rank-env`) to get their
     /// per-node variables.

@@ -15,7 +15,7 @@ public struct TaskEnvironment: Sendable {
     public var hostfile: String?
     /// The job's and the task's own variables.
     public var userVariables: [String: String]
-    /// `<work>/<job>/job.preparation`: each node's preparation directory is below it.
+    /// `<work>/<job>.<incarnation>/job.preparation`: each node's preparation directory is below it.
     public var preparationRoot: String?
     /// `<state id>.<job id>`: what a restarted server sweeps the job's processes by.
     public var jobKey: String = ""

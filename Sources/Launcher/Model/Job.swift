@@ -105,6 +105,18 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// Runs on each node that ran the job's tasks once the job has ended (Azure's
     /// jobReleaseTask): cleaning up what preparation left.
     public var release: NodeTaskSpec?
+    /// Set by the store when the job is recorded, unique to this submission: a job deleted
+    /// and submitted again under the same id is another incarnation, and nothing of the
+    /// first (its directories, exit statuses, process markers) is ever taken for it.
+    public var incarnation: String?
+
+    /// The job's name in the work tree and in process markers: `<id>.<incarnation>`.
+    public var workKey: String { incarnation.map { "\(id).\($0)" } ?? id }
+
+    /// A new incarnation: 8 random hex digits.
+    public static func newIncarnation() -> String {
+        String(format: "%08x", UInt32.random(in: 0...UInt32.max))
+    }
 
     public init(id: String, pool: String = "local", priority: Int = 0, tasks: [TaskSpec], environment: [String: String] = [:], maxWallClockTime: Double? = nil) {
         self.id = id

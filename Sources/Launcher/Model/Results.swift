@@ -86,6 +86,14 @@ public struct TaskRun: Codable, Sendable {
     /// Set when the task never ran (a failed dependency).
     public var skippedBecause: Failure?
 
+    public init(taskId: String, replica: Int?, state: TaskState, attempts: [Attempt], skippedBecause: Failure?) {
+        self.taskId = taskId
+        self.replica = replica
+        self.state = state
+        self.attempts = attempts
+        self.skippedBecause = skippedBecause
+    }
+
     public var displayId: String { replica.map { "\(taskId)[\($0)]" } ?? taskId }
     public var succeeded: Bool { state == .completed && attempts.last?.succeeded == true }
     public var failure: Failure? { skippedBecause ?? attempts.last?.failure }

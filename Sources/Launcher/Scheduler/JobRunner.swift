@@ -254,7 +254,7 @@ public final class JobRunner: @unchecked Sendable {
 
     private func work(_ unit: SchedulingCore.Unit, _ number: Int) -> AttemptExecutor.Work {
         AttemptExecutor.Work(jobId: unit.job.spec.id, task: unit.task, replica: unit.replica, attempt: number,
-                             jobEnvironment: unit.job.spec.environment, cancellation: unit.job.cancellation, stateId: stateId)
+                             jobEnvironment: unit.job.spec.environment, cancellation: unit.job.cancellation, stateId: stateId, workKey: unit.job.spec.workKey)
     }
 
     /// Carries out the core's effects: what takes time goes to a thread of its own, which
@@ -286,7 +286,7 @@ public final class JobRunner: @unchecked Sendable {
                 guard let spec = job.spec.preparation else { continue }
                 let executor = self.executor
                 background { [self] in
-                    let run = executor.runNodeTask(spec, kind: .preparation, jobId: job.spec.id, jobEnvironment: job.spec.environment,
+                    let run = executor.runNodeTask(spec, kind: .preparation, jobId: job.spec.id, workKey: job.spec.workKey, jobEnvironment: job.spec.environment,
                                                    node: nodes[index], cancellation: job.cancellation)
                     post(.prepared(job, node: index, run))
                 }
@@ -295,7 +295,7 @@ public final class JobRunner: @unchecked Sendable {
                 let executor = self.executor
                 background { [self] in
                     let runs = Self.concurrentMap(indices) { index in
-                        executor.runNodeTask(spec, kind: .release, jobId: job.spec.id, jobEnvironment: job.spec.environment,
+                        executor.runNodeTask(spec, kind: .release, jobId: job.spec.id, workKey: job.spec.workKey, jobEnvironment: job.spec.environment,
                                              node: nodes[index], cancellation: Cancellation())
                     }
                     post(.released(job, runs))

@@ -42,7 +42,7 @@ public struct Recovery {
         // By the job's key in this work tree: another state directory's job of the same id is
         // not this one.
         let settings = ExecutionSettings(workDirectory: workDirectory, cohortExecutable: "")
-        let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.id)
+        let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.workKey)
         ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
         if let pool = pool(job.pool) {
             let executor = AttemptExecutor(settings: settings, pool: pool)
@@ -65,7 +65,8 @@ public struct Recovery {
             let started = Dictionary(record.attempts.filter { $0.end == nil }.map { ($0.number, $0) }) { first, _ in first }
             let known = Set(ended.map(\.number))
             var counted = ended.filter { $0.failure?.category != .interrupted }.count
-            let unitDirectory = [workDirectory, job.id, task.id, record.replica.map { "r\($0)" }].compactMap { $0 }.joined(separator: "/")
+            // This incarnation's directory only: a deleted job of the same id left its own.
+            let unitDirectory = [workDirectory, job.workKey, task.id, record.replica.map { "r\($0)" }].compactMap { $0 }.joined(separator: "/")
             for number in Set(Self.attemptNumbers(in: unitDirectory)).union(started.keys).sorted() where !known.contains(number) {
                 let directory = started[number]?.directory ?? "\(unitDirectory)/attempt-\(number)"
                 var attempt = Self.attempt(number: number, directory: directory)

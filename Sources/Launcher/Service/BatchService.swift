@@ -22,6 +22,10 @@ public final class BatchService: @unchecked Sendable {
     private var wakeRequested = false
     private var recorders: [String: JobStore.Recorder] = [:]
     private var runners: [String: JobRunner] = [:]
+    /// The locks of the pools this server places work on (`PoolLock`), held until it exits.
+    private var poolLocks: [String: PoolLock] = [:]
+    /// Pools a `cohort run` holds now, and its pid: their jobs stay queued until it is done.
+    private var busyPools: [String: Int32?] = [:]
     /// Jobs disabled through this service, so that one claimed at that very moment is
     /// added held.
     private var heldJobs: Set<String> = []
@@ -39,6 +43,16 @@ public final class BatchService: @unchecked Sendable {
         self.settings = ExecutionSettings(workDirectory: "\(stateDirectory)/work", cohortExecutable: cohortExecutable, log: log)
         self.poll = poll
         self.log = log
+    }
+
+    /// Whether a server holds the state directory's service lock now.
+    public static func isServing(stateDirectory: String) -> Bool {
+        let descriptor = open("\(stateDirectory)/serve.lock", O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        guard flock(descriptor, LOCK_SH | LOCK_NB) == 0 else { return true }
+        flock(descriptor, LOCK_UN)
+        return false
     }
 
     /// Takes the state directory's service lock, or says which process holds it.
@@ -123,8 +137,9 @@ public final class BatchService: @unchecked Sendable {
     public func run() {
         log("serving the queue in \(store.path) (pid \(getpid()))")
         while !isStopping {
+            retakeBusyPools()
             let claimed: [JobStore.Claimed]
-            do { claimed = try store.claimActive() } catch {
+            do { claimed = try store.claimActive(skipping: Set(busyPools.keys)) } catch {
                 log("cannot read the queue: \(error)")
                 pause()
                 continue
@@ -144,8 +159,32 @@ public final class BatchService: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Pools whose `cohort run` has ended are this server's again.
+    private func retakeBusyPools() {
+        for pool in busyPools.keys {
+            guard let lock = try? PoolLock.take(stateDirectory: stateDirectory, pool: pool).lock else { continue }
+            poolLocks[pool] = lock
+            busyPools[pool] = nil
+            log("pool \(pool) is free again: its queued jobs start")
+        }
+    }
+
+    /// Whether this server may place work on `pool`: it holds its lock, or takes it now.
+    private func holdsPool(_ pool: String) -> Bool {
+        if poolLocks[pool] != nil { return true }
+        guard let taken = try? PoolLock.take(stateDirectory: stateDirectory, pool: pool) else { return false }
+        if let lock = taken.lock { poolLocks[pool] = lock; return true }
+        busyPools[pool] = .some(taken.holder)
+        log("pool \(pool) is in use by cohort run\(taken.holder.map { " (pid \($0))" } ?? ""): its jobs wait until it is done")
+        return false
+    }
+
     private func start(_ claimed: JobStore.Claimed) {
         let job = claimed.spec
+        guard holdsPool(job.pool) else {
+            do { try store.unclaim(jobId: job.id) } catch { log("job \(job.id): cannot put it back in the queue: \(error)") }
+            return
+        }
         do {
             let prior = claimed.resumed ? try store.tasks(jobId: job.id) : []
             lock.lock()

@@ -41,8 +41,11 @@ public final class JobStore: @unchecked Sendable {
     /// Records a job about to run in this process (take its id from `availableId`). Nothing
     /// stored is ever replaced: an id already there is an error.
     @discardableResult
+    /// The job should carry its incarnation already (the runner names its directories by it).
     public func begin(_ job: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
-        try database.write { db in
+        var job = job
+        if job.incarnation == nil { job.incarnation = JobSpec.newIncarnation() }
+        return try database.write { db in
             if try Self.exists(db, job.id) {
                 throw StoreError(description: "a job with the id '\(job.id)' is already stored")
             }
@@ -61,6 +64,7 @@ public final class JobStore: @unchecked Sendable {
     static func submit(_ db: Database, _ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool) throws -> String {
         var job = spec
         job.id = try freeId(db, spec.id)
+        job.incarnation = JobSpec.newIncarnation()
         try insert(db, job, units: units, runner: nil)
         if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
         return job.id
@@ -120,18 +124,34 @@ public final class JobStore: @unchecked Sendable {
 
     /// Takes every queued job for this process, highest priority first, then oldest: they
     /// become running, with this process as their runner.
-    public func claimActive() throws -> [Claimed] {
+    /// `skipping`: pools another process holds now (their jobs stay queued).
+    public func claimActive(skipping pools: Set<String> = []) throws -> [Claimed] {
         let now = Date().timeIntervalSince1970
+        let skipped = pools.sorted()
+        let notSkipped = skipped.isEmpty ? "" : " AND pool NOT IN (\(skipped.map { _ in "?" }.joined(separator: ", ")))"
         return try database.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT spec, started FROM job WHERE state = 'active' AND held = 0 ORDER BY priority DESC, submitted, rowid")
+            let rows = try Row.fetchAll(db, sql: "SELECT spec, started FROM job WHERE state = 'active' AND held = 0\(notSkipped) ORDER BY priority DESC, submitted, rowid",
+                                        arguments: StatementArguments(skipped))
             guard !rows.isEmpty else { return [] }
-            try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE state = 'active' AND held = 0",
-                           arguments: [now, Int(getpid())])
+            try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE state = 'active' AND held = 0\(notSkipped)",
+                           arguments: StatementArguments([now, Int(getpid())] as [any DatabaseValueConvertible]) + StatementArguments(skipped))
             return try rows.map { row in
                 let started = row["started"] as Double?
                 return Claimed(spec: try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), resumed: started != nil,
                                started: Date(timeIntervalSince1970: started ?? now))
             }
+        }
+    }
+
+    /// Puts a job this server claimed but cannot start now back in the queue, as if never
+    /// claimed (its pool is in use by a `cohort run`).
+    public func unclaim(jobId: String) throws {
+        try database.write { db in
+            try db.execute(sql: """
+                UPDATE job SET state = 'active', runner_pid = NULL,
+                       started = CASE WHEN EXISTS (SELECT 1 FROM attempt WHERE job_id = job.id) THEN started ELSE NULL END
+                WHERE id = ? AND state = 'running'
+                """, arguments: [jobId])
         }
     }
 

@@ -1,0 +1,119 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// Issue 9's bugs that the controller's design must rule out, each reproduced end to end.
+extension ServiceTests {
+    /// Waits until an attempt of `job` has started and printed `marker`; returns its directory.
+    func waitRunning(_ job: String, printing marker: String, home: String, timeout: Double = 30) throws -> String {
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + timeout
+        while Date() < deadline {
+            let running = try store.tasks(jobId: job).flatMap(\.attempts).filter { $0.end == nil }
+            if let attempt = running.first(where: { Harness.read("\($0.directory)/stdout.txt").contains(marker) }) { return attempt.directory }
+            usleep(50_000)
+        }
+        XCTFail("job \(job) did not start printing \(marker)")
+        throw CocoaError(.fileReadNoSuchFile)
+    }
+
+    /// Bug 1: a job deleted, submitted again under the same id, and the server killed -9
+    /// while it ran: the restart read the deleted job's `exit-status` and recorded the new
+    /// task as succeeded without it having run, its output appended to the old one's.
+    func testAJobSubmittedAgainUnderADeletedJobsIdNeverTakesItsFiles() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: again\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'echo old']\n").status, 201)
+        _ = try waitCompleted("again", home: home)
+        XCTAssertEqual(server.request("DELETE", "/v1/jobs/again").status, 204)
+        let body = "id: again\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'echo started; sleep 1.5; echo new']\n"
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: body).status, 201)
+        let firstDirectory = try waitRunning("again", printing: "started", home: home)
+        server.killHard()
+
+        let restarted = try ServerProcess(home: home)
+        try restarted.waitUntilListening()
+        let summary = try waitCompleted("again", home: home)
+        XCTAssertEqual(summary.succeeded, 1, restarted.log)
+        let attempts = try XCTUnwrap(JobStore(stateDirectory: home).tasks(jobId: "again").first?.attempts)
+        XCTAssertEqual(attempts.first?.failure?.category, .interrupted, "the attempt cut off by the crash is not taken for the deleted job's success")
+        XCTAssertEqual(attempts.first?.directory, firstDirectory)
+        XCTAssertEqual(attempts.count, 2, "it ran again")
+        let output = Harness.read("\(try XCTUnwrap(attempts.last).directory)/stdout.txt")
+        XCTAssertEqual(output, "started\nnew\n", "its own output only")
+        XCTAssertEqual(restarted.stop(), 0, restarted.log)
+    }
+
+    /// Every attempt stored in `home`, of every job, as (node, start, end) intervals.
+    func slotTimeline(home: String) throws -> [(node: String, start: Date, end: Date, job: String)] {
+        let store = try JobStore(stateDirectory: home)
+        return try store.jobs().flatMap { job in
+            try store.tasks(jobId: job.id).flatMap(\.attempts).flatMap { attempt in
+                attempt.nodes.map { (node: $0, start: attempt.start, end: attempt.end ?? Date(), job: job.id) }
+            }
+        }
+    }
+
+    /// The intervals that overlap on a one-slot node: slots used twice.
+    func doubleBookings(_ timeline: [(node: String, start: Date, end: Date, job: String)]) -> [String] {
+        var found: [String] = []
+        for (index, a) in timeline.enumerated() {
+            for b in timeline[(index + 1)...] where a.node == b.node && a.start < b.end && b.start < a.end {
+                found.append("\(a.node): \(a.job) \(a.start.timeIntervalSince1970)-\(a.end.timeIntervalSince1970) and \(b.job) \(b.start.timeIntervalSince1970)-\(b.end.timeIntervalSince1970)")
+            }
+        }
+        return found
+    }
+
+    /// Bug 2: `cohort run` and `cohort serve` booked the same nodes: a served job held every
+    /// slot and a `cohort run` on the same pool ran at the same moment anyway.
+    func testACohortRunBesideAServerNeverTakesTheServersSlots() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "1"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let tasks = (0..<2).map { "  - id: t\($0)\n    commandLine: [sh, -c, 'echo go; sleep 1.5']\n" }.joined()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: served\ntasks:\n\(tasks)").status, 201)
+        _ = try waitRunning("served", printing: "go", home: home)
+        let run = try Harness.cohort(["run", "--", "sleep", "0.3"], home: home)
+        XCTAssertEqual(run.exitCode, 0, run.stderr + server.log)
+        XCTAssertTrue(run.stderr.contains("a server runs for this state directory"), run.stderr)
+        XCTAssertTrue(run.stdout.contains("succeeded"), run.stdout)
+        _ = try waitCompleted("served", home: home)
+        let timeline = try slotTimeline(home: home)
+        XCTAssertEqual(Set(timeline.map(\.job)).count, 2)
+        XCTAssertEqual(doubleBookings(timeline), [], "no slot used twice")
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+
+    /// The other way round: a `cohort run` holds the pool; a second one and the server's jobs
+    /// on that pool wait for it, and then run.
+    func testAServerAndASecondRunWaitForTheRunHoldingThePool() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
+        let first = try AdversarialServiceTests.startCohort(["run", "--", "sleep", "1.5"], home: home)
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + 20
+        while try store.jobs().isEmpty, Date() < deadline { usleep(20_000) }
+        let second = try Harness.cohort(["run", "--", "sleep", "0.2"], home: home)
+        XCTAssertEqual(second.exitCode, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("is in use by another cohort run"), second.stderr)
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationStatus, 0)
+
+        let third = try AdversarialServiceTests.startCohort(["run", "--", "sleep", "1.5"], home: home)
+        while try store.jobs().count < 3, Date() < deadline + 20 { usleep(20_000) }
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: queued\ntasks:\n  - id: t\n    commandLine: [sleep, '0.2']\n").status, 201)
+        _ = try waitCompleted("queued", home: home)
+        third.waitUntilExit()
+        XCTAssertEqual(third.terminationStatus, 0)
+        XCTAssertTrue(server.log.contains("is in use by cohort run"), server.log)
+        let timeline = try slotTimeline(home: home)
+        XCTAssertEqual(timeline.count, 4, "\(timeline)")
+        XCTAssertEqual(doubleBookings(timeline), [], "no slot used twice")
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+}
