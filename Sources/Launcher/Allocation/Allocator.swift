@@ -114,6 +114,9 @@ public struct Allocator: Sendable {
         return count
     }
 
+    /// How many usable nodes have exactly `slots` free slots now.
+    public func nodes(withFree slots: Int) -> Int { slots < buckets.count ? buckets[slots].count : 0 }
+
     /// The `count` usable nodes with the most free slots now (the ones that will be free
     /// soonest), among those with at least `minimumCapacity` slots, or nil if there are
     /// not that many: walks the buckets from the top, so it costs `count` nodes, not the pool.

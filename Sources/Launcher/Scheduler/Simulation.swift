@@ -57,9 +57,11 @@ public final class Simulation {
     public private(set) var rejected: [(JobSpec, JobRejected)] = []
     /// Events handled, attempts launched.
     public private(set) var eventsHandled = 0, launches = 0
-    /// Running attempts per unit: the attempt number, for ends that may come twice (a
-    /// cancellation races the attempt's own end, as with real processes).
-    var live: [ObjectIdentifier: (unit: SchedulingCore.Unit, number: Int, start: Date)] = [:]
+    /// Running attempts, for cancellations and node loss (an end may come twice: a
+    /// cancellation races the attempt's own end, as with real processes; the second is dropped).
+    var running: [SchedulingCore.Unit] {
+        core.jobs.flatMap { $0.units.filter { $0.state == .running } }
+    }
     var used: [Int]
     /// The nodes of each running replica, per task.
     var replicaGroups: [SchedulingCore.TaskKey: [ObjectIdentifier: Set<Int>]] = [:]
@@ -123,18 +125,17 @@ public final class Simulation {
         case .core(let event):
             core.handle(event)
         case .attemptEnds(let unit, let number, let exitCode, let failure):
-            guard let running = live[ObjectIdentifier(unit)], running.number == number else { return }  // ended already
-            live[ObjectIdentifier(unit)] = nil
+            guard unit.state == .running, unit.attemptNumber == number else { return }  // ended already
             for node in unit.group { used[node] -= unit.processesPerNode }
             if unit.replica != nil { replicaGroups[SchedulingCore.TaskKey(unit)]?[ObjectIdentifier(unit)] = nil }
-            let start = running.start
+            let start = unit.launchedAt
             let attempt = Attempt(number: number, nodes: unit.group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: exitCode,
                                   start: start, end: core.now, transport: nil, launchedCommand: [], directory: "", failure: failure)
             core.handle(.attemptEnded(unit, attempt))
         case .nodeLost(let index):
             let id = core.pool.nodes[index].id
-            for (unit, number, _) in live.values where unit.group.contains(index) {
-                at(time, .attemptEnds(unit, number: number, exitCode: 255,
+            for unit in running where unit.group.contains(index) {
+                at(time, .attemptEnds(unit, number: unit.attemptNumber, exitCode: 255,
                                       failure: Failure(category: .nodeLost, node: id, message: "node \(id) stopped answering")))
             }
             unhealthy[index] = "unreachable"
@@ -189,20 +190,18 @@ public final class Simulation {
                 at(time + preparationSeconds, .core(.prepared(job, node: node, run)))
             case .launch(let unit, _, let number):
                 launches += 1
-                live[ObjectIdentifier(unit)] = (unit, number, core.now)
                 let (seconds, exitCode) = behaviour(unit, number)
                 at(time + seconds, .attemptEnds(unit, number: number, exitCode: exitCode,
                                                 failure: exitCode == 0 ? nil : Failure(category: .exitCode, message: "exited with \(exitCode)")))
             case .failBeforeLaunch(let unit, _, let number, let failure):
-                live[ObjectIdentifier(unit)] = (unit, number, core.now)
                 at(time, .attemptEnds(unit, number: number, exitCode: 1, failure: failure))
             case .endAttempts(let job, _):
-                for (unit, number, _) in live.values where unit.job === job {
-                    at(time, .attemptEnds(unit, number: number, exitCode: 143, failure: Failure(category: .cancelled, message: "cancelled")))
+                for unit in job.units where unit.state == .running {
+                    at(time, .attemptEnds(unit, number: unit.attemptNumber, exitCode: 143, failure: Failure(category: .cancelled, message: "cancelled")))
                 }
             case .endAllAttempts:
-                for (unit, number, _) in live.values {
-                    at(time, .attemptEnds(unit, number: number, exitCode: 143, failure: Failure(category: .cancelled, message: "cancelled")))
+                for unit in running {
+                    at(time, .attemptEnds(unit, number: unit.attemptNumber, exitCode: 143, failure: Failure(category: .cancelled, message: "cancelled")))
                 }
             case .release(let job, let nodes):
                 let runs = nodes.map { NodeTaskRun(kind: .release, node: core.pool.nodes[$0].id, exitCode: 0, start: core.now, end: core.now, directory: "", failure: nil) }
