@@ -34,13 +34,15 @@ int cohort_kill_marked(const char *needle, int min_pid) {
     size_t size = strlen(needle);
     // One environment is at most ARG_MAX; a larger one is read in part (the marker is set by
     // Cohort among the first entries only if the task's own are few, so read it all).
-    static __thread char *buffer;
-    static __thread size_t capacity;
-    if (!buffer) { capacity = 1 << 16; buffer = malloc(capacity); if (!buffer) return 0; }
+    // Per call, freed at the end: every attempt runs on a thread of its own, and a
+    // thread-local buffer was never freed when its thread ended (64 KiB a task, for ever).
+    size_t capacity = 1 << 16;
+    char *buffer = malloc(capacity);
+    if (!buffer) return 0;
     pid_t me = getpid();
     int killed = 0;
     DIR *proc = opendir("/proc");
-    if (!proc) return 0;
+    if (!proc) { free(buffer); return 0; }
     struct dirent *entry;
     char path[64];
     while ((entry = readdir(proc))) {
@@ -66,5 +68,6 @@ int cohort_kill_marked(const char *needle, int min_pid) {
         if (holds(buffer, length, needle, size) && kill(pid, SIGKILL) == 0) killed++;
     }
     closedir(proc);
+    free(buffer);
     return killed;
 }

@@ -102,3 +102,34 @@ extension Array where Element: Equatable {
         return (0...(count - sequence.count)).contains { Array(self[$0..<$0 + sequence.count]) == sequence }
     }
 }
+
+extension ExecutionPartsTests {
+    static func residentKilobytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// The local sweep kept its /proc read buffer in a thread-local that was never freed, and
+    /// every attempt runs on a thread of its own: a server grew by ~50 MB per 5,000 tasks.
+    func testTheLocalSweepKeepsNoMemoryWhenItsThreadEnds() {
+        func sweepOnThreads(_ count: Int) {
+            for index in 0..<count {
+                let done = DispatchSemaphore(value: 0)
+                let thread = Thread {
+                    _ = ProcessSweeper.killLocal(attemptId: "no-such-attempt-\(index)")
+                    done.signal()
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
+                done.wait()
+            }
+        }
+        sweepOnThreads(200)  // warm-up: thread stacks, malloc arenas
+        let before = Self.residentKilobytes()
+        sweepOnThreads(3_000)
+        let grown = Self.residentKilobytes() - before
+        print("local sweep on 3,000 threads: resident memory grew by \(grown) KB")
+        XCTAssertLessThan(grown, 12_000, "memory kept per ended thread")
+    }
+}
