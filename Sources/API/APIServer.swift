@@ -75,7 +75,8 @@ public struct APIServer: Sendable {
     // MARK: - Handlers
 
     func health() -> Response {
-        Self.json(["status": service.isStopping ? "stopping" : "serving", "pid": "\(getpid())"])
+        if let problem = service.storageProblem { return Self.error(.serviceUnavailable, problem) }
+        return Self.json(["status": service.isStopping ? "stopping" : "serving", "pid": "\(getpid())"])
     }
 
     func listJobs(_ request: Request) throws -> Response {
@@ -91,6 +92,7 @@ public struct APIServer: Sendable {
 
     func submit(_ request: Request) async throws -> Response {
         guard !service.isStopping else { return Self.error(.serviceUnavailable, "the server is stopping and takes no new jobs") }
+        if let problem = service.storageProblem { return Self.error(.serviceUnavailable, "\(problem); no new jobs until it can") }
         let buffer = try await request.body.collect(upTo: Self.maxBody)
         let text = String(buffer: buffer)
         var job: JobSpec

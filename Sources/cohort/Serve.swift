@@ -88,5 +88,8 @@ struct Serve: AsyncParsableCommand {
 
 func log(_ message: String) {
     let stamp = ISO8601DateFormatter().string(from: Date())
-    FileHandle.standardError.write(Data("\(stamp) cohort serve: \(message)\n".utf8))
+    // write(2) with its errors ignored: Foundation's FileHandle.write traps on a failed write,
+    // and a full disk under the log must cost a log line, not the server.
+    let line = "\(stamp) cohort serve: \(message)\n"
+    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
 }

@@ -116,4 +116,55 @@ extension ServiceTests {
         XCTAssertEqual(doubleBookings(timeline), [], "no slot used twice")
         XCTAssertEqual(server.stop(), 0, server.log)
     }
+
+    /// Bug 5: the disk full while an attempt was recorded: the error was dropped, the job
+    /// stayed running for ever, and after a restart completed tasks ran again. Now: nothing
+    /// new starts and the API says why (503) while the state directory cannot be written,
+    /// nothing is dropped, and once there is space the job goes on, no task run twice.
+    func testADiskFullWhileRecordingIsSurfacedAndNothingIsLost() throws {
+        XCTAssertEqual(getuid(), 0, "this test mounts a small tmpfs: run it as root (CI does)")
+        let home = Harness.temporaryDirectory()
+        func run(_ words: [String]) -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = words
+            process.standardError = FileHandle.nullDevice
+            try? process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        XCTAssertEqual(run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", home]), 0, "mount a 24 MB tmpfs")
+        defer { _ = run(["umount", "-l", home]) }
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let tasks = "  - { id: a, commandLine: [sh, -c, 'echo started; sleep 1.5'] }\n"
+            // A task that starts while the disk is full may fail writing its output: it retries.
+            + "  - { id: b, commandLine: [sh, -c, 'echo b'], dependsOn: [a], constraints: { maxTaskRetryCount: 3 } }\n"
+            + "  - { id: c, commandLine: [sh, -c, 'echo c'], dependsOn: [b], constraints: { maxTaskRetryCount: 3 } }\n"
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: full\ntasks:\n\(tasks)").status, 201)
+        _ = try waitRunning("full", printing: "started", home: home)
+        // Fill the disk while task a runs: its end cannot be written.
+        _ = run(["dd", "if=/dev/zero", "of=\(home)/filler", "bs=64k"])
+        var health = server.request("GET", "/v1/health")
+        let deadline = Date() + 20
+        while health.status == 200, Date() < deadline { usleep(100_000); health = server.request("GET", "/v1/health") }
+        XCTAssertEqual(health.status, 503, "the server says it cannot write: \(health.text)")
+        XCTAssertTrue(health.errorMessage?.contains("cannot be written") == true, health.text)
+        let refused = server.request("POST", "/v1/jobs", body: "id: later\ntasks:\n  - { id: x, commandLine: 'true' }\n")
+        XCTAssertEqual(refused.status, 503, refused.text)
+        usleep(1_500_000)
+        XCTAssertNotEqual(try JobStore(stateDirectory: home).job("full")?.state, "completed", "nothing ends unrecorded")
+
+        try FileManager.default.removeItem(atPath: "\(home)/filler")
+        let summary = try waitCompleted("full", home: home, timeout: 60)
+        XCTAssertEqual(summary.succeeded, 3, server.log)
+        let records = try JobStore(stateDirectory: home).tasks(jobId: "full")
+        let context = "\(records.map { ($0.taskId, $0.attempts.map { $0.failure?.message ?? "ok" }) })"
+        XCTAssertEqual(records.first { $0.taskId == "a" }?.attempts.count, 1, "the task that ended while the disk was full is not run again: \(context)")
+        XCTAssertEqual(records.map { $0.attempts.filter(\.succeeded).count }, [1, 1, 1], "each task succeeded once: \(context)")
+        XCTAssertEqual(server.request("GET", "/v1/health").status, 200)
+        XCTAssertTrue(server.log.contains("can be written again"), server.log)
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
 }

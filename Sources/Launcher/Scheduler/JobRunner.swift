@@ -69,6 +69,7 @@ public final class JobRunner: @unchecked Sendable {
     private var events: [SchedulingEvent] = []
     private var woken = false
     private var refreshing = false
+    private var paused = false
     private var lastRefresh = Date.distantPast
     var start = Date()
     /// The work tree's id, which every sweep marker starts with.
@@ -136,6 +137,12 @@ public final class JobRunner: @unchecked Sendable {
     /// Disables (holds) or enables a job: a held job's waiting tasks do not start.
     public func setHeld(jobId: String, _ held: Bool) { post(.hold(jobId: jobId, held)) }
 
+    /// Paused: nothing new starts (running attempts go on); the service pauses its runners
+    /// while the state directory cannot be written.
+    public func setPaused(_ isPaused: Bool) {
+        inbox.lock(); paused = isPaused; woken = true; inbox.signal(); inbox.unlock()
+    }
+
     /// Whether a job with this id is running here and not finished.
     public func runs(jobId: String) -> Bool {
         withCore { $0.jobs.contains { $0.spec.id == jobId && $0.state != .completed } }
@@ -175,7 +182,8 @@ public final class JobRunner: @unchecked Sendable {
             core.now = Date()
             for event in batch { core.handle(event) }
             let stopping = leavingWaiting && stop()
-            if !stopping { core.schedule() }
+            inbox.lock(); let isPaused = paused; inbox.unlock()
+            if !stopping && !isPaused { core.schedule() }
             let effects = takeEffects()
             let progress = Progress(succeeded: core.succeededCount, failed: core.failedCount, running: core.runningCount,
                                     waiting: core.waitingCount, elapsed: Date().timeIntervalSince(start))

@@ -26,6 +26,13 @@ public final class BatchService: @unchecked Sendable {
     private var poolLocks: [String: PoolLock] = [:]
     /// Pools a `cohort run` holds now, and its pid: their jobs stay queued until it is done.
     private var busyPools: [String: Int32?] = [:]
+    /// Why the state directory cannot be written now (disk full, read-only), if it cannot:
+    /// nothing new starts, submissions are refused (503), and what could not be written is
+    /// kept and written once it can.
+    private var storageFailure: String?
+    /// Jobs that ended but whose end (or last attempts) could not be written yet.
+    private var unrecorded: [(run: JobRun, recorder: JobStore.Recorder?)] = []
+    private var failingRecorders: Set<String> = []
     /// Jobs disabled through this service, so that one claimed at that very moment is
     /// added held.
     private var heldJobs: Set<String> = []
@@ -106,6 +113,38 @@ public final class BatchService: @unchecked Sendable {
 
     public var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
 
+    /// Why the state directory cannot be written now, or nil.
+    public var storageProblem: String? { lock.lock(); defer { lock.unlock() }; return storageFailure }
+
+    private func storage(failed error: Error?, by source: String) {
+        lock.lock()
+        if error != nil { failingRecorders.insert(source) } else { failingRecorders.remove(source) }
+        let was = storageFailure
+        if let error { storageFailure = "the state directory \(stateDirectory) cannot be written: \(error)" }
+        else if failingRecorders.isEmpty && unrecorded.isEmpty { storageFailure = nil }
+        let now = storageFailure
+        let all = Array(runners.values)
+        lock.unlock()
+        guard (was == nil) != (now == nil) else { return }
+        if let now { log("\(now); nothing new starts until it can (what is not written is kept)") } else { log("the state directory can be written again; work goes on") }
+        for runner in all { runner.setPaused(now != nil) }
+    }
+
+    /// Writes the ends of jobs that could not be written when they ended.
+    private func retryUnrecorded() {
+        lock.lock(); let waiting = unrecorded; lock.unlock()
+        guard !waiting.isEmpty else { return }
+        var left: [(run: JobRun, recorder: JobStore.Recorder?)] = []
+        var lastError: Error?
+        for entry in waiting {
+            entry.recorder?.drain()
+            if entry.recorder?.isBehind == true { left.append(entry); continue }
+            do { try store.finish(entry.run); log("job \(entry.run.jobId): its end is recorded now") } catch { lastError = error; left.append(entry) }
+        }
+        lock.lock(); unrecorded = left; lock.unlock()
+        storage(failed: lastError, by: "job ends")
+    }
+
     /// Cancels a job this service runs; false if it does not run it.
     public func cancel(jobId: String) -> Bool {
         guard let runner = runner(of: jobId) else { return false }
@@ -137,6 +176,8 @@ public final class BatchService: @unchecked Sendable {
     public func run() {
         log("serving the queue in \(store.path) (pid \(getpid()))")
         while !isStopping {
+            retryUnrecorded()
+            if storageProblem != nil { pause(); continue }  // claiming is a write too
             retakeBusyPools()
             let claimed: [JobStore.Claimed]
             do { claimed = try store.claimActive(skipping: Set(busyPools.keys)) } catch {
@@ -148,6 +189,8 @@ public final class BatchService: @unchecked Sendable {
             pause()
         }
         finished.wait()  // every runner has finished what it took
+        retryUnrecorded()
+        if !unrecorded.isEmpty { log("\(unrecorded.count) job end(s) could not be recorded; the next server reconciles them") }
         settings.spawner?.close()
         log("stopped")
     }
@@ -191,8 +234,11 @@ public final class BatchService: @unchecked Sendable {
             let existing = runners[job.pool]
             lock.unlock()
             let runner = try existing ?? makeRunner(job.pool)
+            let recorder = JobStore.Recorder(store: store, jobId: job.id)
+            let source = "job \(job.id)"
+            recorder.onFailure = { [unowned self] error in storage(failed: error, by: source) }
             lock.lock()
-            recorders[job.id] = JobStore.Recorder(store: store, jobId: job.id)
+            recorders[job.id] = recorder
             lock.unlock()
             lock.lock()
             let held = heldJobs.contains(job.id)
@@ -221,7 +267,15 @@ public final class BatchService: @unchecked Sendable {
         runner.onJobFinished = { [unowned self] run in
             lock.lock(); let recorder = recorders.removeValue(forKey: run.jobId); lock.unlock()
             recorder?.drain()
-            do { try store.finish(run) } catch { log("job \(run.jobId): cannot record its end: \(error)") }
+            do {
+                guard recorder?.isBehind != true else { throw JobStore.StoreError(description: "its attempts are not all written yet") }
+                try store.finish(run)
+            } catch {
+                log("job \(run.jobId): cannot record its end yet: \(error); it is kept and written once it can be")
+                lock.lock(); unrecorded.append((run, recorder)); lock.unlock()
+                storage(failed: error, by: "job ends")
+                return
+            }
             let (ok, failed) = run.counts
             log("job \(run.jobId) finished: \(ok) succeeded, \(failed) failed")
         }

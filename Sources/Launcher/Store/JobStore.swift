@@ -244,7 +244,10 @@ public final class JobStore: @unchecked Sendable {
         let lock = NSLock()
         var pending: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)] = []
         var scheduled = false
+        var failure: Error?
         public private(set) var lastError: Error?
+        /// Told when writing starts failing (the error) and when it works again (nil).
+        public var onFailure: (@Sendable (Error?) -> Void)?
 
         public init(store: JobStore, jobId: String) {
             self.store = store
@@ -260,6 +263,8 @@ public final class JobStore: @unchecked Sendable {
             if start { queue.async { self.flush() } }
         }
 
+        /// Writes what waits, in one transaction; if that fails (disk full, read-only), keeps
+        /// it, in order, and tries again every second until it is written: nothing is dropped.
         func flush() {
             lock.lock()
             let batch = pending
@@ -267,11 +272,29 @@ public final class JobStore: @unchecked Sendable {
             scheduled = false
             lock.unlock()
             guard !batch.isEmpty else { return }
-            do { try store.record(jobId: jobId, batch) } catch { lastError = error }
+            do {
+                try store.record(jobId: jobId, batch)
+                lock.lock(); let recovered = failure != nil; failure = nil; lock.unlock()
+                if recovered { onFailure?(nil) }
+            } catch {
+                lastError = error
+                lock.lock()
+                pending.insert(contentsOf: batch, at: 0)
+                let first = failure == nil
+                failure = error
+                let retry = !scheduled
+                scheduled = true
+                lock.unlock()
+                if first { onFailure?(error) }
+                if retry { queue.asyncAfter(deadline: .now() + 1) { self.flush() } }
+            }
         }
 
-        /// Waits until everything added so far is written.
+        /// Tries to write everything added so far, and waits for that try.
         public func drain() { queue.sync { flush() } }
+
+        /// Whether something added is not written yet (a write failed).
+        public var isBehind: Bool { lock.lock(); defer { lock.unlock() }; return !pending.isEmpty }
     }
 
     /// Records the end of a job with every task's final state (including tasks that never ran).
