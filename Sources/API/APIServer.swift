@@ -125,7 +125,7 @@ public struct APIServer: Sendable {
             withTasks = value
         }
         guard let summary = try store.job(id) else { return Self.noJob(id) }
-        return Self.json(JobDetail(job: summary, tasks: withTasks ? try store.tasks(jobId: id) : nil, events: try store.events(jobId: id)))
+        return Self.json(JobDetail(job: summary, tasks: withTasks ? service.withWaitingReasons(try store.tasks(jobId: id), jobId: id) : nil, events: try store.events(jobId: id)))
     }
 
     func deleteJob(_ context: BasicRequestContext) throws -> Response {
@@ -179,7 +179,7 @@ public struct APIServer: Sendable {
     func listTasks(_ context: BasicRequestContext) throws -> Response {
         let id = try Self.name(context, "job")
         guard try store.job(id) != nil else { return Self.noJob(id) }
-        return Self.json(try store.tasks(jobId: id))
+        return Self.json(service.withWaitingReasons(try store.tasks(jobId: id), jobId: id))
     }
 
     /// A task's output from byte `offset` on; `X-Cohort-Log-Size` says how far the file

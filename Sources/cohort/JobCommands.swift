@@ -198,8 +198,8 @@ struct TaskCommand: ParsableCommand {
         func run() throws {
             let tasks = try Source.tasks(job)
             if output == .json { return print(encode(tasks)) }
-            print(Stored.table([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES"]] + tasks.map {
-                [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-"]
+            print(Stored.table([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES", "WAITING"]] + tasks.map {
+                [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-", $0.waiting ?? "-"]
             }), terminator: "")
         }
     }

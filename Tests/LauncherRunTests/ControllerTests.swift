@@ -167,4 +167,30 @@ extension ServiceTests {
         XCTAssertTrue(server.log.contains("can be written again"), server.log)
         XCTAssertEqual(server.stop(), 0, server.log)
     }
+
+    /// Bug 6, end to end: a job that needs a node drained right now was refused as "can
+    /// never run". Now it is queued, says why it waits (API and `cohort task list`), and runs
+    /// once the node is undrained.
+    func testAJobNeedingADrainedNodeWaitsAndSaysWhy() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "1"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["node", "drain", "--pool", "local", "local-1"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let body = "id: wide\ntasks:\n  - id: w\n    commandLine: 'true'\n    multiInstance: { instances: 2, launch: raw }\n"
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: body).status, 201, "accepted, not refused")
+        var waiting: String?
+        let deadline = Date() + 20
+        while waiting == nil, Date() < deadline {
+            let tasks = server.request("GET", "/v1/jobs/wide/tasks").json as? [[String: Any]]
+            waiting = tasks?.first?["waiting"] as? String
+            if waiting == nil { usleep(100_000) }
+        }
+        XCTAssertEqual(waiting, "waiting: 1 of 2 nodes usable")
+        let list = try Harness.cohort(["task", "list", "wide"], home: home)
+        XCTAssertTrue(list.stdout.contains("waiting: 1 of 2 nodes usable"), list.stdout + list.stderr)
+        XCTAssertEqual(try Harness.cohort(["node", "undrain", "--pool", "local", "local-1"], home: home).exitCode, 0)
+        XCTAssertEqual(try waitCompleted("wide", home: home, timeout: 30).succeeded, 1, server.log)
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
 }

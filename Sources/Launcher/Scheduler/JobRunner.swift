@@ -148,6 +148,16 @@ public final class JobRunner: @unchecked Sendable {
         withCore { $0.jobs.contains { $0.spec.id == jobId && $0.state != .completed } }
     }
 
+    /// Why each of the job's units that has not started waits, by display id (`solve[1]`).
+    public func waitingReasons(jobId: String) -> [String: String] {
+        withCore { core in
+            guard let job = core.jobs.first(where: { $0.spec.id == jobId && $0.state != .completed }) else { return [:] }
+            var reasons: [String: String] = [:]
+            for unit in job.units { if let why = core.waitingReason(unit) { reasons[unit.run.displayId] = why } }
+            return reasons
+        }
+    }
+
     /// The first job's task runs so far (for watching a job from another thread).
     public func snapshot() -> [TaskRun] {
         withCore { $0.jobs.first?.units.map(\.run) ?? [] }

@@ -152,6 +152,22 @@ public final class BatchService: @unchecked Sendable {
         return true
     }
 
+    /// Why each task of `jobId` that has not started waits (empty if this service does not run it).
+    public func waitingReasons(jobId: String) -> [String: String] {
+        runner(of: jobId)?.waitingReasons(jobId: jobId) ?? [:]
+    }
+
+    /// Adds what the runner knows of waiting tasks to stored records.
+    public func withWaitingReasons(_ records: [JobStore.TaskRecord], jobId: String) -> [JobStore.TaskRecord] {
+        let reasons = waitingReasons(jobId: jobId)
+        guard !reasons.isEmpty else { return records }
+        return records.map { record in
+            var record = record
+            if record.state != TaskState.completed.rawValue { record.waiting = reasons[record.displayId] }
+            return record
+        }
+    }
+
     /// Disables or enables a job this service runs; false if it does not run it.
     public func setHeld(jobId: String, _ held: Bool) -> Bool {
         lock.lock()

@@ -444,6 +444,8 @@ public final class JobStore: @unchecked Sendable {
         public var result: String?
         public var failure: Failure?
         public var attempts: [Attempt]
+        /// Why it has not started, if it waits (told by the running server; not stored).
+        public var waiting: String?
         public var displayId: String { replica.map { "\(taskId)[\($0)]" } ?? taskId }
     }
 
