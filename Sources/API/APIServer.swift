@@ -81,9 +81,10 @@ public struct APIServer: Sendable {
 
     func listJobs(_ request: Request) throws -> Response {
         var jobs = try store.jobs()
-        if let state = request.uri.queryParameters.get("state") {
-            guard ["active", "running", "disabled", "terminating", "completed"].contains(state) else {
-                return Self.error(.badRequest, "state must be active, running, disabled, terminating or completed, found '\(state)'", field: "state")
+        if let text = request.uri.queryParameters.get("state") {
+            guard let state = JobState(rawValue: text) else {
+                let names = JobState.allCases.map(\.rawValue)
+                return Self.error(.badRequest, "state must be \(names.dropLast().joined(separator: ", ")) or \(names.last!), found '\(text)'", field: "state")
             }
             jobs.removeAll { $0.state != state }
         }
@@ -131,9 +132,9 @@ public struct APIServer: Sendable {
     func deleteJob(_ context: BasicRequestContext) throws -> Response {
         let id = try Self.name(context, "job")
         guard let summary = try store.job(id) else { return Self.noJob(id) }
-        let removable = try summary.state == "completed" || store.cancelQueued(jobId: id)
+        let removable = try summary.state == .completed || store.cancelQueued(jobId: id)
         guard removable else {
-            return Self.error(.conflict, "job \(id) is \(summary.state): cancel it first")
+            return Self.error(.conflict, "job \(id) is \(summary.state.rawValue): cancel it first")
         }
         do { try store.delete(jobId: id) } catch let error as JobStore.StoreError { return Self.error(.conflict, error.description) }
         return Response(status: .noContent)
@@ -145,16 +146,16 @@ public struct APIServer: Sendable {
         // The same rules as `cohort job cancel`: a job no runner has taken (queued, or
         // queued and disabled) simply never runs; a running one is ended by its runner.
         switch summary.state {
-        case "completed":
+        case .completed:
             return Self.error(.conflict, "job \(id) has already completed")
         case _ where try store.cancelQueued(jobId: id):
-            return Self.json(["id": id, "state": "completed"])
+            return Self.json(["id": id, "state": JobState.completed.rawValue])
         default:
             guard service.cancel(jobId: id) else {
                 return Self.error(.conflict, "job \(id) is run by another process (cohort run); cancel it with `cohort job cancel \(id)`")
             }
             try store.markTerminating(jobId: id)
-            return Self.json(["id": id, "state": "terminating"], status: .accepted)
+            return Self.json(["id": id, "state": JobState.terminating.rawValue], status: .accepted)
         }
     }
 
@@ -162,18 +163,18 @@ public struct APIServer: Sendable {
     func hold(_ context: BasicRequestContext, _ held: Bool) throws -> Response {
         let id = try Self.name(context, "job")
         guard let summary = try store.job(id) else { return Self.noJob(id) }
-        guard ["active", "running", "disabled"].contains(summary.state) else { return Self.error(.conflict, "job \(id) is \(summary.state)") }
-        if summary.state == "running" || summary.state == "disabled", (try? store.origin(jobId: id)) == "run" {
+        guard summary.state.canBeHeld else { return Self.error(.conflict, "job \(id) is \(summary.state.rawValue)") }
+        if summary.state.mayRun, (try? store.origin(jobId: id)) == "run" {
             return Self.error(.conflict, "job \(id) is run by `cohort run`, not by this server")
         }
         // The job may have ended since it was read: then it is a conflict, not a failure.
-        let state: String
+        let state: JobState
         do { state = try store.setHeld(jobId: id, held) } catch let error as JobStore.StoreError {
             return Self.error(.conflict, error.description)
         }
         _ = service.setHeld(jobId: id, held)
         if !held { service.wake() }
-        return Self.json(["id": id, "state": state])
+        return Self.json(["id": id, "state": state.rawValue])
     }
 
     func listTasks(_ context: BasicRequestContext) throws -> Response {

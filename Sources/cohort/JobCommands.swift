@@ -45,7 +45,7 @@ struct JobCommand: ParsableCommand {
             jobs = try Source.jobs()
             if output == .json { return print(encode(jobs)) }
             print(Stored.table([["JOB", "POOL", "STATE", "TASKS", "SUCCEEDED", "FAILED", "SUBMITTED", "FINISHED"]]
-                + jobs.map { [$0.id, $0.pool, $0.state, String($0.tasks), String($0.succeeded), String($0.failed), Stored.time($0.submitted), Stored.time($0.finished)] }),
+                + jobs.map { [$0.id, $0.pool, $0.state.rawValue, String($0.tasks), String($0.succeeded), String($0.failed), Stored.time($0.submitted), Stored.time($0.finished)] }),
                   terminator: "")
         }
     }
@@ -108,7 +108,7 @@ struct JobCommand: ParsableCommand {
         func waitForEnd(_ store: JobStore) throws {
             let deadline = Date() + timeout
             while Date() < deadline {
-                if (try? store.progress(jobId: job).state) == "completed" {
+                if (try? store.progress(jobId: job).state) == .completed {
                     print("job \(job) cancelled")
                     return
                 }
@@ -274,7 +274,7 @@ struct Wait: ParsableCommand {
                 let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
                 FileHandle.standardError.write(Data("\r[\(bar)] \(progress.done)/\(progress.total) done, \(progress.failed) failed   ".utf8))
             }
-            if progress.state == "completed" {
+            if progress.state == .completed {
                 if live { FileHandle.standardError.write(Data("\n".utf8)) }
                 if output == .json { print(encode(summary)) } else {
                     print("job \(job): \(progress.done - progress.failed) succeeded, \(progress.failed) failed")

@@ -192,10 +192,10 @@ struct Run: ParsableCommand {
                 summary = found
             } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
             if live {
-                let line = "\r\(summary.succeeded) done, \(summary.failed) failed of \(summary.tasks) (\(summary.state)) — \(String(format: "%.1f", Date().timeIntervalSince(start))) s   "
+                let line = "\r\(summary.succeeded) done, \(summary.failed) failed of \(summary.tasks) (\(summary.state.rawValue)) — \(String(format: "%.1f", Date().timeIntervalSince(start))) s   "
                 FileHandle.standardError.write(Data(line.utf8))
             }
-            if summary.state == "completed" { break }
+            if summary.state == .completed { break }
             if !BatchService.isServing(stateDirectory: PoolStore.defaultStateDirectory) {
                 throw Exit.badInput("the server stopped before job \(id) finished; it stays queued for the server's next start (cohort wait \(id))")
             }

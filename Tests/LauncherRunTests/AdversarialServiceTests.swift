@@ -273,7 +273,7 @@ final class AdversarialServiceTests: XCTestCase {
         let store = try JobStore(stateDirectory: home)
         let deadline = Date() + 60
         while Date() < deadline {
-            if try store.job(job)?.state == "completed" { return }
+            if try store.job(job)?.state == .completed { return }
             usleep(50_000)
         }
         XCTFail("job \(job) did not complete")

@@ -154,7 +154,7 @@ extension ServiceTests {
         let refused = server.request("POST", "/v1/jobs", body: "id: later\ntasks:\n  - { id: x, commandLine: 'true' }\n")
         XCTAssertEqual(refused.status, 503, refused.text)
         usleep(1_500_000)
-        XCTAssertNotEqual(try JobStore(stateDirectory: home).job("full")?.state, "completed", "nothing ends unrecorded")
+        XCTAssertNotEqual(try JobStore(stateDirectory: home).job("full")?.state, .completed, "nothing ends unrecorded")
 
         try FileManager.default.removeItem(atPath: "\(home)/filler")
         let summary = try waitCompleted("full", home: home, timeout: 60)

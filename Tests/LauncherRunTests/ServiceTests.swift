@@ -103,7 +103,7 @@ final class ServiceTests: XCTestCase {
         let store = try JobStore(stateDirectory: home)
         let deadline = Date() + timeout
         while Date() < deadline {
-            if let summary = try store.job(job), summary.state == "completed" { return summary }
+            if let summary = try store.job(job), summary.state == .completed { return summary }
             usleep(50_000)
         }
         XCTFail("job \(job) did not complete in \(timeout) s: \(try store.job(job).map { "\($0)" } ?? "not stored")")
@@ -301,12 +301,12 @@ final class ServiceTests: XCTestCase {
         let disable = try Harness.cohort(["job", "disable", "chain"], home: home)
         XCTAssertEqual(disable.stdout, "job chain is disabled\n", disable.stderr)
         usleep(2_000_000)
-        XCTAssertEqual(try store.job("held")?.state, "disabled")
+        XCTAssertEqual(try store.job("held")?.state, .disabled)
         XCTAssertEqual(try store.tasks(jobId: "held")[0].attempts.count, 0, "a disabled job starts nothing")
         let tasks = try store.tasks(jobId: "chain")
         XCTAssertEqual(tasks[0].result, "success", "the running task finished")
         XCTAssertEqual(tasks[1].attempts.count, 0, "the waiting one did not start")
-        XCTAssertEqual(try store.job("chain")?.state, "disabled")
+        XCTAssertEqual(try store.job("chain")?.state, .disabled)
         XCTAssertEqual(try Harness.cohort(["job", "enable", "chain"], home: home).exitCode, 0)
         XCTAssertEqual(try Harness.cohort(["job", "enable", "held"], home: home).exitCode, 0)
         XCTAssertEqual(try waitCompleted("chain", home: home).succeeded, 2)
@@ -360,7 +360,7 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: idle\ntasks: [{ id: a, commandLine: sleep 60 }]\n").status, 201)
         let store = try JobStore(stateDirectory: home)
         var rounds = 0
-        while try store.job("busy")?.state != "completed" {
+        while try store.job("busy")?.state != .completed {
             for path in ["/v1/jobs/idle/disable", "/v1/jobs/idle/enable", "/v1/jobs/busy/disable", "/v1/jobs/busy/enable"] {
                 let answer = server.request("POST", path)
                 XCTAssertTrue([200, 409].contains(answer.status), "\(path): \(answer.status) \(answer.text)")

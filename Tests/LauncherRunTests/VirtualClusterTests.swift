@@ -196,7 +196,7 @@ final class VirtualClusterTests: XCTestCase {
         server = try ServerProcess(home: home)
         try server.waitUntilListening()
         let store = try JobStore(stateDirectory: home)
-        while try store.job("vc-crash")?.state != "completed", Date() < deadline + 60 { usleep(100_000) }
+        while try store.job("vc-crash")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
         XCTAssertEqual(server.stop(), 0, server.log)
         let tasks = try store.tasks(jobId: "vc-crash")
         let mpi = try XCTUnwrap(tasks.first { $0.taskId == "mpi" })

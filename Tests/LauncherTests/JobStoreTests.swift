@@ -43,7 +43,7 @@ final class JobStoreTests: XCTestCase {
         stored.incarnation = nil
         XCTAssertEqual(stored, job)
         XCTAssertEqual(try reopened.jobs().map(\.id), ["wing"])
-        XCTAssertEqual(try reopened.jobs().first?.state, "running")
+        XCTAssertEqual(try reopened.jobs().first?.state, .running)
 
         // Usage: mesh 1 node × 36 s; solve 2 nodes × (360 + 720) s with 8 ranks.
         let byJob = try reopened.usage(by: .job, prices: ["cluster": 2.0])

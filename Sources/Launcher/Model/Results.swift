@@ -76,6 +76,24 @@ public enum TaskState: String, Codable, Sendable {
     case active, preparing, running, completed
 }
 
+/// A job's state as the store, the API and the CLI show it (Azure's names, and `disabled`
+/// for a held job): its rules are here, not in each front door.
+public enum JobState: String, Codable, Sendable, CaseIterable {
+    /// Queued: no runner has taken it.
+    case active
+    case running
+    /// Held: its waiting tasks do not start (running ones go on).
+    case disabled
+    /// Being cancelled: its runner is ending its attempts.
+    case terminating
+    case completed
+
+    /// Whether it may be disabled or enabled now.
+    public var canBeHeld: Bool { self == .active || self == .running || self == .disabled }
+    /// Whether a runner may be running it now.
+    public var mayRun: Bool { self == .running || self == .disabled }
+}
+
 /// A task's (or one replica's) outcome with every attempt kept.
 public struct TaskRun: Codable, Sendable {
     public var taskId: String

@@ -81,16 +81,17 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Disables (holds) or enables a job that has not completed; returns its state after.
-    public func setHeld(jobId: String, _ held: Bool) throws -> String {
+    public func setHeld(jobId: String, _ held: Bool) throws -> JobState {
         try database.write { db in
-            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
+            guard let stored = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
-            guard state != "completed" && state != "terminating" else { throw StoreError(description: "job \(jobId) is \(state)") }
+            let state = JobState(rawValue: stored) ?? .active
+            guard state.canBeHeld else { throw StoreError(description: "job \(jobId) is \(state.rawValue)") }
             try db.execute(sql: "UPDATE job SET held = ? WHERE id = ?", arguments: [held ? 1 : 0, jobId])
             try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
                            arguments: [Date().timeIntervalSince1970, jobId, held ? "disabled" : "enabled", "job \(jobId) \(held ? "disabled" : "enabled")"])
-            return held ? "disabled" : state
+            return held ? .disabled : state
         }
     }
 
@@ -365,7 +366,7 @@ public final class JobStore: @unchecked Sendable {
     public struct JobSummary: Codable, Sendable, Equatable {
         public var id: String
         public var pool: String
-        public var state: String
+        public var state: JobState
         public var submitted: Date
         public var finished: Date?
         public var tasks: Int
@@ -391,7 +392,7 @@ public final class JobStore: @unchecked Sendable {
                 \(id == nil ? "" : "WHERE job.id = ?")
                 GROUP BY job.id ORDER BY job.submitted
                 """, arguments: StatementArguments(id.map { [$0] } ?? [])).map { row in
-                JobSummary(id: row["id"], pool: row["pool"], state: row["state"], submitted: Date(timeIntervalSince1970: row["submitted"]),
+                JobSummary(id: row["id"], pool: row["pool"], state: JobState(rawValue: row["state"]) ?? .active, submitted: Date(timeIntervalSince1970: row["submitted"]),
                            finished: (row["finished"] as Double?).map(Date.init(timeIntervalSince1970:)),
                            tasks: row["tasks"], succeeded: row["succeeded"] ?? 0, failed: row["failed"] ?? 0)
             }
@@ -507,9 +508,9 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// A job's state and its tasks' counts.
-    public func progress(jobId: String) throws -> (state: String, done: Int, failed: Int, total: Int) {
+    public func progress(jobId: String) throws -> (state: JobState, done: Int, failed: Int, total: Int) {
         try database.read { db in
-            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
+            guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]).map({ JobState(rawValue: $0) ?? .active }) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
             let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS total, SUM(state = 'completed') AS done, SUM(result = 'failure') AS failed FROM task WHERE job_id = ?",
