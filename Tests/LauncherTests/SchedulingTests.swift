@@ -204,4 +204,65 @@ final class SchedulingTests: XCTestCase {
         simulation.run(until: 1)
         XCTAssertEqual(simulation.core.waitingReason(job.units[0]), "waiting: 3 of 4 nodes usable")
     }
+
+    /// Crash recovery through the core: a controller stops at a random moment; a new one is
+    /// given what the store would hold then (attempts that ended; those cut off recorded as
+    /// interrupted, as `Recovery` does) and runs the job to its end. No task that succeeded
+    /// runs again, none is lost, and retries are counted across the two.
+    func testAControllerStoppedAtARandomMomentIsResumedWithoutRunningASuccessTwice() throws {
+        let base = UInt64(Date().timeIntervalSince1970) &* 7
+        var resumed = 0
+        defer { print("crash scenarios: base seed \(base), \(resumed) of 200 stopped mid-job and resumed") }
+        for offset in 0..<200 {
+            let seed = base &+ UInt64(offset)
+            var random = Random(state: seed)
+            var tasks: [TaskSpec] = []
+            for index in 0..<(5 + random.next(30)) {
+                var task = TaskSpec(id: "t\(index)", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: random.next(3)))
+                if random.chance(20) { task.multiInstance = MultiInstance(instances: 1 + random.next(3), replicas: random.chance(30) ? 2 : 1) }
+                if index > 0 && random.chance(30) { task.dependsOn = ["t\(random.next(index))"] }
+                tasks.append(task)
+            }
+            let spec = JobSpec(id: "crashy", pool: "sim", tasks: tasks)
+            let behaviour: (SchedulingCore.Unit, Int) -> (seconds: Double, exitCode: Int32) = { unit, attempt in
+                let hash = unit.task.id.utf8.reduce(seed) { $0 &* 31 &+ UInt64($1) } &+ UInt64(unit.replica ?? 0) &* 7 &+ UInt64(attempt)
+                return (Double(1 + hash % 9), hash % 4 == 0 ? 1 : 0)
+            }
+            let pool = Self.pool(4, slots: 2)
+            let first = Simulation(pool: pool)
+            first.core.forgetsFinishedJobs = false
+            first.behaviour = behaviour
+            let job = try first.add(spec)
+            first.run(until: Double(random.next(30)))
+            guard job.state == .active else { continue }  // it ended before the crash
+            resumed += 1
+            // What the store holds after the crash.
+            let prior = job.units.map { unit -> JobStore.TaskRecord in
+                var attempts = unit.run.attempts
+                if unit.isActive {
+                    attempts.append(Attempt(number: unit.attemptNumber, nodes: [], nodeExitCodes: [:], exitCode: nil, start: Date(), end: Date(),
+                                            transport: nil, launchedCommand: [], directory: "",
+                                            failure: Failure(category: .interrupted, message: "the server stopped while this attempt ran")))
+                }
+                let done = unit.state == .finished
+                return JobStore.TaskRecord(taskId: unit.task.id, replica: unit.replica, state: done ? "completed" : "active",
+                                           result: done ? (unit.run.succeeded ? "success" : "failure") : nil, failure: unit.run.failure, attempts: attempts)
+            }
+            let second = Simulation(pool: pool)
+            second.behaviour = behaviour
+            try second.core.add(spec, prior: prior)
+            second.run()
+            XCTAssertEqual(second.violations, [], "seed \(seed)")
+            let run = try XCTUnwrap(second.endedJobs.first, "seed \(seed): the job ends")
+            XCTAssertEqual(run.tasks.count, job.units.count, "seed \(seed)")
+            for task in run.tasks {
+                let counted = task.attempts.filter { $0.failure?.category != .interrupted }
+                XCTAssertLessThanOrEqual(counted.filter(\.succeeded).count, 1, "seed \(seed): \(task.displayId) succeeded twice")
+                let limit = tasks.first { $0.id == task.taskId }!.constraints.maxTaskRetryCount + 1
+                XCTAssertLessThanOrEqual(counted.count, limit, "seed \(seed): \(task.displayId) ran more often than its retries allow")
+                if task.succeeded { XCTAssertEqual(counted.last?.succeeded, true, "seed \(seed)") }
+            }
+            if testRun?.failureCount ?? 0 > 0 { break }
+        }
+    }
 }
