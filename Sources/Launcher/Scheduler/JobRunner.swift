@@ -296,7 +296,7 @@ public final class JobRunner: @unchecked Sendable {
                 let health = NodeHealth(pool: withCore { $0.pool }, timeout: 5)
                 background { [self] in
                     // Every node of the group at once: a 32-node group costs one check's time.
-                    let reports = Self.concurrentMap(indices) { health.check(nodes[$0]) }
+                    let reports = concurrentMap(indices) { health.check(nodes[$0]) }
                     let failed = zip(indices, reports).compactMap { index, report in report.healthy ? nil : (node: index, reason: report.reason ?? "health check failed") }
                     post(.healthChecked(unit, failed: failed))
                 }
@@ -312,7 +312,7 @@ public final class JobRunner: @unchecked Sendable {
                 guard let spec = job.spec.release else { continue }
                 let executor = self.executor
                 background { [self] in
-                    let runs = Self.concurrentMap(indices) { index in
+                    let runs = concurrentMap(indices) { index in
                         executor.runNodeTask(spec, kind: .release, jobId: job.spec.id, workKey: job.spec.workKey, jobEnvironment: job.spec.environment,
                                              node: nodes[index], cancellation: Cancellation())
                     }
@@ -336,7 +336,7 @@ public final class JobRunner: @unchecked Sendable {
     private func sweep(_ pending: [(node: Int, attemptIds: [String])]) -> [(node: Int, attemptIds: [String])] {
         let nodes = withCore { $0.pool.nodes }
         let executor = self.executor
-        let done = Self.concurrentMap(pending) { entry in
+        let done = concurrentMap(pending) { entry in
             executor.sweepRemote(variable: ProcessSweeper.marker, values: entry.attemptIds, node: nodes[entry.node])
         }
         return zip(pending, done).map { entry, ok in (node: entry.node, attemptIds: ok ? entry.attemptIds : []) }
@@ -359,25 +359,5 @@ public final class JobRunner: @unchecked Sendable {
         let thread = Thread(block: body)
         thread.stackSize = 1 << 20
         thread.start()
-    }
-
-    /// `transform` of every element at once, each on a thread of its own (ssh waits, it does
-    /// not compute), in order.
-    static func concurrentMap<T, R>(_ items: [T], _ transform: @escaping @Sendable (T) -> R) -> [R] {
-        if items.count <= 1 { return items.map(transform) }
-        let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: items.count)
-        results.initialize(repeating: nil)
-        defer { results.deallocate() }
-        let group = DispatchGroup()
-        nonisolated(unsafe) let slots = results
-        for (index, item) in items.enumerated() {
-            group.enter()
-            nonisolated(unsafe) let item = item
-            let thread = Thread { slots[index] = transform(item); group.leave() }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
-        group.wait()
-        return results.map { $0! }
     }
 }
