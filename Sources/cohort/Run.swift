@@ -130,17 +130,7 @@ struct Run: ParsableCommand {
         runner.onAttemptStarted = { _, task, replica, attempt in recorder.add(task, replica, attempt, .running) }
         runner.onAttemptFinished = { _, task, replica, attempt, state in recorder.add(task, replica, attempt, state) }
         // Ctrl-C or SIGTERM ends the run's processes on every node instead of orphaning them.
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                FileHandle.standardError.write(Data("\ncohort: cancelling: ending the job's processes\n".utf8))
-                runner.cancel()
-            }
-            source.resume()
-            sources.append(source)
-        }
+        let sources = Self.onInterrupt("cancelling: ending the job's processes") { runner.cancel() }
         let result = runner.run()
         sources.forEach { $0.cancel() }
         try report(result, live: live) {
@@ -151,6 +141,20 @@ struct Run: ParsableCommand {
             do { try jobs.finish(result) } catch {
                 FileHandle.standardError.write(Data("cohort: warning: the job's end was not recorded: \(error)\n".utf8))
             }
+        }
+    }
+
+    /// Runs `cancel` (after saying `message`) on Ctrl-C or SIGTERM, until the sources are cancelled.
+    static func onInterrupt(_ message: String, _ cancel: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                FileHandle.standardError.write(Data("\ncohort: \(message)\n".utf8))
+                cancel()
+            }
+            source.resume()
+            return source
         }
     }
 
@@ -172,17 +176,7 @@ struct Run: ParsableCommand {
         let id: String
         do { id = try Submission.submit(job, store: jobs, pools: pools) } catch { throw Exit.badInput(error) }
         if !quiet { FileHandle.standardError.write(Data("cohort: a server runs for this state directory: job \(id) is queued there\n".utf8)) }
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler {
-                FileHandle.standardError.write(Data("\ncohort: cancelling job \(id) on the server\n".utf8))
-                _ = try? Client.discover()?.call("POST", "/v1/jobs/\(id)/cancel")
-            }
-            source.resume()
-            sources.append(source)
-        }
+        let sources = Self.onInterrupt("cancelling job \(id) on the server") { _ = try? Client.discover()?.call("POST", "/v1/jobs/\(id)/cancel") }
         defer { sources.forEach { $0.cancel() } }
         let start = Date()
         while true {

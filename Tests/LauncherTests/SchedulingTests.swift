@@ -5,17 +5,7 @@ import XCTest
 /// hundreds of scenarios run in a second. The simulation counts slots from launches and
 /// ends, replica groups and dependency order itself, and reports what breaks them.
 final class SchedulingTests: XCTestCase {
-    struct Random {  // SplitMix64: a scenario is its seed
-        var state: UInt64
-        mutating func next(_ bound: Int) -> Int {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return Int((z ^ (z >> 31)) % UInt64(max(1, bound)))
-        }
-        mutating func chance(_ percent: Int) -> Bool { next(100) < percent }
-    }
+    typealias Random = SeededRandom  // a scenario is its seed
 
     static func pool(_ nodes: Int, slots: Int, remote: Bool = false) -> Pool {
         Pool(name: "sim", kind: remote ? .static : .local,
@@ -25,7 +15,7 @@ final class SchedulingTests: XCTestCase {
     /// A random scenario: pool, jobs of every kind, and cancellations, holds, drains and node
     /// losses at random moments. Returns the simulation, run to its end, and what it was given.
     func scenario(seed: UInt64) -> (Simulation, units: Int, jobs: Int) {
-        var random = Random(state: seed)
+        var random = Random(seed: seed)
         let nodeCount = 1 + random.next(24), slots = 1 + random.next(8)
         let simulation = Simulation(pool: Self.pool(nodeCount, slots: slots, remote: random.chance(50)), policy: random.chance(50) ? .pack : .spread)
         simulation.preparationSeconds = Double(random.next(3))
@@ -215,7 +205,7 @@ final class SchedulingTests: XCTestCase {
         defer { print("crash scenarios: base seed \(base), \(resumed) of 200 stopped mid-job and resumed") }
         for offset in 0..<200 {
             let seed = base &+ UInt64(offset)
-            var random = Random(state: seed)
+            var random = Random(seed: seed)
             var tasks: [TaskSpec] = []
             for index in 0..<(5 + random.next(30)) {
                 var task = TaskSpec(id: "t\(index)", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: random.next(3)))

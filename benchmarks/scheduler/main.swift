@@ -11,17 +11,6 @@ import Launcher
 import Glibc
 #endif
 
-struct Random {  // SplitMix64: the same workload every run
-    var state: UInt64
-    mutating func next(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
-}
-
 func peakRSSMegabytes() -> Int {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -63,7 +52,7 @@ let chainRSS = peakRSSMegabytes()
 // 2. Reference: the bare allocator, one-slot groups taken and given back.
 var reference = Allocator(slots: Array(repeating: slotsPerNode, count: nodeCount))
 var held: [Int] = []
-var random = Random(state: 11)
+var random = SeededRandom(seed: 11)
 let referenceDecisions = 2_000_000
 let referenceSeconds = seconds {
     // Half the pool busy, then every decision gives back a random slot and takes one.

@@ -19,19 +19,8 @@ struct ScanAllocator {
     mutating func release(_ group: [Int], _ processesPerNode: Int) { for node in group { free[node] += processesPerNode } }
 }
 
-struct Random {  // SplitMix64, for the same pool every run
-    var state: UInt64
-    mutating func next(_ bound: Int) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Int((z ^ (z >> 31)) % UInt64(bound))
-    }
-}
-
 let nodes = 10_000, groupSize = 1_000, rounds = 2_000
-var random = Random(state: 7)
+var random = SeededRandom(seed: 7)
 let slots = (0..<nodes).map { _ in 4 + random.next(13) }
 var allocator = Allocator(slots: slots, policy: .pack)
 var scan = ScanAllocator(free: slots)
