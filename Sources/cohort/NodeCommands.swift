@@ -72,12 +72,15 @@ struct NodeCommandGroup: ParsableCommand {
             guard chosen.count == Set(nodes).count || nodes.isEmpty else { throw Exit.badInput("pool \(pool.name) has no such node among \(nodes.joined(separator: ", "))") }
             let health = NodeHealth(pool: pool)
             let executor = AttemptExecutor(settings: ExecutionSettings(workDirectory: "/tmp", cohortExecutable: ExecutionSettings.currentExecutable), pool: pool)
-            var reports: [NodeHealth.Report] = []
-            for node in chosen {
+            // Every node at once (ssh waits); the store is changed and results printed in order.
+            let checked = concurrentMap(chosen) { node -> (NodeHealth.Report, [String]) in
                 let report = health.check(node)
-                reports.append(report)
                 // A node that answers again gets its stale processes killed first.
                 let swept = report.healthy ? (node.pendingSweeps ?? []).filter { executor.sweepRemote(attemptId: $0, node: node) } : []
+                return (report, swept)
+            }
+            let reports = checked.map(\.0)
+            for (node, (report, swept)) in zip(chosen, checked) {
                 try NodeCommandGroup.change(pool.name, [node.id]) { stored in
                     stored.pendingSweeps = (stored.pendingSweeps ?? []).filter { !swept.contains($0) }
                     if report.healthy, stored.state == .unusable { stored.state = .idle; stored.stateReason = nil }

@@ -373,11 +373,8 @@ public struct AttemptExecutor: Sendable {
     /// The first remote node of `nodes` that does not answer a quick check, if any.
     func firstUnreachable(_ nodes: [Node]) -> NodeHealth.Report? {
         let health = NodeHealth(pool: Pool(name: pool.name, kind: pool.kind, nodes: [], sshConfig: pool.sshConfig), timeout: 2)
-        for node in nodes where !node.isLocal {
-            let report = health.check(node)
-            if !report.healthy { return report }
-        }
-        return nil
+        // Every remote node at once; the first unhealthy one in group order is named.
+        return concurrentMap(nodes.filter { !$0.isLocal }) { health.check($0) }.first { !$0.healthy }
     }
 
     func exitFailure(_ termination: Termination, node: String, what: String, stderr: String, remote: Bool) -> Failure {

@@ -2,7 +2,7 @@ import Foundation
 
 /// `transform` of every element at once, each on a thread of its own, results in order: for
 /// work that waits on other hosts (ssh), so that N nodes cost one round trip, not N.
-func concurrentMap<T, R>(_ items: [T], _ transform: @escaping @Sendable (T) -> R) -> [R] {
+public func concurrentMap<T, R>(_ items: [T], _ transform: @escaping @Sendable (T) -> R) -> [R] {
     if items.count <= 1 { return items.map(transform) }
     let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: items.count)
     results.initialize(repeating: nil)

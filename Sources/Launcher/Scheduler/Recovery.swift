@@ -46,10 +46,11 @@ public struct Recovery {
         ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
         if let pool = pool(job.pool) {
             let executor = AttemptExecutor(settings: settings, pool: pool)
-            for node in pool.nodes where !node.isLocal {
-                if !executor.sweepRemote(variable: ProcessSweeper.jobMarker, value: key, node: node) {
-                    log("job \(job.id): node \(node.id) did not answer; what the job left there was not ended")
-                }
+            // Every remote node at once: one ssh round trip, not one per node.
+            let remote = pool.nodes.filter { !$0.isLocal }
+            let answered = concurrentMap(remote) { executor.sweepRemote(variable: ProcessSweeper.jobMarker, value: key, node: $0) }
+            for (node, ok) in zip(remote, answered) where !ok {
+                log("job \(job.id): node \(node.id) did not answer; what the job left there was not ended")
             }
         }
         // 2. Attempts with a directory but no record.
