@@ -30,8 +30,25 @@ int cohort_last_pid(void) {
     return atoi(text);
 }
 
-int cohort_kill_marked(const char *needle, int min_pid) {
-    size_t size = strlen(needle);
+// Whether process `pid` lives in the network namespace whose link text is `mine`.
+static int in_namespace(const char *pid, const char *mine) {
+    char path[64], link[128];
+    snprintf(path, sizeof path, "/proc/%s/ns/net", pid);
+    ssize_t got = readlink(path, link, sizeof link - 1);
+    if (got <= 0) return 0;
+    link[got] = 0;
+    return strcmp(link, mine) == 0;
+}
+
+int cohort_kill_marked(const char *needle, int min_pid) { return cohort_kill_marked_in(&needle, 1, min_pid, 0); }
+
+int cohort_kill_marked_in(const char *const needles[], int count, int min_pid, int same_netns) {
+    char mine[128] = "";
+    if (same_netns) {
+        ssize_t got = readlink("/proc/self/ns/net", mine, sizeof mine - 1);
+        if (got <= 0) return 0;
+        mine[got] = 0;
+    }
     // One environment is at most ARG_MAX; a larger one is read in part (the marker is set by
     // Cohort among the first entries only if the task's own are few, so read it all).
     // Per call, freed at the end: every attempt runs on a thread of its own, and a
@@ -65,7 +82,9 @@ int cohort_kill_marked(const char *needle, int min_pid) {
             length += (size_t)got;
         }
         close(descriptor);
-        if (holds(buffer, length, needle, size) && kill(pid, SIGKILL) == 0) killed++;
+        int marked = 0;
+        for (int n = 0; n < count && !marked; n++) marked = holds(buffer, length, needles[n], strlen(needles[n]));
+        if (marked && (!same_netns || in_namespace(entry->d_name, mine)) && kill(pid, SIGKILL) == 0) killed++;
     }
     closedir(proc);
     free(buffer);

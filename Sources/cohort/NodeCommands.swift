@@ -70,9 +70,12 @@ struct NodeCommandGroup: ParsableCommand {
             do { pool = try store.load(options.pool) } catch { throw Exit.badInput(error) }
             let chosen = nodes.isEmpty ? pool.nodes : pool.nodes.filter { nodes.contains($0.id) }
             guard chosen.count == Set(nodes).count || nodes.isEmpty else { throw Exit.badInput("pool \(pool.name) has no such node among \(nodes.joined(separator: ", "))") }
-            let health = NodeHealth(pool: pool)
-            let executor = AttemptExecutor(settings: ExecutionSettings(workDirectory: "/tmp", cohortExecutable: ExecutionSettings.currentExecutable), pool: pool)
-            // Every node at once (ssh waits); the store is changed and results printed in order.
+            // The agents are asked to serve this state directory's work tree: a node that does
+            // not see it is unhealthy, as it could run none of its tasks.
+            let settings = ExecutionSettings(workDirectory: "\(PoolStore.defaultStateDirectory)/work", cohortExecutable: ExecutionSettings.currentExecutable)
+            let executor = AttemptExecutor(settings: settings, pool: pool)
+            let health = NodeHealth(pool: pool, agents: executor.agents)
+            // Every node at once (agents come up together); the store is changed and results printed in order.
             let checked = concurrentMap(chosen) { node -> (NodeHealth.Report, [String]) in
                 let report = health.check(node)
                 // A node that answers again gets its stale processes killed first.

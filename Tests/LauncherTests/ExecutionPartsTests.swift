@@ -63,19 +63,15 @@ final class ExecutionPartsTests: XCTestCase {
         for name in TaskEnvironment.perNodeNames { XCTAssertEqual(rank3[name], other[name], name) }
     }
 
-    func testRemoteCommandsQuoteEveryWord() throws {
-        let command = NodeCommand(sshConfig: "/c")
-        let arguments = command.arguments(["echo", "a;touch /tmp/pwned", "$(id)"], on: nodes[1], directory: "/w/it's", environment: ["X": "1 2"])
+    func testTheAgentsSSHLineQuotesItsPathAndEndsSSHsOptions() throws {
+        var pool = Pool.fromHosts(name: "p", entries: [HostEntry(host: "10.9.0.12", user: "hpc", slots: 1)])
+        pool.sshConfig = "/c"
+        let fleet = AgentFleet(pool: pool, settings: ExecutionSettings(workDirectory: NSTemporaryDirectory(), cohortExecutable: "/opt/my cohort;x/cohort"))
+        let arguments = fleet.agentLine(pool.nodes[0])
         XCTAssertEqual(Array(arguments.prefix(3)), ["ssh", "-F", "/c"])
         XCTAssertEqual(Array(arguments.suffix(3).prefix(2)), ["--", "hpc@10.9.0.12"], "ssh's options end before the destination")
-        let remote = arguments.last!
-        // What the remote shell will see, split back: every word arrives whole.
-        let words = try CommandLineWords.split(remote.replacingOccurrences(of: " && ", with: " AND "))
-        XCTAssertEqual(words, ["cd", "/w/it's", "AND", "export", "X=1 2", "AND", "exec", "echo", "a;touch /tmp/pwned", "$(id)"])
-        // Words a shell would read as an operator or an assignment are quoted.
-        let tricky = command.arguments(["FOO=bar", "&&", "x"], on: nodes[1], directory: "/", environment: [:]).last!
-        XCTAssertTrue(tricky.hasSuffix("exec 'FOO=bar' '&&' x"), tricky)
-        XCTAssertEqual(command.arguments(["true"], on: Node(id: "l", address: "localhost", slots: 1), directory: "/", environment: [:]), ["true"])
+        // What the remote shell will see, split back: the path arrives whole.
+        XCTAssertEqual(try CommandLineWords.split(arguments.last!), ["/opt/my cohort;x/cohort", "agent", "--stdio"])
     }
 
     func testFailingRankIsReadFromMpirunsReport() {

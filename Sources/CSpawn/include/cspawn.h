@@ -8,11 +8,26 @@
 int cohort_spawn(pid_t *pid, const char *file, char *const argv[], char *const envp[],
                  const char *cwd, const char *stdout_path, const char *stderr_path, int new_group);
 
+/// The same with stdin (-1: /dev/null), stdout and stderr onto the given descriptors (pipes whose other ends the
+/// caller reads; opened close-on-exec, so only these copies reach the child).
+int cohort_spawn_fds(pid_t *pid, const char *file, char *const argv[], char *const envp[],
+                     const char *cwd, int stdin_fd, int stdout_fd, int stderr_fd, int new_group);
+
+/// pipe2(O_CLOEXEC), which Swift cannot reach: no other child may inherit either end.
+/// Returns 0 or an errno value.
+int cohort_pipe(int fds[2]);
+
 /// Sends SIGKILL to every process but the caller whose environment holds exactly the entry
 /// `needle` (`NAME=VALUE`) and whose pid is at least `min_pid` (0: any); returns how many. A
 /// scan of /proc in C: it runs after every attempt, so it must cost microseconds per
 /// process, not a Foundation file read each.
 int cohort_kill_marked(const char *needle, int min_pid);
+
+/// The same for any of `count` entries (one scan for many attempts), limited to processes in
+/// the caller's network namespace when `same_netns` is set: a node agent's sweep on a
+/// virtual cluster of namespaces that share one process table must not reach another
+/// node's processes (on a real node it changes nothing).
+int cohort_kill_marked_in(const char *const needles[], int count, int min_pid, int same_netns);
 
 /// The last pid the kernel handed out in this pid namespace (/proc/sys/kernel/ns_last_pid),
 /// or -1 if it cannot be read.

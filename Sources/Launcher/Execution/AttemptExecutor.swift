@@ -14,13 +14,14 @@ public struct AttemptExecutor: Sendable {
     let remoteSweeps = RemoteSweeps()
     /// Cancels every attempt of the run at once.
     public let cancellation = Cancellation()
+    /// The pool's node agents: every remote task, check and sweep goes through them.
+    public let agents: AgentFleet
 
     public init(settings: ExecutionSettings, pool: Pool) {
         self.settings = settings
         self.pool = pool
+        agents = AgentFleet(pool: pool, settings: settings)
     }
-
-    var nodeCommand: NodeCommand { NodeCommand(sshConfig: pool.sshConfig) }
 
     /// A unit of work: one task, or one replica of it.
     public struct Work: Sendable {
@@ -105,9 +106,9 @@ public struct AttemptExecutor: Sendable {
         // Nothing of an attempt may outlive it, on any node of the group: not even of one that
         // succeeded, whose daemons (setsid, double fork) left its process group. The local
         // scan is C over /proc (~3 µs a process here). A successful independent task's remote
-        // sweep is gathered with others on its node and sent within 10 s in one ssh: an ssh
-        // per task halved remote task throughput (5.3 → 2.5 tasks/s on 4 hosts; gathered:
-        // 4.8–4.9 against 5.2–5.6 without any sweep, same run).
+        // sweep is gathered with others on its node and sent within a second in one message:
+        // each sweep is a scan of the node's /proc, too much to pay per task at hundreds of
+        // tasks a second.
         if attempt.failure == nil && work.task.multiInstance == nil && nodes.allSatisfy({ !$0.isLocal }) && pool.kind != .local {
             remoteSweeps.add(work.attemptId, on: nodes, executor: self)
         } else {
@@ -147,14 +148,15 @@ public struct AttemptExecutor: Sendable {
             variables["AZ_BATCH_POOL_ID"] = pool.name
             variables["AZ_BATCH_JOB_PREP_DIR"] = preparationDirectory
             variables["AZ_BATCH_JOB_PREP_WORKING_DIR"] = preparationDirectory
-            let arguments = nodeCommand.arguments(spec.commandLine, on: node, directory: directory, environment: variables)
             // Release runs even for a cancelled job, within its own limit (Azure's default is 15 minutes).
             let limit = spec.maxWallClockTime ?? (kind == .release ? 900 : nil)
-            let termination = try supervise(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory, output: directory,
-                                            constraints: Constraints(maxWallClockTime: limit), node: node.id, watching: [node], cancellation: cancellation)
+            let termination = try supervise(output: directory, constraints: Constraints(maxWallClockTime: limit), node: node.id, watching: [node],
+                                            cancellation: cancellation) {
+                try launch(spec.commandLine, on: node, directory: directory, variables: variables, output: directory, statusFile: nil)
+            }
             run.exitCode = termination.code
             if termination != .exited(0) {
-                run.failure = exitFailure(termination, node: node.id, what: what, stderr: "\(directory)/stderr.txt", remote: !node.isLocal)
+                run.failure = exitFailure(termination, node: node.id, what: what, stderr: "\(directory)/stderr.txt")
             }
         } catch let failure as Failure {
             run.failure = failure
@@ -189,15 +191,15 @@ public struct AttemptExecutor: Sendable {
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey)
         let variables = environment.variables(forNode: 0)
-        let arguments = nodeCommand.arguments(work.task.commandLine, on: node, directory: directory, environment: variables)
-        attempt.launchedCommand = arguments
-        let termination = try supervise(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
-                                        output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
-                                        cancellation: work.cancellation ?? cancellation)
+        attempt.launchedCommand = work.task.commandLine
+        let termination = try supervise(output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
+                                        cancellation: work.cancellation ?? cancellation) {
+            try launch(work.task.commandLine, on: node, directory: directory, variables: variables, output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
+        }
         attempt.exitCode = termination.code
         attempt.nodeExitCodes[node.id] = termination.code
         if termination != .exited(0) {
-            attempt.failure = exitFailure(termination, node: node.id, what: "the task", stderr: "\(directory)/stderr.txt", remote: !node.isLocal)
+            attempt.failure = exitFailure(termination, node: node.id, what: "the task", stderr: "\(directory)/stderr.txt")
         }
     }
 
@@ -229,9 +231,9 @@ public struct AttemptExecutor: Sendable {
         var remaining = work.task.constraints
         if let limit = remaining.maxWallClockTime { remaining.maxWallClockTime = max(0.001, limit - Date().timeIntervalSince(started)) }
         let master = environment.variables(forNode: 0)
-        let arguments: [String]
+        var arguments: [String]
         if multi.launch == .raw {
-            arguments = nodeCommand.arguments(work.task.commandLine, on: nodes[0], directory: environment.workingDirectory(0), environment: master)
+            arguments = work.task.commandLine
         } else {
             let exported = master.keys.filter { $0.hasPrefix("COHORT_") || $0.hasPrefix("AZ_BATCH_") || $0 == "CCP_NODES" || environment.userVariables[$0] != nil }
             // Loader variables of the job reach the ranks as NAME=VALUE, not mpirun itself.
@@ -248,18 +250,23 @@ public struct AttemptExecutor: Sendable {
         }
         attempt.launchedCommand = arguments
         let base = baseEnvironment()
-        var launcherEnvironment = base.merging(master) { $1 }
+        var launcherVariables = master
         if multi.launch != .raw {
-            for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherEnvironment[name] = base[name] }
+            // mpirun runs here, with this machine's loader variables, not the job's.
+            for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherVariables[name] = base[name] }
         }
-        let termination = try supervise(arguments, environment: launcherEnvironment, directory: environment.workingDirectory(0),
-                                        output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
-                                        cancellation: work.cancellation ?? cancellation)
+        // A raw launch runs on the group's first node (through its agent); mpirun runs here.
+        let launchNode = multi.launch == .raw ? nodes[0] : Node(id: nodes[0].id, address: "localhost", slots: 1)
+        let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
+                                        cancellation: work.cancellation ?? cancellation) {
+            try launch(arguments, on: launchNode, directory: environment.workingDirectory(0), variables: launcherVariables, output: directory,
+                       statusFile: "\(directory)/\(Self.exitStatusFile)")
+        }
         attempt.exitCode = termination.code
         if termination == .exited(0) {
             for node in nodes { attempt.nodeExitCodes[node.id] = 0 }
         } else {
-            var failure = exitFailure(termination, node: nodes[0].id, what: multi.launch == .raw ? "the task" : "mpirun", stderr: "\(directory)/stderr.txt", remote: false)
+            var failure = exitFailure(termination, node: nodes[0].id, what: multi.launch == .raw ? "the task" : "mpirun", stderr: "\(directory)/stderr.txt")
             // mpirun names the failing rank; map it to its node.
             if let (rank, code) = MPIRunReport.failingRank(in: failure.details) {
                 let node = nodes[min(rank / multi.processesPerNode, nodes.count - 1)].id
@@ -274,19 +281,28 @@ public struct AttemptExecutor: Sendable {
     func runCoordination(_ words: [String], environment: TaskEnvironment, nodes: [Node], constraints: Constraints, cancellation: Cancellation,
                          attempt: inout Attempt) throws {
         var children: [(Node, ChildProcess, String)] = []
-        for (index, node) in nodes.enumerated() {
-            let variables = environment.variables(forNode: index)
+        // On every node at once (a remote node's start is a message to its agent).
+        let starts = concurrentMap(Array(nodes.enumerated())) { index, node -> Result<ChildProcess, Error> in
             let directory = environment.workingDirectory(index)
-            let arguments = nodeCommand.arguments(words, on: node, directory: directory, environment: variables)
-            do {
-                let child = try ChildProcess(arguments, environment: baseEnvironment().merging(variables) { $1 }, directory: directory,
-                                             stdout: "\(directory)/coordination-stdout.txt", stderr: "\(directory)/coordination-stderr.txt")
-                _ = cancellation.started(child)
-                children.append((node, child, directory))
-            } catch {
-                children.forEach { $0.1.signalGroup(SIGKILL); _ = $0.1.wait() }
-                throw Failure(category: .coordinationFailed, node: node.id, message: "coordination command could not start on \(node.id): \(error)")
+            return Result {
+                try launch(words, on: node, directory: directory, variables: environment.variables(forNode: index),
+                           stdout: "\(directory)/coordination-stdout.txt", stderr: "\(directory)/coordination-stderr.txt", statusFile: nil)
             }
+        }
+        for ((index, node), start) in zip(nodes.enumerated(), starts) {
+            if case .success(let child) = start {
+                _ = cancellation.started(child)
+                children.append((node, child, environment.workingDirectory(index)))
+            }
+        }
+        if let (node, failed) = zip(nodes, starts).lazy.compactMap({ node, start -> (Node, Error)? in
+            if case .failure(let error) = start { (node, error) } else { nil }
+        }).first {
+            children.forEach { $0.1.signalGroup(SIGKILL); _ = $0.1.wait(); cancellation.finished($0.1) }
+            if let lost = failed as? AgentChannel.Lost {
+                throw Failure(category: .nodeLost, node: node.id, message: "node \(node.id) was lost (\(lost.reason)) before its coordination command started")
+            }
+            throw Failure(category: .coordinationFailed, node: node.id, message: "coordination command could not start on \(node.id): \(failed)")
         }
         let started = children.map(\.1)
         let deadline = constraints.maxWallClockTime.map { limit in
@@ -313,16 +329,13 @@ public struct AttemptExecutor: Sendable {
 
     /// Starts `arguments`, enforces the wall-clock limit on its whole process group, watches
     /// the remote nodes among `watching` and ends everything when one is lost, then waits.
-    func supervise(_ arguments: [String], environment: [String: String], directory: String, output: String, constraints: Constraints, node: String,
-                   watching: [Node] = [], cancellation: Cancellation) throws -> Termination {
+    func supervise(output: String, constraints: Constraints, node: String, watching: [Node] = [], cancellation: Cancellation,
+                   starting start: () throws -> ChildProcess) throws -> Termination {
         let child: ChildProcess
         do {
-            if let spawner = settings.spawner {
-                child = try spawner.spawn(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt",
-                                          stderr: "\(output)/stderr.txt", statusFile: "\(output)/\(Self.exitStatusFile)")
-            } else {
-                child = try ChildProcess(arguments, environment: environment, directory: directory, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt")
-            }
+            child = try start()
+        } catch let lost as AgentChannel.Lost {
+            throw Failure(category: .nodeLost, node: node, message: "node \(node) was lost (\(lost.reason)); the task did not start")
         } catch {
             throw Failure(category: .launchFailed, node: node, message: "\(error)")
         }
@@ -334,7 +347,8 @@ public struct AttemptExecutor: Sendable {
             throw Failure(category: .cancelled, node: node, message: "cancelled before it started")
         }
         defer { cancellation.finished(child) }
-        let monitor = NodeMonitor(nodes: watching, pool: pool) { _ in
+        let remote = watching.filter { !$0.isLocal && pool.kind != .local }
+        let monitor = agents.watch(remote) { _ in
             // mpirun cannot reach the lost node's daemon to end it cleanly: don't wait for it;
             // the survivors are swept right after.
             child.signalGroup(SIGTERM)
@@ -344,6 +358,11 @@ public struct AttemptExecutor: Sendable {
         monitor.stop()
         deadline?.cancel()
         child.signalGroup(SIGKILL)  // whatever it left in its process group
+        if let lost = monitor.lostNode {
+            throw Failure(category: .nodeLost, node: lost.node,
+                          message: "node \(lost.node) was lost (\(lost.reason)), detected after \(String(format: "%.1f", lost.after)) s; the group's processes were ended",
+                          details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
+        }
         if child.untracked {
             throw Failure(category: .interrupted, node: node,
                           message: "cohort-spawner, which watched this task, died; its processes were ended and it runs again")
@@ -352,14 +371,9 @@ public struct AttemptExecutor: Sendable {
             throw Failure(category: .cancelled, node: node, message: "cancelled; the task's processes were ended",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
-        if let lost = monitor.lostNode {
-            throw Failure(category: .nodeLost, node: lost.node,
-                          message: "node \(lost.node) was lost (\(lost.reason)), detected after \(String(format: "%.1f", lost.after)) s; the group's processes were ended",
-                          details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
-        }
-        if termination != .exited(0), let unreachable = firstUnreachable(watching) {
-            throw Failure(category: .nodeLost, node: unreachable.node,
-                          message: "node \(unreachable.node) was lost (\(unreachable.reason ?? "no answer")); the task failed with \(termination)",
+        if termination != .exited(0), let silent = agents.firstSilent(remote, timeout: 2) {
+            throw Failure(category: .nodeLost, node: silent.node,
+                          message: "node \(silent.node) was lost (\(silent.reason)); the task failed with \(termination)",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
         if deadline?.hasFired == true {
@@ -370,18 +384,32 @@ public struct AttemptExecutor: Sendable {
         return termination
     }
 
-    /// The first remote node of `nodes` that does not answer a quick check, if any.
-    func firstUnreachable(_ nodes: [Node]) -> NodeHealth.Report? {
-        let health = NodeHealth(pool: Pool(name: pool.name, kind: pool.kind, nodes: [], sshConfig: pool.sshConfig), timeout: 2)
-        // Every remote node at once; the first unhealthy one in group order is named.
-        return concurrentMap(nodes.filter { !$0.isLocal }) { health.check($0) }.first { !$0.healthy }
+    /// Starts `words` on `node`: here (through the spawner when serving, so that the end is
+    /// written to `statusFile`), or as a child of the node's agent, which writes it there.
+    func launch(_ words: [String], on node: Node, directory: String, variables: [String: String], output: String, statusFile: String?) throws -> ChildProcess {
+        try launch(words, on: node, directory: directory, variables: variables, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt", statusFile: statusFile)
     }
 
-    func exitFailure(_ termination: Termination, node: String, what: String, stderr: String, remote: Bool) -> Failure {
+    func launch(_ words: [String], on node: Node, directory: String, variables: [String: String], stdout: String, stderr: String,
+                statusFile: String?) throws -> ChildProcess {
+        if node.isLocal || pool.kind == .local {
+            let environment = baseEnvironment().merging(variables) { $1 }
+            if let spawner = settings.spawner, let statusFile {
+                return try spawner.spawn(words, environment: environment, directory: directory, stdout: stdout, stderr: stderr, statusFile: statusFile)
+            }
+            return try ChildProcess(words, environment: environment, directory: directory, stdout: stdout, stderr: stderr)
+        }
+        switch agents.ready(node) {
+        case .failure(let lost): throw lost
+        case .success(let (channel, _)):
+            return try channel.spawn(words, variables: variables, directory: directory, stdout: stdout, stderr: stderr,
+                                     statusFile: settings.spawner == nil ? nil : statusFile)
+        }
+    }
+
+    func exitFailure(_ termination: Termination, node: String, what: String, stderr: String) -> Failure {
         let details = MPIRunReport.lastLines(of: stderr)
         switch termination {
-        case .exited(255) where remote:
-            return Failure(category: .nodeLost, node: node, message: "ssh to node \(node) failed (exit code 255)", details: details)
         case .exited(127):
             return Failure(category: .launchFailed, node: node, message: "\(what) on node \(node): program not found (exit code 127)", details: details)
         case .exited(let code):
@@ -406,13 +434,13 @@ public struct AttemptExecutor: Sendable {
         case .tcp, .ucx:
             return requested
         case .rdma:
-            if let missing = rdmaCache.firstWithoutRDMA(nodes, command: nodeCommand) {
+            if let missing = rdmaCache.firstWithoutRDMA(nodes, agents: agents) {
                 throw Failure(category: .transportUnavailable, node: missing.id,
                               message: "transport rdma requested but node \(missing.id) has no RDMA device with an active port (libibverbs)")
             }
             return .rdma
         case .auto:
-            if let missing = rdmaCache.firstWithoutRDMA(nodes, command: nodeCommand) {
+            if let missing = rdmaCache.firstWithoutRDMA(nodes, agents: agents) {
                 let choice: Transport = oneHost ? .shm : .tcp
                 settings.log("task \(task): transport \(choice.rawValue), since node \(missing.id) has no active RDMA port")
                 return choice
@@ -443,9 +471,13 @@ public struct AttemptExecutor: Sendable {
     /// it could not reach (`skipping` is known lost and counts as not reached).
     @discardableResult
     public func sweep(attemptId: String, nodes: [Node], skipping lost: String? = nil, newerThan: pid_t = 0) -> [String] {
-        if nodes.contains(where: \.isLocal) || pool.kind == .local { ProcessSweeper.killLocal(attemptId: attemptId, newerThan: newerThan) }
-        // Every remote node at once: a 32-node group's sweep costs one ssh round trip (one
-        // after another it was ~16 s on 32 hosts).
+        if nodes.contains(where: \.isLocal) || pool.kind == .local {
+            ProcessSweeper.killLocal(attemptId: attemptId, newerThan: newerThan)
+        } else if nodes.count > 1 || pool.kind != .local {
+            // mpirun ran here for a remote group: its ssh children may outlive it for a moment.
+            ProcessSweeper.killLocal(variable: ProcessSweeper.marker, value: attemptId, newerThan: newerThan, inThisNamespace: true)
+        }
+        // Every remote node at once, each a message to its agent.
         let remote = nodes.filter { !$0.isLocal && $0.id != lost }
         let reached = concurrentMap(remote) { self.sweepRemote(attemptId: attemptId, node: $0) }
         let swept = Set(zip(remote, reached).compactMap { node, ok in ok ? node.id : nil })
@@ -466,13 +498,7 @@ public struct AttemptExecutor: Sendable {
     }
 
     func sweepRemote(variable: String, values: [String], node: Node) -> Bool {
-        let command = NodeCommand(sshConfig: pool.sshConfig, connectTimeout: 3)
-        let arguments = command.sshPrefix(node) + [ProcessSweeper.remoteScript(variable: variable, values: values)]
-        guard let child = try? ChildProcess(arguments, environment: baseEnvironment(), directory: nil, stdout: "/dev/null", stderr: "/dev/null") else { return false }
-        let deadline = Deadline(after: 10, grace: 1) { child.signalGroup($0) }
-        let termination = child.wait()
-        deadline.cancel()
-        return termination == .exited(0)
+        agents.sweep(variable: variable, values: values, on: node)
     }
 
     static func format(_ seconds: Double) -> String {
@@ -480,13 +506,12 @@ public struct AttemptExecutor: Sendable {
     }
 }
 
-/// Remembers which nodes have RDMA, asking each node once.
-/// Sweeps of successful remote attempts, gathered per node: one ssh per node every 10 s
-/// with every marker, instead of one per task. What a successful task left running lives on
-/// for those seconds at most; nothing waits for it, so a node that does not answer
+/// Sweeps of successful remote attempts, gathered per node: one message (one scan of its
+/// /proc) per node every second with every marker, instead of one per task. What a
+/// successful task left running lives on for that second at most; nothing waits for it, so a node that does not answer
 /// keeps nothing pending (its next failed attempt's sweep, or the node's own check, will).
 final class RemoteSweeps: @unchecked Sendable {
-    static let delay: Double = 10
+    static let delay: Double = 1
     private let lock = NSLock()
     private var pending: [String: (node: Node, ids: [String])] = [:]
     private var scheduled = false
@@ -514,44 +539,36 @@ final class RemoteSweeps: @unchecked Sendable {
     }
 }
 
+/// Remembers which nodes have RDMA: this machine asked once through libibverbs, a remote
+/// node as its agent reported at hello.
 final class RDMACache: @unchecked Sendable {
     private let lock = NSLock()
     private var known: [String: Bool] = [:]
 
-    func hasRDMA(_ node: Node, command: NodeCommand) -> Bool {
+    func hasRDMA(_ node: Node, agents: AgentFleet) -> Bool {
         lock.lock()
         if let value = known[node.id] { lock.unlock(); return value }
         lock.unlock()
         let value: Bool
         if node.isLocal {
             value = RDMAProbe.localHasActivePort
+        } else if case .success(let (_, hello)) = agents.ready(node) {
+            value = hello.hasActiveRDMAPort
         } else {
-            value = RDMACache.probeRemote(node, command: command)
+            value = false
         }
         lock.lock(); known[node.id] = value; lock.unlock()
         return value
     }
 
     /// The first node of `nodes` without an active RDMA port, if any; nodes not known yet are
-    /// probed all at once.
-    func firstWithoutRDMA(_ nodes: [Node], command: NodeCommand) -> Node? {
+    /// asked all at once.
+    func firstWithoutRDMA(_ nodes: [Node], agents: AgentFleet) -> Node? {
         lock.lock()
         let unknown = nodes.filter { known[$0.id] == nil }
         lock.unlock()
-        _ = concurrentMap(unknown) { self.hasRDMA($0, command: command) }
-        return nodes.first { !hasRDMA($0, command: command) }
-    }
-
-    static func probeRemote(_ node: Node, command: NodeCommand) -> Bool {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-rdma-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let arguments = command.sshPrefix(node) + [CommandLineWords.shellJoin(RDMAProbe.remoteCommand)]
-        guard let child = try? ChildProcess(arguments, environment: ProcessInfo.processInfo.environment, directory: nil, stdout: output, stderr: "/dev/null") else { return false }
-        let deadline = Deadline(after: 15, grace: 1) { child.signalGroup($0) }
-        let termination = child.wait()
-        deadline.cancel()
-        guard termination == .exited(0), let text = try? String(contentsOfFile: output, encoding: .utf8) else { return false }
-        return (Int(text.trimmingWhitespace()) ?? 0) > 0
+        _ = concurrentMap(unknown) { self.hasRDMA($0, agents: agents) }
+        return nodes.first { !hasRDMA($0, agents: agents) }
     }
 }
 

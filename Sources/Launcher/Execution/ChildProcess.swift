@@ -71,6 +71,7 @@ public final class ChildProcess: @unchecked Sendable {
         guard rc == 0 else { throw LaunchError(program: arguments[0], errno: rc) }
         self.pid = pid
         waiter = nil
+        signaller = nil
     }
 
     /// How to learn the end of a process this one is not the parent of (see `Spawner`);
@@ -80,10 +81,14 @@ public final class ChildProcess: @unchecked Sendable {
     /// run, and its result is unknown.
     public private(set) var untracked = false
 
-    init(pid: pid_t, arguments: [String], waiter: @escaping @Sendable () -> Termination?) {
+    /// How to signal a process on another node (through its agent); nil: `kill` here.
+    private let signaller: (@Sendable (Int32) -> Void)?
+
+    init(pid: pid_t, arguments: [String], waiter: @escaping @Sendable () -> Termination?, signaller: (@Sendable (Int32) -> Void)? = nil) {
         self.pid = pid
         self.arguments = arguments
         self.waiter = waiter
+        self.signaller = signaller
     }
 
     /// Blocks until the process ends.
@@ -105,6 +110,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Sends `signal` to the process group (the child and everything it started there).
     public func signalGroup(_ signal: Int32) {
+        if let signaller { return signaller(signal) }
         _ = kill(-pid, signal)
     }
 }

@@ -69,36 +69,20 @@ public enum ProcessSweeper {
     /// Kills (SIGKILL) every local process whose environment holds `variable=value`; with
     /// `newerThan`, only processes whose pid is above it (see `PidWindow`).
     @discardableResult
-    public static func killLocal(variable: String, value: String, newerThan: pid_t = 0) -> Int {
+    /// `inThisNamespace`: only processes of this machine's own network namespace (what
+    /// mpirun left here, and never a virtual cluster node's, which share this /proc).
+    public static func killLocal(variable: String, value: String, newerThan: pid_t = 0, inThisNamespace: Bool = false) -> Int {
         var total = 0
         // Twice: a dying parent may have forked once more between scan and kill.
         for _ in 0..<2 {
-            let killed = Int(cohort_kill_marked("\(variable)=\(value)", newerThan > 0 ? newerThan + 1 : 0))
+            let killed = withCStrings(["\(variable)=\(value)"]) { needles in
+                Int(cohort_kill_marked_in(UnsafeRawPointer(needles).assumingMemoryBound(to: UnsafePointer<CChar>?.self), 1,
+                                          newerThan > 0 ? newerThan + 1 : 0, inThisNamespace ? 1 : 0))
+            }
             total += killed
             if killed == 0 { break }
             usleep(20_000)
         }
         return total
-    }
-
-    /// The shell script that does the same on a remote node; the marker is quoted and
-    /// matched as a fixed string, so any id (an IPv6 node id holds ':') is safe in it.
-    /// It touches only processes in the node's own network namespace: on a real node that is
-    /// all of them, and on a virtual cluster of namespaces sharing one process table it keeps
-    /// one node's sweep from reaching another node's processes.
-    static func remoteScript(attemptId id: String) -> String {
-        remoteScript(variable: marker, value: id)
-    }
-
-    static func remoteScript(variable: String, value id: String) -> String {
-        remoteScript(variable: variable, values: [id])
-    }
-
-    /// The same for several attempts at once (one scan, one ssh).
-    static func remoteScript(variable: String, values ids: [String]) -> String {
-        let needles = ids.map { "-e " + CommandLineWords.shellQuote("\(variable)=\($0)") }.joined(separator: " ")
-        return "me=$(readlink /proc/$$/ns/net); for p in /proc/[0-9]*; do "
-            + "[ \"$(readlink $p/ns/net 2>/dev/null)\" = \"$me\" ] || continue; "
-            + "if tr '\\0' '\\n' < $p/environ 2>/dev/null | grep -qxF \(needles); then kill -9 ${p#/proc/} 2>/dev/null; fi; done; true"
     }
 }

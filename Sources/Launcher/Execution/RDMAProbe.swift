@@ -3,7 +3,7 @@ import CVerbs
 /// Asks libibverbs whether this machine has an RDMA device with an active port. No device
 /// (or no verbs provider at all, as on most laptops and in containers) is "no", not a crash.
 public enum RDMAProbe {
-    public struct Device: Sendable, Equatable {
+    public struct Device: Sendable, Equatable, Codable {
         public var name: String
         public var activePorts: [Int]
     }

@@ -233,6 +233,7 @@ public final class JobRunner: @unchecked Sendable {
             perform(takeEffectsLocked())
         }
         executor.flushRemoteSweeps()
+        executor.agents.close()  // agents end; a served controller's tasks would run on
         recording.sync {}  // everything told before the run returns
     }
 
@@ -293,7 +294,7 @@ public final class JobRunner: @unchecked Sendable {
                 attempt.markerId = work.attemptId
                 post(.attemptEnded(unit, attempt))
             case .checkHealth(let unit, let indices):
-                let health = NodeHealth(pool: withCore { $0.pool }, timeout: 5)
+                let health = NodeHealth(pool: withCore { $0.pool }, agents: executor.agents, timeout: 5)
                 background { [self] in
                     // Every node of the group at once: a 32-node group costs one check's time.
                     let reports = concurrentMap(indices) { health.check(nodes[$0]) }

@@ -15,10 +15,14 @@ public struct Recovery {
     /// The pool a job ran on, to reach its remote nodes; nil if it is gone.
     public let pool: (String) -> Pool?
     public var log: (String) -> Void = { _ in }
+    /// The `cohort` executable, whose agents reach the remote nodes.
+    public let cohortExecutable: String
 
-    public init(store: JobStore, workDirectory: String, pool: @escaping (String) -> Pool?, log: @escaping (String) -> Void = { _ in }) {
+    public init(store: JobStore, workDirectory: String, cohortExecutable: String = ExecutionSettings.currentExecutable,
+                pool: @escaping (String) -> Pool?, log: @escaping (String) -> Void = { _ in }) {
         self.store = store
         self.workDirectory = workDirectory
+        self.cohortExecutable = cohortExecutable
         self.pool = pool
         self.log = log
     }
@@ -41,13 +45,14 @@ public struct Recovery {
         // read, so no attempt can finish between the two.
         // By the job's key in this work tree: another state directory's job of the same id is
         // not this one.
-        let settings = ExecutionSettings(workDirectory: workDirectory, cohortExecutable: "")
+        let settings = ExecutionSettings(workDirectory: workDirectory, cohortExecutable: cohortExecutable)
         let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.workKey)
         ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
         if let pool = pool(job.pool) {
             let executor = AttemptExecutor(settings: settings, pool: pool)
-            // Every remote node at once: one ssh round trip, not one per node.
-            let remote = pool.nodes.filter { !$0.isLocal }
+            defer { executor.agents.close() }
+            // Every remote node at once, through agents started for it.
+            let remote = pool.nodes.filter { !$0.isLocal && pool.kind != .local }
             let answered = concurrentMap(remote) { executor.sweepRemote(variable: ProcessSweeper.jobMarker, value: key, node: $0) }
             for (node, ok) in zip(remote, answered) where !ok {
                 log("job \(job.id): node \(node.id) did not answer; what the job left there was not ended")

@@ -1,0 +1,135 @@
+import Foundation
+
+/// What the controller and a node agent say to each other over the agent's channel (the
+/// stdin and stdout of `ssh node cohort agent --stdio`): frames of a 4-byte big-endian
+/// length and a JSON body. Requests carry ids, so many are in flight at once; the first
+/// exchange is the hello, which settles the protocol version.
+public enum AgentProtocol {
+    /// Bumped whenever a message changes shape; both ends must agree at hello.
+    public static let version = 1
+    /// A frame larger than this ends the channel: no message of ours comes near it (an
+    /// environment is at most a few hundred KiB), so it is a broken or hostile peer.
+    public static let maximumFrame = 8 << 20
+    /// How often an agent says it is alive, and how long the controller waits without a
+    /// word before it counts the node lost (checked every 0.2 s: lost within 2.5 s, and a
+    /// busy node may stall its agent for 1.7 s without being counted lost).
+    public static let heartbeatInterval: Double = 0.5
+    public static let silenceLimit: Double = 2.25
+}
+
+/// From the controller to an agent.
+public enum ToAgent: Codable, Sendable, Equatable {
+    /// First message. `tasksOutliveChannel`: a served controller's tasks run on (and their
+    /// ends are written to `exit-status`) if the channel closes; `cohort run`'s end with it.
+    case hello(protocolVersion: Int, workDirectory: String, stateId: String, tasksOutliveChannel: Bool)
+    /// Start `arguments` in its own process group, with the agent's environment plus
+    /// `environment`, in `directory`. Output is appended to the files, or (`stream`) sent
+    /// back as `output` frames; `statusFile` gets the end as cohort-spawner writes it;
+    /// `keepErrors`: the last lines of stderr come back with the end (health scripts).
+    case spawn(id: UInt64, arguments: [String], environment: [String: String], directory: String,
+               stdout: String?, stderr: String?, statusFile: String?, keepErrors: Bool, stream: Bool)
+    /// Signals the process group of the task started by request `id`.
+    case signal(id: UInt64, signal: Int32)
+    /// Kills every process of this node whose environment holds `variable=value` for one of `values`.
+    case sweep(id: UInt64, variable: String, values: [String])
+    case ping(id: UInt64)
+}
+
+/// What an agent reports about its node at hello.
+public struct AgentHello: Codable, Sendable, Equatable {
+    public var protocolVersion: Int
+    public var hostname: String
+    public var pid: Int32
+    public var cores: Int
+    public var memoryBytes: UInt64
+    public var gpus: Int
+    public var rdma: [RDMAProbe.Device]
+    public var load: Double
+    /// Whether the node sees the controller's work directory (the same `.cohort-id` in it):
+    /// tasks write their output and ends there.
+    public var sharesWorkDirectory: Bool
+    /// Why the agent cannot serve this controller, if it cannot (protocol, work directory).
+    public var refusal: String?
+
+    public var hasActiveRDMAPort: Bool { rdma.contains { !$0.activePorts.isEmpty } }
+}
+
+/// From an agent to the controller.
+public enum FromAgent: Codable, Sendable, Equatable {
+    case hello(AgentHello)
+    case heartbeat(load: Double, running: Int)
+    case started(id: UInt64, pid: Int32)
+    case failedToStart(id: UInt64, errno: Int32)
+    /// `code` or `signal` is set; `errors` are stderr's last lines when asked for.
+    case exited(id: UInt64, code: Int32?, signal: Int32?, errors: [String]?)
+    case output(id: UInt64, stream: Int32, data: Data)
+    case swept(id: UInt64, killed: Int)
+    case pong(id: UInt64)
+}
+
+extension FromAgent {
+    var termination: Termination? {
+        guard case .exited(_, let code, let signal, _) = self else { return nil }
+        if let signal { return .signaled(signal) }
+        return .exited(code ?? 127)
+    }
+}
+
+/// Frames on a byte stream: a 4-byte big-endian length, then that many bytes of JSON.
+public enum AgentFrame {
+    public enum Problem: Error, Equatable, CustomStringConvertible {
+        case oversized(Int)
+        case malformed(String)
+
+        public var description: String {
+            switch self {
+            case .oversized(let size): "a frame of \(size) bytes (at most \(AgentProtocol.maximumFrame))"
+            case .malformed(let why): "a malformed message: \(why)"
+            }
+        }
+    }
+
+    public static func encode<Message: Encodable>(_ message: Message) -> Data {
+        let body = (try? JSONEncoder().encode(message)) ?? Data()
+        var length = UInt32(body.count).bigEndian
+        var frame = Data(bytes: &length, count: 4)
+        frame.append(body)
+        return frame
+    }
+
+    public static func decode<Message: Decodable>(_ type: Message.Type, from body: Data) throws(Problem) -> Message {
+        do { return try JSONDecoder().decode(type, from: body) } catch {
+            throw .malformed(String(describing: error).prefix(200).description)
+        }
+    }
+}
+
+/// Cuts a byte stream into frame bodies. Bytes come in any pieces; a length above the
+/// limit is an error at once (before its body is read), so a hostile peer cannot make the
+/// controller buffer gigabytes.
+public struct FrameDecoder {
+    private var buffer: [UInt8] = []
+    private var start = 0
+    public let limit: Int
+
+    public init(limit: Int = AgentProtocol.maximumFrame) { self.limit = limit }
+
+    public mutating func append<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        if start > 0 && start >= buffer.count / 2 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next whole frame's body, or nil until more bytes come.
+    public mutating func next() throws(AgentFrame.Problem) -> Data? {
+        guard buffer.count - start >= 4 else { return nil }
+        let length = buffer[start..<start + 4].reduce(0) { $0 << 8 | Int($1) }
+        guard length <= limit else { throw .oversized(length) }
+        guard buffer.count - start - 4 >= length else { return nil }
+        let body = Data(buffer[start + 4..<start + 4 + length])
+        start += 4 + length
+        return body
+    }
+}

@@ -1,0 +1,284 @@
+import CSpawn
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `cohort agent --stdio`: the one process of Cohort on a node, started by the controller
+/// over an ssh connection that it keeps. It is the parent of the node's tasks (so it
+/// learns their ends at once and writes `exit-status` as cohort-spawner does), runs health
+/// scripts and sweeps, says it is alive every half second, and reports what the node has
+/// at hello. Reads requests on stdin, writes replies and events on stdout.
+public final class NodeAgent: @unchecked Sendable {
+    private let input: Int32
+    private let output: Int32
+    private let writeLock = NSLock()
+    private let lock = NSLock()
+    /// Children by pid, and the pid of each request's child.
+    private var running: [pid_t: Child] = [:]
+    private var pids: [UInt64: pid_t] = [:]
+    /// One signal per child started: the reaper waits for exactly as many ends.
+    private let started = DispatchSemaphore(value: 0)
+    private var tasksOutliveChannel = false
+    private let allEnded = NSCondition()
+    /// The node's own environment (sshd's, for the agent's user); each task gets it plus its variables.
+    private let nodeEnvironment = ProcessInfo.processInfo.environment
+
+    struct Child {
+        var id: UInt64
+        var start: Date
+        var statusFile: String?
+        var errorsFile: String?
+        var keepErrors: Bool
+        /// Readers of streamed output; the end is sent once they have sent everything.
+        var streams: DispatchGroup?
+    }
+
+    public init(input: Int32 = 0, output: Int32 = 1) {
+        self.input = input
+        self.output = output
+    }
+
+    /// Serves until the channel closes (and, for a served controller, until the tasks end).
+    public func serve() -> Int32 {
+        signal(SIGPIPE, SIG_IGN)  // a closed channel is a write error, not a death
+        Thread { [self] in reap() }.start()
+        var decoder = FrameDecoder()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var greeted = false
+        reading: while true {
+            let got = chunk.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            decoder.append(chunk[0..<got])
+            do {
+                while let body = try decoder.next() {
+                    let message = try AgentFrame.decode(ToAgent.self, from: body)
+                    if case .hello(let version, let work, let stateId, let outlive) = message {
+                        let hello = Self.describeNode(protocolVersion: version, workDirectory: work, stateId: stateId)
+                        send(.hello(hello))
+                        if hello.refusal != nil { return 3 }
+                        lock.lock(); tasksOutliveChannel = outlive; lock.unlock()
+                        if !greeted { greeted = true; Thread { [self] in heartbeat() }.start() }
+                    } else if greeted {
+                        handle(message)
+                    }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("cohort agent: \(error); closing the channel\n".utf8))
+                break reading
+            }
+        }
+        // The channel is gone: the controller died or let go of this node.
+        lock.lock()
+        let outlive = tasksOutliveChannel
+        let groups = Array(running.keys)
+        lock.unlock()
+        if outlive {
+            allEnded.lock()
+            while true {
+                lock.lock(); let left = running.count; lock.unlock()
+                if left == 0 { break }
+                allEnded.wait(until: Date() + 1)
+            }
+            allEnded.unlock()
+        } else {
+            for pid in groups { kill(-pid, SIGKILL) }
+        }
+        return 0
+    }
+
+    private func handle(_ message: ToAgent) {
+        switch message {
+        case .hello:
+            break
+        case .spawn(let id, let arguments, let environment, let directory, let stdout, let stderr, let statusFile, let keepErrors, let stream):
+            spawn(id: id, arguments: arguments, environment: environment, directory: directory, stdout: stdout, stderr: stderr,
+                  statusFile: statusFile, keepErrors: keepErrors, stream: stream)
+        case .signal(let id, let signal):
+            lock.lock(); let pid = pids[id]; lock.unlock()
+            if let pid { kill(-pid, signal) }
+        case .sweep(let id, let variable, let values):
+            // Off the reading thread: a scan of /proc takes milliseconds on a busy node.
+            DispatchQueue.global().async { [self] in
+                var killed = 0
+                for _ in 0..<2 {  // a dying parent may fork once more between scan and kill
+                    let now = withCStrings(values.map { "\(variable)=\($0)" }) { needles in
+                        Int(cohort_kill_marked_in(UnsafeRawPointer(needles).assumingMemoryBound(to: UnsafePointer<CChar>?.self), Int32(values.count), 0, 1))
+                    }
+                    killed += now
+                    if now == 0 { break }
+                    usleep(20_000)
+                }
+                send(.swept(id: id, killed: killed))
+            }
+        case .ping(let id):
+            send(.pong(id: id))
+        }
+    }
+
+    private func spawn(id: UInt64, arguments: [String], environment: [String: String], directory: String, stdout: String?, stderr: String?,
+                       statusFile: String?, keepErrors: Bool, stream: Bool) {
+        guard !arguments.isEmpty else { send(.failedToStart(id: id, errno: EINVAL)); return }
+        let variables = nodeEnvironment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }.sorted()
+        var errorsFile = stderr
+        var keptFile: String?
+        if keepErrors && stderr == nil {
+            keptFile = "/tmp/cohort-agent-\(getpid())-\(id).err"
+            errorsFile = keptFile
+        }
+        // Never the agent's own stdout or stderr: a task holding the channel open would hide
+        // the agent's death from the controller (and could write into the channel).
+        var pid: pid_t = 0
+        var child = Child(id: id, start: Date(), statusFile: statusFile, errorsFile: keepErrors ? errorsFile : nil, keepErrors: keepErrors)
+        var pipes: [(read: Int32, write: Int32)] = []
+        if stream {
+            for _ in 0..<2 {
+                var ends: [Int32] = [0, 0]
+                guard cohort_pipe(&ends) == 0 else { send(.failedToStart(id: id, errno: errno)); pipes.forEach { close($0.read); close($0.write) }; return }
+                pipes.append((ends[0], ends[1]))
+            }
+        }
+        // Under the lock: the reaper looks the pid up only after this has recorded it.
+        lock.lock()
+        let rc = withCStrings(arguments) { argv in
+            withCStrings(variables) { envp in
+                stream ? cohort_spawn_fds(&pid, arguments[0], argv, envp, directory, -1, pipes[0].write, pipes[1].write, 1)
+                       : cohort_spawn(&pid, arguments[0], argv, envp, directory, stdout ?? "/dev/null", errorsFile ?? "/dev/null", 1)
+            }
+        }
+        for ends in pipes { close(ends.write) }
+        if rc != 0 {
+            lock.unlock()
+            for ends in pipes { close(ends.read) }
+            if let keptFile { unlink(keptFile) }
+            send(.failedToStart(id: id, errno: rc))
+            return
+        }
+        if stream {
+            let group = DispatchGroup()
+            for (index, ends) in pipes.enumerated() {
+                group.enter()
+                let thread = Thread { [self] in
+                    relay(ends.read, id: id, stream: Int32(index + 1))
+                    group.leave()
+                }
+                thread.stackSize = 256 << 10
+                thread.start()
+            }
+            child.streams = group
+        }
+        running[pid] = child
+        pids[id] = pid
+        lock.unlock()
+        send(.started(id: id, pid: pid))
+        started.signal()
+    }
+
+    private func relay(_ descriptor: Int32, id: UInt64, stream: Int32) {
+        var chunk = [UInt8](repeating: 0, count: 1 << 15)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { break }
+            send(.output(id: id, stream: stream, data: Data(chunk[0..<got])))
+        }
+        close(descriptor)
+    }
+
+    /// Waits for every child's end, writes it down and reports it.
+    private func reap() {
+        while true {
+            started.wait()
+            var status: Int32 = 0
+            var reaped: pid_t
+            repeat { reaped = waitpid(-1, &status, 0) } while reaped < 0 && errno == EINTR
+            guard reaped > 0 else { continue }
+            let pid = reaped
+            let end = Date()
+            lock.lock()
+            let child = running[pid]
+            lock.unlock()
+            guard let child else { continue }
+            let signal = status & 0x7f
+            let termination: Termination = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+            if let statusFile = child.statusFile {
+                let (how, value) = switch termination { case .exited(let code): ("exited", code); case .signaled(let signal): ("signaled", signal) }
+                let line = String(format: "%@ %d %.6f %.6f\n", how, value, child.start.timeIntervalSince1970, end.timeIntervalSince1970)
+                let descriptor = open(statusFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                if descriptor >= 0 { _ = line.withCString { write(descriptor, $0, strlen($0)) }; close(descriptor) }
+            }
+            let finish: @Sendable () -> Void = { [self] in
+                var errors: [String]?
+                if child.keepErrors, let file = child.errorsFile {
+                    errors = MPIRunReport.lastLines(of: file, count: 2)
+                    if file.hasPrefix("/tmp/cohort-agent-") { unlink(file) }
+                }
+                lock.lock()
+                running[pid] = nil
+                pids[child.id] = nil
+                lock.unlock()
+                switch termination {
+                case .exited(let code): send(.exited(id: child.id, code: code, signal: nil, errors: errors))
+                case .signaled(let signal): send(.exited(id: child.id, code: nil, signal: signal, errors: errors))
+                }
+                allEnded.lock(); allEnded.broadcast(); allEnded.unlock()
+            }
+            if let streams = child.streams {
+                // Its output first; a daemon it left holding the pipe is not waited for long.
+                DispatchQueue.global().async { _ = streams.wait(timeout: .now() + 1); finish() }
+            } else {
+                finish()
+            }
+        }
+    }
+
+    private func heartbeat() {
+        while true {
+            usleep(useconds_t(AgentProtocol.heartbeatInterval * 1e6))
+            lock.lock(); let count = running.count; lock.unlock()
+            send(.heartbeat(load: Self.load(), running: count))
+        }
+    }
+
+    private func send(_ message: FromAgent) {
+        let frame = AgentFrame.encode(message)
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        frame.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let wrote = write(output, bytes.baseAddress! + offset, bytes.count - offset)
+                if wrote < 0 && errno == EINTR { continue }
+                if wrote <= 0 { return }  // the channel is gone; the read loop will see it
+                offset += wrote
+            }
+        }
+    }
+
+    // MARK: - What the node has
+
+    static func describeNode(protocolVersion: Int, workDirectory: String, stateId: String) -> AgentHello {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+            .flatMap { UInt64($0.split(separator: " ").dropFirst().first ?? "") }.map { $0 * 1024 } ?? 0
+        let gpus = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? [])
+            .filter { $0.hasPrefix("nvidia") && $0.dropFirst(6).allSatisfy(\.isNumber) && $0.count > 6 }.count
+        let seen = (try? String(contentsOfFile: "\(workDirectory)/.cohort-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        var hello = AgentHello(protocolVersion: AgentProtocol.version, hostname: String(cString: name), pid: getpid(),
+                               cores: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), memoryBytes: memory, gpus: gpus,
+                               rdma: RDMAProbe.localDevices(), load: load(), sharesWorkDirectory: seen == stateId, refusal: nil)
+        if protocolVersion != AgentProtocol.version {
+            hello.refusal = "the agent speaks protocol \(AgentProtocol.version), the controller \(protocolVersion): install the same Cohort on the node"
+        } else if !hello.sharesWorkDirectory {
+            hello.refusal = "the node does not see the work directory \(workDirectory) (Cohort's work directory must be on a filesystem every node mounts at the same path)"
+        }
+        return hello
+    }
+
+    static func load() -> Double {
+        (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)).flatMap { Double($0.split(separator: " ").first ?? "") } ?? 0
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// The node agent and the controller's channel to it, with the agent run here directly (no
+/// ssh): hello, tasks as its children, signals, sweeps, ends written down, broken peers.
+/// The virtual cluster tests run the same agent over real ssh.
+final class AgentTests: XCTestCase {
+    let work = Harness.temporaryDirectory()
+    var settings: ExecutionSettings { Harness.settings(work) }
+    let node = Node(id: "here", address: "here", slots: 2)
+
+    func hello(stateId: String? = nil, outlive: Bool = false) -> ToAgent {
+        .hello(protocolVersion: AgentProtocol.version, workDirectory: work, stateId: stateId ?? settings.stateId, tasksOutliveChannel: outlive)
+    }
+
+    func agent(_ hello: ToAgent? = nil) -> AgentChannel {
+        AgentChannel(node: node, command: [Harness.executable("cohort"), "agent", "--stdio"], hello: hello ?? self.hello())
+    }
+
+    func marker() -> String { "agent-test-\(UUID().uuidString.prefix(8))" }
+
+    func testHelloReportsTheNodeAndAForeignWorkTreeIsRefused() throws {
+        let channel = agent()
+        defer { channel.release() }
+        let state = channel.waitUntilSettled(timeout: 20)
+        guard case .ready(let hello) = state else { return XCTFail("not ready: \(state)") }
+        XCTAssertEqual(hello.protocolVersion, AgentProtocol.version)
+        XCTAssertGreaterThan(hello.cores, 0)
+        XCTAssertGreaterThan(hello.memoryBytes, 1 << 20)
+        XCTAssertTrue(hello.sharesWorkDirectory)
+        XCTAssertNil(hello.refusal)
+        XCTAssertFalse(hello.hasActiveRDMAPort, "no RDMA device here")
+
+        let foreign = agent(self.hello(stateId: "0123456789abcdef"))
+        guard case .lost(let reason) = foreign.waitUntilSettled(timeout: 20) else { return XCTFail("a foreign work tree was served") }
+        XCTAssertTrue(reason.contains("does not see the work directory \(work)"), reason)
+        let old = agent(.hello(protocolVersion: 999, workDirectory: work, stateId: settings.stateId, tasksOutliveChannel: false))
+        guard case .lost(let why) = old.waitUntilSettled(timeout: 20) else { return XCTFail("a protocol mismatch was served") }
+        XCTAssertTrue(why.contains("protocol"), why)
+    }
+
+    func testATaskRunsAsTheAgentsChildWithItsVariablesAndItsEndIsWrittenDown() throws {
+        let channel = agent()
+        defer { channel.release() }
+        XCTAssertNotNil(channel.waitUntilSettled(timeout: 20))
+        let child = try channel.spawn(["sh", "-c", "echo \"[$X]\"; pwd; echo oops >&2; exit 3"], variables: ["X": "a b 'c'"], directory: work,
+                                      stdout: "\(work)/out", stderr: "\(work)/err", statusFile: "\(work)/status")
+        XCTAssertEqual(child.wait(), .exited(3))
+        XCTAssertEqual(Harness.read("\(work)/out"), "[a b 'c']\n\(work)\n")
+        XCTAssertEqual(Harness.read("\(work)/err"), "oops\n")
+        XCTAssertEqual(ExitStatus(contentsOf: "\(work)/status")?.termination, .exited(3))
+        XCTAssertThrowsError(try channel.spawn(["/no/such/program"], variables: [:], directory: work, stdout: nil, stderr: nil, statusFile: nil)) {
+            XCTAssertTrue("\($0)".contains("cannot start /no/such/program: No such file or directory"), "\($0)")
+        }
+    }
+
+    func testASignalReachesTheTasksWholeGroupAndASweepItsStrays() throws {
+        let channel = agent()
+        defer { channel.release() }
+        XCTAssertNotNil(channel.waitUntilSettled(timeout: 20))
+        let id = marker()
+        let child = try channel.spawn(["sh", "-c", "sleep 100 & sleep 100; wait"], variables: [ProcessSweeper.marker: id], directory: work,
+                                      stdout: nil, stderr: nil, statusFile: nil)
+        usleep(300_000)
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: id).count, 3)
+        child.signalGroup(SIGKILL)
+        XCTAssertEqual(child.wait(), .signaled(SIGKILL))
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: id), [])
+
+        // A daemon that left the group is found by its marker.
+        let stray = marker()
+        XCTAssertEqual(try channel.spawn(["sh", "-c", "setsid sleep 100 & exit 0"], variables: [ProcessSweeper.marker: stray], directory: work,
+                                         stdout: nil, stderr: nil, statusFile: nil).wait(), .exited(0))
+        usleep(200_000)
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: stray).count, 1)
+        XCTAssertTrue(channel.sweep(variable: ProcessSweeper.marker, values: ["other", stray]))
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: stray), [])
+    }
+
+    func testAHealthScriptsErrorsComeBack() throws {
+        let channel = agent()
+        defer { channel.release() }
+        XCTAssertNotNil(channel.waitUntilSettled(timeout: 20))
+        let outcome = try XCTUnwrap(channel.run(["sh", "-c", "echo scratch disk missing on $COHORT_NODE_ID >&2; exit 1"],
+                                                variables: ["COHORT_NODE_ID": "here"], directory: "/", timeout: 10))
+        XCTAssertEqual(outcome.0, .exited(1))
+        XCTAssertEqual(outcome.1, ["scratch disk missing on here"])
+        XCTAssertNil(channel.run(["sleep", "100"], variables: [:], directory: "/", timeout: 0.5), "a hanging script runs out of time")
+    }
+
+    func testAKilledAgentIsALostChannelAndItsTaskIsUntracked() throws {
+        let channel = agent()
+        let hello = try XCTUnwrap(channel.hello ?? { _ = channel.waitUntilSettled(timeout: 20); return channel.hello }())
+        let id = marker()
+        defer { ProcessSweeper.killLocal(attemptId: id) }
+        let child = try channel.spawn(["sleep", "100"], variables: [ProcessSweeper.marker: id], directory: work, stdout: nil, stderr: nil, statusFile: nil)
+        let killed = Date()
+        kill(hello.pid, SIGKILL)
+        _ = child.wait()
+        XCTAssertTrue(child.untracked)
+        XCTAssertLessThan(Date().timeIntervalSince(killed), 1, "the channel's end is seen at once")
+        XCTAssertTrue(channel.lostReason?.contains("channel closed") == true, channel.lostReason ?? "")
+        XCTAssertThrowsError(try channel.spawn(["true"], variables: [:], directory: work, stdout: nil, stderr: nil, statusFile: nil)) {
+            XCTAssertTrue($0 is AgentChannel.Lost, "\($0)")
+        }
+    }
+
+    func testAHungAgentIsLostWhenItsHeartbeatStops() throws {
+        let fleet = AgentFleet(pool: Pool.fromHosts(name: "p", entries: [HostEntry(host: "here", slots: 1)]), settings: settings)
+        defer { fleet.close() }
+        let channel = AgentChannel(node: node, command: [Harness.executable("cohort"), "agent", "--stdio"], hello: hello())
+        fleet.adopt(channel)
+        let hello = try XCTUnwrap({ _ = channel.waitUntilSettled(timeout: 20); return channel.hello }())
+        let watch = fleet.watch([node]) { _ in }
+        let stopped = Date()
+        kill(hello.pid, SIGSTOP)
+        defer { kill(hello.pid, SIGKILL) }
+        while channel.lostReason == nil && Date().timeIntervalSince(stopped) < 10 { usleep(50_000) }
+        let detection = Date().timeIntervalSince(stopped)
+        print("a hung agent was counted lost \(String(format: "%.2f", detection)) s after it stopped")
+        XCTAssertLessThanOrEqual(detection, 3)
+        XCTAssertTrue(channel.lostReason?.contains("no heartbeat") == true, channel.lostReason ?? "")
+        XCTAssertEqual(watch.lostNode?.node, "here")
+    }
+
+    func testABrokenPeerIsCutOffNotTrusted() throws {
+        for (bytes, expected) in [("\\177\\377\\377\\377", "a frame of 2147483647 bytes"), ("\\000\\000\\000\\003abc", "a malformed message")] {
+            let channel = AgentChannel(node: node, command: ["sh", "-c", "printf '\(bytes)'; sleep 30"], hello: hello())
+            let started = Date()
+            guard case .lost(let reason) = channel.waitUntilSettled(timeout: 20) else { return XCTFail("a broken peer was served") }
+            XCTAssertTrue(reason.contains(expected), reason)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 5, "cut off at once, not after its sleep")
+        }
+    }
+
+    func testAServedControllersTasksOutliveTheChannelAndCohortRunsDoNot() throws {
+        let outliving = agent(hello(outlive: true))
+        XCTAssertNotNil(outliving.waitUntilSettled(timeout: 20))
+        let kept = marker()
+        defer { ProcessSweeper.killLocal(attemptId: kept) }
+        _ = try outliving.spawn(["sh", "-c", "sleep 1; exit 4"], variables: [ProcessSweeper.marker: kept], directory: work,
+                                stdout: nil, stderr: nil, statusFile: "\(work)/kept-status")
+        outliving.release()
+        let released = Date()
+        while ExitStatus(contentsOf: "\(work)/kept-status") == nil && Date().timeIntervalSince(released) < 10 { usleep(100_000) }
+        XCTAssertEqual(ExitStatus(contentsOf: "\(work)/kept-status")?.termination, .exited(4), "the task ran on and its end was written down")
+
+        let ending = agent()
+        XCTAssertNotNil(ending.waitUntilSettled(timeout: 20))
+        let gone = marker()
+        _ = try ending.spawn(["sleep", "100"], variables: [ProcessSweeper.marker: gone], directory: work, stdout: nil, stderr: nil, statusFile: nil)
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: gone).count, 1)
+        ending.release()
+        let deadline = Date() + 5
+        while !ProcessSweeper.localProcesses(attemptId: gone).isEmpty && Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: gone), [], "cohort run's tasks end with its channel")
+    }
+}
