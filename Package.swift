@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Launcher", targets: ["Launcher"]),
         .executable(name: "cohort", targets: ["cohort"]),
         .executable(name: "cohort-spawner", targets: ["cohort-spawner"]),
+        .executable(name: "cohort-rsh", targets: ["cohort-rsh"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "ring", targets: ["ring"]),
         .executable(name: "montecarlo-pi", targets: ["montecarlo-pi"]),
@@ -52,6 +53,9 @@ let package = Package(
         // static: it starts once per server, and a task costs one posix_spawn, as without it.
         .executableTarget(name: "cohort-spawner", dependencies: ["CSpawn"], path: "Sources/TaskSpawner",
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // The remote shell mpirun uses under Cohort: daemons start through the node agents'
+        // channels, not an ssh connection each. C and static, like the spawner.
+        .executableTarget(name: "cohort-rsh", path: "Sources/AgentRsh", linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // Example programs: demos, test subjects and benchmarks at once.
         .executableTarget(name: "hello", dependencies: ["MPI"], path: "Sources/Examples/hello"),
@@ -76,7 +80,7 @@ let package = Package(
         .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
         .testTarget(
             name: "LauncherRunTests",
-            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-spawner", "hello", "montecarlo-pi", "heat2d", "ring"]
+            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-spawner", "cohort-rsh", "hello", "montecarlo-pi", "heat2d", "ring"]
         ),
         .testTarget(
             name: "MPIRunTests",

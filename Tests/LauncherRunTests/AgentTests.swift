@@ -55,6 +55,26 @@ final class AgentTests: XCTestCase {
         }
     }
 
+    /// Hundreds of instant tasks at once through one agent: each start is answered before its
+    /// end (an end reported first once left its starter waiting for ever).
+    func testManyInstantTasksAllStartAndEnd() throws {
+        let channel = agent()
+        defer { channel.release() }
+        XCTAssertNotNil(channel.waitUntilSettled(timeout: 20))
+        let directory = work
+        final class Box: @unchecked Sendable { var ends: [Termination?] = [] }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        Thread {
+            box.ends = concurrentMap(Array(0..<400)) { index -> Termination? in
+                try? channel.spawn(["sh", "-c", "exit \(index % 7)"], variables: [:], directory: directory, stdout: nil, stderr: nil, statusFile: nil).wait()
+            }
+            done.signal()
+        }.start()
+        XCTAssertEqual(done.wait(timeout: .now() + 60), .success, "some task's start or end never came")
+        XCTAssertEqual(box.ends.count, 400)
+        XCTAssertEqual(zip(box.ends, 0...).filter { $0.0 != .exited(Int32($0.1 % 7)) }.count, 0, "tasks that ended otherwise than they exited")
+    }
+
     func testASignalReachesTheTasksWholeGroupAndASweepItsStrays() throws {
         let channel = agent()
         defer { channel.release() }

@@ -82,6 +82,40 @@ final class NodeFailureTests: XCTestCase {
         Harness.checkNoOrphans(run)
     }
 
+    /// Only the agent dies (the node lives on): its node is lost at once, the task runs
+    /// again on another node.
+    func testAKilledAgentLosesItsNodeAtOnceAndTheTaskRunsElsewhere() throws {
+        let task = TaskSpec.shell("work", "if [ $COHORT_ATTEMPT = 1 ]; then sleep 60; fi; hostname",
+                                  constraints: Constraints(maxWallClockTime: 120, maxTaskRetryCount: 1))
+        let runner = try runner(JobSpec(id: "agentloss", pool: "vc", tasks: [task]))
+        let background = Background(runner)
+        let attemptId = "\(settings.stateId).agentloss.work.a1"
+        var victim: String?
+        let deadline = Date() + 30
+        while victim == nil && Date() < deadline {
+            victim = (1...4).map { "node\($0)" }.first { !VirtualCluster.processes(on: $0, variable: ProcessSweeper.marker, value: attemptId).isEmpty }
+            usleep(100_000)
+        }
+        let node = try XCTUnwrap(victim, "the task did not start")
+        let agents = VirtualCluster.pids(on: node).filter { VirtualCluster.commandLine(of: $0).contains("agent --stdio") && !VirtualCluster.commandLine(of: $0).hasPrefix("ssh") }
+        XCTAssertEqual(agents.count, 1, "one agent on \(node)")
+        let killed = Date()
+        agents.forEach { kill($0, SIGKILL) }
+        let run = try XCTUnwrap(background.wait(), "the job hung after its agent was killed")
+        let first = run.tasks[0].attempts[0]
+        XCTAssertEqual(first.failure?.category, .nodeLost, "\(String(describing: first.failure))")
+        XCTAssertEqual(first.failure?.node, node)
+        let detection = first.end!.timeIntervalSince(killed)
+        print("a killed agent's node was lost and its task ended \(String(format: "%.2f", detection)) s after the kill")
+        XCTAssertLessThanOrEqual(detection, 3)
+        XCTAssertTrue(run.tasks[0].succeeded)
+        XCTAssertNotEqual(run.tasks[0].attempts.last?.nodes, [node])
+        // Its task (the agent's child, cut off) is swept when the node answers again.
+        let deadlineForSweep = Date() + 15
+        while !VirtualCluster.processes(on: node, variable: ProcessSweeper.marker, value: attemptId).isEmpty && Date() < deadlineForSweep { usleep(200_000) }
+        Harness.checkNoOrphans(run)
+    }
+
     func testAPartitionedNodesStaleProcessesAreKilledWhenItsLinkReturns() throws {
         let task = TaskSpec.shell("solve", "if [ $COHORT_ATTEMPT = 1 ]; then sleep 120; else sleep 6; fi",
                                   multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp),

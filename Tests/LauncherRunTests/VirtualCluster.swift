@@ -68,6 +68,23 @@ enum VirtualCluster {
         }
     }
 
+    /// Every pid in the node's namespace.
+    static func pids(on name: String) -> [Int32] {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        process.arguments = ["netns", "pids", "cohort-\(name)"]
+        process.standardOutput = output
+        try? process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    static func commandLine(of pid: Int32) -> String {
+        String(decoding: FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data(), as: UTF8.self).replacingOccurrences(of: "\0", with: " ")
+    }
+
     /// Pids in the node's namespace whose environment holds `variable=value`.
     static func processes(on name: String, variable: String, value: String) -> [Int32] {
         let output = Pipe()

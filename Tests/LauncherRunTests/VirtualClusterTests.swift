@@ -41,6 +41,49 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(attempt.directory)/hostfile").split(separator: "\n").count, 3)
     }
 
+    /// mpirun starts its daemons through the agents' channels (cohort-rsh), not an ssh
+    /// connection each: no ssh process carries an orted while the ranks run.
+    func testMPIRunsDaemonsStartThroughTheAgentsNotSSH() throws {
+        let task = TaskSpec.shell("rsh", "sleep 2; hostname", multi: MultiInstance(instances: 3, processesPerNode: 1, transport: .tcp))
+        final class Seen: @unchecked Sendable { var orteds = 0, sshOrteds = 0; var stop = false }
+        let seen = Seen()
+        let watcher = Thread {
+            while !seen.stop {
+                for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(entry) != nil {
+                    let line = String(decoding: FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") ?? Data(), as: UTF8.self)
+                        .replacingOccurrences(of: "\0", with: " ")
+                    guard line.contains("orted") && line.contains("ess_base_jobid") else { continue }
+                    seen.orteds += 1
+                    if line.hasPrefix("ssh ") || line.hasPrefix("/usr/bin/ssh ") { seen.sshOrteds += 1 }
+                }
+                usleep(100_000)
+            }
+        }
+        watcher.start()
+        let run = try Harness.run(JobSpec(id: "vc-rsh", pool: "vc", tasks: [task]), pool: pool)
+        seen.stop = true
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertEqual(Set(output(attempt)), Set(attempt.nodes))
+        XCTAssertTrue(attempt.launchedCommand.contains { $0.hasSuffix("/cohort-rsh") }, "\(attempt.launchedCommand)")
+        XCTAssertGreaterThan(seen.orteds, 0, "the daemons were seen running")
+        XCTAssertEqual(seen.sshOrteds, 0, "no daemon came through its own ssh connection")
+    }
+
+    /// A node whose agent cannot start is unusable, with the reason, and takes no work.
+    func testANodeWhoseAgentCannotStartIsUnusableWithTheReason() throws {
+        var settings = Harness.settings(Harness.temporaryDirectory())
+        settings.cohortExecutable = "/nonexistent/cohort"
+        let runner = try JobRunner(job: JobSpec(id: "vc-noagent", pool: "vc", tasks: [TaskSpec.shell("t", "hostname")]), pool: pool, settings: settings)
+        let run = runner.run()
+        XCTAssertFalse(run.succeeded)
+        for node in runner.pool.nodes {
+            XCTAssertEqual(node.state, .unusable, node.id)
+            XCTAssertTrue(node.stateReason?.contains("cohort agent could not start (exit code 127)") == true, node.stateReason ?? "")
+            XCTAssertTrue(node.stateReason?.contains("/nonexistent/cohort") == true, node.stateReason ?? "")
+        }
+    }
+
     /// The same argv on a remote node as on this machine: a remote shell once read `&&` as an
     /// operator and `FOO=bar` as an assignment.
     func testRemoteTasksGetExactlyTheLocalArgv() throws {

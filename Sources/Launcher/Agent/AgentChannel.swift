@@ -135,6 +135,9 @@ public final class AgentChannel: @unchecked Sendable {
             case .message(.started(_, let pid)): progress.pid = pid; progress.started.signal(); return false
             case .message(.failedToStart(_, let code)): progress.launchErrno = code; progress.started.signal(); return true
             case .message(let message) where message.termination != nil:
+                // An end before the start (an agent of another build may order them so) still
+                // releases the starter.
+                if progress.pid == 0 { progress.pid = -1; progress.started.signal() }
                 progress.termination = message.termination; progress.ended.signal(); return true
             case .lost(let reason): progress.lost = reason; progress.started.signal(); progress.ended.signal(); return true
             default: return false
@@ -219,7 +222,7 @@ public final class AgentChannel: @unchecked Sendable {
     // MARK: - The channel
 
     @discardableResult
-    private func send(_ message: ToAgent) -> Bool {
+    func send(_ message: ToAgent) -> Bool {
         let frame = AgentFrame.encode(message)
         writeLock.lock()
         defer { writeLock.unlock() }

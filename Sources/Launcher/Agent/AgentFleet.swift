@@ -18,6 +18,7 @@ public final class AgentFleet: @unchecked Sendable {
     private var channels: [String: AgentChannel] = [:]
     private var watchdogStarted = false
     private var closed = false
+    private var remoteShellServer: RemoteShellServer?
 
     public init(pool: Pool, settings: ExecutionSettings) {
         sshConfig = pool.sshConfig
@@ -46,6 +47,23 @@ public final class AgentFleet: @unchecked Sendable {
         let channel = AgentChannel(node: node, command: agentLine(node), hello: hello)
         channels[key] = channel
         return channel
+    }
+
+    /// The node among those with a channel whose address (or id) is `host`: how mpirun,
+    /// through cohort-rsh, names the nodes of its hostfile.
+    func node(named host: String) -> Node? {
+        lock.lock(); defer { lock.unlock() }
+        let nodes = channels.values.map(\.node)
+        return nodes.first { $0.address == host } ?? nodes.first { $0.id == host }
+    }
+
+    /// The socket cohort-rsh reaches this controller at (made on first use); nil if it
+    /// cannot be made, and mpirun then starts its daemons over ssh.
+    public func remoteShellSocket() -> String? {
+        lock.lock(); defer { lock.unlock() }
+        if closed { return nil }
+        if remoteShellServer == nil { remoteShellServer = try? RemoteShellServer(fleet: self) }
+        return remoteShellServer?.path
     }
 
     /// Takes `channel` as its node's (tests start agents without ssh).
@@ -129,7 +147,10 @@ public final class AgentFleet: @unchecked Sendable {
         closed = true
         let all = Array(channels.values)
         channels.removeAll()
+        let server = remoteShellServer
+        remoteShellServer = nil
         lock.unlock()
+        server?.close()
         for channel in all { channel.release() }
     }
 

@@ -120,6 +120,8 @@ public final class NodeAgent: @unchecked Sendable {
     private func spawn(id: UInt64, arguments: [String], environment: [String: String], directory: String, stdout: String?, stderr: String?,
                        statusFile: String?, keepErrors: Bool, stream: Bool) {
         guard !arguments.isEmpty else { send(.failedToStart(id: id, errno: EINVAL)); return }
+        // No directory: the user's home, where ssh would have started it.
+        let directory = directory.isEmpty ? (nodeEnvironment["HOME"] ?? "/") : directory
         let variables = nodeEnvironment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }.sorted()
         var errorsFile = stderr
         var keptFile: String?
@@ -170,8 +172,10 @@ public final class NodeAgent: @unchecked Sendable {
         }
         running[pid] = child
         pids[id] = pid
-        lock.unlock()
+        // Still under the lock: the reaper, which may already be waiting for any child, must
+        // not report this one's end before its start.
         send(.started(id: id, pid: pid))
+        lock.unlock()
         started.signal()
     }
 

@@ -232,6 +232,7 @@ public struct AttemptExecutor: Sendable {
         if let limit = remaining.maxWallClockTime { remaining.maxWallClockTime = max(0.001, limit - Date().timeIntervalSince(started)) }
         let master = environment.variables(forNode: 0)
         var arguments: [String]
+        var shellSocket: String?
         if multi.launch == .raw {
             arguments = work.task.commandLine
         } else {
@@ -246,11 +247,16 @@ public struct AttemptExecutor: Sendable {
                                         extraOptions: multi.mpirunOptions, rankWrapper: [settings.cohortExecutable, "rank-env", "--"],
                                         application: work.task.commandLine)
             command.mcaParameters = pool.mcaParameters ?? [:]
+            if !isLocal, let remoteShell = settings.siblingRemoteShell, let socket = agents.remoteShellSocket() {
+                command.remoteShell = remoteShell
+                shellSocket = socket
+            }
             arguments = command.arguments
         }
         attempt.launchedCommand = arguments
         let base = baseEnvironment()
         var launcherVariables = master
+        if let shellSocket { launcherVariables["COHORT_AGENT_SOCKET"] = shellSocket }
         if multi.launch != .raw {
             // mpirun runs here, with this machine's loader variables, not the job's.
             for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherVariables[name] = base[name] }
@@ -352,7 +358,7 @@ public struct AttemptExecutor: Sendable {
             // mpirun cannot reach the lost node's daemon to end it cleanly: don't wait for it;
             // the survivors are swept right after.
             child.signalGroup(SIGTERM)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { child.signalGroup(SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { child.signalGroup(SIGKILL) }
         }
         let termination = child.wait()
         monitor.stop()

@@ -42,6 +42,13 @@ public struct ExecutionSettings: Sendable {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
+    /// `cohort-rsh` next to `cohortExecutable`, if it was built there (and its path has no
+    /// space, which mpirun would split its agent's name at).
+    public var siblingRemoteShell: String? {
+        let path = URL(fileURLWithPath: cohortExecutable).deletingLastPathComponent().appendingPathComponent("cohort-rsh").path
+        return FileManager.default.isExecutableFile(atPath: path) && !path.contains(" ") ? path : nil
+    }
+
     /// The running executable's own path (for `cohortExecutable` when the CLI runs jobs).
     public static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

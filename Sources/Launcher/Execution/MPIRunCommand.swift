@@ -12,6 +12,8 @@ public struct MPIRunCommand: Sendable {
     public var sshConfig: String?
     public var network: String?
     public var mcaParameters: [String: String] = [:]
+    /// `cohort-rsh`, when mpirun starts its daemons through the node agents (else ssh).
+    public var remoteShell: String?
     /// Variables mpirun must hand to every rank (`-x NAME`).
     public var exportedNames: [String]
     public var extraOptions: [String]
@@ -49,7 +51,13 @@ public struct MPIRunCommand: Sendable {
         }
         if runningAsRoot { a.append("--allow-run-as-root") }
         a += Self.transportFlags(transport)
-        if let sshConfig, !isLocalPool { a += ["--mca", "plm_rsh_agent", "ssh -F \(sshConfig)"] }
+        if let remoteShell, !isLocalPool {
+            // Every daemon from mpirun itself (no tree spawn: cohort-rsh reaches the controller
+            // from this machine only), each a message on its node's agent channel.
+            a += ["--mca", "plm_rsh_agent", remoteShell, "--mca", "plm_rsh_no_tree_spawn", "1"]
+        } else if let sshConfig, !isLocalPool {
+            a += ["--mca", "plm_rsh_agent", "ssh -F \(sshConfig)"]
+        }
         if let network, !isLocalPool { a += ["--mca", "btl_tcp_if_include", network, "--mca", "oob_tcp_if_include", network] }
         for name in mcaParameters.keys.sorted() { a += ["--mca", name, mcaParameters[name]!] }
         for name in exportedNames { a += ["-x", name] }

@@ -1,0 +1,178 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The controller's end of `cohort-rsh`, the remote shell mpirun is given: a Unix socket
+/// in a directory only this user can enter. Each connection asks to run a command line on
+/// a host; it runs through that node's agent (as ssh would run it: `sh -c LINE` in the
+/// home directory), its output and exit code come back. So a 32-node launch costs 32
+/// messages on channels already open, not 32 ssh handshakes.
+final class RemoteShellServer: @unchecked Sendable {
+    let path: String
+    private let directory: String
+    private let listener: Int32
+    private weak var fleet: AgentFleet?
+
+    init(fleet: AgentFleet) throws {
+        var template = Array((NSTemporaryDirectory() + "/cohort-rsh-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw AgentChannel.Lost(reason: "cannot make a socket directory: \(String(cString: strerror(errno)))") }
+        directory = String(cString: made)
+        path = "\(directory)/s"
+        listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard listener >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw AgentChannel.Lost(reason: "cannot make the socket \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(listener, 128) == 0 else {
+            Glibc.close(listener)
+            throw AgentChannel.Lost(reason: "cannot listen on \(path): \(String(cString: strerror(errno)))")
+        }
+        self.fleet = fleet
+        let thread = Thread { [self] in accepting() }
+        thread.stackSize = 256 << 10
+        thread.start()
+    }
+
+    func close() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        Glibc.close(listener)
+        unlink(path)
+        rmdir(directory)
+    }
+
+    private func accepting() {
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return  // closed
+            }
+            let thread = Thread { [self] in serve(connection) }
+            thread.stackSize = 256 << 10
+            thread.start()
+        }
+    }
+
+    /// One command: read the request, run it through the host's agent, relay its output
+    /// and end; a client that goes away first (mpirun ended it) has its command killed.
+    private func serve(_ connection: Int32) {
+        let reply = Reply(connection)
+        var header = [UInt8](repeating: 0, count: 4)
+        guard readAll(connection, &header) else { return reply.close() }
+        let length = header.reduce(0) { $0 << 8 | Int($1) }
+        guard length > 0, length <= 1 << 20 else { return reply.finish(error: "cohort-rsh: a request of \(length) bytes", code: 255) }
+        var body = [UInt8](repeating: 0, count: length)
+        guard readAll(connection, &body) else { return reply.close() }
+        let fields = body.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+        guard fields.count >= 2 else { return reply.finish(error: "cohort-rsh: no command given", code: 255) }
+        let host = fields[0], line = fields.dropFirst().joined(separator: " ")
+        guard let fleet, let node = fleet.node(named: host) else {
+            return reply.finish(error: "cohort-rsh: \(host) is not a node whose agent this controller keeps", code: 255)
+        }
+        let channel: AgentChannel
+        switch fleet.ready(node) {
+        case .success(let (ready, _)): channel = ready
+        case .failure(let lost): return reply.finish(error: "cohort-rsh: node \(node.id) is lost: \(lost.reason)", code: 255)
+        }
+        final class Request: @unchecked Sendable { var id: UInt64 = 0 }
+        let request = Request()
+        let ended = DispatchSemaphore(value: 0)
+        channel.request({ id in
+            request.id = id
+            return .spawn(id: id, arguments: ["/bin/sh", "-c", line], environment: [:], directory: "", stdout: nil, stderr: nil,
+                          statusFile: nil, keepErrors: false, stream: true)
+        }) { event in
+            switch event {
+            case .message(.output(_, let stream, let data)):
+                reply.send(kind: stream == 2 ? 2 : 1, data)
+                return false
+            case .message(.failedToStart(_, let code)):
+                reply.finish(error: "cohort-rsh: cannot start /bin/sh on \(node.id): \(String(cString: strerror(code)))", code: 127)
+            case .message(let message) where message.termination != nil:
+                reply.finish(error: nil, code: message.termination!.code)
+            case .lost(let reason):
+                reply.finish(error: "cohort-rsh: node \(node.id) was lost: \(reason)", code: 255)
+            default:
+                return false
+            }
+            ended.signal()
+            return true
+        }
+        // The client sends nothing more: a read that returns is its end.
+        var byte: UInt8 = 0
+        while read(connection, &byte, 1) < 0 && errno == EINTR {}
+        if ended.wait(timeout: .now()) == .timedOut {
+            channel.send(.signal(id: request.id, signal: SIGKILL))
+            _ = ended.wait(timeout: .now() + 10)
+        }
+        reply.close()
+    }
+
+    private func readAll(_ descriptor: Int32, _ buffer: inout [UInt8]) -> Bool {
+        var offset = 0
+        while offset < buffer.count {
+            let got = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if got < 0 && errno == EINTR { continue }
+            if got <= 0 { return false }
+            offset += got
+        }
+        return true
+    }
+
+    /// What goes back to one cohort-rsh: output frames, then the exit frame; written from the
+    /// channel's reader, closed by the connection's thread.
+    final class Reply: @unchecked Sendable {
+        private let lock = NSLock()
+        private var descriptor: Int32
+        private var finished = false
+
+        init(_ descriptor: Int32) { self.descriptor = descriptor }
+
+        func send(kind: UInt8, _ data: Data) {
+            lock.lock(); defer { lock.unlock() }
+            guard !finished else { return }
+            write(kind, data)
+        }
+
+        func finish(error: String?, code: Int32) {
+            lock.lock(); defer { lock.unlock() }
+            guard !finished else { return }
+            if let error { write(2, Data((error + "\n").utf8)) }
+            let value = UInt32(bitPattern: code).bigEndian
+            write(3, withUnsafeBytes(of: value) { Data($0) })
+            finished = true
+        }
+
+        func close() {
+            lock.lock(); defer { lock.unlock() }
+            finished = true
+            if descriptor >= 0 { Glibc.close(descriptor); descriptor = -1 }
+        }
+
+        private func write(_ kind: UInt8, _ data: Data) {  // under lock
+            guard descriptor >= 0 else { return }
+            var frame = Data([kind])
+            let length = UInt32(data.count).bigEndian
+            frame.append(withUnsafeBytes(of: length) { Data($0) })
+            frame.append(data)
+            frame.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let wrote = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                    if wrote < 0 && errno == EINTR { continue }
+                    if wrote <= 0 { return }
+                    offset += wrote
+                }
+            }
+        }
+    }
+}

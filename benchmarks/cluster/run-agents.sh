@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Remote work through the node agents, on a virtual cluster of N hosts (network namespaces
+# with real sshd; needs root), each pair interleaved and measured in the same run:
+#   1. `hello` on N hosts × 1 rank: `cohort run` against bare mpirun with the same flags (ssh launch);
+#   2. the same on 4 hosts;
+#   3. T `true` tasks on the N-host pool against the local pool (tasks/s, ratio);
+#   4. node loss detection: a running 2-node task, its agent killed (-9), then a link cut;
+#   5. `cohort serve`'s CPU while it keeps N idle agents (after a job that used every node).
+# `cohort run` starts the agents each time (one ssh each, all at once); a server keeps them.
+#
+#   bash benchmarks/cluster/run-agents.sh [hosts=32] [rounds=3] [tasks=3200]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+hosts=${1:-32}
+rounds=${2:-3}
+tasks=${3:-3200}
+bash scripts/setup.sh >/dev/null
+for product in cohort cohort-spawner cohort-rsh hello; do swift build -c release --product "$product" >/dev/null; done
+bin=$(swift build -c release --show-bin-path)
+export COHORT_VC_DIR=/tmp/cohort-vc-bench
+bash scripts/virtual-cluster.sh up "$hosts" >/dev/null
+trap 'bash scripts/virtual-cluster.sh down' EXIT
+work=$(mktemp -d)
+export COHORT_HOME="$work/home"
+head -4 "$COHORT_VC_DIR/hostfile" > "$work/hostfile4"
+pool_flags=(--ssh-config "$COHORT_VC_DIR/ssh_config" --network 10.77.0.0/24 --mca mpi_yield_when_idle=1)
+"$bin/cohort" pool add vc --hostfile "$COHORT_VC_DIR/hostfile" "${pool_flags[@]}" >/dev/null
+"$bin/cohort" pool add vc4 --hostfile "$work/hostfile4" "${pool_flags[@]}" >/dev/null
+for pool in vc local; do
+  { echo "id: tasks-$pool"; echo "pool: $pool"; echo "tasks:"
+    for i in $(seq 1 "$tasks"); do echo "  - { id: t$i, commandLine: /bin/true }"; done; } > "$work/tasks-$pool.yaml"
+done
+python3 - "$hosts" "$rounds" "$tasks" "$bin" "$work" "$COHORT_VC_DIR" <<'PY'
+import json, os, signal, statistics, subprocess, sys, time
+hosts, rounds, tasks, bin, work, vc = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+cohort, hello = f"{bin}/cohort", f"{bin}/hello"
+root = ["--allow-run-as-root"] if os.getuid() == 0 else []
+
+def mpirun(hostfile, n):
+    # The flags Cohort's tcp transport gives mpirun on this pool, with ssh as the launcher.
+    return ["mpirun", "--hostfile", hostfile, "-np", str(n), "--map-by", "ppr:1:node", *root, "--mca", "pml", "ob1",
+            "--mca", "btl", "self,vader,tcp", "--mca", "plm_rsh_agent", f"ssh -F {vc}/ssh_config",
+            "--mca", "btl_tcp_if_include", "10.77.0.0/24", "--mca", "oob_tcp_if_include", "10.77.0.0/24",
+            "--mca", "mpi_yield_when_idle", "1", hello]
+
+def timed(argv):
+    start = time.perf_counter()
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0: sys.exit(f"{' '.join(argv[:6])} … failed with {result.returncode}: {result.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+pairs = {
+    f"hello, {hosts} hosts": (mpirun(f"{vc}/hostfile", hosts), [cohort, "run", "--quiet", "--pool", "vc", "-N", str(hosts), "--transport", "tcp", "--", hello]),
+    "hello, 4 hosts": (mpirun(f"{work}/hostfile4", 4), [cohort, "run", "--quiet", "--pool", "vc4", "-N", "4", "--transport", "tcp", "--", hello]),
+}
+times = {name: ([], []) for name in pairs}
+rates = {"remote": [], "local": []}
+for _ in range(rounds):
+    for name, (reference, ours) in pairs.items():
+        times[name][0].append(timed(reference))
+        times[name][1].append(timed(ours))
+    rates["remote"].append(tasks / timed([cohort, "run", "--quiet", f"{work}/tasks-vc.yaml"]))
+    rates["local"].append(tasks / timed([cohort, "run", "--quiet", f"{work}/tasks-local.yaml"]))
+
+print(f"# node agents on {hosts} virtual hosts ({os.cpu_count()} cores), medians of {rounds} interleaved rounds")
+print(f"{'launch':<22}{'bare mpirun (s)':>17}{'cohort run (s)':>16}{'ratio':>8}")
+for name, (reference, ours) in times.items():
+    a, b = statistics.median(reference), statistics.median(ours)
+    print(f"{name:<22}{a:>17.2f}{b:>16.2f}{b / a:>8.2f}")
+remote, local = statistics.median(rates["remote"]), statistics.median(rates["local"])
+print(f"{tasks} true tasks: {hosts}-host pool {remote:.0f} tasks/s, local pool {local:.0f} tasks/s, ratio {remote / local:.2f} "
+      f"(each cohort run starts its {hosts} agents: one ssh each, at once)")
+
+# Node loss: a 2-node task that sleeps; its second node's agent killed, then (another run) its link cut.
+def namespace_pids(node):
+    out = subprocess.run(["ip", "netns", "pids", f"cohort-{node}"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+def cmdline(pid):
+    try: return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError: return ""
+
+def loss(how):
+    job = f"{work}/loss-{how}.yaml"
+    open(job, "w").write("id: loss\npool: vc4\ntasks:\n  - id: solve\n    commandLine: sleep 60\n"
+                         "    multiInstance: { instances: 2, transport: tcp }\n"
+                         "    constraints: { maxTaskRetryCount: 0 }\n")
+    run = subprocess.Popen([cohort, "run", "--quiet", "--output", "json", job], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 60
+    group = []
+    while time.time() < deadline and len(group) < 2:
+        group = [node for node in ("node1", "node2", "node3", "node4") if any("sleep 60" in cmdline(p) for p in namespace_pids(node))]
+        time.sleep(0.1)
+    if len(group) < 2: sys.exit("loss: the task did not start on two nodes")
+    survivor, victim = group
+    time.sleep(1)
+    start = time.perf_counter()
+    if how == "agent killed":
+        for pid in namespace_pids(victim):
+            if "agent --stdio" in cmdline(pid) and "ssh" not in cmdline(pid): os.kill(pid, signal.SIGKILL)
+    else:
+        subprocess.run(["ip", "link", "set", f"cvh-{victim[4:]}", "down"], check=True)
+    # Counted lost once the survivor's rank is ended (the group's processes end on a loss).
+    while any("sleep 60" in cmdline(p) for p in namespace_pids(survivor)) and time.perf_counter() - start < 60:
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - start
+    out, _ = run.communicate(timeout=120)
+    if how != "agent killed": subprocess.run(["ip", "link", "set", f"cvh-{victim[4:]}", "up"], check=True)
+    text = json.dumps(json.loads(out))
+    if "was lost" not in text: sys.exit(f"loss ({how}): the failure does not name a lost node: {text[:500]}")
+    return victim, elapsed
+
+for how in ("agent killed", "link down"):
+    node, seconds = loss(how)
+    print(f"node loss ({how}): {node} counted lost and its group's rank on the other node ended {seconds:.2f} s after (target <= 3 s)")
+
+# Idle agents: a server that ran a job on every node keeps their channels; its CPU over 10 s.
+serve = subprocess.Popen([cohort, "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    time.sleep(2)
+    job = f"{work}/all.yaml"
+    open(job, "w").write(f"id: all\npool: vc\ntasks:\n  - id: all\n    commandLine: /bin/true\n"
+                         f"    multiInstance: {{ instances: {hosts}, transport: tcp }}\n")
+    subprocess.run([cohort, "submit", job], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cohort, "wait", "--timeout", "300", "all"], check=True, stdout=subprocess.DEVNULL)
+    def cpu():
+        fields = open(f"/proc/{serve.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    time.sleep(2)
+    before, start = cpu(), time.perf_counter()
+    time.sleep(10)
+    share = (cpu() - before) / (time.perf_counter() - start)
+    agents = sum(1 for p in os.listdir("/proc") if p.isdigit() and "agent --stdio" in cmdline(p) and not cmdline(p).startswith("ssh"))
+    print(f"cohort serve with {agents} idle agents: {share * 100:.2f} % of a core (target <= 1 %)")
+finally:
+    serve.send_signal(signal.SIGTERM)
+    serve.wait(timeout=30)
+PY
