@@ -41,6 +41,12 @@ final class AgentFrameTests: XCTestCase {
         XCTAssertEqual(try AgentFrame.decode(ToAgent.self, from: XCTUnwrap(decoder.next())), request)
     }
 
+    /// The controller counts heartbeats by their first bytes without decoding them.
+    func testAHeartbeatStartsWithTheBytesTheControllerCounts() {
+        let frame = AgentFrame.encode(FromAgent.heartbeat(load: 0.25, running: 2))
+        XCTAssertTrue(frame.dropFirst(4).starts(with: Array(#"{"heartbeat":"#.utf8)), String(decoding: frame.dropFirst(4), as: UTF8.self))
+    }
+
     func testAnOversizedLengthIsRefusedBeforeItsBodyIsRead() {
         var decoder = FrameDecoder(limit: 1024)
         decoder.append([0x7f, 0xff, 0xff, 0xff])

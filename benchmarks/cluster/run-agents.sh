@@ -5,7 +5,8 @@
 #   2. the same on 4 hosts;
 #   3. T `true` tasks on the N-host pool against the local pool (tasks/s, ratio);
 #   4. node loss detection: a running 2-node task, its agent killed (-9), then a link cut;
-#   5. `cohort serve`'s CPU while it keeps N idle agents (after a job that used every node).
+#   5. 1–3 again through `cohort serve` (its agents already up), and its CPU while it keeps
+#      N idle agents.
 # `cohort run` starts the agents each time (one ssh each, all at once); a server keeps them.
 #
 #   bash benchmarks/cluster/run-agents.sh [hosts=32] [rounds=3] [tasks=3200]
@@ -113,20 +114,37 @@ def loss(how):
 for how in ("agent killed", "link down"):
     node, seconds = loss(how)
     print(f"node loss ({how}): {node} counted lost and its group's rank on the other node ended {seconds:.2f} s after (target <= 3 s)")
+# The lost nodes are unusable (stored); they answer again, and a check heals them.
+subprocess.run([cohort, "node", "check", "--pool", "vc4"], check=True, stdout=subprocess.DEVNULL)
 
-# Idle agents: a server that ran a job on every node keeps their channels; its CPU over 10 s.
+# Through a server: `cohort run` hands the job to `cohort serve`, whose agents are already up
+# (a first job used every node), so no ssh at all; then its CPU while its agents are idle.
 serve = subprocess.Popen([cohort, "serve", "--listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
     time.sleep(2)
-    job = f"{work}/all.yaml"
-    open(job, "w").write(f"id: all\npool: vc\ntasks:\n  - id: all\n    commandLine: /bin/true\n"
-                         f"    multiInstance: {{ instances: {hosts}, transport: tcp }}\n")
-    subprocess.run([cohort, "submit", job], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([cohort, "wait", "--timeout", "300", "all"], check=True, stdout=subprocess.DEVNULL)
+    for pool, count in (("vc", hosts), ("vc4", 4)):
+        job = f"{work}/all-{pool}.yaml"
+        open(job, "w").write(f"id: all-{pool}\npool: {pool}\ntasks:\n  - id: all\n    commandLine: /bin/true\n"
+                             f"    multiInstance: {{ instances: {count}, transport: tcp }}\n")
+        subprocess.run([cohort, "submit", job], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([cohort, "wait", "--timeout", "300", f"all-{pool}"], check=True, stdout=subprocess.DEVNULL)
+    served = {name: ([], []) for name in pairs}
+    served_rates = []
+    for _ in range(rounds):
+        for name, (reference, ours) in pairs.items():
+            served[name][0].append(timed(reference))
+            served[name][1].append(timed(ours))
+        served_rates.append(tasks / timed([cohort, "run", "--quiet", f"{work}/tasks-vc.yaml"]))
+    print(f"{'through cohort serve':<22}{'bare mpirun (s)':>17}{'cohort run (s)':>16}{'ratio':>8}")
+    for name, (reference, ours) in served.items():
+        a, b = statistics.median(reference), statistics.median(ours)
+        print(f"{name:<22}{a:>17.2f}{b:>16.2f}{b / a:>8.2f}")
+    served_rate = statistics.median(served_rates)
+    print(f"{tasks} true tasks through the server on the {hosts}-host pool: {served_rate:.0f} tasks/s ({served_rate / local:.2f} x the local pool's cohort run)")
     def cpu():
         fields = open(f"/proc/{serve.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    time.sleep(2)
+    time.sleep(3)
     before, start = cpu(), time.perf_counter()
     time.sleep(10)
     share = (cpu() - before) / (time.perf_counter() - start)
