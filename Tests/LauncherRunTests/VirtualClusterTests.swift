@@ -252,6 +252,40 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-crash"), [], "nothing of the job is left on any node")
     }
 
+    /// kill -9 of the server while remote tasks run: their agents keep them running (a
+    /// served controller's tasks outlive its channels) and write each end to `exit-status`;
+    /// the restarted server records each of them once and runs none again.
+    func testRemoteTasksOutliveAKilledServerAndAreRecordedOnce() throws {
+        let home = Harness.temporaryDirectory()
+        try PoolStore(stateDirectory: home).save(pool)
+        let runs = "\(home)/runs"
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        let file = "\(home)/job.yaml"
+        try ("id: vc-outlive\npool: vc\ntasks:\n" + (1...4).map {
+            "  - { id: t\($0), commandLine: \"sh -c 'sleep 2; hostname >> \(runs)/t\($0)'\" }\n"
+        }.joined()).write(toFile: file, atomically: true, encoding: .utf8)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "vc-outlive\n")
+        let deadline = Date() + 60
+        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-outlive").filter({ VirtualCluster.commandLine(of: $0).hasPrefix("sleep") }).count < 4,
+              Date() < deadline { usleep(50_000) }
+        server.killHard()
+        sleep(4)  // every task ends while no server runs
+        for task in 1...4 { XCTAssertEqual(Harness.read("\(runs)/t\(task)").split(separator: "\n").count, 1, "t\(task) finished on its node") }
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let store = try JobStore(stateDirectory: home)
+        while try store.job("vc-outlive")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
+        XCTAssertEqual(server.stop(), 0, server.log)
+        for record in try store.tasks(jobId: "vc-outlive") {
+            XCTAssertEqual(record.result, "success", "\(record.taskId): \(record.attempts.map(\.failure))")
+            XCTAssertEqual(record.attempts.count, 1, "\(record.taskId) recorded once: \(record.attempts.map(\.failure))")
+            XCTAssertEqual(Harness.read("\(runs)/\(record.taskId)").split(separator: "\n").count, 1, "\(record.taskId) did not run again")
+        }
+        XCTAssertTrue(server.log.contains("4 attempt(s) that ended unrecorded were recorded"), server.log)
+    }
+
     func testADrainDuringARunLetsRunningWorkFinishAndTakesNoMore() throws {
         let home = Harness.temporaryDirectory()
         let store = PoolStore(stateDirectory: home)

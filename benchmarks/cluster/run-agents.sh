@@ -6,7 +6,7 @@
 #   3. T `true` tasks on the N-host pool against the local pool (tasks/s, ratio);
 #   4. node loss detection: a running 2-node task, its agent killed (-9), then a link cut;
 #   5. 1–3 again through `cohort serve` (its agents already up), and its CPU while it keeps
-#      N idle agents.
+#      N idle agents, then 8 N (8 agents per host, each its own node).
 # `cohort run` starts the agents each time (one ssh each, all at once); a server keeps them.
 #
 #   bash benchmarks/cluster/run-agents.sh [hosts=32] [rounds=3] [tasks=3200]
@@ -150,6 +150,35 @@ try:
     share = (cpu() - before) / (time.perf_counter() - start)
     agents = sum(1 for p in os.listdir("/proc") if p.isdigit() and "agent --stdio" in cmdline(p) and not cmdline(p).startswith("ssh"))
     print(f"cohort serve with {agents} idle agents: {share * 100:.2f} % of a core (target <= 1 %)")
+
+    # 8 agents per host (256 on 32 hosts): a pool of aliases, each its own node and channel.
+    per_host = 8
+    with open(f"{work}/ssh_config_many", "w") as config:
+        config.write(open(f"{vc}/ssh_config").read())
+        for host in range(1, hosts + 1):
+            for k in range(1, per_host + 1):
+                config.write(f"Host node{host}-{k}\n  HostName 10.77.0.{10 + host}\n")
+    with open(f"{work}/hostfile_many", "w") as hostfile:
+        hostfile.writelines(f"node{host}-{k} slots=1\n" for host in range(1, hosts + 1) for k in range(1, per_host + 1))
+    subprocess.run([cohort, "pool", "add", "many", "--hostfile", f"{work}/hostfile_many", "--ssh-config", f"{work}/ssh_config_many",
+                    "--network", "10.77.0.0/24"], check=True, stdout=subprocess.DEVNULL)
+    count = hosts * per_host
+    job = f"{work}/many.yaml"
+    # A raw multi-instance task: every node of the group is checked (its agent started), the
+    # command runs once.
+    open(job, "w").write(f"id: many\npool: many\ntasks:\n  - id: all\n    commandLine: /bin/true\n"
+                         f"    multiInstance: {{ instances: {count}, launch: raw }}\n")
+    started = time.perf_counter()
+    subprocess.run([cohort, "submit", job], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cohort, "wait", "--timeout", "600", "many"], stdout=subprocess.DEVNULL)
+    print(f"{count} agents (for a {count}-node raw task) came up and the task ran in {time.perf_counter() - started:.1f} s")
+    time.sleep(3)
+    before, start = cpu(), time.perf_counter()
+    time.sleep(10)
+    share = (cpu() - before) / (time.perf_counter() - start)
+    agents = sum(1 for p in os.listdir("/proc") if p.isdigit() and "agent --stdio" in cmdline(p) and not cmdline(p).startswith("ssh"))
+    rss = int(open(f"/proc/{serve.pid}/status").read().split("VmRSS:")[1].split()[0]) / 1024
+    print(f"cohort serve with {agents} idle agents: {share * 100:.2f} % of a core (target <= 5 %), RSS {rss:.0f} MB")
 finally:
     serve.send_signal(signal.SIGTERM)
     serve.wait(timeout=30)
