@@ -70,6 +70,20 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(seen.sshOrteds, 0, "no daemon came through its own ssh connection")
     }
 
+    /// A raw task runs its own mpirun on its first node: its daemons start through the
+    /// agents as well (that node's agent relays cohort-rsh to the controller), no ssh keys
+    /// between nodes needed and no ssh process carrying an orted.
+    func testARawTasksOwnMPIRunStartsItsDaemonsThroughTheAgents() throws {
+        let root = getuid() == 0 ? "--allow-run-as-root " : ""
+        let task = TaskSpec.shell("raw", "mpirun \(root)--hostfile $COHORT_HOSTFILE -np 3 --map-by ppr:1:node --mca oob_tcp_if_include 10.77.0.0/24 hostname",
+                                  multi: MultiInstance(instances: 3, processesPerNode: 1, launch: .raw))
+        let run = try Harness.run(JobSpec(id: "vc-raw", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertEqual(output(attempt).sorted(), attempt.nodes.sorted(), "one daemon and rank on each node of the group")
+        XCTAssertFalse(Harness.read("\(attempt.directory)/stderr.txt").contains("ssh"), Harness.read("\(attempt.directory)/stderr.txt"))
+    }
+
     /// A node whose agent cannot start is unusable, with the reason, and takes no work.
     func testANodeWhoseAgentCannotStartIsUnusableWithTheReason() throws {
         var settings = Harness.settings(Harness.temporaryDirectory())

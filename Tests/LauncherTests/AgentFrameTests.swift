@@ -35,7 +35,7 @@ final class AgentFrameTests: XCTestCase {
 
     func testRequestsRoundTrip() throws {
         let request = ToAgent.spawn(id: 1, arguments: ["sh", "-c", "echo $X"], environment: ["X": "a b"], directory: "/w", stdout: "/w/o",
-                                    stderr: nil, statusFile: "/w/s", keepErrors: false, stream: false)
+                                    stderr: nil, statusFile: "/w/s", keepErrors: false, stream: false, relayShell: true)
         var decoder = FrameDecoder()
         decoder.append(AgentFrame.encode(request))
         XCTAssertEqual(try AgentFrame.decode(ToAgent.self, from: XCTUnwrap(decoder.next())), request)

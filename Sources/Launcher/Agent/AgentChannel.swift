@@ -26,6 +26,12 @@ public final class AgentChannel: @unchecked Sendable {
     private var state: State = .connecting
     private var handlers: [UInt64: @Sendable (Event) -> Bool] = [:]
     private var watchers: [Int: @Sendable (String) -> Void] = [:]
+    /// Where a task's requests to run commands on other nodes go (the fleet).
+    var shellHandler: (@Sendable (FromAgent) -> Void)? {
+        get { condition.lock(); defer { condition.unlock() }; return handlerForShells }
+        set { condition.lock(); handlerForShells = newValue; condition.unlock() }
+    }
+    private var handlerForShells: (@Sendable (FromAgent) -> Void)?
     private var nextId: UInt64 = 0
     private var nextWatcher = 0
     /// When the agent last said anything (monotonic nanoseconds).
@@ -120,7 +126,7 @@ public final class AgentChannel: @unchecked Sendable {
 
     /// Starts `words` on the node as the agent's child; its end comes through `wait()`.
     func spawn(_ words: [String], variables: [String: String], directory: String, stdout: String?, stderr: String?,
-               statusFile: String?) throws -> ChildProcess {
+               statusFile: String?, relayShell: Bool = false) throws -> ChildProcess {
         final class Progress: @unchecked Sendable {
             let started = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
             var pid: pid_t = 0, launchErrno: Int32 = 0, termination: Termination?, lost: String?, id: UInt64 = 0
@@ -129,7 +135,7 @@ public final class AgentChannel: @unchecked Sendable {
         request({ id in
             progress.id = id
             return .spawn(id: id, arguments: words, environment: variables, directory: directory, stdout: stdout, stderr: stderr,
-                          statusFile: statusFile, keepErrors: false, stream: false)
+                          statusFile: statusFile, keepErrors: false, stream: false, relayShell: relayShell)
         }) { event in
             switch event {
             case .message(.started(_, let pid)): progress.pid = pid; progress.started.signal(); return false
@@ -161,7 +167,7 @@ public final class AgentChannel: @unchecked Sendable {
         request({ id in
             outcome.id = id
             return .spawn(id: id, arguments: words, environment: variables, directory: directory, stdout: nil, stderr: nil,
-                          statusFile: nil, keepErrors: true, stream: false)
+                          statusFile: nil, keepErrors: true, stream: false, relayShell: false)
         }) { event in
             switch event {
             case .message(.failedToStart(_, let code)):
@@ -299,6 +305,11 @@ public final class AgentChannel: @unchecked Sendable {
             }
             id = nil
         case .heartbeat: id = nil
+        case .shell, .shellClosed:
+            let handler = handlerForShells
+            condition.unlock()
+            handler?(message)
+            return
         case .started(let requestId, _), .failedToStart(let requestId, _), .exited(let requestId, _, _, _), .output(let requestId, _, _),
              .swept(let requestId, _), .pong(let requestId):
             id = requestId

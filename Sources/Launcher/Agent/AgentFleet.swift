@@ -18,7 +18,9 @@ public final class AgentFleet: @unchecked Sendable {
     private var channels: [String: AgentChannel] = [:]
     private var watchdogStarted = false
     private var closed = false
-    private var remoteShellServer: RemoteShellServer?
+    private var shellSocket: ShellSocket?
+    /// Commands that tasks' cohort-rsh asked for through their agents, by origin and id: what ends them.
+    private var relayed: [String: @Sendable () -> Void] = [:]
 
     public init(pool: Pool, settings: ExecutionSettings) {
         sshConfig = pool.sshConfig
@@ -45,6 +47,10 @@ public final class AgentFleet: @unchecked Sendable {
         if let existing = channels[key], existing.lostReason == nil { return existing }
         if !watchdogStarted && !closed { startWatchdog() }
         let channel = AgentChannel(node: node, command: agentLine(node), hello: hello)
+        channel.shellHandler = { [weak self, weak channel] message in
+            guard let self, let channel else { return }
+            self.relay(message, from: channel)
+        }
         channels[key] = channel
         return channel
     }
@@ -62,8 +68,77 @@ public final class AgentFleet: @unchecked Sendable {
     public func remoteShellSocket() -> String? {
         lock.lock(); defer { lock.unlock() }
         if closed { return nil }
-        if remoteShellServer == nil { remoteShellServer = try? RemoteShellServer(fleet: self) }
-        return remoteShellServer?.path
+        if shellSocket == nil {
+            shellSocket = try? ShellSocket { [weak self] host, line, reply in
+                guard let self else { reply.finish(error: "cohort-rsh: the controller is closing", code: 255); return {} }
+                return self.runShell(host: host, line: line, output: { reply.send(kind: $0, $1) }, finish: { reply.finish(error: $0, code: $1) })
+            }
+        }
+        return shellSocket?.path
+    }
+
+    /// Runs `line` on the node named `host` as ssh would (`sh -c LINE` in the home
+    /// directory), through its agent: output as it comes (1 stdout, 2 stderr), then the exit
+    /// code (255 and a reason when the node cannot be reached). Returns what kills it.
+    func runShell(host: String, line: String, output: @escaping @Sendable (UInt8, Data) -> Void,
+                  finish: @escaping @Sendable (String?, Int32) -> Void) -> @Sendable () -> Void {
+        guard let node = node(named: host) else {
+            finish("cohort-rsh: \(host) is not a node whose agent this controller keeps", 255)
+            return {}
+        }
+        let channel: AgentChannel
+        switch ready(node) {
+        case .success(let (up, _)): channel = up
+        case .failure(let lost):
+            finish("cohort-rsh: node \(node.id) is lost: \(lost.reason)", 255)
+            return {}
+        }
+        final class Request: @unchecked Sendable { var id: UInt64 = 0 }
+        let request = Request()
+        channel.request({ id in
+            request.id = id
+            return .spawn(id: id, arguments: ["/bin/sh", "-c", line], environment: [:], directory: "", stdout: nil, stderr: nil,
+                          statusFile: nil, keepErrors: false, stream: true, relayShell: false)
+        }) { event in
+            switch event {
+            case .message(.output(_, let stream, let data)):
+                output(stream == 2 ? 2 : 1, data)
+                return false
+            case .message(.failedToStart(_, let code)):
+                finish("cohort-rsh: cannot start /bin/sh on \(node.id): \(String(cString: strerror(code)))", 127)
+            case .message(let message) where message.termination != nil:
+                finish(nil, message.termination!.code)
+            case .lost(let reason):
+                finish("cohort-rsh: node \(node.id) was lost: \(reason)", 255)
+            default:
+                return false
+            }
+            return true
+        }
+        return { [weak channel] in _ = channel?.send(.signal(id: request.id, signal: SIGKILL)) }
+    }
+
+    /// A task's cohort-rsh, through its agent `origin`: run the command and answer there.
+    private func relay(_ message: FromAgent, from origin: AgentChannel) {
+        let key: String
+        switch message {
+        case .shell(let id, let host, let line):
+            key = "\(ObjectIdentifier(origin).hashValue).\(id)"
+            let cancel = runShell(host: host, line: line, output: { [weak origin] stream, data in
+                _ = origin?.send(.shellOutput(id: id, stream: Int32(stream), data: data))
+            }, finish: { [weak self, weak origin] error, code in
+                if let error { _ = origin?.send(.shellOutput(id: id, stream: 2, data: Data((error + "\n").utf8))) }
+                _ = origin?.send(.shellEnded(id: id, code: code))
+                self?.lock.lock(); self?.relayed[key] = nil; self?.lock.unlock()
+            })
+            lock.lock(); relayed[key] = cancel; lock.unlock()
+        case .shellClosed(let id):
+            key = "\(ObjectIdentifier(origin).hashValue).\(id)"
+            lock.lock(); let cancel = relayed.removeValue(forKey: key); lock.unlock()
+            cancel?()
+        default:
+            return
+        }
     }
 
     /// Takes `channel` as its node's (tests start agents without ssh).
@@ -147,8 +222,8 @@ public final class AgentFleet: @unchecked Sendable {
         closed = true
         let all = Array(channels.values)
         channels.removeAll()
-        let server = remoteShellServer
-        remoteShellServer = nil
+        let server = shellSocket
+        shellSocket = nil
         lock.unlock()
         server?.close()
         for channel in all { channel.release() }

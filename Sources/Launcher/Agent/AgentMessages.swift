@@ -6,7 +6,7 @@ import Foundation
 /// exchange is the hello, which settles the protocol version.
 public enum AgentProtocol {
     /// Bumped whenever a message changes shape; both ends must agree at hello.
-    public static let version = 1
+    public static let version = 2
     /// A frame larger than this ends the channel: no message of ours comes near it (an
     /// environment is at most a few hundred KiB), so it is a broken or hostile peer.
     public static let maximumFrame = 8 << 20
@@ -26,13 +26,19 @@ public enum ToAgent: Codable, Sendable, Equatable {
     /// `environment`, in `directory`. Output is appended to the files, or (`stream`) sent
     /// back as `output` frames; `statusFile` gets the end as cohort-spawner writes it;
     /// `keepErrors`: the last lines of stderr come back with the end (health scripts).
+    /// `relayShell`: the task gets `COHORT_AGENT_SOCKET`, where the node's `cohort-rsh` asks
+    /// this agent (and it the controller) to start commands on other nodes: an mpirun the
+    /// task runs itself (`launch: raw`) starts its daemons through the agents too.
     case spawn(id: UInt64, arguments: [String], environment: [String: String], directory: String,
-               stdout: String?, stderr: String?, statusFile: String?, keepErrors: Bool, stream: Bool)
+               stdout: String?, stderr: String?, statusFile: String?, keepErrors: Bool, stream: Bool, relayShell: Bool)
     /// Signals the process group of the task started by request `id`.
     case signal(id: UInt64, signal: Int32)
     /// Kills every process of this node whose environment holds `variable=value` for one of `values`.
     case sweep(id: UInt64, variable: String, values: [String])
     case ping(id: UInt64)
+    /// Output of, and the end of, a command the agent asked for (`FromAgent.shell`).
+    case shellOutput(id: UInt64, stream: Int32, data: Data)
+    case shellEnded(id: UInt64, code: Int32)
 }
 
 /// What an agent reports about its node at hello.
@@ -65,6 +71,10 @@ public enum FromAgent: Codable, Sendable, Equatable {
     case output(id: UInt64, stream: Int32, data: Data)
     case swept(id: UInt64, killed: Int)
     case pong(id: UInt64)
+    /// A task's `cohort-rsh` asks to run `line` on `host` (`id` is the agent's own), and
+    /// later, if it went away first, to end it.
+    case shell(id: UInt64, host: String, line: String)
+    case shellClosed(id: UInt64)
 }
 
 extension FromAgent {

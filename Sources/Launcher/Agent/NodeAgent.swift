@@ -34,6 +34,29 @@ public final class NodeAgent: @unchecked Sendable {
         var streams: DispatchGroup?
     }
 
+    /// Where this node's tasks' cohort-rsh reach the agent (made on first need), and the
+    /// commands they asked for, by id, waiting for their output and end from the controller.
+    private var socket: ShellSocket?
+    private var shells: [UInt64: ShellSocket.Reply] = [:]
+    private var nextShell: UInt64 = 0
+
+    private func shellSocket() -> String? {
+        lock.lock(); defer { lock.unlock() }
+        if socket == nil {
+            socket = try? ShellSocket { [weak self] host, line, reply in
+                guard let self else { return {} }
+                self.lock.lock()
+                self.nextShell += 1
+                let id = self.nextShell
+                self.shells[id] = reply
+                self.lock.unlock()
+                self.send(.shell(id: id, host: host, line: line))
+                return { [weak self] in self?.send(.shellClosed(id: id)) }
+            }
+        }
+        return socket?.path
+    }
+
     public init(input: Int32 = 0, output: Int32 = 1) {
         self.input = input
         self.output = output
@@ -69,7 +92,14 @@ public final class NodeAgent: @unchecked Sendable {
                 break reading
             }
         }
-        // The channel is gone: the controller died or let go of this node.
+        // The channel is gone: the controller died or let go of this node. Commands asked of
+        // it will get no answer.
+        lock.lock()
+        let orphans = shells.values
+        shells.removeAll()
+        lock.unlock()
+        for reply in orphans { reply.finish(error: "cohort-rsh: the agent's controller is gone", code: 255) }
+        socket?.close()
         lock.lock()
         let outlive = tasksOutliveChannel
         let groups = Array(running.keys)
@@ -92,9 +122,19 @@ public final class NodeAgent: @unchecked Sendable {
         switch message {
         case .hello:
             break
-        case .spawn(let id, let arguments, let environment, let directory, let stdout, let stderr, let statusFile, let keepErrors, let stream):
+        case .spawn(let id, let arguments, var environment, let directory, let stdout, let stderr, let statusFile, let keepErrors, let stream, let relayShell):
+            if relayShell {
+                guard let socket = shellSocket() else { send(.failedToStart(id: id, errno: EADDRNOTAVAIL)); return }
+                environment["COHORT_AGENT_SOCKET"] = socket
+            }
             spawn(id: id, arguments: arguments, environment: environment, directory: directory, stdout: stdout, stderr: stderr,
                   statusFile: statusFile, keepErrors: keepErrors, stream: stream)
+        case .shellOutput(let id, let stream, let data):
+            lock.lock(); let reply = shells[id]; lock.unlock()
+            reply?.send(kind: stream == 2 ? 2 : 1, data)
+        case .shellEnded(let id, let code):
+            lock.lock(); let reply = shells.removeValue(forKey: id); lock.unlock()
+            reply?.finish(error: nil, code: code)
         case .signal(let id, let signal):
             lock.lock(); let pid = pids[id]; lock.unlock()
             if let pid { kill(-pid, signal) }

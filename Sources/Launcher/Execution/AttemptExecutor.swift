@@ -257,6 +257,13 @@ public struct AttemptExecutor: Sendable {
         let base = baseEnvironment()
         var launcherVariables = master
         if let shellSocket { launcherVariables["COHORT_AGENT_SOCKET"] = shellSocket }
+        // A raw task on remote nodes runs its own mpirun: it gets the agents too (its first
+        // node's agent relays cohort-rsh's requests to the controller).
+        let relayShell = multi.launch == .raw && !isLocal && !nodes[0].isLocal && settings.siblingRemoteShell != nil
+        if relayShell, let remoteShell = settings.siblingRemoteShell {
+            launcherVariables["OMPI_MCA_plm_rsh_agent"] = remoteShell
+            launcherVariables["OMPI_MCA_plm_rsh_no_tree_spawn"] = "1"
+        }
         if multi.launch != .raw {
             // mpirun runs here, with this machine's loader variables, not the job's.
             for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherVariables[name] = base[name] }
@@ -266,7 +273,7 @@ public struct AttemptExecutor: Sendable {
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
                                         cancellation: work.cancellation ?? cancellation) {
             try launch(arguments, on: launchNode, directory: environment.workingDirectory(0), variables: launcherVariables, output: directory,
-                       statusFile: "\(directory)/\(Self.exitStatusFile)")
+                       statusFile: "\(directory)/\(Self.exitStatusFile)", relayShell: relayShell)
         }
         attempt.exitCode = termination.code
         if termination == .exited(0) {
@@ -392,12 +399,14 @@ public struct AttemptExecutor: Sendable {
 
     /// Starts `words` on `node`: here (through the spawner when serving, so that the end is
     /// written to `statusFile`), or as a child of the node's agent, which writes it there.
-    func launch(_ words: [String], on node: Node, directory: String, variables: [String: String], output: String, statusFile: String?) throws -> ChildProcess {
-        try launch(words, on: node, directory: directory, variables: variables, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt", statusFile: statusFile)
+    func launch(_ words: [String], on node: Node, directory: String, variables: [String: String], output: String, statusFile: String?,
+                relayShell: Bool = false) throws -> ChildProcess {
+        try launch(words, on: node, directory: directory, variables: variables, stdout: "\(output)/stdout.txt", stderr: "\(output)/stderr.txt",
+                   statusFile: statusFile, relayShell: relayShell)
     }
 
     func launch(_ words: [String], on node: Node, directory: String, variables: [String: String], stdout: String, stderr: String,
-                statusFile: String?) throws -> ChildProcess {
+                statusFile: String?, relayShell: Bool = false) throws -> ChildProcess {
         if node.isLocal || pool.kind == .local {
             let environment = baseEnvironment().merging(variables) { $1 }
             if let spawner = settings.spawner, let statusFile {
@@ -409,7 +418,7 @@ public struct AttemptExecutor: Sendable {
         case .failure(let lost): throw lost
         case .success(let (channel, _)):
             return try channel.spawn(words, variables: variables, directory: directory, stdout: stdout, stderr: stderr,
-                                     statusFile: settings.spawner == nil ? nil : statusFile)
+                                     statusFile: settings.spawner == nil ? nil : statusFile, relayShell: relayShell)
         }
     }
 

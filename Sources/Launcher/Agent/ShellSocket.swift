@@ -3,27 +3,32 @@ import Foundation
 import Glibc
 #endif
 
-/// The controller's end of `cohort-rsh`, the remote shell mpirun is given: a Unix socket
-/// in a directory only this user can enter. Each connection asks to run a command line on
-/// a host; it runs through that node's agent (as ssh would run it: `sh -c LINE` in the
-/// home directory), its output and exit code come back. So a 32-node launch costs 32
-/// messages on channels already open, not 32 ssh handshakes.
-final class RemoteShellServer: @unchecked Sendable {
+/// The listening end of `cohort-rsh`, the remote shell mpirun is given: a Unix socket in a
+/// directory only this user can enter. Each connection asks to run a command line on a
+/// host; `start` runs it (the controller: through that node's agent; an agent: by asking
+/// its controller) and the output and exit code go back through `Reply`. So a 32-node
+/// launch costs 32 messages on channels already open, not 32 ssh handshakes.
+final class ShellSocket: @unchecked Sendable {
+    /// Starts `line` on `host`, answering through the reply; returns what ends it early.
+    typealias Start = @Sendable (_ host: String, _ line: String, _ reply: Reply) -> @Sendable () -> Void
+
     let path: String
     private let directory: String
     private let listener: Int32
-    private weak var fleet: AgentFleet?
+    private let start: Start
 
-    init(fleet: AgentFleet) throws {
+    init(start: @escaping Start) throws {
         var template = Array((NSTemporaryDirectory() + "/cohort-rsh-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw AgentChannel.Lost(reason: "cannot make a socket directory: \(String(cString: strerror(errno)))") }
         directory = String(cString: made)
         path = "\(directory)/s"
+        self.start = start
         listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard listener >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            rmdir(directory)
             throw AgentChannel.Lost(reason: "cannot make the socket \(path)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -34,9 +39,9 @@ final class RemoteShellServer: @unchecked Sendable {
         }
         guard bound == 0, listen(listener, 128) == 0 else {
             Glibc.close(listener)
+            rmdir(directory)
             throw AgentChannel.Lost(reason: "cannot listen on \(path): \(String(cString: strerror(errno)))")
         }
-        self.fleet = fleet
         let thread = Thread { [self] in accepting() }
         thread.stackSize = 256 << 10
         thread.start()
@@ -62,57 +67,25 @@ final class RemoteShellServer: @unchecked Sendable {
         }
     }
 
-    /// One command: read the request, run it through the host's agent, relay its output
-    /// and end; a client that goes away first (mpirun ended it) has its command killed.
+    /// One command: read the request, start it, and wait for the client's end; a client that
+    /// goes away first (mpirun ended it) has its command ended.
     private func serve(_ connection: Int32) {
         let reply = Reply(connection)
         var header = [UInt8](repeating: 0, count: 4)
         guard readAll(connection, &header) else { return reply.close() }
         let length = header.reduce(0) { $0 << 8 | Int($1) }
-        guard length > 0, length <= 1 << 20 else { return reply.finish(error: "cohort-rsh: a request of \(length) bytes", code: 255) }
+        guard length > 0, length <= 1 << 20 else { reply.finish(error: "cohort-rsh: a request of \(length) bytes", code: 255); return reply.close() }
         var body = [UInt8](repeating: 0, count: length)
         guard readAll(connection, &body) else { return reply.close() }
         let fields = body.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
-        guard fields.count >= 2 else { return reply.finish(error: "cohort-rsh: no command given", code: 255) }
-        let host = fields[0], line = fields.dropFirst().joined(separator: " ")
-        guard let fleet, let node = fleet.node(named: host) else {
-            return reply.finish(error: "cohort-rsh: \(host) is not a node whose agent this controller keeps", code: 255)
-        }
-        let channel: AgentChannel
-        switch fleet.ready(node) {
-        case .success(let (ready, _)): channel = ready
-        case .failure(let lost): return reply.finish(error: "cohort-rsh: node \(node.id) is lost: \(lost.reason)", code: 255)
-        }
-        final class Request: @unchecked Sendable { var id: UInt64 = 0 }
-        let request = Request()
-        let ended = DispatchSemaphore(value: 0)
-        channel.request({ id in
-            request.id = id
-            return .spawn(id: id, arguments: ["/bin/sh", "-c", line], environment: [:], directory: "", stdout: nil, stderr: nil,
-                          statusFile: nil, keepErrors: false, stream: true)
-        }) { event in
-            switch event {
-            case .message(.output(_, let stream, let data)):
-                reply.send(kind: stream == 2 ? 2 : 1, data)
-                return false
-            case .message(.failedToStart(_, let code)):
-                reply.finish(error: "cohort-rsh: cannot start /bin/sh on \(node.id): \(String(cString: strerror(code)))", code: 127)
-            case .message(let message) where message.termination != nil:
-                reply.finish(error: nil, code: message.termination!.code)
-            case .lost(let reason):
-                reply.finish(error: "cohort-rsh: node \(node.id) was lost: \(reason)", code: 255)
-            default:
-                return false
-            }
-            ended.signal()
-            return true
-        }
+        guard fields.count >= 2 else { reply.finish(error: "cohort-rsh: no command given", code: 255); return reply.close() }
+        let cancel = start(fields[0], fields.dropFirst().joined(separator: " "), reply)
         // The client sends nothing more: a read that returns is its end.
         var byte: UInt8 = 0
         while read(connection, &byte, 1) < 0 && errno == EINTR {}
-        if ended.wait(timeout: .now()) == .timedOut {
-            channel.send(.signal(id: request.id, signal: SIGKILL))
-            _ = ended.wait(timeout: .now() + 10)
+        if !reply.isFinished {
+            cancel()
+            reply.waitUntilFinished(seconds: 10)
         }
         reply.close()
     }
@@ -128,14 +101,19 @@ final class RemoteShellServer: @unchecked Sendable {
         return true
     }
 
-    /// What goes back to one cohort-rsh: output frames, then the exit frame; written from the
-    /// channel's reader, closed by the connection's thread.
+    /// What goes back to one cohort-rsh: output frames (kind 1 stdout, 2 stderr), then the
+    /// exit frame (kind 3); written from whichever thread has them, closed by the connection's.
     final class Reply: @unchecked Sendable {
         private let lock = NSLock()
         private var descriptor: Int32
         private var finished = false
+        private let done = DispatchSemaphore(value: 0)
 
         init(_ descriptor: Int32) { self.descriptor = descriptor }
+
+        var isFinished: Bool { lock.lock(); defer { lock.unlock() }; return finished }
+
+        func waitUntilFinished(seconds: Double) { _ = done.wait(timeout: .now() + seconds) }
 
         func send(kind: UInt8, _ data: Data) {
             lock.lock(); defer { lock.unlock() }
@@ -144,12 +122,14 @@ final class RemoteShellServer: @unchecked Sendable {
         }
 
         func finish(error: String?, code: Int32) {
-            lock.lock(); defer { lock.unlock() }
-            guard !finished else { return }
+            lock.lock()
+            guard !finished else { return lock.unlock() }
             if let error { write(2, Data((error + "\n").utf8)) }
             let value = UInt32(bitPattern: code).bigEndian
             write(3, withUnsafeBytes(of: value) { Data($0) })
             finished = true
+            lock.unlock()
+            done.signal()
         }
 
         func close() {
