@@ -300,6 +300,40 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertTrue(server.log.contains("4 attempt(s) that ended unrecorded were recorded"), server.log)
     }
 
+    /// A remote task still running when the restarted server sweeps it: its agent writes its
+    /// end (SIGKILL) down, which is the sweep's doing, not the task's — it is cut off and runs
+    /// again, its retries untouched (it was once recorded as killed and, with no retries
+    /// left, failed).
+    func testARemoteTaskStillRunningAtARestartIsCutOffNotFailed() throws {
+        let home = Harness.temporaryDirectory()
+        try PoolStore(stateDirectory: home).save(pool)
+        let file = "\(home)/job.yaml"
+        try """
+            id: vc-cut
+            pool: vc
+            tasks:
+              - id: long
+                commandLine: sh -c 'if [ $COHORT_ATTEMPT = 1 ]; then sleep 60; fi; hostname'
+                constraints: { maxTaskRetryCount: 0 }
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "vc-cut\n")
+        let deadline = Date() + 60
+        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-cut").filter({ VirtualCluster.commandLine(of: $0).hasPrefix("sleep") }).isEmpty,
+              Date() < deadline { usleep(50_000) }
+        server.killHard()
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let store = try JobStore(stateDirectory: home)
+        while try store.job("vc-cut")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
+        XCTAssertEqual(server.stop(), 0, server.log)
+        let record = try XCTUnwrap(try store.tasks(jobId: "vc-cut").first)
+        XCTAssertEqual(record.attempts.first?.failure?.category, .interrupted, "\(record.attempts.map(\.failure))")
+        XCTAssertEqual(record.result, "success", "\(record.attempts.map(\.failure))")
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-cut"), [], "nothing of the job is left on any node")
+    }
+
     func testADrainDuringARunLetsRunningWorkFinishAndTakesNoMore() throws {
         let home = Harness.temporaryDirectory()
         let store = PoolStore(stateDirectory: home)

@@ -46,6 +46,9 @@ public struct Recovery {
         // By the job's key in this work tree: another state directory's job of the same id is
         // not this one.
         let settings = ExecutionSettings(workDirectory: workDirectory, cohortExecutable: cohortExecutable)
+        // A remote task outlives a dead server on its agent, which writes its end down when
+        // this sweep kills it: an end by SIGKILL from now on is this sweep's, not the task's.
+        let sweptAt = Date()
         let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.workKey)
         ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
         if let pool = pool(job.pool) {
@@ -75,7 +78,7 @@ public struct Recovery {
             let unitDirectory = [workDirectory, job.workKey, task.id, record.replica.map { "r\($0)" }].compactMap { $0 }.joined(separator: "/")
             for number in Set(Self.attemptNumbers(in: unitDirectory)).union(started.keys).sorted() where !known.contains(number) {
                 let directory = started[number]?.directory ?? "\(unitDirectory)/attempt-\(number)"
-                var attempt = Self.attempt(number: number, directory: directory)
+                var attempt = Self.attempt(number: number, directory: directory, sweptAt: sweptAt)
                 if let begun = started[number] {
                     if attempt.nodes.isEmpty { attempt.nodes = begun.nodes }
                     attempt.markerId = begun.markerId
@@ -99,14 +102,16 @@ public struct Recovery {
     }
 
     /// An attempt rebuilt from what it left on disk: its nodes, and how it ended if the task
-    /// spawner wrote it down (else it was cut off).
-    static func attempt(number: Int, directory: String) -> Attempt {
+    /// spawner or the node's agent wrote it down (else it was cut off). A SIGKILL that came
+    /// after `sweptAt` (less a second for the nodes' clocks) was the restart's own sweep: cut off too.
+    static func attempt(number: Int, directory: String, sweptAt: Date = .distantFuture) -> Attempt {
         let nodes = ((try? String(contentsOfFile: "\(directory)/\(AttemptExecutor.nodesFile)", encoding: .utf8)) ?? "")
             .split(separator: "\n").map(String.init)
         let created = (try? FileManager.default.attributesOfItem(atPath: directory)[.modificationDate] as? Date) ?? Date()
         var attempt = Attempt(number: number, nodes: nodes, nodeExitCodes: [:], exitCode: nil, start: created, end: Date(),
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
-        guard let status = ExitStatus(contentsOf: "\(directory)/\(AttemptExecutor.exitStatusFile)") else {
+        guard let status = ExitStatus(contentsOf: "\(directory)/\(AttemptExecutor.exitStatusFile)"),
+              !(status.termination == .signaled(SIGKILL) && status.end >= sweptAt - 1) else {
             attempt.failure = Failure(category: .interrupted, node: nodes.first,
                                       message: "the server stopped while this attempt ran; a restarted server ended its processes and runs it again")
             return attempt
