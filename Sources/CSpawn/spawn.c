@@ -68,3 +68,45 @@ int cohort_spawn_fds(pid_t *pid, const char *file, char *const argv[], char *con
 }
 
 int cohort_pipe(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno; }
+
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// The GNU build id in the PT_NOTE segments of the 64-bit ELF file at `path`, as hex.
+int cohort_build_id(const char *path, char *out, size_t size) {
+    if (size > 0) out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    Elf64_Ehdr header;
+    int found = -1;
+    if (pread(fd, &header, sizeof header, 0) == (ssize_t)sizeof header && memcmp(header.e_ident, ELFMAG, SELFMAG) == 0
+        && header.e_ident[EI_CLASS] == ELFCLASS64 && header.e_phentsize == sizeof(Elf64_Phdr) && header.e_phnum < 256) {
+        for (int i = 0; i < header.e_phnum && found != 0; i++) {
+            Elf64_Phdr program;
+            if (pread(fd, &program, sizeof program, (off_t)(header.e_phoff + (Elf64_Off)i * sizeof program)) != (ssize_t)sizeof program) break;
+            if (program.p_type != PT_NOTE || program.p_filesz == 0 || program.p_filesz > 65536) continue;
+            char *notes = malloc(program.p_filesz);
+            if (!notes) break;
+            if (pread(fd, notes, program.p_filesz, (off_t)program.p_offset) == (ssize_t)program.p_filesz) {
+                size_t offset = 0;
+                while (offset + sizeof(Elf64_Nhdr) <= program.p_filesz) {
+                    const Elf64_Nhdr *note = (const Elf64_Nhdr *)(notes + offset);
+                    size_t name = offset + sizeof(Elf64_Nhdr), desc = name + ((note->n_namesz + 3) & ~3u);
+                    if (desc + note->n_descsz > program.p_filesz) break;
+                    if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && memcmp(notes + name, "GNU", 4) == 0) {
+                        size_t written = 0;
+                        for (unsigned k = 0; k < note->n_descsz && written + 3 <= size; k++)
+                            written += (size_t)snprintf(out + written, size - written, "%02x", (unsigned char)notes[desc + k]);
+                        found = 0;
+                        break;
+                    }
+                    offset = desc + ((note->n_descsz + 3) & ~3u);
+                }
+            }
+            free(notes);
+        }
+    }
+    close(fd);
+    return found;
+}

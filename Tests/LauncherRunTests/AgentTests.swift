@@ -11,7 +11,7 @@ final class AgentTests: XCTestCase {
     let node = Node(id: "here", address: "here", slots: 2)
 
     func hello(stateId: String? = nil, outlive: Bool = false) -> ToAgent {
-        .hello(protocolVersion: AgentProtocol.version, workDirectory: work, stateId: stateId ?? settings.stateId, tasksOutliveChannel: outlive)
+        .hello(protocolVersion: AgentProtocol.version, build: AgentProtocol.build(of: Harness.executable("cohort")), workDirectory: work, stateId: stateId ?? settings.stateId, tasksOutliveChannel: outlive)
     }
 
     func agent(_ hello: ToAgent? = nil) -> AgentChannel {
@@ -35,9 +35,15 @@ final class AgentTests: XCTestCase {
         let foreign = agent(self.hello(stateId: "0123456789abcdef"))
         guard case .lost(let reason) = foreign.waitUntilSettled(timeout: 20) else { return XCTFail("a foreign work tree was served") }
         XCTAssertTrue(reason.contains("does not see the work directory \(work)"), reason)
-        let old = agent(.hello(protocolVersion: 999, workDirectory: work, stateId: settings.stateId, tasksOutliveChannel: false))
+        let old = agent(.hello(protocolVersion: 999, build: AgentProtocol.build(of: Harness.executable("cohort")), workDirectory: work, stateId: settings.stateId, tasksOutliveChannel: false))
         guard case .lost(let why) = old.waitUntilSettled(timeout: 20) else { return XCTFail("a protocol mismatch was served") }
         XCTAssertTrue(why.contains("protocol"), why)
+        // Another build of Cohort on the node (the controller's here is the test process's).
+        let other = agent(.hello(protocolVersion: AgentProtocol.version, build: "0123456789abcdef0123", workDirectory: work, stateId: settings.stateId,
+                                 tasksOutliveChannel: false))
+        guard case .lost(let mismatch) = other.waitUntilSettled(timeout: 20) else { return XCTFail("another build was served") }
+        XCTAssertTrue(mismatch.contains("the controller's is 0123456789ab: install the same Cohort on every node"), mismatch)
+        XCTAssertEqual(hello.build.count, 40, "the agent knows its build id: \(hello.build)")
     }
 
     func testATaskRunsAsTheAgentsChildWithItsVariablesAndItsEndIsWrittenDown() throws {

@@ -17,6 +17,10 @@ int cohort_spawn_fds(pid_t *pid, const char *file, char *const argv[], char *con
 /// Returns 0 or an errno value.
 int cohort_pipe(int fds[2]);
 
+/// The GNU build id of the ELF file at `path` as lowercase hex (NUL-terminated in `out`);
+/// 0, or -1 if it has none or cannot be read.
+int cohort_build_id(const char *path, char *out, size_t size);
+
 /// Sends SIGKILL to every process but the caller whose environment holds exactly the entry
 /// `needle` (`NAME=VALUE`) and whose pid is at least `min_pid` (0: any); returns how many. A
 /// scan of /proc in C: it runs after every attempt, so it must cost microseconds per

@@ -25,7 +25,7 @@ public final class AgentFleet: @unchecked Sendable {
     public init(pool: Pool, settings: ExecutionSettings) {
         sshConfig = pool.sshConfig
         agentCommand = [settings.cohortExecutable, "agent", "--stdio"]
-        hello = .hello(protocolVersion: AgentProtocol.version, workDirectory: settings.workDirectory, stateId: settings.stateId,
+        hello = .hello(protocolVersion: AgentProtocol.version, build: AgentProtocol.build(of: settings.cohortExecutable), workDirectory: settings.workDirectory, stateId: settings.stateId,
                        tasksOutliveChannel: settings.spawner != nil)
     }
 

@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 
 /// What the controller and a node agent say to each other over the agent's channel (the
@@ -15,13 +16,21 @@ public enum AgentProtocol {
     /// busy node may stall its agent for 1.7 s without being counted lost).
     public static let heartbeatInterval: Double = 0.5
     public static let silenceLimit: Double = 2.25
+
+    /// The GNU build id of the executable at `path` ("" if it has none): the `cohort` the
+    /// controller starts agents from and the one an agent runs must be the same build, or
+    /// the agent refuses and names both.
+    public static func build(of path: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 129)
+        return cohort_build_id(path, &buffer, buffer.count) == 0 ? String(cString: buffer) : ""
+    }
 }
 
 /// From the controller to an agent.
 public enum ToAgent: Codable, Sendable, Equatable {
     /// First message. `tasksOutliveChannel`: a served controller's tasks run on (and their
     /// ends are written to `exit-status`) if the channel closes; `cohort run`'s end with it.
-    case hello(protocolVersion: Int, workDirectory: String, stateId: String, tasksOutliveChannel: Bool)
+    case hello(protocolVersion: Int, build: String, workDirectory: String, stateId: String, tasksOutliveChannel: Bool)
     /// Start `arguments` in its own process group, with the agent's environment plus
     /// `environment`, in `directory`. Output is appended to the files, or (`stream`) sent
     /// back as `output` frames; `statusFile` gets the end as cohort-spawner writes it;
@@ -44,6 +53,8 @@ public enum ToAgent: Codable, Sendable, Equatable {
 /// What an agent reports about its node at hello.
 public struct AgentHello: Codable, Sendable, Equatable {
     public var protocolVersion: Int
+    /// The agent's build id (`AgentProtocol.build`).
+    public var build: String
     public var hostname: String
     public var pid: Int32
     public var cores: Int

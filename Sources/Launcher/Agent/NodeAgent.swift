@@ -77,8 +77,8 @@ public final class NodeAgent: @unchecked Sendable {
             do {
                 while let body = try decoder.next() {
                     let message = try AgentFrame.decode(ToAgent.self, from: body)
-                    if case .hello(let version, let work, let stateId, let outlive) = message {
-                        let hello = Self.describeNode(protocolVersion: version, workDirectory: work, stateId: stateId)
+                    if case .hello(let version, let build, let work, let stateId, let outlive) = message {
+                        let hello = Self.describeNode(protocolVersion: version, build: build, workDirectory: work, stateId: stateId)
                         send(.hello(hello))
                         if hello.refusal != nil { return 3 }
                         lock.lock(); tasksOutliveChannel = outlive; lock.unlock()
@@ -302,7 +302,7 @@ public final class NodeAgent: @unchecked Sendable {
 
     // MARK: - What the node has
 
-    static func describeNode(protocolVersion: Int, workDirectory: String, stateId: String) -> AgentHello {
+    static func describeNode(protocolVersion: Int, build: String, workDirectory: String, stateId: String) -> AgentHello {
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count - 1)
         let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?
@@ -311,11 +311,15 @@ public final class NodeAgent: @unchecked Sendable {
         let gpus = ((try? FileManager.default.contentsOfDirectory(atPath: "/dev")) ?? [])
             .filter { $0.hasPrefix("nvidia") && $0.dropFirst(6).allSatisfy(\.isNumber) && $0.count > 6 }.count
         let seen = (try? String(contentsOfFile: "\(workDirectory)/.cohort-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-        var hello = AgentHello(protocolVersion: AgentProtocol.version, hostname: String(cString: name), pid: getpid(),
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "cohort"
+        let own = AgentProtocol.build(of: "/proc/self/exe")
+        var hello = AgentHello(protocolVersion: AgentProtocol.version, build: own, hostname: String(cString: name), pid: getpid(),
                                cores: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), memoryBytes: memory, gpus: gpus,
                                rdma: RDMAProbe.localDevices(), load: load(), sharesWorkDirectory: seen == stateId, refusal: nil)
         if protocolVersion != AgentProtocol.version {
             hello.refusal = "the agent speaks protocol \(AgentProtocol.version), the controller \(protocolVersion): install the same Cohort on the node"
+        } else if !build.isEmpty && !own.isEmpty && build != own {
+            hello.refusal = "the node's \(path) is build \(own.prefix(12)), the controller's is \(build.prefix(12)): install the same Cohort on every node (or restart the controller after an upgrade)"
         } else if !hello.sharesWorkDirectory {
             hello.refusal = "the node does not see the work directory \(workDirectory) (Cohort's work directory must be on a filesystem every node mounts at the same path)"
         }
