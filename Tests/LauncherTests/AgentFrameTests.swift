@@ -7,7 +7,7 @@ import XCTest
 /// the decoder or makes it buffer without bound.
 final class AgentFrameTests: XCTestCase {
     let messages: [FromAgent] = [
-        .hello(AgentHello(protocolVersion: 1, build: "ab12", hostname: "node1", pid: 42, cores: 2, memoryBytes: 1 << 30, gpus: 0,
+        .hello(node: AgentHello(protocolVersion: 1, build: "ab12", hostname: "node1", pid: 42, cores: 2, memoryBytes: 1 << 30, gpus: 0,
                           rdma: [RDMAProbe.Device(name: "mlx5_0", activePorts: [1])], load: 0.5, sharesWorkDirectory: true, refusal: nil)),
         .heartbeat(load: 1.25, running: 3),
         .started(id: 7, pid: 1234),

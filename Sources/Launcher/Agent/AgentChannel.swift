@@ -298,7 +298,7 @@ public final class AgentChannel: @unchecked Sendable {
         lastHeard = DispatchTime.now().uptimeNanoseconds
         let id: UInt64?
         switch message {
-        case .hello(let hello):
+        case .hello(node: let hello):
             if case .connecting = state {
                 state = hello.refusal.map { .lost("the agent refused: \($0)") } ?? .ready(hello)
                 condition.broadcast()

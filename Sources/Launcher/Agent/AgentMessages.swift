@@ -73,7 +73,7 @@ public struct AgentHello: Codable, Sendable, Equatable {
 
 /// From an agent to the controller.
 public enum FromAgent: Codable, Sendable, Equatable {
-    case hello(AgentHello)
+    case hello(node: AgentHello)
     case heartbeat(load: Double, running: Int)
     case started(id: UInt64, pid: Int32)
     case failedToStart(id: UInt64, errno: Int32)

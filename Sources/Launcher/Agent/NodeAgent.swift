@@ -79,7 +79,7 @@ public final class NodeAgent: @unchecked Sendable {
                     let message = try AgentFrame.decode(ToAgent.self, from: body)
                     if case .hello(let version, let build, let work, let stateId, let outlive) = message {
                         let hello = Self.describeNode(protocolVersion: version, build: build, workDirectory: work, stateId: stateId)
-                        send(.hello(hello))
+                        send(.hello(node: hello))
                         if hello.refusal != nil { return 3 }
                         lock.lock(); tasksOutliveChannel = outlive; lock.unlock()
                         if !greeted { greeted = true; Thread { [self] in heartbeat() }.start() }

@@ -269,7 +269,7 @@ public struct AttemptExecutor: Sendable {
             for name in environment.userVariables.keys where LaunchPolicy.isLoaderVariable(name) { launcherVariables[name] = base[name] }
         }
         // A raw launch runs on the group's first node (through its agent); mpirun runs here.
-        let launchNode = multi.launch == .raw ? nodes[0] : Node(id: nodes[0].id, address: "localhost", slots: 1)
+        let launchNode = multi.launch == .raw ? nodes[0] : Self.thisMachine(as: nodes[0].id)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
                                         cancellation: work.cancellation ?? cancellation) {
             try launch(arguments, on: launchNode, directory: environment.workingDirectory(0), variables: launcherVariables, output: directory,
@@ -421,6 +421,9 @@ public struct AttemptExecutor: Sendable {
                                      statusFile: settings.spawner == nil ? nil : statusFile, relayShell: relayShell)
         }
     }
+
+    /// This machine, under the id of the group node a local process (mpirun) answers for.
+    static func thisMachine(as id: String) -> Node { Node(id: id, address: "localhost", slots: 1) }
 
     func exitFailure(_ termination: Termination, node: String, what: String, stderr: String) -> Failure {
         let details = MPIRunReport.lastLines(of: stderr)
