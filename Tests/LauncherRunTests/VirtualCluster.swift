@@ -87,15 +87,7 @@ enum VirtualCluster {
 
     /// Pids in the node's namespace whose environment holds `variable=value`.
     static func processes(on name: String, variable: String, value: String) -> [Int32] {
-        let output = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "pids", "cohort-\(name)"]
-        process.standardOutput = output
-        try? process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        let inNamespace = Set(text.split(separator: "\n").compactMap { Int32($0) })
+        let inNamespace = Set(pids(on: name))
         return ProcessSweeper.localProcesses(variable: variable, value: value).filter { inNamespace.contains($0) }
     }
 

@@ -222,11 +222,39 @@ final class VirtualClusterTests: XCTestCase {
 
     /// kill -9 of `cohort serve` while an MPI task runs across two remote nodes: the next
     /// server ends what is left of it on every node and runs it again; nothing is lost.
-    func testAServerKilledDuringAMultiNodeRunIsReconciled() throws {
+    /// Submits the job `yaml(home)` to a real `cohort serve` on the virtual cluster, kills the
+    /// server (-9) once `running()` holds, runs `whileDown`, starts a new server and waits for
+    /// the job to complete; the store and the second server's log.
+    func runThroughAServerCrash(_ id: String, yaml: (String) -> String, killOnce running: () -> Bool, what: String,
+                                whileDown: () -> Void = {}) throws -> (store: JobStore, log: String) {
         let home = Harness.temporaryDirectory()
         try PoolStore(stateDirectory: home).save(pool)
         let file = "\(home)/job.yaml"
-        try """
+        try yaml(home).write(toFile: file, atomically: true, encoding: .utf8)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "\(id)\n")
+        let deadline = Date() + 60
+        var ready = running()
+        while !ready, Date() < deadline { usleep(50_000); ready = running() }
+        XCTAssertTrue(ready, "\(what) before the kill; \(server.log)")
+        server.killHard()
+        whileDown()
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let store = try JobStore(stateDirectory: home)
+        while try store.job(id)?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
+        XCTAssertEqual(server.stop(), 0, server.log)
+        return (store, server.log)
+    }
+
+    /// Processes of job `id` that are `sleep`s (a task's body, on whichever node).
+    func sleeping(_ id: String) -> Int {
+        ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: id).filter { VirtualCluster.commandLine(of: $0).hasPrefix("sleep") }.count
+    }
+
+    func testAServerKilledDuringAMultiNodeRunIsReconciled() throws {
+        let (store, log) = try runThroughAServerCrash("vc-crash", yaml: { _ in """
             id: vc-crash
             pool: vc
             tasks:
@@ -235,34 +263,21 @@ final class VirtualClusterTests: XCTestCase {
               - id: mpi
                 commandLine: sh -c 'sleep 3; hostname'
                 multiInstance: { instances: 2, transport: tcp }
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        var server = try ServerProcess(home: home)
-        try server.waitUntilListening()
-        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "vc-crash\n")
-        // Kill the server once ranks run on the remote nodes.
-        let deadline = Date() + 60
-        var ranks: [String] = []
-        while Set(ranks).count < 2, Date() < deadline {
-            ranks = ProcessSweeper.localProcesses(variable: "COHORT_TASK_ID", value: "mpi").compactMap {
+            """ }, killOnce: {
+            // Once ranks run on the remote nodes.
+            let ranks = ProcessSweeper.localProcesses(variable: "COHORT_TASK_ID", value: "mpi").compactMap {
                 VirtualCluster.environment(of: $0, "OMPI_COMM_WORLD_RANK") != nil ? VirtualCluster.environment(of: $0, "AZ_BATCH_NODE_ID") : nil
             }
-            usleep(50_000)
-        }
-        XCTAssertEqual(Set(ranks).count, 2, "ranks on two nodes: \(ranks); \(server.log)")
-        server.killHard()
-        server = try ServerProcess(home: home)
-        try server.waitUntilListening()
-        let store = try JobStore(stateDirectory: home)
-        while try store.job("vc-crash")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
-        XCTAssertEqual(server.stop(), 0, server.log)
+            return Set(ranks).count == 2
+        }, what: "ranks on two nodes")
         let tasks = try store.tasks(jobId: "vc-crash")
         let mpi = try XCTUnwrap(tasks.first { $0.taskId == "mpi" })
-        XCTAssertEqual(mpi.result, "success", "\(mpi.attempts.map(\.failure)) \(server.log)")
+        XCTAssertEqual(mpi.result, "success", "\(mpi.attempts.map(\.failure)) \(log)")
         XCTAssertEqual(mpi.attempts.first?.failure?.category, .interrupted, "the attempt the crash cut off")
         XCTAssertEqual(mpi.attempts.first?.nodes.count, 2, "its group is known from the attempt directory")
         XCTAssertEqual(mpi.attempts.filter(\.succeeded).count, 1)
         XCTAssertEqual(tasks.first { $0.taskId == "quick" }?.attempts.filter(\.succeeded).count, 1, "what finished is not run again")
-        XCTAssertTrue(server.log.contains("job vc-crash recovered"), server.log)
+        XCTAssertTrue(log.contains("job vc-crash recovered"), log)
         XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-crash"), [], "nothing of the job is left on any node")
     }
 
@@ -270,34 +285,23 @@ final class VirtualClusterTests: XCTestCase {
     /// served controller's tasks outlive its channels) and write each end to `exit-status`;
     /// the restarted server records each of them once and runs none again.
     func testRemoteTasksOutliveAKilledServerAndAreRecordedOnce() throws {
-        let home = Harness.temporaryDirectory()
-        try PoolStore(stateDirectory: home).save(pool)
-        let runs = "\(home)/runs"
-        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
-        let file = "\(home)/job.yaml"
-        try ("id: vc-outlive\npool: vc\ntasks:\n" + (1...4).map {
-            "  - { id: t\($0), commandLine: \"sh -c 'sleep 2; hostname >> \(runs)/t\($0)'\" }\n"
-        }.joined()).write(toFile: file, atomically: true, encoding: .utf8)
-        var server = try ServerProcess(home: home)
-        try server.waitUntilListening()
-        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "vc-outlive\n")
-        let deadline = Date() + 60
-        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-outlive").filter({ VirtualCluster.commandLine(of: $0).hasPrefix("sleep") }).count < 4,
-              Date() < deadline { usleep(50_000) }
-        server.killHard()
-        sleep(4)  // every task ends while no server runs
-        for task in 1...4 { XCTAssertEqual(Harness.read("\(runs)/t\(task)").split(separator: "\n").count, 1, "t\(task) finished on its node") }
-        server = try ServerProcess(home: home)
-        try server.waitUntilListening()
-        let store = try JobStore(stateDirectory: home)
-        while try store.job("vc-outlive")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
-        XCTAssertEqual(server.stop(), 0, server.log)
+        var runs = ""
+        let (store, log) = try runThroughAServerCrash("vc-outlive", yaml: { home in
+            runs = "\(home)/runs"
+            try? FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+            return "id: vc-outlive\npool: vc\ntasks:\n" + (1...4).map {
+                "  - { id: t\($0), commandLine: \"sh -c 'sleep 2; hostname >> \(runs)/t\($0)'\" }\n"
+            }.joined()
+        }, killOnce: { sleeping("vc-outlive") == 4 }, what: "4 tasks running", whileDown: {
+            sleep(4)  // every task ends while no server runs
+            for task in 1...4 { XCTAssertEqual(Harness.read("\(runs)/t\(task)").split(separator: "\n").count, 1, "t\(task) finished on its node") }
+        })
         for record in try store.tasks(jobId: "vc-outlive") {
             XCTAssertEqual(record.result, "success", "\(record.taskId): \(record.attempts.map(\.failure))")
             XCTAssertEqual(record.attempts.count, 1, "\(record.taskId) recorded once: \(record.attempts.map(\.failure))")
             XCTAssertEqual(Harness.read("\(runs)/\(record.taskId)").split(separator: "\n").count, 1, "\(record.taskId) did not run again")
         }
-        XCTAssertTrue(server.log.contains("4 attempt(s) that ended unrecorded were recorded"), server.log)
+        XCTAssertTrue(log.contains("4 attempt(s) that ended unrecorded were recorded"), log)
     }
 
     /// A remote task still running when the restarted server sweeps it: its agent writes its
@@ -305,29 +309,14 @@ final class VirtualClusterTests: XCTestCase {
     /// again, its retries untouched (it was once recorded as killed and, with no retries
     /// left, failed).
     func testARemoteTaskStillRunningAtARestartIsCutOffNotFailed() throws {
-        let home = Harness.temporaryDirectory()
-        try PoolStore(stateDirectory: home).save(pool)
-        let file = "\(home)/job.yaml"
-        try """
+        let (store, _) = try runThroughAServerCrash("vc-cut", yaml: { _ in """
             id: vc-cut
             pool: vc
             tasks:
               - id: long
                 commandLine: sh -c 'if [ $COHORT_ATTEMPT = 1 ]; then sleep 60; fi; hostname'
                 constraints: { maxTaskRetryCount: 0 }
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-        var server = try ServerProcess(home: home)
-        try server.waitUntilListening()
-        XCTAssertEqual(try Harness.cohort(["submit", file], home: home).stdout, "vc-cut\n")
-        let deadline = Date() + 60
-        while ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-cut").filter({ VirtualCluster.commandLine(of: $0).hasPrefix("sleep") }).isEmpty,
-              Date() < deadline { usleep(50_000) }
-        server.killHard()
-        server = try ServerProcess(home: home)
-        try server.waitUntilListening()
-        let store = try JobStore(stateDirectory: home)
-        while try store.job("vc-cut")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
-        XCTAssertEqual(server.stop(), 0, server.log)
+            """ }, killOnce: { sleeping("vc-cut") > 0 }, what: "the task running")
         let record = try XCTUnwrap(try store.tasks(jobId: "vc-cut").first)
         XCTAssertEqual(record.attempts.first?.failure?.category, .interrupted, "\(record.attempts.map(\.failure))")
         XCTAssertEqual(record.result, "success", "\(record.attempts.map(\.failure))")

@@ -44,16 +44,28 @@ public final class AgentChannel: @unchecked Sendable {
 
     enum Event { case message(FromAgent), lost(String) }
 
-    /// Starts `command` (ssh to the node running the agent; the agent itself in tests) and
-    /// says hello; `state` turns ready or lost as the answer comes back or not.
-    init(node: Node, command arguments: [String], hello: ToAgent) {
+    private let command: [String]
+    private let greeting: ToAgent
+
+    /// A channel that `start()` opens: `command` (ssh to the node running the agent; the
+    /// agent itself in tests), then the hello. `startingNow`: open it here (the fleet opens
+    /// it after letting go of its lock, as it is a process spawn).
+    init(node: Node, command: [String], hello: ToAgent, startingNow: Bool = true) {
         self.node = node
+        self.command = command
+        greeting = hello
         errorsFile = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-agent-\(UUID().uuidString).err").path
+        if startingNow { start() }
+    }
+
+    /// Starts the command and says hello; the state turns ready or lost as the answer comes back or not.
+    func start() {
+        let arguments = command
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
-        guard cohort_pipe(&input) == 0 else { state = .lost("cannot make a pipe: \(String(cString: strerror(errno)))"); return }
+        guard cohort_pipe(&input) == 0 else { return lose("cannot make a pipe: \(String(cString: strerror(errno)))") }
         guard cohort_pipe(&output) == 0 else {
             close(input[0]); close(input[1])
-            state = .lost("cannot make a pipe: \(String(cString: strerror(errno)))"); return
+            return lose("cannot make a pipe: \(String(cString: strerror(errno)))")
         }
         let errors = open(errorsFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         var pid: pid_t = 0
@@ -68,16 +80,15 @@ public final class AgentChannel: @unchecked Sendable {
         if errors >= 0 { close(errors) }
         guard rc == 0 else {
             close(input[1]); close(output[0])
-            state = .lost("cannot start \(arguments[0]): \(String(cString: strerror(rc)))")
-            return
+            return lose("cannot start \(arguments[0]): \(String(cString: strerror(rc)))")
         }
         sshPid = pid
-        toAgent = input[1]
+        writeLock.lock(); toAgent = input[1]; writeLock.unlock()
         let reading = output[0]
         let thread = Thread { [self] in read(from: reading) }
         thread.stackSize = 512 << 10
         thread.start()
-        _ = send(hello)
+        _ = send(greeting)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: errorsFile) }
@@ -189,28 +200,24 @@ public final class AgentChannel: @unchecked Sendable {
     /// Kills the node's processes marked `variable=value` for any of `values`; false if the
     /// agent did not answer within `timeout`.
     func sweep(variable: String, values: [String], timeout: Double = 10) -> Bool {
-        let done = DispatchSemaphore(value: 0)
-        final class Answer: @unchecked Sendable { var swept = false }
-        let answer = Answer()
-        request({ .sweep(id: $0, variable: variable, values: values) }) { event in
-            if case .message(.swept) = event { answer.swept = true }
-            done.signal()
-            return true
-        }
-        return done.wait(timeout: .now() + timeout) == .success && answer.swept
+        answered({ .sweep(id: $0, variable: variable, values: values) }, within: timeout) { if case .swept = $0 { true } else { false } }
     }
 
     /// Whether the agent answers within `timeout`.
     func ping(timeout: Double) -> Bool {
-        let done = DispatchSemaphore(value: 0)
-        final class Answer: @unchecked Sendable { var answered = false }
+        answered({ .ping(id: $0) }, within: timeout) { if case .pong = $0 { true } else { false } }
+    }
+
+    /// Sends a request with one answer; whether `expected` came within `timeout`.
+    private func answered(_ build: (UInt64) -> ToAgent, within timeout: Double, expected: @escaping @Sendable (FromAgent) -> Bool) -> Bool {
+        final class Answer: @unchecked Sendable { var came = false; let done = DispatchSemaphore(value: 0) }
         let answer = Answer()
-        request({ .ping(id: $0) }) { event in
-            if case .message(.pong) = event { answer.answered = true }
-            done.signal()
+        request(build) { event in
+            if case .message(let message) = event { answer.came = expected(message) }
+            answer.done.signal()
             return true
         }
-        return done.wait(timeout: .now() + timeout) == .success && answer.answered
+        return answer.done.wait(timeout: .now() + timeout) == .success && answer.came
     }
 
     /// Calls `onLost` once when the channel is lost (at once if it is); returns a token for `unwatch`.
@@ -232,17 +239,7 @@ public final class AgentChannel: @unchecked Sendable {
         let frame = AgentFrame.encode(message)
         writeLock.lock()
         defer { writeLock.unlock() }
-        guard toAgent >= 0 else { return false }
-        return frame.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let wrote = write(toAgent, bytes.baseAddress! + offset, bytes.count - offset)
-                if wrote < 0 && errno == EINTR { continue }
-                if wrote <= 0 { return false }
-                offset += wrote
-            }
-            return true
-        }
+        return toAgent >= 0 && AgentFrame.write(frame, to: toAgent)
     }
 
     private func read(from descriptor: Int32) {

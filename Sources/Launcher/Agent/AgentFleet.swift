@@ -42,16 +42,18 @@ public final class AgentFleet: @unchecked Sendable {
     /// The node's channel: the one it has, or (if it has none or lost it) a new one on its way up.
     public func channel(for node: Node) -> AgentChannel {
         lock.lock()
-        defer { lock.unlock() }
         let key = Self.key(node)
-        if let existing = channels[key], existing.lostReason == nil { return existing }
+        if let existing = channels[key], existing.lostReason == nil { lock.unlock(); return existing }
         if !watchdogStarted && !closed { startWatchdog() }
-        let channel = AgentChannel(node: node, command: agentLine(node), hello: hello)
+        let channel = AgentChannel(node: node, command: agentLine(node), hello: hello, startingNow: false)
         channel.shellHandler = { [weak self, weak channel] message in
             guard let self, let channel else { return }
             self.relay(message, from: channel)
         }
         channels[key] = channel
+        lock.unlock()
+        // Started outside the lock: a group's nodes spawn their ssh at once, not in turn.
+        channel.start()
         return channel
     }
 

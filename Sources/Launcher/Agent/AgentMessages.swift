@@ -1,5 +1,8 @@
 import CSpawn
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the controller and a node agent say to each other over the agent's channel (the
 /// stdin and stdout of `ssh node cohort agent --stdio`): frames of a 4-byte big-endian
@@ -116,6 +119,21 @@ public enum AgentFrame {
         var frame = Data(bytes: &length, count: 4)
         frame.append(body)
         return frame
+    }
+
+    /// Writes all of `data` to `descriptor` (a pipe or a socket); false if it closed first.
+    @discardableResult
+    static func write(_ data: Data, to descriptor: Int32) -> Bool {
+        data.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let wrote = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if wrote < 0 && errno == EINTR { continue }
+                if wrote <= 0 { return false }
+                offset += wrote
+            }
+            return true
+        }
     }
 
     public static func decode<Message: Decodable>(_ type: Message.Type, from body: Data) throws(Problem) -> Message {

@@ -32,7 +32,13 @@ public final class NodeAgent: @unchecked Sendable {
         var keepErrors: Bool
         /// Readers of streamed output; the end is sent once they have sent everything.
         var streams: DispatchGroup?
+        /// Whether its start was sent; an end the reaper sees before that waits here, so that
+        /// the controller always hears the start first.
+        var announced = false
+        var ended: (Termination, Date)?
     }
+    /// Ends of children reaped before their spawner recorded them.
+    private var early: [pid_t: (Termination, Date)] = [:]
 
     /// Where this node's tasks' cohort-rsh reach the agent (made on first need), and the
     /// commands they asked for, by id, waiting for their output and end from the controller.
@@ -140,17 +146,9 @@ public final class NodeAgent: @unchecked Sendable {
             if let pid { kill(-pid, signal) }
         case .sweep(let id, let variable, let values):
             // Off the reading thread: a scan of /proc takes milliseconds on a busy node.
+            // Its own network namespace only: on a virtual cluster every node shares this /proc.
             DispatchQueue.global().async { [self] in
-                var killed = 0
-                for _ in 0..<2 {  // a dying parent may fork once more between scan and kill
-                    let now = withCStrings(values.map { "\(variable)=\($0)" }) { needles in
-                        Int(cohort_kill_marked_in(UnsafeRawPointer(needles).assumingMemoryBound(to: UnsafePointer<CChar>?.self), Int32(values.count), 0, 1))
-                    }
-                    killed += now
-                    if now == 0 { break }
-                    usleep(20_000)
-                }
-                send(.swept(id: id, killed: killed))
+                send(.swept(id: id, killed: ProcessSweeper.killLocal(variable: variable, values: values, inThisNamespace: true)))
             }
         case .ping(let id):
             send(.pong(id: id))
@@ -181,8 +179,6 @@ public final class NodeAgent: @unchecked Sendable {
                 pipes.append((ends[0], ends[1]))
             }
         }
-        // Under the lock: the reaper looks the pid up only after this has recorded it.
-        lock.lock()
         let rc = withCStrings(arguments) { argv in
             withCStrings(variables) { envp in
                 stream ? cohort_spawn_fds(&pid, arguments[0], argv, envp, directory, -1, pipes[0].write, pipes[1].write, 1)
@@ -191,7 +187,6 @@ public final class NodeAgent: @unchecked Sendable {
         }
         for ends in pipes { close(ends.write) }
         if rc != 0 {
-            lock.unlock()
             for ends in pipes { close(ends.read) }
             if let keptFile { unlink(keptFile) }
             send(.failedToStart(id: id, errno: rc))
@@ -210,13 +205,18 @@ public final class NodeAgent: @unchecked Sendable {
             }
             child.streams = group
         }
+        started.signal()  // the reaper may wait for it now; it may even have ended already
+        lock.lock()
+        var ended = early.removeValue(forKey: pid)
         running[pid] = child
         pids[id] = pid
-        // Still under the lock: the reaper, which may already be waiting for any child, must
-        // not report this one's end before its start.
-        send(.started(id: id, pid: pid))
         lock.unlock()
-        started.signal()
+        send(.started(id: id, pid: pid))
+        lock.lock()
+        ended = ended ?? running[pid]?.ended
+        if ended == nil { running[pid]?.announced = true }
+        lock.unlock()
+        if let (termination, end) = ended { complete(pid, child, termination, end) }
     }
 
     private func relay(_ descriptor: Int32, id: UInt64, stream: Int32) {
@@ -240,40 +240,46 @@ public final class NodeAgent: @unchecked Sendable {
             guard reaped > 0 else { continue }
             let pid = reaped
             let end = Date()
-            lock.lock()
-            let child = running[pid]
-            lock.unlock()
-            guard let child else { continue }
             let signal = status & 0x7f
             let termination: Termination = signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
-            if let statusFile = child.statusFile {
-                let (how, value) = switch termination { case .exited(let code): ("exited", code); case .signaled(let signal): ("signaled", signal) }
-                let line = String(format: "%@ %d %.6f %.6f\n", how, value, child.start.timeIntervalSince1970, end.timeIntervalSince1970)
-                let descriptor = open(statusFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                if descriptor >= 0 { _ = line.withCString { write(descriptor, $0, strlen($0)) }; close(descriptor) }
+            // Reported here only if its start was; else its spawner reports it after the start.
+            lock.lock()
+            let child = running[pid]
+            if child == nil { early[pid] = (termination, end) } else if child?.announced == false { running[pid]?.ended = (termination, end) }
+            lock.unlock()
+            if let child, child.announced { complete(pid, child, termination, end) }
+        }
+    }
+
+    /// Writes a child's end down (when serving) and reports it, after its streamed output.
+    private func complete(_ pid: pid_t, _ child: Child, _ termination: Termination, _ end: Date) {
+        if let statusFile = child.statusFile {
+            let (how, value) = switch termination { case .exited(let code): ("exited", code); case .signaled(let signal): ("signaled", signal) }
+            let line = String(format: "%@ %d %.6f %.6f\n", how, value, child.start.timeIntervalSince1970, end.timeIntervalSince1970)
+            let descriptor = open(statusFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            if descriptor >= 0 { _ = line.withCString { write(descriptor, $0, strlen($0)) }; close(descriptor) }
+        }
+        let finish: @Sendable () -> Void = { [self] in
+            var errors: [String]?
+            if child.keepErrors, let file = child.errorsFile {
+                errors = MPIRunReport.lastLines(of: file, count: 2)
+                if file.hasPrefix("/tmp/cohort-agent-") { unlink(file) }
             }
-            let finish: @Sendable () -> Void = { [self] in
-                var errors: [String]?
-                if child.keepErrors, let file = child.errorsFile {
-                    errors = MPIRunReport.lastLines(of: file, count: 2)
-                    if file.hasPrefix("/tmp/cohort-agent-") { unlink(file) }
-                }
-                lock.lock()
-                running[pid] = nil
-                pids[child.id] = nil
-                lock.unlock()
-                switch termination {
-                case .exited(let code): send(.exited(id: child.id, code: code, signal: nil, errors: errors))
-                case .signaled(let signal): send(.exited(id: child.id, code: nil, signal: signal, errors: errors))
-                }
-                allEnded.lock(); allEnded.broadcast(); allEnded.unlock()
+            lock.lock()
+            running[pid] = nil
+            pids[child.id] = nil
+            lock.unlock()
+            switch termination {
+            case .exited(let code): send(.exited(id: child.id, code: code, signal: nil, errors: errors))
+            case .signaled(let signal): send(.exited(id: child.id, code: nil, signal: signal, errors: errors))
             }
-            if let streams = child.streams {
-                // Its output first; a daemon it left holding the pipe is not waited for long.
-                DispatchQueue.global().async { _ = streams.wait(timeout: .now() + 1); finish() }
-            } else {
-                finish()
-            }
+            allEnded.lock(); allEnded.broadcast(); allEnded.unlock()
+        }
+        if let streams = child.streams {
+            // Its output first; a daemon it left holding the pipe is not waited for long.
+            DispatchQueue.global().async { _ = streams.wait(timeout: .now() + 1); finish() }
+        } else {
+            finish()
         }
     }
 
@@ -289,15 +295,7 @@ public final class NodeAgent: @unchecked Sendable {
         let frame = AgentFrame.encode(message)
         writeLock.lock()
         defer { writeLock.unlock() }
-        frame.withUnsafeBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let wrote = write(output, bytes.baseAddress! + offset, bytes.count - offset)
-                if wrote < 0 && errno == EINTR { continue }
-                if wrote <= 0 { return }  // the channel is gone; the read loop will see it
-                offset += wrote
-            }
-        }
+        AgentFrame.write(frame, to: output)  // if the channel is gone, the read loop sees it
     }
 
     // MARK: - What the node has

@@ -144,15 +144,7 @@ final class ShellSocket: @unchecked Sendable {
             let length = UInt32(data.count).bigEndian
             frame.append(withUnsafeBytes(of: length) { Data($0) })
             frame.append(data)
-            frame.withUnsafeBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let wrote = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                    if wrote < 0 && errno == EINTR { continue }
-                    if wrote <= 0 { return }
-                    offset += wrote
-                }
-            }
+            AgentFrame.write(frame, to: descriptor)
         }
     }
 }

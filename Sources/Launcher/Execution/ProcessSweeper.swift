@@ -68,15 +68,21 @@ public enum ProcessSweeper {
 
     /// Kills (SIGKILL) every local process whose environment holds `variable=value`; with
     /// `newerThan`, only processes whose pid is above it (see `PidWindow`).
-    @discardableResult
     /// `inThisNamespace`: only processes of this machine's own network namespace (what
     /// mpirun left here, and never a virtual cluster node's, which share this /proc).
+    @discardableResult
     public static func killLocal(variable: String, value: String, newerThan: pid_t = 0, inThisNamespace: Bool = false) -> Int {
+        killLocal(variable: variable, values: [value], newerThan: newerThan, inThisNamespace: inThisNamespace)
+    }
+
+    /// The same for any of `values`, in one scan of /proc a round (a node agent's gathered sweeps).
+    @discardableResult
+    public static func killLocal(variable: String, values: [String], newerThan: pid_t = 0, inThisNamespace: Bool = false) -> Int {
         var total = 0
         // Twice: a dying parent may have forked once more between scan and kill.
         for _ in 0..<2 {
-            let killed = withCStrings(["\(variable)=\(value)"]) { needles in
-                Int(cohort_kill_marked_in(UnsafeRawPointer(needles).assumingMemoryBound(to: UnsafePointer<CChar>?.self), 1,
+            let killed = withCStrings(values.map { "\(variable)=\($0)" }) { needles in
+                Int(cohort_kill_marked_in(UnsafeRawPointer(needles).assumingMemoryBound(to: UnsafePointer<CChar>?.self), Int32(values.count),
                                           newerThan > 0 ? newerThan + 1 : 0, inThisNamespace ? 1 : 0))
             }
             total += killed
