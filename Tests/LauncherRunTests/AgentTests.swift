@@ -46,6 +46,20 @@ final class AgentTests: XCTestCase {
         XCTAssertEqual(hello.build.count, 40, "the agent knows its build id: \(hello.build)")
     }
 
+    /// A refused channel is lost the whole way: whoever watches it is told and its write end
+    /// is closed (it once only changed state: watchers waited for ever, and writes went on to
+    /// an agent that had left).
+    func testARefusedChannelIsLostTheWholeWay() throws {
+        let foreign = AgentChannel(node: node, command: [Harness.executable("cohort"), "agent", "--stdio"],
+                                   hello: hello(stateId: "0123456789abcdef"), startingNow: false)
+        let told = DispatchSemaphore(value: 0)
+        _ = foreign.watch { _ in told.signal() }
+        foreign.start()
+        XCTAssertEqual(told.wait(timeout: .now() + 20), .success, "the refusal reached the channel's watchers")
+        XCTAssertTrue(foreign.lostReason?.contains("the agent refused") == true, foreign.lostReason ?? "")
+        XCTAssertFalse(foreign.send(.ping(id: 1)), "nothing more goes to an agent that refused")
+    }
+
     func testATaskRunsAsTheAgentsChildWithItsVariablesAndItsEndIsWrittenDown() throws {
         let channel = agent()
         defer { channel.release() }

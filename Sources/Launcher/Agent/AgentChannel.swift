@@ -60,6 +60,7 @@ public final class AgentChannel: @unchecked Sendable {
 
     /// Starts the command and says hello; the state turns ready or lost as the answer comes back or not.
     func start() {
+        _ = brokenPipesAreErrors
         let arguments = command
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0]
         guard cohort_pipe(&input) == 0 else { return lose("cannot make a pipe: \(String(cString: strerror(errno)))") }
@@ -297,7 +298,12 @@ public final class AgentChannel: @unchecked Sendable {
         switch message {
         case .hello(node: let hello):
             if case .connecting = state {
-                state = hello.refusal.map { .lost("the agent refused: \($0)") } ?? .ready(hello)
+                if let refusal = hello.refusal {
+                    // Lost the whole way (ssh ended, the write end closed, waiters told).
+                    condition.unlock()
+                    return lose("the agent refused: \(refusal)")
+                }
+                state = .ready(hello)
                 condition.broadcast()
             }
             id = nil

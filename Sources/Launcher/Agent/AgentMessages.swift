@@ -29,6 +29,11 @@ public enum AgentProtocol {
     }
 }
 
+/// A controller writes to pipes and sockets of processes that may die at any moment (agents,
+/// cohort-spawner, cohort-rsh clients): a closed one must be a write error, never the death of
+/// the controller by SIGPIPE. Touched by each of them before its first write.
+let brokenPipesAreErrors: Void = { signal(SIGPIPE, SIG_IGN) }()
+
 /// From the controller to an agent.
 public enum ToAgent: Codable, Sendable, Equatable {
     /// First message. `tasksOutliveChannel`: a served controller's tasks run on (and their

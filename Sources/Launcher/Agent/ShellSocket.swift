@@ -18,6 +18,7 @@ final class ShellSocket: @unchecked Sendable {
     private let start: Start
 
     init(start: @escaping Start) throws {
+        _ = brokenPipesAreErrors
         var template = Array((NSTemporaryDirectory() + "/cohort-rsh-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw AgentChannel.Lost(reason: "cannot make a socket directory: \(String(cString: strerror(errno)))") }
         directory = String(cString: made)

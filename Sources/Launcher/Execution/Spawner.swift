@@ -56,6 +56,7 @@ public final class Spawner: @unchecked Sendable {
     public private(set) var helperPid: pid_t = 0
 
     private func startHelper() throws {  // under lock
+        _ = brokenPipesAreErrors
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         var environment = ProcessInfo.processInfo.environment
