@@ -146,6 +146,22 @@ final class AgentTests: XCTestCase {
         }
     }
 
+    /// A task's waiter wakes only after the channel's watchers were told: the executor then
+    /// finds its node lost, not a task whose watcher vanished (CI once saw `interrupted`).
+    func testWatchersHearOfALossBeforeATasksWaiterWakes() throws {
+        let channel = agent()
+        let hello = try XCTUnwrap(channel.hello ?? { _ = channel.waitUntilSettled(timeout: 20); return channel.hello }())
+        let id = marker()
+        defer { ProcessSweeper.killLocal(attemptId: id) }
+        let child = try channel.spawn(["sleep", "100"], variables: [ProcessSweeper.marker: id], directory: work, stdout: nil, stderr: nil, statusFile: nil)
+        let told = Flag()
+        _ = channel.watch { _ in usleep(300_000); told.set() }  // a slow watcher
+        kill(hello.pid, SIGKILL)
+        _ = child.wait()
+        XCTAssertTrue(child.untracked)
+        XCTAssertTrue(told.isSet, "the task's waiter woke before the loss reached the watchers")
+    }
+
     func testAHungAgentIsLostWhenItsHeartbeatStops() throws {
         let fleet = AgentFleet(pool: Pool.fromHosts(name: "p", entries: [HostEntry(host: "here", slots: 1)]), settings: settings)
         defer { fleet.close() }
@@ -196,4 +212,12 @@ final class AgentTests: XCTestCase {
         while !ProcessSweeper.localProcesses(attemptId: gone).isEmpty && Date() < deadline { usleep(50_000) }
         XCTAssertEqual(ProcessSweeper.localProcesses(attemptId: gone), [], "cohort run's tasks end with its channel")
     }
+}
+
+/// A flag set on one thread and read on another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

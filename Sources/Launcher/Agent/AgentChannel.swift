@@ -338,8 +338,10 @@ public final class AgentChannel: @unchecked Sendable {
         writeLock.lock()
         if toAgent >= 0 { close(toAgent); toAgent = -1 }
         writeLock.unlock()
-        for handler in waiting { _ = handler(.lost(reason)) }
+        // Watchers first: a task's waiter, woken by its handler, must find its node already
+        // marked lost (else a lost node reads as a task that lost its watcher).
         for watcher in watching { watcher(reason) }
+        for handler in waiting { _ = handler(.lost(reason)) }
     }
 
     /// Lets go of the agent: it ends (and, for a served controller, its tasks run on).
