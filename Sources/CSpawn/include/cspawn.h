@@ -21,6 +21,11 @@ int cohort_pipe(int fds[2]);
 /// 0, or -1 if it has none or cannot be read.
 int cohort_build_id(const char *path, char *out, size_t size);
 
+/// Copies the whole of `in_fd` to `out_fd` in the kernel (copy_file_range: a reflink where
+/// the filesystem has them, else no bytes through user space; read/write where it is not
+/// supported). Returns 0 or an errno value.
+int cohort_copy_file(int in_fd, int out_fd);
+
 /// Sends SIGKILL to every process but the caller whose environment holds exactly the entry
 /// `needle` (`NAME=VALUE`) and whose pid is at least `min_pid` (0: any); returns how many. A
 /// scan of /proc in C: it runs after every attempt, so it must cost microseconds per

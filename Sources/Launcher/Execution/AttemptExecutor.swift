@@ -102,6 +102,7 @@ public struct AttemptExecutor: Sendable {
         } catch {
             attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
         }
+        uploadOutputFiles(work, nodes: nodes, directory: directory, attempt: &attempt)
         attempt.end = Date()
         // Nothing of an attempt may outlive it, on any node of the group: not even of one that
         // succeeded, whose daemons (setsid, double fork) left its process group. The local
@@ -149,6 +150,7 @@ public struct AttemptExecutor: Sendable {
             variables["AZ_BATCH_JOB_PREP_DIR"] = preparationDirectory
             variables["AZ_BATCH_JOB_PREP_WORKING_DIR"] = preparationDirectory
             // Release runs even for a cancelled job, within its own limit (Azure's default is 15 minutes).
+            try stageResourceFiles(spec.resourceFiles, into: directory, node: node.id)
             let limit = spec.maxWallClockTime ?? (kind == .release ? 900 : nil)
             let termination = try supervise(output: directory, constraints: Constraints(maxWallClockTime: limit), node: node.id, watching: [node],
                                             cancellation: cancellation) {
@@ -168,6 +170,42 @@ public struct AttemptExecutor: Sendable {
         run.end = Date()
         if run.failure != nil { sweep(attemptId: marker, nodes: [node]) }
         return run
+    }
+
+    // MARK: - Resource and output files
+
+    var fileTransfers: TaskFileTransfers {
+        TaskFileTransfers(storage: settings.storage, cacheDirectory: "\(settings.workDirectory)/.cache/objects")
+    }
+
+    /// Puts `files` in `directory` before a task starts; a failure is the attempt's
+    /// preProcessingError, naming the URL and the HTTP status.
+    func stageResourceFiles(_ files: [ResourceFile]?, into directory: String, node: String, what: String = "resource file") throws {
+        guard let files, !files.isEmpty else { return }
+        do {
+            try fileTransfers.stage(files, into: directory)
+        } catch {
+            throw Failure(category: .preProcessingError, node: node, message: "\(what) not put in place: \(error)")
+        }
+    }
+
+    /// Uploads the task's output files whose condition holds, from the primary's working
+    /// directory (as Azure does), after any end but a cancel, a lost server or a task that
+    /// never started. A failure fails a successful attempt as fileUploadError; a failed
+    /// one keeps its own failure and gets the upload's as a detail.
+    func uploadOutputFiles(_ work: Work, nodes: [Node], directory: String, attempt: inout Attempt) {
+        guard let files = work.task.outputFiles, !files.isEmpty else { return }
+        if let category = attempt.failure?.category, [.cancelled, .interrupted, .preProcessingError, .transportUnavailable].contains(category) { return }
+        let working = work.task.multiInstance == nil ? directory : "\(directory)/node-\(nodes[0].id)"
+        do {
+            try fileTransfers.upload(files, taskDirectory: directory, workingDirectory: working, succeeded: attempt.failure == nil)
+        } catch {
+            if attempt.failure == nil {
+                attempt.failure = Failure(category: .fileUploadError, node: nodes[0].id, message: "output files not uploaded: \(error)")
+            } else {
+                attempt.failure?.details.append("output files not uploaded: \(error)")
+            }
+        }
     }
 
     func baseEnvironment() -> [String: String] {
@@ -192,6 +230,7 @@ public struct AttemptExecutor: Sendable {
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey)
         let variables = environment.variables(forNode: 0)
         attempt.launchedCommand = work.task.commandLine
+        try stageResourceFiles(work.task.resourceFiles, into: directory, node: node.id)
         let termination = try supervise(output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
                                         cancellation: work.cancellation ?? cancellation) {
             try launch(work.task.commandLine, on: node, directory: directory, variables: variables, output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
@@ -219,6 +258,11 @@ public struct AttemptExecutor: Sendable {
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport
+
+        // 0. Files: the common ones into the shared directory (every node's, as the work tree
+        // is shared), the task's into the primary's working directory.
+        try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file")
+        try stageResourceFiles(work.task.resourceFiles, into: environment.workingDirectory(0), node: nodes[0].id)
 
         // 1. The coordination command on every node; the application starts only if all succeed.
         let started = Date()
@@ -263,6 +307,23 @@ public struct AttemptExecutor: Sendable {
         if relayShell, let remoteShell = settings.siblingRemoteShell {
             launcherVariables["OMPI_MCA_plm_rsh_agent"] = remoteShell
             launcherVariables["OMPI_MCA_plm_rsh_no_tree_spawn"] = "1"
+        }
+        if multi.launch == .raw {
+            // The task's own mpirun gets what Cohort's would have had (the pool's network and
+            // MCA choices, root's permission) as Open MPI's variables, so that a command
+            // written for Azure (`mpirun -host $AZ_BATCH_HOST_LIST …`) runs unchanged; the
+            // job's own variables win.
+            var implied: [String: String] = [:]
+            if let network = pool.network, !isLocal {
+                implied["OMPI_MCA_btl_tcp_if_include"] = network
+                implied["OMPI_MCA_oob_tcp_if_include"] = network
+            }
+            for (name, value) in pool.mcaParameters ?? [:] { implied["OMPI_MCA_\(name)"] = value }
+            if settings.runningAsRoot {
+                implied["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+                implied["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+            }
+            for (name, value) in implied where environment.userVariables[name] == nil { launcherVariables[name] = value }
         }
         if multi.launch != .raw {
             // mpirun runs here, with this machine's loader variables, not the job's.

@@ -19,3 +19,35 @@ public func concurrentMap<T, R>(_ items: [T], _ transform: @escaping @Sendable (
     group.wait()
     return results.map { $0! }
 }
+
+/// `transform` of every element on at most `width` threads at once, results in order: for
+/// many transfers to one server, where a thread each would only queue at its connections.
+public func concurrentMap<T, R>(_ items: [T], width: Int, _ transform: @escaping @Sendable (T) -> R) -> [R] {
+    if items.count <= 1 || width <= 1 { return items.map(transform) }
+    let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: items.count)
+    results.initialize(repeating: nil)
+    defer { results.deallocate() }
+    nonisolated(unsafe) let slots = results
+    nonisolated(unsafe) let items = items
+    let lock = NSLock()
+    nonisolated(unsafe) var next = 0
+    let group = DispatchGroup()
+    for _ in 0..<min(width, items.count) {
+        group.enter()
+        let thread = Thread {
+            while true {
+                lock.lock()
+                let index = next
+                next += 1
+                lock.unlock()
+                guard index < items.count else { break }
+                slots[index] = transform(items[index])
+            }
+            group.leave()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+    group.wait()
+    return results.map { $0! }
+}

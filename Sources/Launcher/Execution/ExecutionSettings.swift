@@ -21,6 +21,9 @@ public struct ExecutionSettings: Sendable {
     /// killed server (`exit-status` in the attempt directory). Nil for `cohort run`, whose
     /// tasks end with it.
     public var spawner: Spawner?
+    /// Where resource and output files without a full URL go, and how requests are signed:
+    /// this process's environment (AWS_*, COHORT_S3_ENDPOINT) unless set.
+    public var storage = StorageConfiguration.fromEnvironment()
 
     public init(workDirectory: String, cohortExecutable: String, mpirun: String = "mpirun", log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.workDirectory = workDirectory

@@ -38,6 +38,8 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     public var launch: LaunchMode
     /// Extra mpirun options, passed as given (no shell).
     public var mpirunOptions: [String]
+    /// Downloaded into the group's shared directory before the coordination command.
+    public var commonResourceFiles: [ResourceFile]?
 
     public init(instances: Int, processesPerNode: Int = 1, coordinationCommandLine: [String]? = nil, transport: Transport = .auto, replicas: Int = 1, launch: LaunchMode = .mpirun, mpirunOptions: [String] = []) {
         self.instances = instances
@@ -77,6 +79,11 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var multiInstance: MultiInstance?
     public var constraints: Constraints
     public var environment: [String: String]
+    /// Put in the task's working directory before it starts (on a multi-instance task's
+    /// primary node).
+    public var resourceFiles: [ResourceFile]?
+    /// Uploaded from the task's working directory once it ends.
+    public var outputFiles: [OutputFile]?
 
     public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
         self.id = id
@@ -137,6 +144,8 @@ public struct NodeTaskSpec: Codable, Sendable, Equatable {
     /// Preparation only: whether the job's tasks wait for it to succeed on a node (Azure's
     /// default); if it fails there, they run elsewhere.
     public var waitForSuccess: Bool
+    /// Put in its directory before it starts.
+    public var resourceFiles: [ResourceFile]?
 
     public init(commandLine: [String], environment: [String: String] = [:], maxWallClockTime: Double? = nil, waitForSuccess: Bool = true) {
         self.commandLine = commandLine

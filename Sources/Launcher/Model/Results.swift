@@ -27,6 +27,11 @@ public enum FailureCategory: String, Codable, Sendable {
     /// The server stopped (killed, crashed) while the attempt ran; a restarted server ended
     /// what was left of it and runs it again. Not counted against maxTaskRetryCount.
     case interrupted
+    /// A resource file could not be put in place (Azure's preProcessingError): the URL and
+    /// the HTTP status or error are named.
+    case preProcessingError
+    /// An output file could not be uploaded (Azure's fileUploadError).
+    case fileUploadError
 }
 
 /// What went wrong, naming the node and the cause.

@@ -302,7 +302,7 @@ struct Field {
 
     /// Azure's jobPreparationTask / jobReleaseTask.
     func nodeTask(preparation: Bool) throws(SpecError) -> NodeTaskSpec {
-        var known = ["id", "commandLine", "environment", "constraints", "maxWallClockTime"]
+        var known = ["id", "commandLine", "environment", "constraints", "maxWallClockTime", "resourceFiles"]
         if preparation { known += ["waitForSuccess", "rerunOnNodeRebootAfterSuccess"] }
         let f = try object(known: known, aliases: ["environmentSettings": "environment"])
         guard let command = f["commandLine"] else { throw error("a \(preparation ? "job preparation" : "job release") task needs a commandLine") }
@@ -316,8 +316,10 @@ struct Field {
             guard case let .scalar(scalar) = w.node, let value = Bool(scalar.string.lowercased()) else { throw w.error("expected true or false") }
             wait = value
         }
-        return NodeTaskSpec(commandLine: try command.commandLine(), environment: try f["environment"]?.environment() ?? [:],
-                            maxWallClockTime: limit, waitForSuccess: wait)
+        var spec = NodeTaskSpec(commandLine: try command.commandLine(), environment: try f["environment"]?.environment() ?? [:],
+                                maxWallClockTime: limit, waitForSuccess: wait)
+        spec.resourceFiles = try f["resourceFiles"]?.resourceFiles()
+        return spec
     }
 
     /// Ids as Azure Batch allows them: letters, digits, '-' and '_', at most 64.
@@ -330,15 +332,126 @@ struct Field {
     }
 
     func task() throws(SpecError) -> TaskSpec {
-        let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName"],
+        let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
+                                   "resourceFiles", "outputFiles"],
                            aliases: ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a task needs an id") }
         guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
-        return TaskSpec(id: try id.identifier(), commandLine: try command.commandLine(),
-                        dependsOn: try f["dependsOn"]?.dependencies() ?? [],
-                        multiInstance: try f["multiInstance"]?.multiInstance(),
-                        constraints: try f["constraints"]?.constraints() ?? Constraints(),
-                        environment: try f["environment"]?.environment() ?? [:])
+        // Azure's shape (multiInstanceSettings) means Azure's meaning: the commandLine runs
+        // once, on the primary node, and starts its own mpirun.
+        let azureShape = node["multiInstanceSettings"] != nil
+        var task = TaskSpec(id: try id.identifier(), commandLine: try command.commandLine(),
+                            dependsOn: try f["dependsOn"]?.dependencies() ?? [],
+                            multiInstance: try f["multiInstance"]?.multiInstance(azureShape: azureShape),
+                            constraints: try f["constraints"]?.constraints() ?? Constraints(),
+                            environment: try f["environment"]?.environment() ?? [:])
+        task.resourceFiles = try f["resourceFiles"]?.resourceFiles()
+        task.outputFiles = try f["outputFiles"]?.outputFiles()
+        return task
+    }
+
+    /// Azure's resourceFiles: one source each (httpUrl, storageContainerUrl or
+    /// autoStorageContainerName), a filePath inside the task's directory, an octal fileMode.
+    func resourceFiles() throws(SpecError) -> [ResourceFile] {
+        var files: [ResourceFile] = []
+        for item in try list() {
+            let f = try item.object(known: ["httpUrl", "storageContainerUrl", "autoStorageContainerName", "blobPrefix", "filePath", "fileMode"])
+            let sources = ["httpUrl", "storageContainerUrl", "autoStorageContainerName"].filter { f[$0] != nil }
+            guard sources.count == 1 else {
+                throw item.error(sources.isEmpty ? "a resource file needs one of httpUrl, storageContainerUrl or autoStorageContainerName"
+                                                 : "a resource file takes one of \(sources.joined(separator: ", ")), not several")
+            }
+            var file = ResourceFile()
+            if let url = f["httpUrl"] {
+                let text = try url.nonEmptyString()
+                guard let components = URLComponents(string: text), ["http", "https"].contains(components.scheme?.lowercased() ?? ""),
+                      components.host?.isEmpty == false
+                else { throw url.error("'\(text.prefix(200))' is not an http(s) URL") }
+                guard f["filePath"] != nil else { throw item.error("an httpUrl resource file needs a filePath (the file's name in the task's directory)") }
+                guard f["blobPrefix"] == nil else { throw f["blobPrefix"]!.error("blobPrefix goes with storageContainerUrl or autoStorageContainerName") }
+                file.httpUrl = text
+            }
+            if let url = f["storageContainerUrl"] {
+                let text = try url.nonEmptyString()
+                do {
+                    _ = try ObjectLocation.parse(text, endpoint: "http://configured.endpoint")
+                } catch {
+                    throw url.error(error.description)
+                }
+                file.storageContainerUrl = text
+            }
+            if let name = f["autoStorageContainerName"] {
+                let text = try name.nonEmptyString()
+                do {
+                    try ObjectLocation.checkBucket(text, in: text)
+                } catch {
+                    throw name.error(error.description)
+                }
+                file.autoStorageContainerName = text
+            }
+            file.blobPrefix = try f["blobPrefix"]?.string()
+            if let path = f["filePath"] {
+                let text = try path.nonEmptyString()
+                let parts = text.split(separator: "/", omittingEmptySubsequences: true)
+                guard !text.hasPrefix("/"), !parts.contains(".."), !parts.isEmpty else {
+                    throw path.error("'\(text.prefix(200))' must be a relative path inside the task's directory (no leading / and no ..)")
+                }
+                file.filePath = text
+            }
+            if let mode = f["fileMode"] {
+                let text = try mode.nonEmptyString()
+                guard let value = Int(text, radix: 8), value >= 0, value <= 0o7777 else { throw mode.error("expected octal permissions such as 0755, found '\(text.prefix(40))'") }
+                file.fileMode = text
+            }
+            files.append(file)
+        }
+        return files
+    }
+
+    /// Azure's outputFiles: `{filePattern, destination: {container: {containerUrl, path}},
+    /// uploadOptions: {uploadCondition}}`.
+    func outputFiles() throws(SpecError) -> [OutputFile] {
+        var files: [OutputFile] = []
+        for item in try list() {
+            let f = try item.object(known: ["filePattern", "destination", "uploadOptions"])
+            guard let patternField = f["filePattern"] else { throw item.error("an output file needs a filePattern") }
+            let pattern = try patternField.nonEmptyString()
+            do {
+                _ = try FilePattern(pattern)
+            } catch {
+                throw patternField.error(error.description)
+            }
+            guard let destination = f["destination"] else { throw item.error("an output file needs a destination: {container: {containerUrl: …}}") }
+            let d = try destination.object(known: ["container"])
+            guard let container = d["container"] else { throw destination.error("the destination needs a container: {containerUrl: …, path: …}") }
+            let c = try container.object(known: ["containerUrl", "path"])
+            guard let urlField = c["containerUrl"] else { throw container.error("the container needs a containerUrl") }
+            let url = try urlField.nonEmptyString()
+            do {
+                _ = try ObjectLocation.parse(url, endpoint: "http://configured.endpoint")
+            } catch {
+                throw urlField.error(error.description)
+            }
+            var condition = UploadCondition.taskCompletion
+            if let options = f["uploadOptions"] {
+                let o = try options.object(known: ["uploadCondition"])
+                if let value = o["uploadCondition"] {
+                    let text = try value.string()
+                    guard let known = UploadCondition.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else {
+                        throw value.error("unknown uploadCondition '\(text.prefix(40))' (expected taskSuccess, taskFailure or taskCompletion)")
+                    }
+                    condition = known
+                }
+            }
+            var path = try c["path"]?.string()
+            if let text = path {
+                let parts = text.split(separator: "/", omittingEmptySubsequences: true)
+                guard !parts.contains(".."), !parts.contains(".") else { throw c["path"]!.error("'\(text.prefix(200))': object names have no . or .. parts") }
+                path = parts.isEmpty ? nil : parts.joined(separator: "/")
+            }
+            files.append(OutputFile(filePattern: pattern, containerUrl: url, path: path, uploadCondition: condition))
+        }
+        return files
     }
 
     /// `[a, b]` or Azure's `{taskIds: [...], taskIdRanges: [{start: 1, end: 9}]}`.
@@ -357,10 +470,9 @@ struct Field {
         return ids
     }
 
-    func multiInstance() throws(SpecError) -> MultiInstance {
+    func multiInstance(azureShape: Bool = false) throws(SpecError) -> MultiInstance {
         let f = try object(known: ["instances", "processesPerNode", "coordinationCommandLine", "transport", "replicas", "launch", "mpirunOptions", "commonResourceFiles"],
                            aliases: ["numberOfInstances": "instances"])
-        if let files = f["commonResourceFiles"] { throw files.error("resource files are not supported yet") }
         var transport = Transport.auto
         if let t = f["transport"] {
             let name = try t.string()
@@ -369,19 +481,21 @@ struct Field {
             }
             transport = value
         }
-        var launch = LaunchMode.mpirun
+        var launch = azureShape ? LaunchMode.raw : LaunchMode.mpirun
         if let l = f["launch"] {
             let name = try l.string()
             guard let value = LaunchMode(rawValue: name) else { throw l.error("unknown launch mode '\(name)' (expected mpirun or raw)") }
             launch = value
         }
-        return MultiInstance(instances: try f["instances"]?.int(minimum: 1, maximum: Hostlist.maximumHosts) ?? 1,
-                             processesPerNode: try f["processesPerNode"]?.int(minimum: 1, maximum: HostName.maximumSlots) ?? 1,
-                             coordinationCommandLine: try f["coordinationCommandLine"]?.commandLine(),
-                             transport: transport,
-                             replicas: try f["replicas"]?.int(minimum: 1, maximum: MultiInstance.maximumReplicas) ?? 1,
-                             launch: launch,
-                             mpirunOptions: try f["mpirunOptions"]?.mpirunOptions() ?? [])
+        var multi = MultiInstance(instances: try f["instances"]?.int(minimum: 1, maximum: Hostlist.maximumHosts) ?? 1,
+                                  processesPerNode: try f["processesPerNode"]?.int(minimum: 1, maximum: HostName.maximumSlots) ?? 1,
+                                  coordinationCommandLine: try f["coordinationCommandLine"]?.commandLine(),
+                                  transport: transport,
+                                  replicas: try f["replicas"]?.int(minimum: 1, maximum: MultiInstance.maximumReplicas) ?? 1,
+                                  launch: launch,
+                                  mpirunOptions: try f["mpirunOptions"]?.mpirunOptions() ?? [])
+        multi.commonResourceFiles = try f["commonResourceFiles"]?.resourceFiles()
+        return multi
     }
 
     /// mpirun options a job may give (LaunchPolicy), each error naming its word.

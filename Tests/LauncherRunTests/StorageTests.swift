@@ -1,0 +1,145 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// Resource files in and output files out, against a real S3-compatible store (SeaweedFS,
+/// signatures checked) and a real HTTP server; what landed is checked with awscli.
+final class StorageTests: XCTestCase {
+    func settings(storage: StorageConfiguration? = nil) throws -> ExecutionSettings {
+        var settings = Harness.settings(Harness.temporaryDirectory())
+        settings.storage = try storage ?? TestObjectStore.configuration()
+        return settings
+    }
+
+    func run(_ job: JobSpec, settings: ExecutionSettings, pool: Pool = .local(nodeCount: 2, slotsPerNode: 2)) throws -> JobRun {
+        let run = try JobRunner(job: job, pool: pool, settings: settings).run()
+        Harness.checkNoOrphans(run)
+        return run
+    }
+
+    func testResourceFilesComeFromABucketAndAURLIntoTheTasksDirectory() throws {
+        let bucket = try TestObjectStore.bucket("inputs")
+        try TestObjectStore.put(bucket, "mesh/coarse.dat", "coarse\n")
+        try TestObjectStore.put(bucket, "mesh/fine/f.dat", "fine\n")
+        try TestObjectStore.put(bucket, "other/x.dat", "not wanted\n")
+        let http = try TestHTTPServer()
+        try "params\n".write(toFile: "\(http.directory)/params.txt", atomically: true, encoding: .utf8)
+        let endpoint = TestObjectStore.endpoint
+
+        var read = TaskSpec.shell("read", "cat input/mesh/coarse.dat input/mesh/fine/f.dat params.txt; stat -c %a params.txt input/mesh/coarse.dat; ls input")
+        read.resourceFiles = [ResourceFile(storageContainerUrl: "\(endpoint)/\(bucket)", blobPrefix: "mesh/", filePath: "input"),
+                              ResourceFile(httpUrl: http.url("params.txt"), filePath: "params.txt", fileMode: "0640")]
+        // The same objects again: through the configured store's bucket name, and an s3://
+        // URL whose prefix is taken off the names.
+        var again = TaskSpec.shell("again", "cat mesh/coarse.dat; cat data/fine/f.dat", dependsOn: ["read"])
+        again.resourceFiles = [ResourceFile(autoStorageContainerName: bucket, blobPrefix: "mesh/coarse"),
+                               ResourceFile(storageContainerUrl: "s3://\(bucket)/mesh", filePath: "data")]
+        let settings = try settings()
+        let result = try run(JobSpec(id: "inputs", tasks: [read, again]), settings: settings)
+        XCTAssertTrue(result.succeeded, "\(result.tasks.map { $0.failure })")
+        let first = try XCTUnwrap(result.tasks.first { $0.taskId == "read" }?.attempts.last)
+        XCTAssertEqual(Harness.read("\(first.directory)/stdout.txt"), "coarse\nfine\nparams\n640\n770\nmesh\n",
+                       "the prefix's objects (not the others) under filePath with their names, the URL's file with its mode; Azure's default mode 0770")
+        let second = try XCTUnwrap(result.tasks.first { $0.taskId == "again" }?.attempts.last)
+        XCTAssertEqual(Harness.read("\(second.directory)/stdout.txt"), "coarse\nfine\n")
+        // Each object was downloaded once: the later task's copies came from the cache.
+        let cached = try FileManager.default.contentsOfDirectory(atPath: "\(settings.workDirectory)/.cache/objects").filter { !$0.hasSuffix(".lock") }
+        XCTAssertEqual(cached.count, 2, "\(cached)")
+    }
+
+    func testOutputFilesAreUploadedByTheirConditionUnderTheirNames() throws {
+        let bucket = try TestObjectStore.bucket("results")
+        let container = "\(TestObjectStore.endpoint)/\(bucket)"
+        func outputs(_ id: String) -> [OutputFile] {
+            [OutputFile(filePattern: "**/*.dat", containerUrl: "\(container)/\(id)", uploadCondition: .taskSuccess),
+             OutputFile(filePattern: "result.txt", containerUrl: "s3://\(bucket)/\(id)", path: "final/result.txt", uploadCondition: .taskCompletion),
+             OutputFile(filePattern: "../std*.txt", containerUrl: container, path: "\(id)/logs", uploadCondition: .taskFailure)]
+        }
+        var good = TaskSpec.shell("good", "mkdir -p out/deep; echo a > out/a.dat; echo b > out/deep/b.dat; echo 42 > result.txt; echo .hidden > .h.dat")
+        good.outputFiles = outputs("good")
+        var bad = TaskSpec.shell("bad", "echo a > a.dat; echo 0 > result.txt; echo broken >&2; exit 3")
+        bad.outputFiles = outputs("bad")
+        let result = try run(JobSpec(id: "outputs", tasks: [good, bad]), settings: try settings())
+        let byId = Dictionary(uniqueKeysWithValues: result.tasks.map { ($0.taskId, $0) })
+        XCTAssertTrue(byId["good"]?.succeeded == true, "\(String(describing: byId["good"]?.failure))")
+        XCTAssertEqual(byId["bad"]?.failure?.category, .exitCode, "an upload does not hide the task's own failure")
+        XCTAssertEqual(TestObjectStore.keys(bucket), ["bad/final/result.txt", "bad/logs/stderr.txt", "bad/logs/stdout.txt",
+                                                       "good/final/result.txt", "good/out/a.dat", "good/out/deep/b.dat"])
+        XCTAssertEqual(TestObjectStore.contents(bucket, "good/out/deep/b.dat"), "b\n")
+        XCTAssertEqual(TestObjectStore.contents(bucket, "good/final/result.txt"), "42\n")
+        XCTAssertEqual(TestObjectStore.contents(bucket, "bad/logs/stderr.txt"), "broken\n")
+    }
+
+    /// Each way a transfer fails is the attempt's named failure: the URL and the status.
+    func testTransferFailuresNameTheURLAndTheStatus() throws {
+        let bucket = try TestObjectStore.bucket("named")
+        try TestObjectStore.put(bucket, "in.dat", "x")
+        let http = try TestHTTPServer()
+        let endpoint = TestObjectStore.endpoint
+        func task(_ id: String, _ file: ResourceFile) -> TaskSpec {
+            var task = TaskSpec.shell(id, "echo ran")
+            task.resourceFiles = [file]
+            return task
+        }
+        var upload = TaskSpec.shell("upload", "echo out > out.dat")
+        upload.outputFiles = [OutputFile(filePattern: "out.dat", containerUrl: "http://127.0.0.1:1/unreachable")]
+        var missingOutput = TaskSpec.shell("nothing", "true")
+        missingOutput.outputFiles = [OutputFile(filePattern: "never-written.dat", containerUrl: "\(endpoint)/\(bucket)")]
+        let job = JobSpec(id: "failures", tasks: [
+            task("notfound", ResourceFile(httpUrl: http.url("missing.dat"), filePath: "m.dat")),
+            task("nobucket", ResourceFile(storageContainerUrl: "\(endpoint)/no-such-bucket-here")),
+            task("refused", ResourceFile(httpUrl: "http://127.0.0.1:1/x", filePath: "x")),
+            upload, missingOutput,
+        ])
+        let result = try run(job, settings: try settings())
+        let byId = Dictionary(uniqueKeysWithValues: result.tasks.map { ($0.taskId, $0) })
+        func check(_ id: String, _ category: FailureCategory, _ parts: [String], ran: Bool) {
+            let attempt = byId[id]?.attempts.last
+            XCTAssertEqual(attempt?.failure?.category, category, id)
+            for part in parts { XCTAssertTrue(attempt?.failure?.message.contains(part) == true, "\(id): \(attempt?.failure?.message ?? "none")") }
+            XCTAssertEqual(Harness.read("\(attempt?.directory ?? "")/stdout.txt").contains("ran"), ran, "\(id) ran: \(!ran)")
+        }
+        check("notfound", .preProcessingError, [http.url("missing.dat"), "HTTP 404"], ran: false)
+        check("nobucket", .preProcessingError, ["no-such-bucket-here", "NoSuchBucket"], ran: false)
+        check("refused", .preProcessingError, ["http://127.0.0.1:1/x"], ran: false)
+        check("upload", .fileUploadError, ["PUT http://127.0.0.1:1/unreachable/out.dat"], ran: false)
+        check("nothing", .fileUploadError, ["no file never-written.dat"], ran: false)
+
+        // Wrong credentials: the store refuses the signature, and the attempt says so.
+        var wrong = try TestObjectStore.configuration()
+        wrong.secretAccessKey = "not-the-secret"
+        var deniedUpload = TaskSpec.shell("upload", "echo out > out.dat")
+        deniedUpload.outputFiles = [OutputFile(filePattern: "out.dat", containerUrl: "\(endpoint)/\(bucket)")]
+        let denied = try run(JobSpec(id: "denied", tasks: [task("download", ResourceFile(storageContainerUrl: "\(endpoint)/\(bucket)")), deniedUpload]),
+                             settings: try settings(storage: wrong))
+        for task in denied.tasks {
+            let failure = try XCTUnwrap(task.failure, task.taskId)
+            XCTAssertEqual(failure.category, task.taskId == "upload" ? .fileUploadError : .preProcessingError)
+            XCTAssertTrue(failure.message.contains("HTTP 403") && failure.message.contains("SignatureDoesNotMatch"), failure.message)
+        }
+        XCTAssertEqual(TestObjectStore.keys(bucket), ["in.dat"], "nothing was written with a wrong signature")
+    }
+
+    /// A multi-instance task's common resource files are in the shared directory before the
+    /// coordination command runs on every node; its output goes up from the primary.
+    func testCommonResourceFilesReachEveryNodeBeforeCoordination() throws {
+        let bucket = try TestObjectStore.bucket("common")
+        try TestObjectStore.put(bucket, "app/run.sh", "#!/bin/sh\necho \"app on $AZ_BATCH_NODE_ID\"\n")
+        let job = try JobFile.parse("""
+        {"id": "azure-common", "tasks": [{"id": "mpi",
+          "commandLine": "/bin/sh -c \\"$AZ_BATCH_TASK_SHARED_DIR/app/run.sh > primary.txt\\"",
+          "multiInstanceSettings": {"numberOfInstances": 2,
+            "coordinationCommandLine": "/bin/sh -c \\"test -x $AZ_BATCH_TASK_SHARED_DIR/app/run.sh && echo ready\\"",
+            "commonResourceFiles": [{"storageContainerUrl": "s3://\(bucket)", "fileMode": "0755"}]},
+          "outputFiles": [{"filePattern": "primary.txt", "destination": {"container": {"containerUrl": "s3://\(bucket)/out"}},
+                           "uploadOptions": {"uploadCondition": "taskSuccess"}}]}]}
+        """, file: "azure-common.json")
+        let result = try run(job, settings: try settings())
+        let attempt = try XCTUnwrap(result.tasks[0].attempts.last)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        for node in attempt.nodes {
+            XCTAssertEqual(Harness.read("\(attempt.directory)/node-\(node)/coordination-stdout.txt"), "ready\n", node)
+        }
+        XCTAssertEqual(TestObjectStore.contents(bucket, "out/primary.txt"), "app on \(attempt.nodes[0])\n", "run once, on the primary")
+    }
+}
