@@ -84,6 +84,37 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertFalse(Harness.read("\(attempt.directory)/stderr.txt").contains("ssh"), Harness.read("\(attempt.directory)/stderr.txt"))
     }
 
+    /// Azure's documented multi-instance MPI task, in Azure's JSON, runs unchanged: the
+    /// commandLine once, on the primary, starting its own mpirun over $AZ_BATCH_HOST_LIST
+    /// (through the agents); the coordination command on every node; the application from
+    /// commonResourceFiles in a bucket; stdout uploaded after.
+    func testAzuresMultiInstanceSampleRunsUnchanged() throws {
+        let bucket = try TestObjectStore.bucket("azure-mpi")
+        try TestObjectStore.put(bucket, "app/where.sh", "#!/bin/sh\necho \"rank $OMPI_COMM_WORLD_RANK on $(hostname)\"\n")
+        let job = try JobFile.parse("""
+        {"id": "azure-mpi", "poolInfo": {"poolId": "vc"}, "tasks": [{"id": "mpi", "displayName": "MPI across three nodes",
+          "commandLine": "/bin/bash -c \\"mpirun -np 3 -host $AZ_BATCH_HOST_LIST $AZ_BATCH_TASK_SHARED_DIR/app/where.sh\\"",
+          "multiInstanceSettings": {"numberOfInstances": 3,
+            "coordinationCommandLine": "/bin/bash -c \\"test -x $AZ_BATCH_TASK_SHARED_DIR/app/where.sh && hostname\\"",
+            "commonResourceFiles": [{"autoStorageContainerName": "\(bucket)", "blobPrefix": "app/", "fileMode": "0755"}]},
+          "outputFiles": [{"filePattern": "../stdout.txt", "destination": {"container": {"containerUrl": "s3://\(bucket)/logs"}},
+                           "uploadOptions": {"uploadCondition": "TaskSuccess"}}]}]}
+        """, file: "azure-mpi.json")
+        var settings = Harness.settings(Harness.temporaryDirectory())
+        settings.storage = try TestObjectStore.configuration()
+        let run = try JobRunner(job: job, pool: pool, settings: settings).run()
+        Harness.checkNoOrphans(run)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        let lines = output(attempt).sorted()
+        XCTAssertEqual(lines.count, 3, "the commandLine ran once: \(lines)")
+        XCTAssertEqual(Set(lines.map { String($0.split(separator: " ").last!) }), Set(attempt.nodes), "a rank on each node of the group")
+        for (index, node) in attempt.nodes.enumerated() {
+            XCTAssertEqual(Harness.read("\(attempt.directory)/node-\(node)/coordination-stdout.txt"), "\(node)\n", "coordination on node \(index)")
+        }
+        XCTAssertEqual(TestObjectStore.contents(bucket, "logs/stdout.txt")?.split(separator: "\n").sorted().map(String.init), lines)
+    }
+
     /// A node whose agent cannot start is unusable, with the reason, and takes no work.
     func testANodeWhoseAgentCannotStartIsUnusableWithTheReason() throws {
         var settings = Harness.settings(Harness.temporaryDirectory())
