@@ -84,6 +84,10 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var resourceFiles: [ResourceFile]?
     /// Uploaded from the task's working directory once it ends.
     public var outputFiles: [OutputFile]?
+    /// What its end does to the job and its dependents (Azure's exitConditions).
+    public var exitConditions: ExitConditions?
+    /// Slots an independent task takes on its node (Azure's requiredSlots; default 1).
+    public var requiredSlots: Int?
 
     public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
         self.id = id
@@ -116,6 +120,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// and submitted again under the same id is another incarnation, and nothing of the
     /// first (its directories, exit statuses, process markers) is ever taken for it.
     public var incarnation: String?
+    /// What a failed task does to the job (Azure's onTaskFailure; default noaction).
+    public var onTaskFailure: TaskFailureAction?
 
     /// The job's name in the work tree and in process markers: `<id>.<incarnation>`.
     public var workKey: String { incarnation.map { "\(id).\($0)" } ?? id }

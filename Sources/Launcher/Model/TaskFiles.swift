@@ -61,3 +61,77 @@ public struct OutputFile: Codable, Sendable, Equatable {
         self.uploadCondition = uploadCondition
     }
 }
+
+// MARK: - How a task's end acts on its job and its dependents (Azure's exitConditions)
+
+/// What happens to the job when a task ends a given way (with the job's
+/// `onTaskFailure: performExitOptionsJobAction`).
+public enum JobAction: String, Codable, Sendable, CaseIterable {
+    case none, disable, terminate
+}
+
+/// Whether the task's dependents may run after it ended a given way.
+public enum DependencyAction: String, Codable, Sendable, CaseIterable {
+    case satisfy, block
+}
+
+public struct ExitOptions: Codable, Sendable, Equatable {
+    public var jobAction: JobAction?
+    public var dependencyAction: DependencyAction?
+
+    public init(jobAction: JobAction? = nil, dependencyAction: DependencyAction? = nil) {
+        self.jobAction = jobAction
+        self.dependencyAction = dependencyAction
+    }
+}
+
+/// Azure's exitConditions: options per exit code, code range, pre-processing or upload
+/// error, and a default for any other failure.
+public struct ExitConditions: Codable, Sendable, Equatable {
+    public struct CodeRange: Codable, Sendable, Equatable {
+        public var start: Int32
+        public var end: Int32
+        public var options: ExitOptions
+        public init(start: Int32, end: Int32, options: ExitOptions) {
+            self.start = start
+            self.end = end
+            self.options = options
+        }
+    }
+
+    /// Single codes as one-code ranges, in the file's order; the first match wins.
+    public var codes: [CodeRange]
+    public var ranges: [CodeRange]
+    public var preProcessingError: ExitOptions?
+    public var fileUploadError: ExitOptions?
+    /// Any failure not covered above (Azure's `default`).
+    public var otherwise: ExitOptions?
+
+    public init(codes: [CodeRange] = [], ranges: [CodeRange] = [], preProcessingError: ExitOptions? = nil, fileUploadError: ExitOptions? = nil,
+                otherwise: ExitOptions? = nil) {
+        self.codes = codes
+        self.ranges = ranges
+        self.preProcessingError = preProcessingError
+        self.fileUploadError = fileUploadError
+        self.otherwise = otherwise
+    }
+
+    /// The options written for this end, if any: an exact code first, then a range, then the
+    /// error kind, then the default for a failure (a success matches only a listed code).
+    public func options(exitCode: Int32?, failure: FailureCategory?) -> ExitOptions? {
+        if failure == .preProcessingError { return preProcessingError ?? otherwise }
+        if failure == .fileUploadError { return fileUploadError ?? otherwise }
+        if let code = exitCode {
+            if let match = codes.first(where: { $0.start == code }) ?? ranges.first(where: { ($0.start...$0.end).contains(code) }) { return match.options }
+        }
+        return failure == nil ? nil : otherwise
+    }
+}
+
+/// What a job does when a task fails (Azure's onTaskFailure).
+public enum TaskFailureAction: String, Codable, Sendable {
+    /// Nothing: the job goes on (the default).
+    case noAction = "noaction"
+    /// The failed task's exit options' jobAction (terminate by default).
+    case performExitOptionsJobAction = "performexitoptionsjobaction"
+}

@@ -47,8 +47,10 @@ public final class JobRunner: @unchecked Sendable {
     public var onAttemptFinished: (@Sendable (String, TaskSpec, Int?, Attempt, TaskState) -> Void)?
     /// every job whose tasks have all ended;
     public var onJobFinished: (@Sendable (JobRun) -> Void)?
-    /// whatever the runner learns of a node (node id, what).
+    /// whatever the runner learns of a node (node id, what);
     public var onNodeChange: (@Sendable (String, NodeChange) -> Void)?
+    /// a job a task's exit conditions disabled (job id, why).
+    public var onJobDisabled: (@Sendable (String, String) -> Void)?
     /// Reads the pool's stored node states (drains from `cohort node drain`), off the loop.
     public var refreshNodes: (@Sendable () -> [Node]?)?
     private let recording = DispatchQueue(label: "cohort.runner.recording")
@@ -266,6 +268,9 @@ public final class JobRunner: @unchecked Sendable {
         case .nodeChanged(let node, let change):
             guard let onNodeChange else { return }
             recording.async { onNodeChange(node, change) }
+        case .jobDisabled(let jobId, let reason):
+            guard let onJobDisabled else { return }
+            recording.async { onJobDisabled(jobId, reason) }
         default:
             break
         }
@@ -327,7 +332,7 @@ public final class JobRunner: @unchecked Sendable {
                 executor.cancellation.cancel()
             case .log(let message):
                 executor.settings.log(message)
-            case .attemptStarted, .attemptFinished, .jobEnded, .nodeChanged:
+            case .attemptStarted, .attemptFinished, .jobEnded, .nodeChanged, .jobDisabled:
                 break  // recorded when taken
             }
         }

@@ -59,7 +59,8 @@ public final class SchedulingCore {
             self.replica = replica
             self.sequence = sequence
             let multi = task.multiInstance
-            shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1, processesPerNode: multi?.processesPerNode ?? 1)
+            shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1,
+                                        processesPerNode: multi?.processesPerNode ?? task.requiredSlots ?? 1)
             run = TaskRun(taskId: task.id, replica: replica, state: .active, attempts: [], skippedBecause: nil)
         }
 
@@ -96,6 +97,11 @@ public final class SchedulingCore {
         public internal(set) var timedOut = false
         /// Per task (index in the spec): how many units it has, and how many ended in success or failure.
         @exclusivity(unchecked) var outcomes: [(total: Int, succeeded: Int, failed: Int)] = []
+        /// Per task: how many of its units' ends let its dependents run, and how many block
+        /// them (a success satisfies and a failure blocks, unless its exitConditions say otherwise).
+        @exclusivity(unchecked) var dependencyOutcomes: [(satisfied: Int, blocked: Int)] = []
+        /// Why the job was ended by a task's exit conditions (jobAction terminate).
+        public internal(set) var terminatedBecause: String?
         /// Per task (index in the spec): the units waiting for it to succeed.
         var dependents: [[Unit]] = []
         /// Its preparation task per node index: running, or done with its failure if any.
@@ -201,6 +207,7 @@ public final class SchedulingCore {
                 job.units.append(Unit(job: job, task: task, taskIndex: taskIndex, replica: replicas > 1 ? replica : nil, sequence: sequence))
             }
             job.outcomes.append((replicas, 0, 0))
+            job.dependencyOutcomes.append((0, 0))
         }
         job.dependents = Array(repeating: [], count: spec.tasks.count)
         job.remaining = job.units.count
@@ -246,7 +253,7 @@ public final class SchedulingCore {
             reasons.append("pool \(pool.name) has no usable node")
         }
         for task in job.tasks {
-            let multi = task.multiInstance ?? MultiInstance(instances: 1, processesPerNode: 1)
+            let multi = task.multiInstance ?? MultiInstance(instances: 1, processesPerNode: task.requiredSlots ?? 1)
             let why = impossibility(WaitingQueues.Shape(priority: 0, instances: multi.instances, processesPerNode: multi.processesPerNode))
             if let why { reasons.append("task \(task.id) can never run on pool \(pool.name): it \(why)") }
         }
@@ -280,7 +287,8 @@ public final class SchedulingCore {
         effects.append(.endAttempts(job, grace: grace ?? 3))
         for unit in job.units where unit.state == .blocked || unit.state == .waiting {
             skip(unit, because: job.timedOut ? Self.jobTimeout(job, started: false)
-                                             : Failure(category: .cancelled, message: "the job was cancelled before this task started"))
+                 : job.terminatedBecause.map { Failure(category: .cancelled, message: "the job was terminated before this task started: \($0)") }
+                 ?? Failure(category: .cancelled, message: "the job was cancelled before this task started"))
         }
     }
 
@@ -727,10 +735,12 @@ public final class SchedulingCore {
         complete(unit)
     }
 
-    /// Marks `unit` finished and counts its outcome; a task that failed takes the units
-    /// that depend on it along (iteratively: a chain of 15,000 is no deeper than one).
+    /// Marks `unit` finished and counts its outcome; a task whose end blocks its dependents
+    /// (a failure, unless its exitConditions satisfy them) takes them along (iteratively: a
+    /// chain of 15,000 is no deeper than one). Then the job actions its exit conditions ask for.
     func complete(_ first: Unit) {
         var work = [first]
+        var actions: [(Job, JobAction, String)] = []
         while let unit = work.popLast() {
             guard unit.state != .finished else { continue }
             unit.state = .finished
@@ -740,19 +750,24 @@ public final class SchedulingCore {
             let job = unit.job
             let succeeded = unit.run.succeeded
             if succeeded { succeededCount += 1 } else { failedCount += 1 }
-            let before = job.outcomes[unit.taskIndex]
+            job.outcomes[unit.taskIndex].succeeded += succeeded ? 1 : 0
+            job.outcomes[unit.taskIndex].failed += succeeded ? 0 : 1
+            let (satisfies, action) = exitActions(unit)
+            if let action { actions.append((job, action.0, action.1)) }
+            let before = job.dependencyOutcomes[unit.taskIndex]
             var after = before
-            if succeeded { after.succeeded += 1 } else { after.failed += 1 }
-            job.outcomes[unit.taskIndex] = after
-            if after.failed == 1 && before.failed == 0 {
-                // The task failed: whatever waits for it never runs.
+            if satisfies { after.satisfied += 1 } else { after.blocked += 1 }
+            job.dependencyOutcomes[unit.taskIndex] = after
+            if after.blocked == 1 && before.blocked == 0 {
+                // Whatever waits for it never runs.
                 for dependent in job.dependents[unit.taskIndex] where dependent.state == .blocked || dependent.state == .waiting {
                     dependent.run.skippedBecause = job.timedOut ? Self.jobTimeout(job, started: false)
                         : job.cancelled ? Failure(category: .cancelled, message: "the job was cancelled before this task started")
+                        : succeeded ? Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, succeeded but its exitConditions block its dependents")
                         : Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, did not succeed")
                     work.append(dependent)
                 }
-            } else if after.failed == 0 && after.succeeded == after.total {
+            } else if after.blocked == 0 && after.satisfied == job.outcomes[unit.taskIndex].total {
                 for dependent in job.dependents[unit.taskIndex] where dependent.state == .blocked {
                     dependent.unmetDependencies -= 1
                     if dependent.unmetDependencies == 0 { enqueue(dependent) }
@@ -761,6 +776,37 @@ public final class SchedulingCore {
             job.remaining -= 1
             if job.remaining == 0 { jobTasksEnded(job) }
         }
+        for (job, action, reason) in actions where job.state == .active && !job.cancelled {
+            switch action {
+            case .none:
+                break
+            case .disable where forgetsFinishedJobs:
+                effects.append(.log("job \(job.spec.id): disabled by \(reason)"))
+                effects.append(.jobDisabled(jobId: job.spec.id, reason: reason))
+                setHeld(job, true)
+            case .disable, .terminate:
+                // `cohort run` has no one to enable a disabled job again: it ends it.
+                let why = action == .disable ? "\(reason) (disable; a job of cohort run cannot be enabled again, so it ends)" : reason
+                effects.append(.log("job \(job.spec.id): terminated by \(why)"))
+                job.terminatedBecause = why
+                cancel(job, grace: nil)
+            }
+        }
+    }
+
+    /// Whether the unit's end lets its dependents run, and the job action its end asks for
+    /// (only with the job's onTaskFailure: performExitOptionsJobAction), by Azure's rules:
+    /// unless its exitConditions say otherwise, a success satisfies and asks nothing, a
+    /// failure blocks and (with that setting) terminates the job.
+    func exitActions(_ unit: Unit) -> (satisfies: Bool, action: (JobAction, String)?) {
+        let succeeded = unit.run.succeeded
+        guard unit.run.skippedBecause == nil, let last = unit.run.attempts.last else { return (succeeded, nil) }
+        let options = unit.task.exitConditions?.options(exitCode: last.exitCode, failure: last.failure?.category)
+        let satisfies = options?.dependencyAction.map { $0 == .satisfy } ?? succeeded
+        guard unit.job.spec.onTaskFailure == .performExitOptionsJobAction else { return (satisfies, nil) }
+        let action = options?.jobAction ?? (succeeded ? JobAction.none : .terminate)
+        let how = last.failure.map { $0.category == .exitCode ? "exit code \(last.exitCode.map(String.init) ?? "?")" : $0.category.rawValue } ?? "exit code 0"
+        return (satisfies, action == .none ? nil : (action, "task \(unit.run.displayId)'s exit conditions (\(how) → \(action.rawValue))"))
     }
 
     func jobTasksEnded(_ job: Job) {

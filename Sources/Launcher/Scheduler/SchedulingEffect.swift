@@ -28,6 +28,8 @@ public enum SchedulingEffect: @unchecked Sendable {
     case nodeChanged(String, JobRunner.NodeChange)
     /// Kill what lost attempts left on these nodes: node index and attempt ids.
     case sweep([(node: Int, attemptIds: [String])])
+    /// A task's exit conditions disabled the job (to record: it stays disabled until enabled).
+    case jobDisabled(jobId: String, reason: String)
     case log(String)
 }
 

@@ -176,8 +176,7 @@ public final class Simulation {
                         taskIndexes[unit.job.incarnation] = Dictionary(unit.job.spec.tasks.enumerated().map { ($1.id, $0) }) { first, _ in first }
                     }
                     guard let index = taskIndexes[unit.job.incarnation]?[dependency] else { continue }
-                    let outcome = unit.job.outcomes[index]
-                    if outcome.succeeded != outcome.total {
+                    if unit.job.dependencyOutcomes[index].satisfied != unit.job.outcomes[index].total {
                         violations.append("t=\(time): \(unit.job.spec.id)/\(unit.run.displayId) started before \(dependency) succeeded")
                     }
                 }
@@ -216,7 +215,7 @@ public final class Simulation {
                 unitsEnded += job.units.count
                 taskIndexes[job.incarnation] = nil
                 if recordsRuns { endedJobs.append(run) }
-            case .attemptFinished, .nodeChanged, .log:
+            case .attemptFinished, .nodeChanged, .log, .jobDisabled:
                 break
             }
         }

@@ -280,6 +280,10 @@ public final class BatchService: @unchecked Sendable {
             lock.lock(); let recorder = recorders[jobId]; lock.unlock()
             recorder?.add(task, replica, attempt, taskState)
         }
+        runner.onJobDisabled = { [unowned self] jobId, reason in
+            lock.lock(); heldJobs.insert(jobId); lock.unlock()
+            do { _ = try store.setHeld(jobId: jobId, true) } catch { log("job \(jobId): disabled by \(reason), but not recorded: \(error)") }
+        }
         runner.onJobFinished = { [unowned self] run in
             lock.lock(); let recorder = recorders.removeValue(forKey: run.jobId); lock.unlock()
             recorder?.drain()

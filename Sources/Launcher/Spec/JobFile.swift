@@ -261,7 +261,8 @@ struct Field {
     // MARK: - The schema
 
     func job() throws(SpecError) -> JobSpec {
-        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask"],
+        let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask",
+                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies"],
                            aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a job needs an id") }
         let jobId = try id.identifier()
@@ -295,9 +296,114 @@ struct Field {
                 throw items[index].error("the job's and the task's variables together are \(merged.count) variables and \(bytes) bytes; at most \(TaskEnvironmentLimits.maximumVariables) and \(TaskEnvironmentLimits.maximumBytes) are allowed")
             }
         }
+        if let action = f["onTaskFailure"] {
+            let text = try action.string()
+            guard let value = TaskFailureAction(rawValue: text.lowercased()) else {
+                throw action.error("unknown onTaskFailure '\(text.prefix(40))' (expected noaction or performexitoptionsjobaction)")
+            }
+            job.onTaskFailure = value
+        }
+        if let complete = f["onAllTasksComplete"] {
+            let text = try complete.string().lowercased()
+            guard text == "terminatejob" || text == "noaction" else {
+                throw complete.error("unknown onAllTasksComplete '\(text.prefix(40))' (expected terminatejob or noaction)")
+            }
+            // A job here is its file's tasks: none can be added later, so it ends with them.
+            if text == "noaction" {
+                throw complete.error("noaction keeps a job open for tasks added later; Cohort's jobs are their file's tasks and end with them (use terminatejob or leave it out)")
+            }
+        }
+        if let uses = f["usesTaskDependencies"], try uses.bool() == false,
+           let index = tasks.firstIndex(where: { !$0.dependsOn.isEmpty }) {
+            throw items[index].error("task \(tasks[index].id) has dependsOn, but the job says usesTaskDependencies: false")
+        }
+        for (index, task) in tasks.enumerated() where task.exitConditions.map(Self.hasJobAction) == true && job.onTaskFailure != .performExitOptionsJobAction {
+            throw items[index].error("task \(task.id)'s exitConditions give a jobAction, which needs the job's onTaskFailure: performexitoptionsjobaction")
+        }
         job.preparation = try f["jobPreparationTask"]?.nodeTask(preparation: true)
         job.release = try f["jobReleaseTask"]?.nodeTask(preparation: false)
         return job
+    }
+
+    static func hasJobAction(_ conditions: ExitConditions) -> Bool {
+        let all = conditions.codes.map(\.options) + conditions.ranges.map(\.options)
+            + [conditions.preProcessingError, conditions.fileUploadError, conditions.otherwise].compactMap { $0 }
+        return all.contains { $0.jobAction != nil }
+    }
+
+    func bool() throws(SpecError) -> Bool {
+        guard case let .scalar(scalar) = node, let value = Bool(scalar.string.lowercased()) else { throw error("expected true or false") }
+        return value
+    }
+
+    /// Azure's exitConditions: exitCodes, exitCodeRanges, preProcessingError,
+    /// fileUploadError and default, each with exitOptions {jobAction, dependencyAction}.
+    func exitConditions() throws(SpecError) -> ExitConditions {
+        let f = try object(known: ["exitCodes", "exitCodeRanges", "preProcessingError", "fileUploadError", "default"])
+        var conditions = ExitConditions()
+        func code(_ field: Field) throws(SpecError) -> Int32 {
+            guard case let .scalar(scalar) = field.node, let value = Int32(scalar.string) else { throw field.error("expected an exit code (a whole number)") }
+            return value
+        }
+        for item in try f["exitCodes"]?.list() ?? [] {
+            let e = try item.object(known: ["code", "exitOptions"])
+            guard let c = e["code"], let o = e["exitOptions"] else { throw item.error("an exit code mapping needs code and exitOptions") }
+            let value = try code(c)
+            conditions.codes.append(.init(start: value, end: value, options: try o.exitOptions()))
+        }
+        for item in try f["exitCodeRanges"]?.list() ?? [] {
+            let e = try item.object(known: ["start", "end", "exitOptions"])
+            guard let a = e["start"], let b = e["end"], let o = e["exitOptions"] else { throw item.error("an exit code range needs start, end and exitOptions") }
+            let start = try code(a), end = try code(b)
+            guard start <= end else { throw item.error("start \(start) is after end \(end)") }
+            conditions.ranges.append(.init(start: start, end: end, options: try o.exitOptions()))
+        }
+        func options(_ key: String) throws(SpecError) -> ExitOptions? {
+            guard let field = f[key] else { return nil }
+            let wrapper = try field.object(known: ["exitOptions"])
+            guard let inner = wrapper["exitOptions"] else { throw field.error("needs exitOptions") }
+            return try inner.exitOptions()
+        }
+        conditions.preProcessingError = try options("preProcessingError")
+        conditions.fileUploadError = try options("fileUploadError")
+        conditions.otherwise = try f["default"]?.exitOptions()
+        return conditions
+    }
+
+    func exitOptions() throws(SpecError) -> ExitOptions {
+        let f = try object(known: ["jobAction", "dependencyAction"])
+        var options = ExitOptions()
+        if let a = f["jobAction"] {
+            let text = try a.string()
+            guard let value = JobAction(rawValue: text.lowercased()) else { throw a.error("unknown jobAction '\(text.prefix(40))' (expected none, disable or terminate)") }
+            options.jobAction = value
+        }
+        if let d = f["dependencyAction"] {
+            let text = try d.string()
+            guard let value = DependencyAction(rawValue: text.lowercased()) else { throw d.error("unknown dependencyAction '\(text.prefix(40))' (expected satisfy or block)") }
+            options.dependencyAction = value
+        }
+        return options
+    }
+
+    /// Azure's userIdentity, where it can be honoured: tasks run as the user running Cohort.
+    func userIdentity() throws(SpecError) {
+        let f = try object(known: ["autoUser", "userName"])
+        if let name = f["userName"] {
+            throw name.error("tasks run as the user running Cohort (uid \(getuid())); a named user account cannot be honoured")
+        }
+        if let auto = f["autoUser"] {
+            let a = try auto.object(known: ["scope", "elevationLevel"])
+            if let level = a["elevationLevel"] {
+                let text = try level.string().lowercased()
+                guard text == "admin" || text == "nonadmin" else { throw level.error("unknown elevationLevel '\(text.prefix(40))' (expected admin or nonadmin)") }
+                if text == "admin" && getuid() != 0 { throw level.error("elevationLevel admin needs Cohort to run as root; it runs as uid \(getuid())") }
+            }
+            if let scope = a["scope"] {
+                let text = try scope.string().lowercased()
+                guard text == "pool" || text == "task" else { throw scope.error("unknown scope '\(text.prefix(40))' (expected pool or task)") }
+            }
+        }
     }
 
     /// Azure's jobPreparationTask / jobReleaseTask.
@@ -333,7 +439,7 @@ struct Field {
 
     func task() throws(SpecError) -> TaskSpec {
         let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
-                                   "resourceFiles", "outputFiles"],
+                                   "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity"],
                            aliases: ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a task needs an id") }
         guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
@@ -347,6 +453,15 @@ struct Field {
                             environment: try f["environment"]?.environment() ?? [:])
         task.resourceFiles = try f["resourceFiles"]?.resourceFiles()
         task.outputFiles = try f["outputFiles"]?.outputFiles()
+        task.exitConditions = try f["exitConditions"]?.exitConditions()
+        if let slots = f["requiredSlots"] {
+            let value = try slots.int(minimum: 1, maximum: HostName.maximumSlots)
+            if task.multiInstance != nil && value != 1 {
+                throw slots.error("a multi-instance task takes processesPerNode slots on each node; requiredSlots must be 1 (as in Azure)")
+            }
+            task.requiredSlots = value == 1 ? nil : value
+        }
+        try f["userIdentity"]?.userIdentity()
         return task
     }
 
