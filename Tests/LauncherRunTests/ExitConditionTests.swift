@@ -109,4 +109,37 @@ final class ExitConditionTests: XCTestCase {
         }
         XCTAssertNoThrow(try job(#"{"id": "j", "displayName": "J", "onAllTasksComplete": "terminatejob", "tasks": [{"id": "t", "displayName": "T", "commandLine": "true", "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}}}]}"#))
     }
+
+    /// Served, a jobAction disable disables the job (recorded: `job list` says so); what
+    /// waits starts only once it is enabled again.
+    func testAServedJobDisabledByItsTaskWaitsUntilEnabled() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
+        let file = "\(home)/gate.json"
+        try """
+        {"id": "gate", "onTaskFailure": "performexitoptionsjobaction", "tasks": [
+          {"id": "check", "commandLine": "/bin/sh -c 'exit 9'",
+           "exitConditions": {"exitCodes": [{"code": 9, "exitOptions": {"jobAction": "disable", "dependencyAction": "satisfy"}}]}},
+          {"id": "next", "commandLine": "true", "dependsOn": ["check"]}]}
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let submitted = try Harness.cohort(["submit", file], home: home)
+        XCTAssertEqual(submitted.stdout, "gate\n", submitted.stderr)
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + 30
+        while try store.job("gate")?.state != .disabled && Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(try store.job("gate")?.state, .disabled, server.log)
+        usleep(1_500_000)
+        XCTAssertEqual(try store.tasks(jobId: "gate").first { $0.taskId == "next" }?.attempts.count, 0, "nothing starts while disabled")
+        XCTAssertEqual(try Harness.cohort(["job", "enable", "gate"], home: home).exitCode, 0)
+        let until = Date() + 30
+        while try store.job("gate")?.state != .completed && Date() < until { usleep(50_000) }
+        let summary = try XCTUnwrap(try store.job("gate"))
+        XCTAssertEqual(summary.state, .completed)
+        XCTAssertEqual(summary.succeeded, 1, "next ran once enabled (code 9 satisfies it)")
+        XCTAssertEqual(summary.failed, 1)
+        XCTAssertTrue(server.log.contains("disabled by task check's exit conditions (exit code 9 → disable)"), server.log)
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
 }

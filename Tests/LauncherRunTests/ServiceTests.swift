@@ -16,7 +16,7 @@ final class ServerProcess {
     private(set) var token = ""
 
     /// `launcher`: words to start it through (e.g. `prlimit --nofile=256:256`).
-    init(home: String, arguments: [String] = ["--listen", "127.0.0.1:0"], launcher: [String] = []) throws {
+    init(home: String, arguments: [String] = ["--listen", "127.0.0.1:0"], launcher: [String] = [], environment: [String: String] = [:]) throws {
         self.home = home
         logPath = "\(home)/serve-\(UUID().uuidString.prefix(8)).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -28,7 +28,7 @@ final class ServerProcess {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = launcher + [Harness.executable("cohort"), "serve"] + arguments
         }
-        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["COHORT_HOME": home]) { $1 }) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: logPath)
         try process.run()

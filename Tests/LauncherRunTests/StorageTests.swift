@@ -142,4 +142,49 @@ final class StorageTests: XCTestCase {
         }
         XCTAssertEqual(TestObjectStore.contents(bucket, "out/primary.txt"), "app on \(attempt.nodes[0])\n", "run once, on the primary")
     }
+
+    /// kill -9 of the server while a task's output is being uploaded: no half object ever
+    /// appears under the name (one PUT, atomic in S3), and the restarted server uploads it
+    /// before recording the attempt; the task does not run again.
+    func testAServerKilledDuringAnUploadLeavesNoHalfObjectAndUploadsAgain() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
+        let bucket = try TestObjectStore.bucket("crash")
+        let size = 192 << 20
+        let file = "\(home)/crash.json"
+        try """
+        {"id": "crash", "tasks": [{"id": "big", "commandLine": "/bin/sh -c \\"echo run >> \(home)/runs; head -c \(size) /dev/urandom > big.bin\\"",
+          "outputFiles": [{"filePattern": "big.bin", "destination": {"container": {"containerUrl": "s3://\(bucket)/out"}}}]}]}
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(home: home, environment: TestObjectStore.variables)
+        try server.waitUntilListening()
+        let submitted = try Harness.cohort(["submit", file], home: home)
+        XCTAssertEqual(submitted.stdout, "crash\n", submitted.stderr)
+        // The task's end is written down (exit-status) before the server uploads: kill then.
+        let deadline = Date() + 60
+        var status: String?
+        while status == nil && Date() < deadline {
+            status = FileManager.default.enumerator(atPath: "\(home)/work")?.compactMap { $0 as? String }.first { $0.hasSuffix("big/attempt-1/exit-status") }
+            if status == nil { usleep(5_000) }
+        }
+        XCTAssertNotNil(status, "the task did not end")
+        server.killHard()
+        let atKill = TestObjectStore.aws(["s3api", "head-object", "--bucket", bucket, "--key", "out/big.bin", "--query", "ContentLength", "--output", "text"])
+        if atKill.status == 0 {
+            XCTAssertEqual(atKill.output.trimmingCharacters(in: .whitespacesAndNewlines), "\(size)", "only a whole object under the name")
+        }
+        print("at the kill the object was \(atKill.status == 0 ? "already whole" : "absent")")
+        let restarted = try ServerProcess(home: home, environment: TestObjectStore.variables)
+        try restarted.waitUntilListening()
+        let store = try JobStore(stateDirectory: home)
+        let until = Date() + 120
+        while try store.job("crash")?.state != .completed && Date() < until { usleep(50_000) }
+        XCTAssertEqual(try store.job("crash")?.succeeded, 1, restarted.log)
+        let local = try XCTUnwrap(status.map { "\(home)/work/\(($0 as NSString).deletingLastPathComponent)/big.bin" })
+        let md5 = TestObjectStore.shell(["md5sum", local]).output.split(separator: " ").first.map(String.init) ?? "?"
+        let etag = TestObjectStore.aws(["s3api", "head-object", "--bucket", bucket, "--key", "out/big.bin", "--query", "ETag", "--output", "text"])
+        XCTAssertEqual(etag.output.trimmingCharacters(in: CharacterSet(charactersIn: "\"\n ")), md5, "the whole file, uploaded by the restarted server")
+        XCTAssertEqual(Harness.read("\(home)/runs"), "run\n", "the task ran once")
+        XCTAssertEqual(restarted.stop(), 0, restarted.log)
+    }
 }

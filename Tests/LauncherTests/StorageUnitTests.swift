@@ -159,4 +159,28 @@ final class StorageUnitTests: XCTestCase {
         let common = try JobFile.parse(#"{"id": "a", "tasks": [{"id": "t", "commandLine": "x", "multiInstanceSettings": {"numberOfInstances": 2, "commonResourceFiles": [{"autoStorageContainerName": "meshes"}]}}]}"#, file: "a.json")
         XCTAssertEqual(common.tasks[0].multiInstance?.commonResourceFiles, [ResourceFile(autoStorageContainerName: "meshes")])
     }
+
+    /// `cohort submit` sends the job as JSON that the server reads with the job file's
+    /// parser: every new field must come back as it went (the server once refused
+    /// outputFiles' encoded form).
+    func testAJobWithFilesAndExitConditionsSurvivesTheTripToTheServer() throws {
+        let text = """
+        {"id": "trip", "onTaskFailure": "performexitoptionsjobaction", "tasks": [
+          {"id": "a", "commandLine": "x", "requiredSlots": 2,
+           "resourceFiles": [{"httpUrl": "http://h/a", "filePath": "a", "fileMode": "0755"}, {"storageContainerUrl": "s3://inputs", "blobPrefix": "m/"}],
+           "outputFiles": [{"filePattern": "**/*.dat", "destination": {"container": {"containerUrl": "s3://out", "path": "p"}},
+                            "uploadOptions": {"uploadCondition": "taskFailure"}}],
+           "exitConditions": {"exitCodes": [{"code": 3, "exitOptions": {"dependencyAction": "satisfy"}}],
+                              "exitCodeRanges": [{"start": 10, "end": 20, "exitOptions": {"jobAction": "disable"}}],
+                              "preProcessingError": {"jobAction": "none"}, "fileUploadError": {"dependencyAction": "block"},
+                              "default": {"jobAction": "terminate"}}},
+          {"id": "b", "commandLine": "y", "multiInstanceSettings": {"numberOfInstances": 2, "commonResourceFiles": [{"autoStorageContainerName": "apps"}]}}]}
+        """
+        let job = try JobFile.parse(text, file: "trip.json")
+        XCTAssertEqual(job.tasks[0].exitConditions?.preProcessingError, ExitOptions(jobAction: JobAction.none))
+        XCTAssertEqual(job.tasks[0].exitConditions?.codes.first?.options.dependencyAction, .satisfy)
+        let sent = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)
+        XCTAssertEqual(try JobFile.parse(sent, file: "sent.json"), job, sent)
+        XCTAssertEqual(try JSONDecoder().decode(JobSpec.self, from: Data(sent.utf8)), job, "and the store's own reading")
+    }
 }

@@ -194,14 +194,20 @@ public struct AttemptExecutor: Sendable {
     /// never started. A failure fails a successful attempt as fileUploadError; a failed
     /// one keeps its own failure and gets the upload's as a detail.
     func uploadOutputFiles(_ work: Work, nodes: [Node], directory: String, attempt: inout Attempt) {
-        guard let files = work.task.outputFiles, !files.isEmpty else { return }
+        Self.uploadOutputFiles(of: work.task, nodes: nodes.map(\.id), directory: directory, attempt: &attempt, transfers: fileTransfers)
+    }
+
+    /// The same for an attempt a restarted server found ended (Recovery): its upload may
+    /// have been cut off with the server.
+    public static func uploadOutputFiles(of task: TaskSpec, nodes: [String], directory: String, attempt: inout Attempt, transfers: TaskFileTransfers) {
+        guard let files = task.outputFiles, !files.isEmpty, let primary = nodes.first else { return }
         if let category = attempt.failure?.category, [.cancelled, .interrupted, .preProcessingError, .transportUnavailable].contains(category) { return }
-        let working = work.task.multiInstance == nil ? directory : "\(directory)/node-\(nodes[0].id)"
+        let working = task.multiInstance == nil ? directory : "\(directory)/node-\(primary)"
         do {
-            try fileTransfers.upload(files, taskDirectory: directory, workingDirectory: working, succeeded: attempt.failure == nil)
+            try transfers.upload(files, taskDirectory: directory, workingDirectory: working, succeeded: attempt.failure == nil)
         } catch {
             if attempt.failure == nil {
-                attempt.failure = Failure(category: .fileUploadError, node: nodes[0].id, message: "output files not uploaded: \(error)")
+                attempt.failure = Failure(category: .fileUploadError, node: primary, message: "output files not uploaded: \(error)")
             } else {
                 attempt.failure?.details.append("output files not uploaded: \(error)")
             }

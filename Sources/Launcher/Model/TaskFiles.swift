@@ -60,6 +60,30 @@ public struct OutputFile: Codable, Sendable, Equatable {
         self.path = path
         self.uploadCondition = uploadCondition
     }
+
+    // Encoded in Azure's shape, as the job file has it: `cohort submit` sends the job as JSON
+    // that the server reads with the job file's parser.
+    enum Keys: String, CodingKey { case filePattern, destination, container, containerUrl, path, uploadOptions, uploadCondition }
+
+    public init(from decoder: Decoder) throws {
+        let root = try decoder.container(keyedBy: Keys.self)
+        filePattern = try root.decode(String.self, forKey: .filePattern)
+        let container = try root.nestedContainer(keyedBy: Keys.self, forKey: .destination).nestedContainer(keyedBy: Keys.self, forKey: .container)
+        containerUrl = try container.decode(String.self, forKey: .containerUrl)
+        path = try container.decodeIfPresent(String.self, forKey: .path)
+        uploadCondition = try root.nestedContainer(keyedBy: Keys.self, forKey: .uploadOptions).decode(UploadCondition.self, forKey: .uploadCondition)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var root = encoder.container(keyedBy: Keys.self)
+        try root.encode(filePattern, forKey: .filePattern)
+        var destination = root.nestedContainer(keyedBy: Keys.self, forKey: .destination)
+        var container = destination.nestedContainer(keyedBy: Keys.self, forKey: .container)
+        try container.encode(containerUrl, forKey: .containerUrl)
+        try container.encodeIfPresent(path, forKey: .path)
+        var options = root.nestedContainer(keyedBy: Keys.self, forKey: .uploadOptions)
+        try options.encode(uploadCondition, forKey: .uploadCondition)
+    }
 }
 
 // MARK: - How a task's end acts on its job and its dependents (Azure's exitConditions)
@@ -114,6 +138,59 @@ public struct ExitConditions: Codable, Sendable, Equatable {
         self.preProcessingError = preProcessingError
         self.fileUploadError = fileUploadError
         self.otherwise = otherwise
+    }
+
+    // Azure's shape (exitCodes, exitCodeRanges, preProcessingError, fileUploadError,
+    // default), as the job file has it.
+    enum Keys: String, CodingKey { case exitCodes, exitCodeRanges, preProcessingError, fileUploadError, otherwise = "default", code, start, end, exitOptions }
+
+    public init(from decoder: Decoder) throws {
+        let root = try decoder.container(keyedBy: Keys.self)
+        func mappings(_ key: Keys, single: Bool) throws -> [CodeRange] {
+            guard root.contains(key) else { return [] }
+            var list = try root.nestedUnkeyedContainer(forKey: key)
+            var result: [CodeRange] = []
+            while !list.isAtEnd {
+                let item = try list.nestedContainer(keyedBy: Keys.self)
+                let options = try item.decode(ExitOptions.self, forKey: .exitOptions)
+                if single {
+                    let code = try item.decode(Int32.self, forKey: .code)
+                    result.append(CodeRange(start: code, end: code, options: options))
+                } else {
+                    result.append(CodeRange(start: try item.decode(Int32.self, forKey: .start), end: try item.decode(Int32.self, forKey: .end), options: options))
+                }
+            }
+            return result
+        }
+        codes = try mappings(.exitCodes, single: true)
+        ranges = try mappings(.exitCodeRanges, single: false)
+        preProcessingError = try root.decodeIfPresent(ExitOptions.self, forKey: .preProcessingError)
+        fileUploadError = try root.decodeIfPresent(ExitOptions.self, forKey: .fileUploadError)
+        otherwise = try root.decodeIfPresent(ExitOptions.self, forKey: .otherwise)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var root = encoder.container(keyedBy: Keys.self)
+        if !codes.isEmpty {
+            var list = root.nestedUnkeyedContainer(forKey: .exitCodes)
+            for code in codes {
+                var item = list.nestedContainer(keyedBy: Keys.self)
+                try item.encode(code.start, forKey: .code)
+                try item.encode(code.options, forKey: .exitOptions)
+            }
+        }
+        if !ranges.isEmpty {
+            var list = root.nestedUnkeyedContainer(forKey: .exitCodeRanges)
+            for range in ranges {
+                var item = list.nestedContainer(keyedBy: Keys.self)
+                try item.encode(range.start, forKey: .start)
+                try item.encode(range.end, forKey: .end)
+                try item.encode(range.options, forKey: .exitOptions)
+            }
+        }
+        try root.encodeIfPresent(preProcessingError, forKey: .preProcessingError)
+        try root.encodeIfPresent(fileUploadError, forKey: .fileUploadError)
+        try root.encodeIfPresent(otherwise, forKey: .otherwise)
     }
 
     /// The options written for this end, if any: an exact code first, then a range, then the

@@ -17,6 +17,9 @@ public struct Recovery {
     public var log: (String) -> Void = { _ in }
     /// The `cohort` executable, whose agents reach the remote nodes.
     public let cohortExecutable: String
+    /// Where output files go: an attempt that ended while the server was down may not have
+    /// uploaded them (or only some); they are uploaded before it is recorded.
+    public var storage = StorageConfiguration.fromEnvironment()
 
     public init(store: JobStore, workDirectory: String, cohortExecutable: String = ExecutionSettings.currentExecutable,
                 pool: @escaping (String) -> Pool?, log: @escaping (String) -> Void = { _ in }) {
@@ -84,7 +87,14 @@ public struct Recovery {
                     attempt.markerId = begun.markerId
                     if attempt.failure?.category == .interrupted { attempt.start = begun.start }
                 }
-                if attempt.failure?.category != .interrupted { counted += 1; finished += 1 } else { interrupted += 1 }
+                if attempt.failure?.category != .interrupted {
+                    counted += 1
+                    finished += 1
+                    AttemptExecutor.uploadOutputFiles(of: task, nodes: attempt.nodes, directory: directory, attempt: &attempt,
+                                                      transfers: TaskFileTransfers(storage: storage, cacheDirectory: "\(workDirectory)/.cache/objects"))
+                } else {
+                    interrupted += 1
+                }
                 let done = attempt.succeeded || counted > task.constraints.maxTaskRetryCount
                 recovered.append((task, record.replica, attempt, done ? .completed : .active))
                 if done { break }

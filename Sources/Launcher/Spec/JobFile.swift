@@ -358,14 +358,8 @@ struct Field {
             guard start <= end else { throw item.error("start \(start) is after end \(end)") }
             conditions.ranges.append(.init(start: start, end: end, options: try o.exitOptions()))
         }
-        func options(_ key: String) throws(SpecError) -> ExitOptions? {
-            guard let field = f[key] else { return nil }
-            let wrapper = try field.object(known: ["exitOptions"])
-            guard let inner = wrapper["exitOptions"] else { throw field.error("needs exitOptions") }
-            return try inner.exitOptions()
-        }
-        conditions.preProcessingError = try options("preProcessingError")
-        conditions.fileUploadError = try options("fileUploadError")
+        conditions.preProcessingError = try f["preProcessingError"]?.exitOptions()
+        conditions.fileUploadError = try f["fileUploadError"]?.exitOptions()
         conditions.otherwise = try f["default"]?.exitOptions()
         return conditions
     }
