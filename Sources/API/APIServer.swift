@@ -100,6 +100,15 @@ public struct APIServer: Sendable {
         do { job = try JobFile.parse(text, file: "request body") } catch {
             return Self.error(.badRequest, error.message, field: error.field, line: error.line, column: error.column)
         }
+        // A job file's relative program paths start from its folder, which the body alone
+        // cannot say (curl --data-binary @jobs/demo.yaml): the caller may name it.
+        if let directory = request.uri.queryParameters.get("directory") {
+            var isDirectory: ObjCBool = false
+            guard directory.hasPrefix("/"), FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                return Self.error(.badRequest, "directory must be an absolute path to a directory on the server, found '\(directory.prefix(200))'", field: "directory")
+            }
+            job.resolvePrograms(relativeTo: directory)
+        }
         if let pool = request.uri.queryParameters.get("pool") {
             guard Self.isName(pool) else { return Self.error(.badRequest, "pool names are 1-64 letters, digits, '-' or '_'", field: "pool") }
             job.pool = pool

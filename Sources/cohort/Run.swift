@@ -44,6 +44,9 @@ struct Run: ParsableCommand {
     @Option(help: "Let the command call mpirun itself (raw) or run it under mpirun (mpirun).")
     var launch: String = "mpirun"
 
+    @Option(help: "Where a quick run's task and ranks start: a directory that exists on the pool's nodes (default on the local pool: the current directory; elsewhere: the attempt's own).")
+    var chdir: String?
+
     @Option(help: "Placement of node groups: pack or spread.")
     var policy: String = "pack"
 
@@ -224,6 +227,9 @@ struct Run: ParsableCommand {
         let isJobFile = words.count == 1 && (["yaml", "yml", "json"].contains(URL(fileURLWithPath: words[0]).pathExtension)
             || (FileManager.default.fileExists(atPath: words[0]) && !FileManager.default.isExecutableFile(atPath: words[0])))
         if !quick, isJobFile {
+            if chdir != nil {
+                throw SpecError(file: "command line", field: "--chdir", message: "--chdir is for quick runs (-- PROGRAM …); a job file gives each task's workingDirectory")
+            }
             return try JobFile.load(path: words[0])
         }
         guard !words.isEmpty else {
@@ -257,6 +263,19 @@ struct Run: ParsableCommand {
         var job = JobSpec(id: "run-\(stamp)", pool: pool ?? "local",
                           tasks: [TaskSpec(id: id.isEmpty ? "task" : id, commandLine: words, multiInstance: multi, constraints: constraints)])
         job.resolvePrograms(relativeTo: FileManager.default.currentDirectoryPath)
+        // Its files are where it is run (`./solver input.dat`): on the local pool it starts
+        // there; a remote pool's nodes may not have that directory, so only --chdir says so.
+        let here = FileManager.default.currentDirectoryPath
+        if let chdir {
+            let absolute = URL(fileURLWithPath: chdir, relativeTo: URL(fileURLWithPath: here, isDirectory: true)).standardizedFileURL.path
+            var isDirectory: ObjCBool = false
+            if job.pool == "local", !FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) || !isDirectory.boolValue {
+                throw flag("--chdir", "\(absolute) is not a directory")
+            }
+            job.tasks[0].workingDirectory = absolute
+        } else if job.pool == "local" {
+            job.tasks[0].workingDirectory = here
+        }
         return job
     }
 }

@@ -17,6 +17,31 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(stdout.split(separator: "\n").filter { $0.hasPrefix("hello from rank") }.count, 4)
     }
 
+    /// `cohort run -N 2 -n 4 -- ./solver input.dat` finds input.dat where it was run (it
+    /// once failed: ranks started in their attempt's node directories); --chdir chooses.
+    func testAQuickRunStartsWhereItIsRunOrWhereChdirSays() throws {
+        let home = Harness.temporaryDirectory()
+        let project = Harness.temporaryDirectory()
+        try "#!/bin/sh\nprintf '%s %s\\n' \"$OMPI_COMM_WORLD_RANK\" \"$(cat \"$1\")\"\n".write(toFile: "\(project)/solver", atomically: true, encoding: .utf8)
+        chmod("\(project)/solver", 0o755)
+        try "mesh".write(toFile: "\(project)/input.dat", atomically: true, encoding: .utf8)
+        func ranks(_ result: Harness.CLIResult) throws -> [String] {
+            XCTAssertEqual(result.exitCode, 0, result.stderr + result.stdout)
+            let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let tasks = try XCTUnwrap(object?["tasks"] as? [[String: Any]])
+            let attempt = try XCTUnwrap((tasks[0]["attempts"] as? [[String: Any]])?.first)
+            return Harness.read("\(attempt["directory"] as! String)/stdout.txt").split(separator: "\n").map(String.init).sorted()
+        }
+        let here = try Harness.cohort(["run", "--output", "json", "-N", "2", "-n", "4", "--transport", "shm", "--", "./solver", "input.dat"], home: home, directory: project)
+        XCTAssertEqual(try ranks(here), ["0 mesh", "1 mesh", "2 mesh", "3 mesh"])
+        let elsewhere = Harness.temporaryDirectory()
+        let chosen = try Harness.cohort(["run", "--output", "json", "--chdir", project, "--", "\(project)/solver", "input.dat"], home: home, directory: elsewhere)
+        XCTAssertEqual(try ranks(chosen), [" mesh"])
+        let missing = try Harness.cohort(["run", "--chdir", "/no/such/dir", "--", "true"], home: home)
+        XCTAssertEqual(missing.exitCode, 2)
+        XCTAssertTrue(missing.stderr.contains("--chdir") && missing.stderr.contains("/no/such/dir is not a directory"), missing.stderr)
+    }
+
     func testTableSummaryAndExitCodeOfAFailure() throws {
         let home = Harness.temporaryDirectory()
         let result = try Harness.cohort(["run", "--", "/bin/sh", "-c", "exit 5"], home: home)

@@ -180,6 +180,31 @@ final class ServiceTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(recoveries.count, 1, "the kills hit the running job: \(context)")
     }
 
+    /// The README's curl submission of a job file with relative programs (`bin/…`): with
+    /// `?directory=` they start from the file's folder and run (they once all failed:
+    /// `cannot start bin/montecarlo-pi`); a directory that is not one is a 400 naming it.
+    func testACurlSubmissionNamesTheJobFilesFolderForItsRelativePrograms() throws {
+        let home = Harness.temporaryDirectory()
+        let project = Harness.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: "\(project)/bin", withIntermediateDirectories: true)
+        try "#!/bin/sh\necho estimate $1\n".write(toFile: "\(project)/bin/estimate", atomically: true, encoding: .utf8)
+        chmod("\(project)/bin/estimate", 0o755)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let body = "id: relative\ntasks:\n  - { id: a, commandLine: bin/estimate 7 }\n"
+        let bad = server.request("POST", "/v1/jobs?directory=relative/path", body: body)
+        XCTAssertEqual(bad.status, 400, bad.text)
+        XCTAssertEqual(bad.errorField, "directory")
+        let created = server.request("POST", "/v1/jobs?directory=\(project)", body: body)
+        XCTAssertEqual(created.status, 201, created.text)
+        let summary = try waitCompleted("relative", home: home)
+        let tasks = try JobStore(stateDirectory: home).tasks(jobId: "relative")
+        XCTAssertEqual(summary.succeeded, 1, "\(tasks.map(\.failure))")
+        let attempt = try XCTUnwrap(tasks.first?.attempts.last)
+        XCTAssertEqual(Harness.read("\(attempt.directory)/stdout.txt"), "estimate 7\n")
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+
     func testTheAPIRequiresTheTokenValidatesInputAndCancelsOneJob() throws {
         let home = Harness.temporaryDirectory()
         let server = try ServerProcess(home: home)

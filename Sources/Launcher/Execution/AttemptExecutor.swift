@@ -202,7 +202,7 @@ public struct AttemptExecutor: Sendable {
     public static func uploadOutputFiles(of task: TaskSpec, nodes: [String], directory: String, attempt: inout Attempt, transfers: TaskFileTransfers) {
         guard let files = task.outputFiles, !files.isEmpty, let primary = nodes.first else { return }
         if let category = attempt.failure?.category, [.cancelled, .interrupted, .preProcessingError, .transportUnavailable].contains(category) { return }
-        let working = task.multiInstance == nil ? directory : "\(directory)/node-\(primary)"
+        let working = task.workingDirectory ?? (task.multiInstance == nil ? directory : "\(directory)/node-\(primary)")
         do {
             try transfers.upload(files, taskDirectory: directory, workingDirectory: working, succeeded: attempt.failure == nil)
         } catch {
@@ -233,13 +233,15 @@ public struct AttemptExecutor: Sendable {
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
-                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey)
+                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
+                                          startDirectory: work.task.workingDirectory)
         let variables = environment.variables(forNode: 0)
+        let start = environment.workingDirectory(0)
         attempt.launchedCommand = work.task.commandLine
-        try stageResourceFiles(work.task.resourceFiles, into: directory, node: node.id)
+        try stageResourceFiles(work.task.resourceFiles, into: start, node: node.id)
         let termination = try supervise(output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
                                         cancellation: work.cancellation ?? cancellation) {
-            try launch(work.task.commandLine, on: node, directory: directory, variables: variables, output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
+            try launch(work.task.commandLine, on: node, directory: start, variables: variables, output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
         }
         attempt.exitCode = termination.code
         attempt.nodeExitCodes[node.id] = termination.code
@@ -260,7 +262,8 @@ public struct AttemptExecutor: Sendable {
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
                                           userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
-                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey)
+                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
+                                          startDirectory: work.task.workingDirectory)
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport
@@ -363,16 +366,16 @@ public struct AttemptExecutor: Sendable {
         var children: [(Node, ChildProcess, String)] = []
         // On every node at once (a remote node's start is a message to its agent).
         let starts = concurrentMap(Array(nodes.enumerated())) { index, node -> Result<ChildProcess, Error> in
-            let directory = environment.workingDirectory(index)
+            let output = environment.nodeDirectory(index)
             return Result {
-                try launch(words, on: node, directory: directory, variables: environment.variables(forNode: index),
-                           stdout: "\(directory)/coordination-stdout.txt", stderr: "\(directory)/coordination-stderr.txt", statusFile: nil)
+                try launch(words, on: node, directory: environment.workingDirectory(index), variables: environment.variables(forNode: index),
+                           stdout: "\(output)/coordination-stdout.txt", stderr: "\(output)/coordination-stderr.txt", statusFile: nil)
             }
         }
         for ((index, node), start) in zip(nodes.enumerated(), starts) {
             if case .success(let child) = start {
                 _ = cancellation.started(child)
-                children.append((node, child, environment.workingDirectory(index)))
+                children.append((node, child, environment.nodeDirectory(index)))
             }
         }
         if let (node, failed) = zip(nodes, starts).lazy.compactMap({ node, start -> (Node, Error)? in

@@ -19,9 +19,14 @@ public struct TaskEnvironment: Sendable {
     public var preparationRoot: String?
     /// `<state id>.<job id>`: what a restarted server sweeps the job's processes by.
     public var jobKey: String = ""
+    /// Where the task starts on every node, when its spec names a directory (a shared one).
+    public var startDirectory: String?
 
     /// The working directory of node `index` of the group.
-    public func workingDirectory(_ index: Int) -> String {
+    public func workingDirectory(_ index: Int) -> String { startDirectory ?? nodeDirectory(index) }
+
+    /// The attempt's own directory for node `index` (its coordination output goes there).
+    public func nodeDirectory(_ index: Int) -> String {
         nodes.count == 1 && hostfile == nil ? attemptDirectory : "\(attemptDirectory)/node-\(nodes[index].id)"
     }
 
@@ -45,6 +50,7 @@ public struct TaskEnvironment: Sendable {
         v["COHORT_ATTEMPT_DIR"] = attemptDirectory
         v["COHORT_SHARED_DIR"] = sharedDirectory
         v["COHORT_WORKING_DIR"] = workingDirectory(index)
+        if let startDirectory { v["COHORT_START_DIR"] = startDirectory }
         if let replica { v["COHORT_REPLICA_INDEX"] = String(replica) }
         if let hostfile { v["COHORT_HOSTFILE"] = hostfile }
         if let preparationRoot {
@@ -79,7 +85,7 @@ public struct TaskEnvironment: Sendable {
               let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0,
               let attemptDirectory = environment["COHORT_ATTEMPT_DIR"] else { return }
         let index = min(rank / perNode, nodes.count - 1)
-        let directory = "\(attemptDirectory)/node-\(nodes[index])"
+        let directory = environment["COHORT_START_DIR"] ?? "\(attemptDirectory)/node-\(nodes[index])"
         environment["COHORT_NODE_ID"] = nodes[index]
         environment["COHORT_NODE_INDEX"] = String(index)
         environment["COHORT_WORKING_DIR"] = directory

@@ -88,6 +88,10 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var exitConditions: ExitConditions?
     /// Slots an independent task takes on its node (Azure's requiredSlots; default 1).
     public var requiredSlots: Int?
+    /// Where it starts (its ranks too) instead of its attempt's directory: an absolute path
+    /// that exists on its nodes. `cohort run`'s quick form on the local pool starts where it
+    /// is run; `--chdir` chooses.
+    public var workingDirectory: String?
 
     public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
         self.id = id

@@ -433,7 +433,7 @@ struct Field {
 
     func task() throws(SpecError) -> TaskSpec {
         let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
-                                   "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity"],
+                                   "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory"],
                            aliases: ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a task needs an id") }
         guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
@@ -456,6 +456,13 @@ struct Field {
             task.requiredSlots = value == 1 ? nil : value
         }
         try f["userIdentity"]?.userIdentity()
+        if let directory = f["workingDirectory"] {
+            let text = try directory.nonEmptyString()
+            guard text.hasPrefix("/"), !text.split(separator: "/").contains("..") else {
+                throw directory.error("'\(text.prefix(200))' must be an absolute path (a directory on the pool's nodes) without ..")
+            }
+            task.workingDirectory = text
+        }
         return task
     }
 
