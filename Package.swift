@@ -30,6 +30,8 @@ let package = Package(
         // Object storage: HTTP for resource and output files, SigV4's HMAC-SHA256 and checksums.
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // Application packages (zip, as Azure Batch's are).
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // mpi.h plus getters for Open MPI's predefined handles; found through pkg-config.
@@ -45,7 +47,8 @@ let package = Package(
         .target(name: "CSpawn"),
         .target(name: "Launcher", dependencies: ["CVerbs", "CSpawn", .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift"),
                                                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                                                .product(name: "Crypto", package: "swift-crypto")]),
+                                                .product(name: "Crypto", package: "swift-crypto"),
+                                                .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // The HTTP/JSON API over the batch service.
         .target(name: "API", dependencies: ["Launcher", .product(name: "Hummingbird", package: "hummingbird"),
                                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -166,7 +166,8 @@ final class StorageUnitTests: XCTestCase {
     func testAJobWithFilesAndExitConditionsSurvivesTheTripToTheServer() throws {
         let text = """
         {"id": "trip", "onTaskFailure": "performexitoptionsjobaction", "tasks": [
-          {"id": "a", "commandLine": "x", "requiredSlots": 2,
+          {"id": "a", "commandLine": "x", "requiredSlots": 2, "workingDirectory": "/srv/case",
+           "applicationPackageReferences": [{"applicationId": "solver", "version": "2.0"}, {"applicationId": "mesher"}],
            "resourceFiles": [{"httpUrl": "http://h/a", "filePath": "a", "fileMode": "0755"}, {"storageContainerUrl": "s3://inputs", "blobPrefix": "m/"}],
            "outputFiles": [{"filePattern": "**/*.dat", "destination": {"container": {"containerUrl": "s3://out", "path": "p"}},
                             "uploadOptions": {"uploadCondition": "taskFailure"}}],

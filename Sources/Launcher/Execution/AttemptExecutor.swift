@@ -178,6 +178,24 @@ public struct AttemptExecutor: Sendable {
         TaskFileTransfers(storage: settings.storage, cacheDirectory: "\(settings.workDirectory)/.cache/objects")
     }
 
+    /// The task's application packages, extracted (once, in the work tree's cache), as the
+    /// variables that name their folders; a failure is the attempt's preProcessingError.
+    func applicationPackageVariables(_ task: TaskSpec, node: String) throws -> [String: String] {
+        guard let references = task.applicationPackageReferences, !references.isEmpty else { return [:] }
+        let packages = ApplicationPackages(directory: settings.applicationsDirectory)
+        var variables: [String: String] = [:]
+        for reference in references {
+            do {
+                let package = try packages.resolve(reference)
+                let folder = try packages.extracted(package, cache: "\(settings.workDirectory)/.cache/apps")
+                variables.merge(ApplicationPackages.variables(package, folder: folder)) { $1 }
+            } catch {
+                throw Failure(category: .preProcessingError, node: node, message: "application package not put in place: \(error)")
+            }
+        }
+        return variables
+    }
+
     /// Puts `files` in `directory` before a task starts; a failure is the attempt's
     /// preProcessingError, naming the URL and the HTTP status.
     func stageResourceFiles(_ files: [ResourceFile]?, into directory: String, node: String, what: String = "resource file") throws {
@@ -229,10 +247,11 @@ public struct AttemptExecutor: Sendable {
 
     func runIndependent(_ work: Work, _ node: Node, _ directory: String, _ attempt: inout Attempt) throws {
         try makeDirectory(directory)
+        let packages = try applicationPackageVariables(work.task, node: node.id)
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 }.merging(packages) { $1 },
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
         let variables = environment.variables(forNode: 0)
@@ -255,13 +274,14 @@ public struct AttemptExecutor: Sendable {
         let hostfile = "\(directory)/hostfile"
         try makeDirectory(shared)
         for node in nodes { try makeDirectory("\(directory)/node-\(node.id)") }
+        let packages = try applicationPackageVariables(work.task, node: nodes[0].id)
         let isLocal = pool.kind == .local
         try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: multi.processesPerNode, isLocalPool: isLocal)
             .write(toFile: hostfile, atomically: true, encoding: .utf8)
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 },
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 }.merging(packages) { $1 },
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
 

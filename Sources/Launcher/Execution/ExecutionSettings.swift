@@ -24,6 +24,8 @@ public struct ExecutionSettings: Sendable {
     /// Where resource and output files without a full URL go, and how requests are signed:
     /// this process's environment (AWS_*, COHORT_S3_ENDPOINT) unless set.
     public var storage = StorageConfiguration.fromEnvironment()
+    /// Where `cohort app add` keeps application packages: `apps/` beside the work tree.
+    public var applicationsDirectory: String { ((workDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("apps") }
 
     public init(workDirectory: String, cohortExecutable: String, mpirun: String = "mpirun", log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.workDirectory = workDirectory

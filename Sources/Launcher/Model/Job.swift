@@ -92,6 +92,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// that exists on its nodes. `cohort run`'s quick form on the local pool starts where it
     /// is run; `--chdir` chooses.
     public var workingDirectory: String?
+    /// Packages extracted before it starts (`cohort app add`).
+    public var applicationPackageReferences: [ApplicationPackageReference]?
 
     public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
         self.id = id

@@ -212,3 +212,16 @@ public enum TaskFailureAction: String, Codable, Sendable {
     /// The failed task's exit options' jobAction (terminate by default).
     case performExitOptionsJobAction = "performexitoptionsjobaction"
 }
+
+/// An application package a task needs (Azure's applicationPackageReference): extracted
+/// on its nodes before it starts, its folder in `AZ_BATCH_APP_PACKAGE_<id>_<version>`.
+public struct ApplicationPackageReference: Codable, Sendable, Equatable {
+    public var applicationId: String
+    /// Nil: the application's default version.
+    public var version: String?
+
+    public init(applicationId: String, version: String? = nil) {
+        self.applicationId = applicationId
+        self.version = version
+    }
+}

@@ -433,7 +433,8 @@ struct Field {
 
     func task() throws(SpecError) -> TaskSpec {
         let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
-                                   "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory"],
+                                   "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory",
+                                   "applicationPackageReferences"],
                            aliases: ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"])
         guard let id = f["id"] else { throw error("a task needs an id") }
         guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
@@ -456,6 +457,23 @@ struct Field {
             task.requiredSlots = value == 1 ? nil : value
         }
         try f["userIdentity"]?.userIdentity()
+        if let references = f["applicationPackageReferences"] {
+            var list: [ApplicationPackageReference] = []
+            for item in try references.list() {
+                let r = try item.object(known: ["applicationId", "version"])
+                guard let idField = r["applicationId"] else { throw item.error("an application package reference needs an applicationId") }
+                let id = try idField.string()
+                do { try ApplicationPackages.checkName(id, "application id", dots: false) } catch { throw idField.error(error.description) }
+                var reference = ApplicationPackageReference(applicationId: id)
+                if let versionField = r["version"] {
+                    let version = try versionField.string()
+                    do { try ApplicationPackages.checkName(version, "version", dots: true) } catch { throw versionField.error(error.description) }
+                    reference.version = version
+                }
+                list.append(reference)
+            }
+            task.applicationPackageReferences = list
+        }
         if let directory = f["workingDirectory"] {
             let text = try directory.nonEmptyString()
             guard text.hasPrefix("/"), !text.split(separator: "/").contains("..") else {
