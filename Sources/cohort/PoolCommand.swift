@@ -40,6 +40,15 @@ struct PoolCommand: ParsableCommand {
         @Option(help: "An MCA parameter for every mpirun on the pool, NAME=VALUE (repeatable).")
         var mca: [String] = []
 
+        @Option(help: "A command run on each node when it joins the pool or comes back (Azure's pool start task; split like a shell would, never run by one).")
+        var startTask: String?
+
+        @Option(help: "A file the start task gets first, URL=PATH (http(s) URL, path inside its directory; repeatable).")
+        var startTaskResourceFile: [String] = []
+
+        @Flag(help: "Let nodes take work while their start task runs (default: only once it succeeded).")
+        var startTaskNoWait = false
+
         func run() throws {
             let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
             do { try PoolStore.validateName(name) } catch { throw Exit.badInput(error) }
@@ -99,6 +108,35 @@ struct PoolCommand: ParsableCommand {
                     throw Exit.badInput("--health-check: \(error.message) at character \(error.column)")
                 }
             }
+            if let startTask {
+                do {
+                    let words = try CommandLineWords.split(startTask)
+                    guard let program = words.first, !program.isEmpty else { throw Exit.badInput("--start-task: the command is empty") }
+                    guard !program.hasPrefix("-") else { throw Exit.badInput("--start-task: the program '\(program)' begins with '-'") }
+                    var spec = NodeTaskSpec(commandLine: words, waitForSuccess: !startTaskNoWait)
+                    var files: [ResourceFile] = []
+                    for entry in startTaskResourceFile {
+                        guard let equals = entry.lastIndex(of: "=") else {
+                            throw Exit.badInput("--start-task-resource-file: expected URL=PATH, found '\(entry)'")
+                        }
+                        let url = String(entry[..<equals]), path = String(entry[entry.index(after: equals)...])
+                        guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""), components.host?.isEmpty == false else {
+                            throw Exit.badInput("--start-task-resource-file: '\(url)' is not an http(s) URL")
+                        }
+                        let parts = path.split(separator: "/")
+                        guard !path.isEmpty, !path.hasPrefix("/"), !parts.contains("..") else {
+                            throw Exit.badInput("--start-task-resource-file: '\(path)' must be a relative path inside the start task's directory")
+                        }
+                        files.append(ResourceFile(httpUrl: url, filePath: path))
+                    }
+                    spec.resourceFiles = files.isEmpty ? nil : files
+                    pool.startTask = spec
+                } catch let error as CommandLineWords.SplitError {
+                    throw Exit.badInput("--start-task: \(error.message) at character \(error.column)")
+                }
+            } else if !startTaskResourceFile.isEmpty || startTaskNoWait {
+                throw Exit.badInput("--start-task-resource-file and --start-task-no-wait go with --start-task")
+            }
             for parameter in mca {
                 let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
@@ -119,6 +157,8 @@ struct PoolCommand: ParsableCommand {
                     pool.nodes[index].state = before.state
                     pool.nodes[index].stateReason = before.stateReason
                     pool.nodes[index].pendingSweeps = before.pendingSweeps
+                    // A start task already run is not run again, unless it is another one.
+                    if old.startTask == pool.startTask { pool.nodes[index].startTask = before.startTask }
                 }
             }
             do { try store.save(pool) } catch { throw Exit.badInput(error) }

@@ -129,11 +129,13 @@ public struct AttemptExecutor: Sendable {
     public func runNodeTask(_ spec: NodeTaskSpec, kind: NodeTaskRun.Kind, jobId: String, workKey: String? = nil, jobEnvironment: [String: String], node: Node,
                             cancellation: Cancellation) -> NodeTaskRun {
         let key = workKey ?? jobId
-        let directory = "\(settings.workDirectory)/\(key)/job.\(kind.rawValue)/\(node.id)"
+        // A pool's start task belongs to no job: `<work>/.pools/POOL/start/NODE`.
+        let directory = kind == .start ? "\(settings.workDirectory)/.pools/\(pool.name)/start/\(node.id)"
+                                       : "\(settings.workDirectory)/\(key)/job.\(kind.rawValue)/\(node.id)"
         let preparationDirectory = "\(settings.workDirectory)/\(key)/job.preparation/\(node.id)"
         var run = NodeTaskRun(kind: kind, node: node.id, exitCode: nil, start: Date(), end: Date(), directory: directory, failure: nil)
         let marker = "\(settings.stateId).\(key).job-\(kind.rawValue).\(node.id)"
-        let what = kind == .preparation ? "the job preparation task" : "the job release task"
+        let what = kind == .preparation ? "the job preparation task" : kind == .release ? "the job release task" : "the pool's start task"
         do {
             try makeDirectory(directory)
             var variables = jobEnvironment.merging(spec.environment) { $1 }
@@ -149,6 +151,10 @@ public struct AttemptExecutor: Sendable {
             variables["AZ_BATCH_POOL_ID"] = pool.name
             variables["AZ_BATCH_JOB_PREP_DIR"] = preparationDirectory
             variables["AZ_BATCH_JOB_PREP_WORKING_DIR"] = preparationDirectory
+            if kind == .start {
+                for name in ["COHORT_JOB_ID", "COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_ID", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR"] { variables[name] = nil }
+                variables["AZ_BATCH_NODE_STARTUP_DIR"] = directory
+            }
             // Release runs even for a cancelled job, within its own limit (Azure's default is 15 minutes).
             try stageResourceFiles(spec.resourceFiles, into: directory, node: node.id)
             let limit = spec.maxWallClockTime ?? (kind == .release ? 900 : nil)

@@ -28,6 +28,8 @@ public struct Node: Codable, Sendable, Equatable {
     /// Attempts whose processes may still run there (the node was cut off when they were
     /// ended): swept as soon as it answers again.
     public var pendingSweeps: [String]?
+    /// The pool's start task's last run there (`cohort node list --output json`).
+    public var startTask: NodeTaskRun?
 
     public init(id: String, address: String, user: String? = nil, slots: Int, state: NodeState = .idle, stateReason: String? = nil, attributes: [String: String] = [:]) {
         self.id = id

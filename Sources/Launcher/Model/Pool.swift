@@ -26,6 +26,10 @@ public struct Pool: Codable, Sendable, Equatable {
     public var mcaParameters: [String: String]?
     /// The admin's health script, run on a node (over ssh) before it joins a group.
     public var healthCheckCommandLine: [String]?
+    /// Azure's pool start task: run on each node when it joins the pool or comes back
+    /// (after it was lost or unusable); with waitForSuccess the node takes no work until
+    /// it succeeds there.
+    public var startTask: NodeTaskSpec?
 
     public init(name: String, kind: PoolKind, nodes: [Node], sshConfig: String? = nil, network: String? = nil, pricePerNodeHour: Double? = nil) {
         self.name = name

@@ -123,8 +123,8 @@ public struct TaskRun: Codable, Sendable {
 }
 
 /// One run of a job's preparation or release task on one node.
-public struct NodeTaskRun: Codable, Sendable {
-    public enum Kind: String, Codable, Sendable { case preparation, release }
+public struct NodeTaskRun: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case preparation, release, start }
     public var kind: Kind
     public var node: String
     public var exitCode: Int32?

@@ -32,10 +32,13 @@ public final class JobRunner: @unchecked Sendable {
         case sweepPending(String)
         /// These attempts' leftovers were killed.
         case swept([String])
+        /// The pool's start task ran there.
+        case startTaskRan(NodeTaskRun)
     }
 
     let core: SchedulingCore
     private let coreLock = NSLock()
+    private let startTasks = StartTasks()
     let executor: AttemptExecutor
     let onProgress: @Sendable (Progress) -> Void
 
@@ -266,6 +269,7 @@ public final class JobRunner: @unchecked Sendable {
             guard let onJobFinished else { return }
             recording.async { onJobFinished(run) }
         case .nodeChanged(let node, let change):
+            if case .unusable = change { startTasks.forget(node) }
             guard let onNodeChange else { return }
             recording.async { onNodeChange(node, change) }
         case .jobDisabled(let jobId, let reason):
@@ -299,11 +303,20 @@ public final class JobRunner: @unchecked Sendable {
                 attempt.markerId = work.attemptId
                 post(.attemptEnded(unit, attempt))
             case .checkHealth(let unit, let indices):
-                let health = NodeHealth(pool: withCore { $0.pool }, agents: executor.agents, timeout: 5)
+                let pool = withCore { $0.pool }
+                let health = NodeHealth(pool: pool, agents: executor.agents, timeout: 5)
+                let executor = self.executor, startTasks = self.startTasks, onNodeChange = self.onNodeChange, recording = self.recording
                 background { [self] in
                     // Every node of the group at once: a 32-node group costs one check's time.
-                    let reports = concurrentMap(indices) { health.check(nodes[$0]) }
-                    let failed = zip(indices, reports).compactMap { index, report in report.healthy ? nil : (node: index, reason: report.reason ?? "health check failed") }
+                    // A healthy node then runs the pool's start task if it is due.
+                    let reasons = concurrentMap(indices) { index -> String? in
+                        let report = health.check(nodes[index])
+                        guard report.healthy else { return report.reason ?? "health check failed" }
+                        return startTasks.ensure(nodes[index], pool: pool, executor: executor) { run in
+                            if let onNodeChange { recording.async { onNodeChange(run.node, .startTaskRan(run)) } }
+                        }
+                    }
+                    let failed = zip(indices, reasons).compactMap { index, reason in reason.map { (node: index, reason: $0) } }
                     post(.healthChecked(unit, failed: failed))
                 }
             case .prepare(let job, let index):

@@ -131,7 +131,9 @@ public final class SchedulingCore {
     public var healthCheckInterval: Double = 30
     /// Whether a node must be checked before it takes work (remote nodes, or a pool with a
     /// health script); the driver may say otherwise (a simulation).
-    public var needsHealthCheck: (Node, Pool) -> Bool = { node, pool in !node.isLocal || pool.healthCheckCommandLine != nil }
+    public var needsHealthCheck: (Node, Pool) -> Bool = { node, pool in
+        !node.isLocal || pool.healthCheckCommandLine != nil || pool.startTask != nil
+    }
     /// Forget finished jobs at once (a service), instead of keeping them for `finishedRuns`.
     public var forgetsFinishedJobs = false
 

@@ -113,11 +113,15 @@ public struct PoolStore: Sendable {
                     pool.nodes[index].state = .unusable
                     pool.nodes[index].stateReason = reason
                 }
+                // When it comes back, the pool's start task runs there again.
+                if pool.nodes[index].startTask?.succeeded == true { pool.nodes[index].startTask = nil }
             case .sweepPending(let attempt):
                 if !(pool.nodes[index].pendingSweeps ?? []).contains(attempt) { pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [attempt] }
             case .swept(let attempts):
                 pool.nodes[index].pendingSweeps?.removeAll { attempts.contains($0) }
                 if pool.nodes[index].pendingSweeps?.isEmpty == true { pool.nodes[index].pendingSweeps = nil }
+            case .startTaskRan(let run):
+                pool.nodes[index].startTask = run
             }
         }
     }
