@@ -5,7 +5,7 @@ import Launcher
 struct NodeCommandGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node", abstract: "Inspect, check, drain and undrain a pool's nodes.",
-        subcommands: [List.self, Check.self, Drain.self, Undrain.self])
+        subcommands: [List.self, Show.self, Check.self, Drain.self, Undrain.self])
 
     struct PoolOption: ParsableArguments {
         @Option(help: "The pool (default: local).") var pool: String = "local"
@@ -25,6 +25,31 @@ struct NodeCommandGroup: ParsableCommand {
             }
         } catch {
             throw Exit.badInput(error)
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one node: its state and reason, and its pool's start task's last run there.")
+        @Argument(help: "The node's id.") var node: String
+        @OptionGroup var options: PoolOption
+        @Option(help: "table or json") var output: OutputFormat = .table
+
+        func run() throws {
+            let pool: Pool
+            do { pool = try NodeCommandGroup.store.load(options.pool) } catch { throw Exit.badInput(error) }
+            guard let found = pool.nodes.first(where: { $0.id == node }) else {
+                throw Exit.badInput("pool \(pool.name) has no node \(node) (nodes: \(Hostlist.compress(pool.nodes.map(\.id))))")
+            }
+            if output == .json { return print(encode(found)) }
+            print("node \(found.id) of pool \(pool.name): \(found.address), \(found.slots) slot\(found.slots == 1 ? "" : "s"), \(found.state.rawValue)\(found.stateReason.map { " (\($0))" } ?? "")")
+            guard pool.startTask != nil else { return }
+            guard let run = found.startTask else { return print("start task: not run yet") }
+            let outcome = run.succeeded ? "succeeded" : (run.failure?.message ?? "exit code \(run.exitCode.map(String.init) ?? "?")")
+            print("start task: \(outcome), \(ISO8601DateFormatter().string(from: run.end)); output in \(run.directory)")
+            for (name, label) in [("stdout.txt", "stdout"), ("stderr.txt", "stderr")] {
+                let lines = ((try? String(contentsOfFile: "\(run.directory)/\(name)", encoding: .utf8)) ?? "").split(separator: "\n").suffix(5)
+                for line in lines { print("  \(label): \(line)") }
+            }
         }
     }
 

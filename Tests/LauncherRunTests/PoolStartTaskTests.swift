@@ -32,6 +32,7 @@ final class PoolStartTaskTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(home)/starts").split(separator: "\n").count, 2)
         let listed = try Harness.cohort(["node", "list", "--output", "json"], home: home)
         XCTAssertTrue(listed.stdout.contains("\"startTask\""), listed.stdout)
+        XCTAssertTrue(try Harness.cohort(["node", "show", "local-0"], home: home).stdout.contains("start task: succeeded"))
     }
 
     func testAFailingStartTaskKeepsTheNodeOutWithTheReason() throws {
@@ -54,5 +55,7 @@ final class PoolStartTaskTests: XCTestCase {
         XCTAssertTrue(failed.stateReason?.contains("its start task failed") == true && failed.stateReason?.contains("code 3") == true, failed.stateReason ?? "")
         XCTAssertEqual(failed.startTask?.exitCode, 3)
         XCTAssertEqual(Harness.read("\(failed.startTask?.directory ?? "")/stderr.txt"), "no tools\n")
+        let shown = try Harness.cohort(["node", "show", "local-1"], home: home)
+        XCTAssertTrue(shown.stdout.contains("unusable (its start task failed") && shown.stdout.contains("  stderr: no tools"), shown.stdout)
     }
 }
