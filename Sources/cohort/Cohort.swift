@@ -7,7 +7,7 @@ struct Cohort: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cohort",
         abstract: "Batch runs of independent and MPI tasks on pools of nodes.",
-        subcommands: [Run.self, Submit.self, Serve.self, JobCommand.self, TaskCommand.self, Ps.self, Logs.self, Wait.self, Usage.self, PoolCommand.self, AppCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self, Agent.self]
+        subcommands: [Run.self, Submit.self, Serve.self, JobCommand.self, TaskCommand.self, Ps.self, Logs.self, Wait.self, Usage.self, PoolCommand.self, AppCommand.self, StorageCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self, Agent.self]
     )
 }
 

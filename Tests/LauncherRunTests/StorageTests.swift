@@ -187,4 +187,34 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(home)/runs"), "run\n", "the task ran once")
         XCTAssertEqual(restarted.stop(), 0, restarted.log)
     }
+
+    /// `cohort storage set` keeps the store (secret from a file, storage.json owner-only)
+    /// and `cohort run` uses it without any AWS_* variable; `show` never prints the secret.
+    func testTheStoreSetWithTheCLIIsUsedByRuns() throws {
+        let store = try TestObjectStore.configuration()
+        let home = Harness.temporaryDirectory()
+        let secret = "\(home)/secret"
+        try (store.secretAccessKey ?? "").write(toFile: secret, atomically: true, encoding: .utf8)
+        let set = try Harness.cohort(["storage", "set", "--endpoint", store.endpoint ?? "", "--access-key-id", store.accessKeyId ?? "",
+                                      "--secret-access-key-file", secret], home: home)
+        XCTAssertEqual(set.exitCode, 0, set.stderr)
+        var info = stat()
+        XCTAssertEqual(stat("\(home)/storage.json", &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        let shown = try Harness.cohort(["storage", "show"], home: home)
+        XCTAssertTrue(shown.stdout.contains(store.endpoint ?? "?") && shown.stdout.contains("secret set"), shown.stdout)
+        XCTAssertFalse(shown.stdout.contains(store.secretAccessKey ?? "?"), "the secret is never printed")
+        let bucket = try TestObjectStore.bucket("configured")
+        let job = "\(home)/job.json"
+        try """
+        {"id": "configured", "tasks": [{"id": "t", "commandLine": "/bin/sh -c \\"echo kept > out.txt\\"",
+          "outputFiles": [{"filePattern": "out.txt", "destination": {"container": {"containerUrl": "s3://\(bucket)/runs"}}}]}]}
+        """.write(toFile: job, atomically: true, encoding: .utf8)
+        let run = try Harness.cohort(["run", job], home: home)
+        XCTAssertEqual(run.exitCode, 0, run.stderr + run.stdout)
+        XCTAssertEqual(TestObjectStore.contents(bucket, "runs/out.txt"), "kept\n")
+        let half = try Harness.cohort(["storage", "set", "--access-key-id", "only-the-id"], home: Harness.temporaryDirectory())
+        XCTAssertEqual(half.exitCode, 2)
+        XCTAssertTrue(half.stderr.contains("give both"), half.stderr)
+    }
 }

@@ -22,8 +22,9 @@ public struct ExecutionSettings: Sendable {
     /// tasks end with it.
     public var spawner: Spawner?
     /// Where resource and output files without a full URL go, and how requests are signed:
-    /// this process's environment (AWS_*, COHORT_S3_ENDPOINT) unless set.
-    public var storage = StorageConfiguration.fromEnvironment()
+    /// the state directory's `storage.json` (`cohort storage set`) under this process's
+    /// environment (AWS_*, COHORT_S3_ENDPOINT), unless set.
+    public var storage: StorageConfiguration
     /// Where `cohort app add` keeps application packages: `apps/` beside the work tree.
     public var applicationsDirectory: String { ((workDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("apps") }
 
@@ -34,6 +35,7 @@ public struct ExecutionSettings: Sendable {
         self.runningAsRoot = getuid() == 0
         self.localCores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         self.log = log
+        self.storage = StorageConfiguration.configured(stateDirectory: (workDirectory as NSString).deletingLastPathComponent)
     }
 
     /// This work tree's own id (made once, kept in `<work>/.cohort-id`): every sweep marker

@@ -96,7 +96,8 @@ public final class BatchService: @unchecked Sendable {
         // killed now as if they had ended by themselves.
         let helpers = ProcessSweeper.killLocal(variable: Spawner.marker, value: stateDirectory)
         if helpers > 0 { log("ended the spawner of a stopped server") }
-        let recovery = Recovery(store: store, workDirectory: settings.workDirectory, cohortExecutable: settings.cohortExecutable, pool: { try? pools.load($0) }, log: log)
+        var recovery = Recovery(store: store, workDirectory: settings.workDirectory, cohortExecutable: settings.cohortExecutable, pool: { try? pools.load($0) }, log: log)
+        recovery.storage = settings.storage
         let ids = try recovery.reconcile()
         if !ids.isEmpty { log("reconciled \(ids.count) job(s) left running by a stopped server: \(ids.joined(separator: ", "))") }
     }

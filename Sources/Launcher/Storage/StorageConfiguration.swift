@@ -30,6 +30,40 @@ public struct StorageConfiguration: Sendable, Equatable, Codable {
                                     sessionToken: value("AWS_SESSION_TOKEN"))
     }
 
+    /// `storage.json` in the state directory (written by `cohort storage set`, owner-only:
+    /// it may hold the secret), with the environment's values over it, as AWS's tools do.
+    public static func configured(stateDirectory: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> StorageConfiguration {
+        let stored = stored(stateDirectory: stateDirectory) ?? StorageConfiguration()
+        let given = fromEnvironment(environment)
+        let regionGiven = environment["AWS_REGION"].map { !$0.isEmpty } == true || environment["AWS_DEFAULT_REGION"].map { !$0.isEmpty } == true
+        return StorageConfiguration(endpoint: given.endpoint ?? stored.endpoint, region: regionGiven ? given.region : stored.region,
+                                    accessKeyId: given.accessKeyId ?? stored.accessKeyId,
+                                    secretAccessKey: given.accessKeyId != nil ? given.secretAccessKey : stored.secretAccessKey,
+                                    sessionToken: given.accessKeyId != nil ? given.sessionToken : stored.sessionToken)
+    }
+
+    public static func file(stateDirectory: String) -> String { "\(stateDirectory)/storage.json" }
+
+    public static func stored(stateDirectory: String) -> StorageConfiguration? {
+        guard let data = FileManager.default.contents(atPath: file(stateDirectory: stateDirectory)) else { return nil }
+        return try? JSONDecoder().decode(StorageConfiguration.self, from: data)
+    }
+
+    /// Writes `storage.json` with mode 0600 (created so, then renamed into place).
+    public func store(stateDirectory: String) throws {
+        let path = Self.file(stateDirectory: stateDirectory)
+        let temporary = "\(path).\(getpid())"
+        let data = try JSONEncoder().encode(self)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        guard written == data.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+        }
+    }
+
     /// The signer, when credentials are given.
     var signer: SignatureV4? {
         guard let accessKeyId, let secretAccessKey else { return nil }
