@@ -47,6 +47,12 @@ struct Run: ParsableCommand {
     @Option(help: "Where a quick run's task and ranks start: a directory that exists on the pool's nodes (default on the local pool: the current directory; elsewhere: the attempt's own).")
     var chdir: String?
 
+    @Option(help: "Upload PATH (a file, a folder, or . for this folder's contents) to the object store and put it in each task's working directory first (repeatable; hidden files left out).")
+    var stage: [String] = []
+
+    @Option(help: "The bucket --stage uploads to.")
+    var stageBucket: String = "cohort-staging"
+
     @Option(help: "Placement of node groups: pack or spread.")
     var policy: String = "pack"
 
@@ -64,6 +70,7 @@ struct Run: ParsableCommand {
         } catch let error as SpecError {
             throw Exit.badInput(error)
         }
+        try Staging.apply(stage, bucket: stageBucket, to: &job)
         guard let placement = PlacementPolicy(rawValue: policy) else { throw Exit.badInput("--policy: expected pack or spread, found '\(policy)'") }
         let poolDefinition: Pool
         do {
@@ -273,7 +280,8 @@ struct Run: ParsableCommand {
                 throw flag("--chdir", "\(absolute) is not a directory")
             }
             job.tasks[0].workingDirectory = absolute
-        } else if job.pool == "local" {
+        } else if job.pool == "local" && stage.isEmpty {
+            // (Staged files go to the task's own directory, never into this folder.)
             job.tasks[0].workingDirectory = here
         }
         return job

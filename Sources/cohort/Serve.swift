@@ -11,6 +11,8 @@ struct Submit: ParsableCommand {
     @Argument(help: "A job file (YAML or JSON).") var file: String
     @Option(help: "The pool to run on (default: the job file's).") var pool: String?
     @Flag(help: "Submit it disabled: nothing starts until `cohort job enable`.") var disabled = false
+    @Option(help: "Upload PATH (a file, a folder, or . for this folder's contents) to the object store and put it in each task's working directory first (repeatable).") var stage: [String] = []
+    @Option(help: "The bucket --stage uploads to.") var stageBucket: String = "cohort-staging"
     @Option(help: "table (the id alone) or json") var output: OutputFormat = .table
 
     func say(_ id: String) {
@@ -21,6 +23,7 @@ struct Submit: ParsableCommand {
         var job: JobSpec
         do { job = try JobFile.load(path: file) } catch { throw Exit.badInput(error) }
         if let pool { job.pool = pool }
+        try Staging.apply(stage, bucket: stageBucket, to: &job)
         // Through the server when one runs (it checks, stores and starts at once), else
         // straight into the store, where the next server finds it.
         if let client = try Client.discover() {

@@ -60,3 +60,23 @@ struct StorageCommand: ParsableCommand {
         }
     }
 }
+
+/// `--stage` of run and submit: the paths uploaded, every task given them.
+enum Staging {
+    static func apply(_ paths: [String], bucket: String, to job: inout JobSpec) throws {
+        guard !paths.isEmpty else { return }
+        let storage = StorageConfiguration.configured(stateDirectory: PoolStore.defaultStateDirectory)
+        let file: ResourceFile
+        do { file = try LocalStaging.stage(paths, jobId: job.id, bucket: bucket, storage: storage) } catch { throw Exit.badInput(error) }
+        // Into each task's working directory; for a multi-instance task also into its group's
+        // shared directory (every rank's $AZ_BATCH_TASK_SHARED_DIR), as only the primary
+        // works in the task's own.
+        for index in job.tasks.indices {
+            job.tasks[index].resourceFiles = [file] + (job.tasks[index].resourceFiles ?? [])
+            if var multi = job.tasks[index].multiInstance {
+                multi.commonResourceFiles = [file] + (multi.commonResourceFiles ?? [])
+                job.tasks[index].multiInstance = multi
+            }
+        }
+    }
+}

@@ -217,4 +217,27 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(half.exitCode, 2)
         XCTAssertTrue(half.stderr.contains("give both"), half.stderr)
     }
+
+    /// `--stage`: local files travel with the job through the object store into the task's
+    /// own directory (not the folder it was run from); hidden ones stay behind.
+    func testStagedFilesTravelWithTheJob() throws {
+        let home = Harness.temporaryDirectory()
+        let project = Harness.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: "\(project)/data/.git", withIntermediateDirectories: true)
+        try "mesh\n".write(toFile: "\(project)/input.dat", atomically: true, encoding: .utf8)
+        try "deep\n".write(toFile: "\(project)/data/x.txt", atomically: true, encoding: .utf8)
+        try "secret\n".write(toFile: "\(project)/data/.git/config", atomically: true, encoding: .utf8)
+        let run = try Harness.cohort(["run", "--output", "json", "--stage", "input.dat", "--stage", "data", "--",
+                                      "/bin/sh", "-c", "cat input.dat data/x.txt; ls -a data; pwd"], home: home, directory: project,
+                                     environment: TestObjectStore.variables)
+        XCTAssertEqual(run.exitCode, 0, run.stderr + run.stdout)
+        let object = try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+        let attempt = try XCTUnwrap(((object?["tasks"] as? [[String: Any]])?.first?["attempts"] as? [[String: Any]])?.last)
+        let directory = try XCTUnwrap(attempt["directory"] as? String)
+        XCTAssertEqual(Harness.read("\(directory)/stdout.txt"), "mesh\ndeep\n.\n..\nx.txt\n\(directory)\n")
+        let missing = try Harness.cohort(["run", "--stage", "input.dat", "--", "true"], home: Harness.temporaryDirectory(), directory: project,
+                                         environment: ["COHORT_S3_ENDPOINT": "", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_S3": ""])
+        XCTAssertEqual(missing.exitCode, 2)
+        XCTAssertTrue(missing.stderr.contains("--stage needs an object store"), missing.stderr)
+    }
 }

@@ -75,6 +75,17 @@ public struct ObjectStore: Sendable {
         }
     }
 
+    /// Makes the bucket; one that is there already (and ours) is fine.
+    public func createBucket(_ location: ObjectLocation) throws {
+        let path = "/\(location.bucket)"
+        let response = try HTTPTransfer.send(.PUT, location.endpoint + path, headers: headers("PUT", location, path: path))
+        let text = String(decoding: response.body, as: UTF8.self)
+        guard response.status == 200 || text.contains("BucketAlreadyOwnedByYou") else {
+            throw HTTPTransfer.Failure(method: "PUT", url: location.endpoint + path, status: response.status,
+                                       reason: HTTPTransfer.errorReason(text, .init(statusCode: response.status)))
+        }
+    }
+
     /// Every object whose key starts with `location.key`, in key order.
     public func list(_ location: ObjectLocation) throws -> [Object] {
         var objects: [Object] = []
