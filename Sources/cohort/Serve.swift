@@ -80,7 +80,12 @@ struct Serve: AsyncParsableCommand {
         do {
             service = try BatchService(stateDirectory: stateDirectory, cohortExecutable: ExecutionSettings.currentExecutable, poll: poll, log: { log($0) })
             try service.acquire()
-            try service.recover()
+            // On a thread of its own: recovery blocks on ssh, agents and uploads (which wait
+            // for async HTTP), never a thread of Swift's cooperative pool.
+            let recovering = service
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, Error>) in
+                Thread { do { try recovering.recover(); done.resume() } catch { done.resume(throwing: error) } }.start()
+            }
             try service.startSpawner()
         } catch { throw Exit.badInput(error) }
         do { try await APIHost.run(service: service, token: token, address: address, log: { log($0) }) } catch {
