@@ -49,6 +49,9 @@ struct PoolCommand: ParsableCommand {
         @Flag(help: "Let nodes take work while their start task runs (default: only once it succeeded).")
         var startTaskNoWait = false
 
+        @Option(help: "An application package every task on the pool gets, ID or ID:VERSION (cohort app add; repeatable).")
+        var app: [String] = []
+
         func run() throws {
             let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
             do { try PoolStore.validateName(name) } catch { throw Exit.badInput(error) }
@@ -136,6 +139,15 @@ struct PoolCommand: ParsableCommand {
                 }
             } else if !startTaskResourceFile.isEmpty || startTaskNoWait {
                 throw Exit.badInput("--start-task-resource-file and --start-task-no-wait go with --start-task")
+            }
+            for entry in app {
+                let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
+                do {
+                    try ApplicationPackages.checkName(parts[0], "application id", dots: false)
+                    if parts.count == 2 { try ApplicationPackages.checkName(parts[1], "version", dots: true) }
+                } catch { throw Exit.badInput("--app: \(error)") }
+                let reference = ApplicationPackageReference(applicationId: parts[0], version: parts.count == 2 ? parts[1] : nil)
+                pool.applicationPackageReferences = (pool.applicationPackageReferences ?? []) + [reference]
             }
             for parameter in mca {
                 let parts = parameter.split(separator: "=", maxSplits: 1).map(String.init)

@@ -60,6 +60,11 @@ final class ApplicationPackageTests: XCTestCase {
         // Each version extracted once, for every task that named it.
         let cache = try FileManager.default.contentsOfDirectory(atPath: "\(home)/work/.cache/apps/solver").filter { !$0.hasSuffix(".lock") }
         XCTAssertEqual(cache.count, 2, "\(cache)")
+        // A pool's packages reach every task on it.
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1", "--app", "solver:2.0"], home: home).exitCode, 0)
+        let pooled = try Harness.cohort(["run", "--output", "json", "--", "/bin/sh", "-c", "$AZ_BATCH_APP_PACKAGE_solver_2_0/bin/solve.sh"], home: home)
+        XCTAssertEqual(pooled.exitCode, 0, pooled.stderr + pooled.stdout)
+        XCTAssertTrue(pooled.stdout.contains("\"exitCode\" : 0") || pooled.stdout.contains("\"exitCode\":0"), pooled.stdout)
         XCTAssertEqual(try Harness.cohort(["app", "remove", "solver", "1.0"], home: home).exitCode, 0)
         XCTAssertEqual(try Harness.cohort(["app", "list"], home: home).stdout, "APPLICATION  VERSION  DEFAULT  BYTES\nsolver       2.0               \(packages[1].bytes)\n")
     }

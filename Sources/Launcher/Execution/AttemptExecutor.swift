@@ -186,8 +186,10 @@ public struct AttemptExecutor: Sendable {
 
     /// The task's application packages, extracted (once, in the work tree's cache), as the
     /// variables that name their folders; a failure is the attempt's preProcessingError.
+    /// The pool's packages come first; the task's own win where both name an application.
     func applicationPackageVariables(_ task: TaskSpec, node: String) throws -> [String: String] {
-        guard let references = task.applicationPackageReferences, !references.isEmpty else { return [:] }
+        let references = (pool.applicationPackageReferences ?? []) + (task.applicationPackageReferences ?? [])
+        guard !references.isEmpty else { return [:] }
         let packages = ApplicationPackages(directory: settings.applicationsDirectory)
         var variables: [String: String] = [:]
         for reference in references {

@@ -30,6 +30,9 @@ public struct Pool: Codable, Sendable, Equatable {
     /// (after it was lost or unusable); with waitForSuccess the node takes no work until
     /// it succeeds there.
     public var startTask: NodeTaskSpec?
+    /// Application packages every task on the pool gets (Azure's pool
+    /// applicationPackageReferences), extracted before the task as its own are.
+    public var applicationPackageReferences: [ApplicationPackageReference]?
 
     public init(name: String, kind: PoolKind, nodes: [Node], sshConfig: String? = nil, network: String? = nil, pricePerNodeHour: Double? = nil) {
         self.name = name

@@ -26,7 +26,7 @@ public struct ApplicationPackages: Sendable {
     }
 
     /// Ids and versions as Azure allows them: letters, digits, '-', '_' and '.' (versions), at most 64.
-    static func checkName(_ text: String, _ what: String, dots: Bool) throws(Problem) {
+    public static func checkName(_ text: String, _ what: String, dots: Bool) throws(Problem) {
         guard (1...64).contains(text.count), text.first != ".", text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || (dots && $0 == ".")) }) else {
             throw Problem(description: "'\(text.prefix(80))' is not a valid \(what) (1-64 letters, digits, '-', '_'\(dots ? " or '.'" : ""))")
         }
