@@ -11,6 +11,8 @@ import Launcher
 struct Client {
     let base: String
     let token: String
+    /// Named by $COHORT_SERVER: a server that may not see this machine's files.
+    var elsewhere = false
 
     struct Failure: Error, CustomStringConvertible {
         var status: Int
@@ -27,7 +29,7 @@ struct Client {
                     throw Exit.badInput("COHORT_SERVER is set but no token is: set COHORT_TOKEN (\(error))")
                 }
             }
-            return Client(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: token)
+            return Client(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: token, elsewhere: true)
         }
         let endpointPath = APIHost.endpointPath(stateDirectory: state)
         guard FileManager.default.fileExists(atPath: endpointPath) else { return nil }

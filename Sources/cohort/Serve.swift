@@ -27,6 +27,9 @@ struct Submit: ParsableCommand {
         // Through the server when one runs (it checks, stores and starts at once), else
         // straight into the store, where the next server finds it.
         if let client = try Client.discover() {
+            // Programs the job file names by relative path are files here; a server elsewhere
+            // gets them as resource files (through the object store).
+            if client.elsewhere { try Staging.programs(of: &job, folder: URL(fileURLWithPath: file).deletingLastPathComponent().path, bucket: stageBucket) }
             let body = try JSONEncoder().encode(job)
             do {
                 let data = try client.call("POST", "/v1/jobs\(disabled ? "?disabled=true" : "")", body: body)

@@ -79,4 +79,36 @@ enum Staging {
             }
         }
     }
+
+    /// Programs below `folder` (a job file's relative programs, which the loader made
+    /// absolute) are uploaded and run as `./NAME` from the task's working directory. A task
+    /// whose ranks Cohort's mpirun starts (in per-node directories) cannot take them so: it is
+    /// refused with what to do instead.
+    static func programs(of job: inout JobSpec, folder: String, bucket: String) throws {
+        let root = URL(fileURLWithPath: folder).standardizedFileURL.path + "/"
+        let local = job.tasks.indices.filter { job.tasks[$0].commandLine.first.map { $0.hasPrefix(root) && FileManager.default.fileExists(atPath: $0) } == true }
+        guard !local.isEmpty else { return }
+        var names: [String: String] = [:]
+        for index in local {
+            let task = job.tasks[index], path = task.commandLine[0]
+            if let multi = task.multiInstance, multi.launch == .mpirun {
+                throw Exit.badInput("task \(task.id): its program \(path) is a file on this machine, which the server at $COHORT_SERVER may not see, and its ranks start in per-node directories: --stage it and run it from $AZ_BATCH_TASK_SHARED_DIR (launch: raw), or give a path that exists on the nodes")
+            }
+            let name = (path as NSString).lastPathComponent
+            if let other = names[name], other != path {
+                throw Exit.badInput("task \(task.id): programs \(other) and \(path) would both travel as ./\(name); give one another name")
+            }
+            names[name] = path
+        }
+        let storage = StorageConfiguration.configured(stateDirectory: PoolStore.defaultStateDirectory)
+        guard storage.endpoint != nil else {
+            throw Exit.badInput("task \(job.tasks[local[0]].id): its program \(job.tasks[local[0]].commandLine[0]) is a file on this machine, which the server at $COHORT_SERVER may not see: set an object store (cohort storage set) for it to travel, or give a path that exists there")
+        }
+        let file: ResourceFile
+        do { file = try LocalStaging.stage(Array(Set(names.values)).sorted(), jobId: job.id, bucket: bucket, storage: storage, from: folder) } catch { throw Exit.badInput(error) }
+        for index in local {
+            job.tasks[index].commandLine[0] = "./" + (job.tasks[index].commandLine[0] as NSString).lastPathComponent
+            job.tasks[index].resourceFiles = [file] + (job.tasks[index].resourceFiles ?? [])
+        }
+    }
 }

@@ -240,4 +240,37 @@ final class StorageTests: XCTestCase {
         XCTAssertEqual(missing.exitCode, 2)
         XCTAssertTrue(missing.stderr.contains("--stage needs an object store"), missing.stderr)
     }
+
+    /// `cohort submit` to a server elsewhere ($COHORT_SERVER): a program the job file names by
+    /// relative path travels through the object store (it runs even after the local file is
+    /// gone); one whose ranks Cohort's mpirun would start is refused with what to do.
+    func testRelativeProgramsTravelToAServerElsewhere() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home, environment: TestObjectStore.variables)
+        try server.waitUntilListening()
+        let elsewhere = Harness.temporaryDirectory()
+        let project = Harness.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: "\(project)/bin", withIntermediateDirectories: true)
+        try "#!/bin/sh\necho estimate $1\n".write(toFile: "\(project)/bin/estimate", atomically: true, encoding: .utf8)
+        chmod("\(project)/bin/estimate", 0o755)
+        try "id: travel\ntasks:\n  - { id: a, commandLine: bin/estimate 7 }\n".write(toFile: "\(project)/job.yaml", atomically: true, encoding: .utf8)
+        let environment = TestObjectStore.variables.merging(["COHORT_SERVER": server.url, "COHORT_TOKEN": server.token]) { $1 }
+        let submitted = try Harness.cohort(["submit", "--disabled", "\(project)/job.yaml"], home: elsewhere, environment: environment)
+        XCTAssertEqual(submitted.stdout, "travel\n", submitted.stderr)
+        try FileManager.default.removeItem(atPath: "\(project)/bin")  // only the uploaded copy is left
+        XCTAssertEqual(try Harness.cohort(["job", "enable", "travel"], home: elsewhere, environment: environment).exitCode, 0)
+        let store = try JobStore(stateDirectory: home)
+        let until = Date() + 60
+        while try store.job("travel")?.state != .completed && Date() < until { usleep(50_000) }
+        let attempt = try XCTUnwrap(try store.tasks(jobId: "travel").first?.attempts.last)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(server.log)")
+        XCTAssertEqual(Harness.read("\(attempt.directory)/stdout.txt"), "estimate 7\n")
+        try FileManager.default.createDirectory(atPath: "\(project)/bin", withIntermediateDirectories: true)
+        try "#!/bin/sh\ntrue\n".write(toFile: "\(project)/bin/solver", atomically: true, encoding: .utf8)
+        try "id: mpi\ntasks:\n  - { id: s, commandLine: bin/solver, multiInstance: { instances: 1 } }\n".write(toFile: "\(project)/mpi.yaml", atomically: true, encoding: .utf8)
+        let refused = try Harness.cohort(["submit", "\(project)/mpi.yaml"], home: elsewhere, environment: environment)
+        XCTAssertEqual(refused.exitCode, 2)
+        XCTAssertTrue(refused.stderr.contains("ranks start in per-node directories"), refused.stderr)
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
 }
