@@ -35,7 +35,7 @@ struct Run: ParsableCommand {
     @Option(help: "The pool to run on (default: the job file's, else local).")
     var pool: String?
 
-    @Option(help: "Wall-clock limit per attempt of a quick run (e.g. 30s, 10m, PT1H).")
+    @Option(help: "Wall-clock limit per attempt of a quick run, as Slurm's --time: minutes, M:S, H:M:S, D-H[:M[:S]], or with units (90s, 10m, PT1H).")
     var time: String?
 
     @Option(help: "Retries of a failed attempt of a quick run.")
@@ -233,9 +233,17 @@ struct Run: ParsableCommand {
         // One word that names a job file: by its ending, or a file that is not a program.
         let isJobFile = words.count == 1 && (["yaml", "yml", "json"].contains(URL(fileURLWithPath: words[0]).pathExtension)
             || (FileManager.default.fileExists(atPath: words[0]) && !FileManager.default.isExecutableFile(atPath: words[0])))
-        if !quick, isJobFile {
-            if chdir != nil {
-                throw SpecError(file: "command line", field: "--chdir", message: "--chdir is for quick runs (-- PROGRAM …); a job file gives each task's workingDirectory")
+        if isJobFile && !words[0].hasPrefix("-") {
+            // A flag of the quick form beside a job file would be silently ignored (or, for
+            // -N/-n/--replicas, run the file as a program): say so instead.
+            let given: [(String, Bool, String)] = [
+                ("-N", nodes != nil, "multiInstance.instances"), ("-n", ranks != nil, "multiInstance.processesPerNode"),
+                ("--replicas", replicas != 1, "multiInstance.replicas"), ("--time", time != nil, "constraints.maxWallClockTime"),
+                ("--retries", retries != 0, "constraints.maxTaskRetryCount"), ("--transport", transport != "auto", "multiInstance.transport"),
+                ("--launch", launch != "mpirun", "multiInstance.launch"), ("--chdir", chdir != nil, "workingDirectory"),
+            ]
+            if let (flag, _, field) = given.first(where: { $0.1 }) {
+                throw SpecError(file: "command line", field: flag, message: "\(flag) is for quick runs (-- PROGRAM …); in the job file \(words[0]) each task gives \(field)")
             }
             return try JobFile.load(path: words[0])
         }
@@ -246,7 +254,9 @@ struct Run: ParsableCommand {
         var constraints = Constraints(maxTaskRetryCount: retries)
         if retries < 0 { throw flag("--retries", "must be ≥ 0") }
         if let time {
-            guard let seconds = Durations.seconds(time) else { throw flag("--time", "expected a duration such as 30s, 10m or PT1H, found '\(time)'") }
+            guard let seconds = Durations.slurm(time) else {
+                throw flag("--time", "expected minutes, M:S, H:M:S, D-H[:M[:S]] (as Slurm's --time) or a duration with units such as 90s or PT1H, found '\(time)'")
+            }
             guard seconds <= Durations.maximum else { throw flag("--time", "must be at most \(Int(Durations.maximum / 86400))d") }
             constraints.maxWallClockTime = seconds
         }

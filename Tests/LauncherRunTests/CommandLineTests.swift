@@ -42,6 +42,33 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("--chdir") && missing.stderr.contains("/no/such/dir is not a directory"), missing.stderr)
     }
 
+    /// --time reads as Slurm's (`2` is two minutes, `1:30:00`, `2-00:00:00`); quick-run flags
+    /// beside a job file are refused by name (they were ignored, and `--replicas 2 job.yaml`
+    /// ran the YAML file as a program).
+    func testTimeIsReadAsSlurmsAndQuickFlagsBesideAJobFileAreRefused() throws {
+        XCTAssertEqual(Durations.slurm("2"), 120)
+        XCTAssertEqual(Durations.slurm("1:30"), 90)
+        XCTAssertEqual(Durations.slurm("1:30:00"), 5400)
+        XCTAssertEqual(Durations.slurm("2-00:00:00"), 172_800)
+        XCTAssertEqual(Durations.slurm("1-12"), 129_600)
+        XCTAssertEqual(Durations.slurm("1-0:30"), 88_200)
+        XCTAssertEqual(Durations.slurm("90s"), 90)
+        XCTAssertEqual(Durations.slurm("PT1H"), 3600)
+        for bad in ["1:2:3:4", "x", "1-", ":5", "1--2"] { XCTAssertNil(Durations.slurm(bad), bad) }
+        let home = Harness.temporaryDirectory()
+        let limited = try Harness.cohort(["run", "--output", "json", "--time", "0:01", "--", "sleep", "30"], home: home)
+        XCTAssertEqual(limited.exitCode, 1, limited.stderr)
+        XCTAssertTrue(limited.stdout.contains("maxWallClockTime of 1s ran out") || limited.stdout.contains("timeout"), limited.stdout)
+        let job = "\(home)/job.yaml"
+        try "id: j\ntasks:\n  - { id: a, commandLine: 'true' }\n".write(toFile: job, atomically: true, encoding: .utf8)
+        for (flags, name) in [(["--replicas", "2"], "--replicas"), (["--time", "5"], "--time"), (["-N", "2"], "-N"), (["--retries", "1"], "--retries")] {
+            let refused = try Harness.cohort(["run"] + flags + [job], home: home)
+            XCTAssertEqual(refused.exitCode, 2, flags.joined(separator: " "))
+            XCTAssertTrue(refused.stderr.contains("\(name) is for quick runs"), refused.stderr)
+        }
+        XCTAssertEqual(try Harness.cohort(["run", job], home: home).exitCode, 0)
+    }
+
     func testTableSummaryAndExitCodeOfAFailure() throws {
         let home = Harness.temporaryDirectory()
         let result = try Harness.cohort(["run", "--", "/bin/sh", "-c", "exit 5"], home: home)

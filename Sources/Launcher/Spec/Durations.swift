@@ -28,6 +28,34 @@ public enum Durations {
         return sawUnit && number.isEmpty ? total : nil
     }
 
+    /// A time limit as Slurm's `--time` reads it: `M` (minutes), `M:S`, `H:M:S`, `D-H`,
+    /// `D-H:M`, `D-H:M:S`; and, written with units, as `seconds(_:)` does (`90s`, `PT1H`).
+    public static func slurm(_ text: String) -> Double? {
+        let t = text.trimmingWhitespace()
+        if let minutes = Double(t), minutes >= 0 { return minutes * 60 }
+        guard let first = t.first, first.isNumber, t.allSatisfy({ $0.isNumber || $0 == ":" || $0 == "-" }) else { return seconds(t) }
+        var days = 0.0, rest = Substring(t)
+        if let dash = t.firstIndex(of: "-") {
+            guard let value = Double(t[..<dash]) else { return nil }
+            days = value
+            rest = t[t.index(after: dash)...]
+        }
+        guard !rest.contains("-") else { return nil }
+        let parts = rest.split(separator: ":", omittingEmptySubsequences: false).map { Double($0) }
+        guard !parts.isEmpty, parts.count <= 3, parts.allSatisfy({ $0 != nil }) else { return nil }
+        let values = parts.map { $0! }
+        if t.contains("-") {
+            // D-H, D-H:M, D-H:M:S
+            let hours = values[0], minutes = values.count > 1 ? values[1] : 0, seconds = values.count > 2 ? values[2] : 0
+            return days * 86400 + hours * 3600 + minutes * 60 + seconds
+        }
+        switch values.count {
+        case 2: return values[0] * 60 + values[1]  // M:S
+        case 3: return values[0] * 3600 + values[1] * 60 + values[2]  // H:M:S
+        default: return nil
+        }
+    }
+
     static func iso8601(_ text: String) -> Double? {
         var total = 0.0, number = "", inTime = false, sawValue = false
         for c in text.dropFirst() {
