@@ -32,11 +32,7 @@ struct AppCommand: ParsableCommand {
         func run() throws {
             let packages = AppCommand.packages.list()
             if output == .json { return print(encode(packages)) }
-            let rows = [["APPLICATION", "VERSION", "DEFAULT", "BYTES"]] + packages.map { [$0.applicationId, $0.version, $0.isDefault ? "yes" : "", String($0.bytes)] }
-            let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
-            for row in rows {
-                print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-            }
+            printTable([["APPLICATION", "VERSION", "DEFAULT", "BYTES"]] + packages.map { [$0.applicationId, $0.version, $0.isDefault ? "yes" : "", String($0.bytes)] })
         }
     }
 

@@ -7,8 +7,21 @@ struct Cohort: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cohort",
         abstract: "Batch runs of independent and MPI tasks on pools of nodes.",
+        discussion: """
+        Environment: COHORT_HOME (the state directory, default ~/.cohort), COHORT_SERVER and \
+        COHORT_TOKEN (a cohort serve elsewhere and its token), COHORT_S3_ENDPOINT and AWS_* (the \
+        object store of resource and output files; see cohort storage).
+        Exit codes: 0 every task succeeded; 1 a task failed; 2 bad input (nothing ran); 3 cohort \
+        wait --timeout ran out; 64 a command-line usage error; 130 cancelled (Ctrl-C).
+        """,
+        version: Cohort.version,
         subcommands: [Run.self, Submit.self, Serve.self, JobCommand.self, TaskCommand.self, Ps.self, Logs.self, Wait.self, Usage.self, PoolCommand.self, AppCommand.self, StorageCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self, Agent.self]
     )
+}
+
+extension Cohort {
+    /// The release and this binary's GNU build id (what node agents must match).
+    static var version: String { "cohort 0.5 (build \(AgentProtocol.build(of: ExecutionSettings.currentExecutable).prefix(12)))" }
 }
 
 /// Exit codes: 0 every task succeeded, 1 a task failed, 2 bad input (nothing ran).

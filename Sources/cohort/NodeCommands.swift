@@ -41,7 +41,7 @@ struct NodeCommandGroup: ParsableCommand {
                 throw Exit.badInput("pool \(pool.name) has no node \(node) (nodes: \(Hostlist.compress(pool.nodes.map(\.id))))")
             }
             if output == .json { return print(encode(found)) }
-            print("node \(found.id) of pool \(pool.name): \(found.address), \(found.slots) slot\(found.slots == 1 ? "" : "s"), \(found.state.rawValue)\(found.stateReason.map { " (\($0))" } ?? "")")
+            print("node \(found.id) of pool \(pool.name): \(found.address), \(plural(found.slots, "slot")), \(found.state.rawValue)\(found.stateReason.map { " (\($0))" } ?? "")")
             guard pool.startTask != nil else { return }
             guard let run = found.startTask else { return print("start task: not run yet") }
             let outcome = run.succeeded ? "succeeded" : (run.failure?.message ?? "exit code \(run.exitCode.map(String.init) ?? "?")")
@@ -74,12 +74,12 @@ struct NodeCommandGroup: ParsableCommand {
                 struct Row: Encodable { var node: Node; var slotsUsed: Int; var running: [String] }
                 return print(encode(pool.nodes.map { Row(node: $0, slotsUsed: used[$0.id] ?? 0, running: tasks[$0.id] ?? []) }))
             }
-            print("NODE  ADDRESS  SLOTS  USED  STATE  REASON  RUNNING")
-            for node in pool.nodes {
+            printTable([["NODE", "ADDRESS", "SLOTS", "USED", "STATE", "REASON", "RUNNING"]] + pool.nodes.map { node in
                 let pending = (node.pendingSweeps ?? []).isEmpty ? "" : " [stale processes of \(node.pendingSweeps!.joined(separator: ", ")) to kill]"
                 let state = node.state == .idle && used[node.id, default: 0] > 0 ? "running" : node.state.rawValue
-                print("\(node.id)  \(node.address)  \(node.slots)  \(used[node.id] ?? 0)  \(state)  \(node.stateReason ?? "-")\(pending)  \((tasks[node.id] ?? []).joined(separator: ","))")
-            }
+                return [node.id, node.address, String(node.slots), String(used[node.id] ?? 0), state, (node.stateReason ?? "-") + pending,
+                        (tasks[node.id] ?? []).joined(separator: ",")]
+            })
         }
     }
 

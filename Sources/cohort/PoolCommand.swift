@@ -174,7 +174,7 @@ struct PoolCommand: ParsableCommand {
                 }
             }
             do { try store.save(pool) } catch { throw Exit.badInput(error) }
-            print("pool \(pool.name): \(pool.nodes.count) nodes, \(pool.totalSlots) slots")
+            print("pool \(pool.name): \(plural(pool.nodes.count, "node")), \(plural(pool.totalSlots, "slot"))")
         }
     }
 
@@ -186,8 +186,7 @@ struct PoolCommand: ParsableCommand {
             let pools: [Pool]
             do { pools = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).list() } catch { throw Exit.badInput(error) }
             if output == .json { return print(encode(pools)) }
-            print("NAME  KIND  NODES  SLOTS")
-            for pool in pools { print("\(pool.name)  \(pool.kind.rawValue)  \(pool.nodes.count)  \(pool.totalSlots)") }
+            printTable([["NAME", "KIND", "NODES", "SLOTS"]] + pools.map { [$0.name, $0.kind.rawValue, String($0.nodes.count), String($0.totalSlots)] })
         }
     }
 
@@ -200,7 +199,7 @@ struct PoolCommand: ParsableCommand {
             let pool: Pool
             do { pool = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).load(name) } catch { throw Exit.badInput(error) }
             if output == .json { return print(encode(pool)) }
-            print("pool \(pool.name) (\(pool.kind.rawValue)), \(pool.nodes.count) nodes, \(pool.totalSlots) slots")
+            print("pool \(pool.name) (\(pool.kind.rawValue)), \(plural(pool.nodes.count, "node")), \(plural(pool.totalSlots, "slot"))")
             if let ssh = pool.sshConfig { print("ssh config \(ssh)") }
             if let network = pool.network { print("network \(network)") }
             print("NODE  ADDRESS  SLOTS  STATE")
@@ -221,8 +220,24 @@ struct PoolCommand: ParsableCommand {
     }
 }
 
+/// Every `--output json` of the CLI: sorted keys, ISO 8601 times (it wrote seconds since
+/// 2001, Foundation's default), slashes unescaped.
 func encode<T: Encodable>(_ value: T) -> String {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
     return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
 }
+
+/// Rows printed in aligned columns, two spaces apart (the first row is the header).
+func printTable(_ rows: [[String]]) {
+    let columns = rows.map(\.count).max() ?? 0
+    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+    for row in rows {
+        let cells = row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) }
+        print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// "1 slot", "2 slots".
+func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

@@ -32,9 +32,6 @@ enum Summary {
     }
 
     static func json(_ run: JobRun) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: (try? encoder.encode(run)) ?? Data("{}".utf8), as: UTF8.self)
+        encode(run)
     }
 }

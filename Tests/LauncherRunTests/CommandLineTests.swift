@@ -69,6 +69,31 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["run", job], home: home).exitCode, 0)
     }
 
+    /// One JSON style (ISO 8601 times: `job list` wrote seconds since 2001; no `\/`),
+    /// aligned tables, "1 slot", --version, and --help naming the environment and exit codes.
+    func testOutputIsConsistentAndSelfDescribing() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["run", "--", "true"], home: home).exitCode, 0)
+        let jobs = try Harness.cohort(["job", "list", "--output", "json"], home: home).stdout
+        XCTAssertNotNil(jobs.range(of: #""submitted" : "20\d\d-\d\d-\d\dT"#, options: .regularExpression), jobs)
+        XCTAssertFalse(jobs.contains("\\/"), jobs)
+        let added = try Harness.cohort(["pool", "add", "tiny", "--hosts", "n1", "--slots", "1"], home: home)
+        XCTAssertEqual(added.stdout, "pool tiny: 1 node, 1 slot\n", added.stderr)
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "wide-pool-name", "--hosts", "n[1-12]", "--slots", "2"], home: home).exitCode, 0)
+        let lines = try Harness.cohort(["pool", "list"], home: home).stdout.split(separator: "\n").map(String.init)
+        let kindColumn = try XCTUnwrap(lines.first?.range(of: "KIND")?.lowerBound.utf16Offset(in: lines[0]))
+        for line in lines.dropFirst() {
+            let at = line.index(line.startIndex, offsetBy: kindColumn)
+            XCTAssertTrue(line[at] != " " && line[line.index(before: at)] == " ", "the KIND column starts at \(kindColumn) in every row: \(lines)")
+        }
+        let version = try Harness.cohort(["--version"], home: home)
+        XCTAssertTrue(version.stdout.hasPrefix("cohort 0.5 (build "), version.stdout)
+        let help = try Harness.cohort(["--help"], home: home).stdout
+        for word in ["COHORT_HOME", "COHORT_SERVER", "COHORT_TOKEN", "64 a command-line usage error", "130 cancelled"] {
+            XCTAssertTrue(help.contains(word), "--help names \(word)")
+        }
+    }
+
     func testTableSummaryAndExitCodeOfAFailure() throws {
         let home = Harness.temporaryDirectory()
         let result = try Harness.cohort(["run", "--", "/bin/sh", "-c", "exit 5"], home: home)
@@ -109,9 +134,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["pool", "add", "cluster", "--hostfile", hostfile, "--price", "1.5"], home: home).exitCode, 0)
         XCTAssertEqual(try Harness.cohort(["pool", "add", "slurmish", "--hosts", "n[01-04]", "--slots", "2(x3),8"], home: home).exitCode, 0)
         let list = try Harness.cohort(["pool", "list"], home: home)
-        XCTAssertTrue(list.stdout.contains("cluster  static  2  6"), list.stdout)
-        XCTAssertTrue(list.stdout.contains("local  local"), list.stdout)
-        XCTAssertTrue(list.stdout.contains("slurmish  static  4  14"), list.stdout)
+        for row in [#"cluster\s+static\s+2\s+6"#, #"local\s+local"#, #"slurmish\s+static\s+4\s+14"#] {
+            XCTAssertNotNil(list.stdout.range(of: row, options: .regularExpression), list.stdout)
+        }
         let show = try Harness.cohort(["pool", "show", "cluster"], home: home)
         XCTAssertTrue(show.stdout.contains("node2  alice@node2  2  idle"), show.stdout)
         XCTAssertEqual(try Harness.cohort(["pool", "remove", "cluster"], home: home).exitCode, 0)
