@@ -350,7 +350,11 @@ final class ServeTests: XCTestCase {
     func starts(_ job: String, home: String) throws -> [(Double, Double)] {
         let show = try Harness.cohort(["job", "show", job, "--output", "json"], home: home)
         let tasks = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [[String: Any]], show.stderr)
-        return tasks.flatMap { ($0["attempts"] as? [[String: Any]] ?? []).map { ($0["start"] as! Double, $0["end"] as! Double) } }
+        // ISO 8601 with milliseconds, as every --output json writes times.
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        func seconds(_ value: Any?) -> Double { (value as? String).flatMap { formatter.date(from: $0) }?.timeIntervalSince1970 ?? .nan }
+        return tasks.flatMap { ($0["attempts"] as? [[String: Any]] ?? []).map { (seconds($0["start"]), seconds($0["end"])) } }
     }
 
     func testServeRunsQueuedJobsByPriorityOnSharedSlotsAndStopsGracefully() throws {

@@ -173,7 +173,8 @@ final class ServiceTests: XCTestCase {
             let directory = "\(home)/work/\(workKey)/\(task.taskId)"
             let ends = Recovery.attemptNumbers(in: directory).compactMap { ExitStatus(contentsOf: "\(directory)/attempt-\($0)/exit-status") }
             XCTAssertLessThanOrEqual(ends.filter { $0.termination == .exited(0) }.count, 1, "\(task.taskId) succeeded twice: \(context)")
-            XCTAssertEqual(task.attempts.count, Recovery.attemptNumbers(in: directory).count, "every attempt directory is recorded: \(context)")
+            XCTAssertEqual(task.attempts.count, Recovery.attemptNumbers(in: directory).count,
+                           "every attempt directory is recorded: \(task.taskId) has directories \(Recovery.attemptNumbers(in: directory)), records \(task.attempts.map { "\($0.number):\($0.failure?.category.rawValue ?? "ok")" }); \(context)")
         }
         XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "crashy"), [], context)
         let recoveries = try JobStore(stateDirectory: home).events(jobId: "crashy").filter { $0.kind == "recovered" }
