@@ -51,19 +51,10 @@ public enum LocalStaging {
         return ResourceFile(storageContainerUrl: base.description)
     }
 
-    /// Regular files below `directory`, relative, hidden names and links left out.
+    /// Regular files below `directory`, relative, hidden names and links left out: what the
+    /// output files' `**/*` matches there.
     static func files(under directory: String) -> [String] {
-        var found: [String] = []
-        var stack = [""]
-        while let relative = stack.popLast() {
-            let folder = relative.isEmpty ? directory : "\(directory)/\(relative)"
-            for name in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() where !name.hasPrefix(".") {
-                let child = relative.isEmpty ? name : "\(relative)/\(name)"
-                var info = stat()
-                guard lstat("\(directory)/\(child)", &info) == 0 else { continue }
-                if info.st_mode & S_IFMT == S_IFDIR { stack.append(child) } else if info.st_mode & S_IFMT == S_IFREG { found.append(child) }
-            }
-        }
-        return found.sorted()
+        guard let everything = try? FilePattern("**/*") else { return [] }
+        return everything.matches(taskDirectory: directory, workingDirectory: directory).map(\.relative)
     }
 }
