@@ -40,6 +40,10 @@ int cohort_spawn(pid_t *pid, const char *file, char *const argv[], char *const e
     if (stdout_path) posix_spawn_file_actions_addopen(&actions, 1, stdout_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (stderr_path) posix_spawn_file_actions_addopen(&actions, 2, stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    // Nothing else of ours: a descriptor another thread has open for a moment (the write end
+    // of a pipe Foundation's Process reads to its end, a socket, the database) would live as
+    // long as the task does, and that reader would wait for the task.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     return spawn_with(pid, file, argv, envp, &actions, new_group);
 }
 
@@ -53,6 +57,7 @@ int cohort_spawn_fds(pid_t *pid, const char *file, char *const argv[], char *con
     posix_spawn_file_actions_adddup2(&actions, stdout_fd, 1);
     posix_spawn_file_actions_adddup2(&actions, stderr_fd, 2);
     if (cwd) posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // as above; the pipes are 0-2 by now
     return spawn_with(pid, file, argv, envp, &actions, new_group);
 }
 

@@ -1,5 +1,9 @@
+import Foundation
 import XCTest
 @testable import Launcher
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class ExecutionPartsTests: XCTestCase {
     let nodes = [Node(id: "n1", address: "10.9.0.11", slots: 4), Node(id: "n2", address: "10.9.0.12", user: "hpc", slots: 4)]
@@ -9,6 +13,18 @@ final class ExecutionPartsTests: XCTestCase {
                       localCores: 2, runningAsRoot: true, sshConfig: "/etc/cohort/ssh_config", network: "10.9.0.0/24",
                       exportedNames: ["COHORT_TASK_ID", "AZ_BATCH_HOST_LIST"], extraOptions: ["--report-bindings"],
                       rankWrapper: ["/usr/bin/cohort", "rank-env", "--"], application: ["./solver", "a b"])
+    }
+
+    /// A task gets stdin, stdout and stderr, nothing else of the controller's: a pipe another
+    /// thread had open for a moment (Foundation's Process reading `sinfo` to its end) stayed
+    /// open in every srun started meanwhile, and that read waited for the srun to end.
+    func testASpawnedTaskInheritsNoDescriptorButItsThree() throws {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)  // no O_CLOEXEC, as a Process's pipe before it starts
+        defer { close(fds[0]); close(fds[1]) }
+        let child = try ChildProcess(["sleep", "5"], environment: ProcessInfo.processInfo.environment, directory: nil, stdout: "/dev/null", stderr: "/dev/null")
+        defer { child.signalGroup(SIGKILL); _ = child.wait() }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").sorted(), ["0", "1", "2"])
     }
 
     func testMPIRunArgumentsForAStaticPool() {
