@@ -179,6 +179,7 @@ struct TaskCommand: ParsableCommand {
                 let perNode = attempt.nodeExitCodes.filter { $0.value != 0 }.sorted { $0.key < $1.key }
                 if !perNode.isEmpty { print("  non-zero on: " + perNode.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
                 if let transport = attempt.transport { print("  transport: \(transport.rawValue)") }
+                if let id = attempt.slurmJobId { print("  slurm job: \(id)") }
                 if !attempt.launchedCommand.isEmpty { print("  command: \(CommandLineWords.shellJoin(attempt.launchedCommand))") }
                 print("  directory: \(attempt.directory)")
                 if let failure = attempt.failure {

@@ -36,7 +36,7 @@ struct NodeCommandGroup: ParsableCommand {
 
         func run() throws {
             let pool: Pool
-            do { pool = try NodeCommandGroup.store.load(options.pool) } catch { throw Exit.badInput(error) }
+            do { pool = try NodeCommandGroup.store.load(options.pool).withLiveState() } catch { throw Exit.badInput(error) }
             guard let found = pool.nodes.first(where: { $0.id == node }) else {
                 throw Exit.badInput("pool \(pool.name) has no node \(node) (nodes: \(Hostlist.compress(pool.nodes.map(\.id))))")
             }
@@ -60,7 +60,7 @@ struct NodeCommandGroup: ParsableCommand {
 
         func run() throws {
             let pool: Pool
-            do { pool = try NodeCommandGroup.store.load(options.pool) } catch { throw Exit.badInput(error) }
+            do { pool = try NodeCommandGroup.store.load(options.pool).withLiveState() } catch { throw Exit.badInput(error) }
             // What runs on each node now, from the attempts recorded as started.
             let running = ((try? Stored.jobs().runningAttempts(pool: pool.name)) ?? []).filter(\.runnerAlive)
             var used: [String: Int] = [:], tasks: [String: [String]] = [:]
@@ -93,6 +93,9 @@ struct NodeCommandGroup: ParsableCommand {
             let store = NodeCommandGroup.store
             let pool: Pool
             do { pool = try store.load(options.pool) } catch { throw Exit.badInput(error) }
+            guard pool.kind != .slurm else {
+                throw Exit.badInput("pool \(pool.name) is a Slurm pool: Slurm checks its nodes (sinfo -N shows their states; cohort node list shows them too)")
+            }
             let chosen = nodes.isEmpty ? pool.nodes : pool.nodes.filter { nodes.contains($0.id) }
             guard chosen.count == Set(nodes).count || nodes.isEmpty else { throw Exit.badInput("pool \(pool.name) has no such node among \(nodes.joined(separator: ", "))") }
             // The agents are asked to serve this state directory's work tree: a node that does
@@ -128,6 +131,7 @@ struct NodeCommandGroup: ParsableCommand {
 
         func run() throws {
             guard !nodes.isEmpty else { throw Exit.badInput("name the nodes to drain") }
+            if try SlurmNodes.change(options.pool, nodes, drain: true, reason: reason) { return print("drained \(nodes.joined(separator: ", ")) in Slurm (pool \(options.pool))") }
             try NodeCommandGroup.change(options.pool, nodes) { node in
                 node.state = .offline
                 node.stateReason = reason
@@ -143,11 +147,35 @@ struct NodeCommandGroup: ParsableCommand {
 
         func run() throws {
             guard !nodes.isEmpty else { throw Exit.badInput("name the nodes to undrain") }
+            if try SlurmNodes.change(options.pool, nodes, drain: false, reason: nil) { return print("resumed \(nodes.joined(separator: ", ")) in Slurm (pool \(options.pool))") }
             try NodeCommandGroup.change(options.pool, nodes) { node in
                 node.state = .idle
                 node.stateReason = nil
             }
             print("returned \(nodes.joined(separator: ", ")) to pool \(options.pool)")
         }
+    }
+}
+
+/// Drains and resumes on a Slurm pool are Slurm's own (`scontrol update`), so that every
+/// Slurm user sees them; Slurm's refusal (not an operator, say) is the error.
+enum SlurmNodes {
+    /// Whether the pool is a Slurm pool (and the change was made there).
+    static func change(_ poolName: String, _ nodes: [String], drain: Bool, reason: String?) throws -> Bool {
+        let pool: Pool
+        do { pool = try NodeCommandGroup.store.load(poolName) } catch { throw Exit.badInput(error) }
+        guard pool.kind == .slurm else { return false }
+        let known = Set(pool.withLiveState().nodes.map(\.id))
+        if let unknown = nodes.first(where: { !known.contains($0) }) {
+            throw Exit.badInput("pool \(pool.name) has no node \(unknown) (nodes: \(Hostlist.compress(known.sorted())))")
+        }
+        let client = SlurmClient(options: pool.slurm ?? SlurmOptions())
+        for node in nodes {
+            do { try client.drain(node, reason: reason, resume: !drain) } catch {
+                FileHandle.standardError.write(Data("cohort: error: Slurm refused to \(drain ? "drain" : "resume") \(node): \(error.message)\n".utf8))
+                throw Exit.taskFailed
+            }
+        }
+        return true
     }
 }

@@ -52,11 +52,48 @@ struct PoolCommand: ParsableCommand {
         @Option(help: "An application package every task on the pool gets, ID or ID:VERSION (cohort app add; repeatable).")
         var app: [String] = []
 
+        @Flag(help: "Nodes from a Slurm cluster: Slurm allocates them to each attempt and starts the ranks (srun --mpi=pmix).")
+        var slurm = false
+
+        @Option(help: "A Slurm job to run inside (default $SLURM_JOB_ID): its nodes make the pool, each attempt is a step on its own nodes.")
+        var slurmAllocation: String?
+
+        @Option(help: "Slurm partition for the pool's nodes and allocations.")
+        var partition: String?
+
+        @Option(help: "Slurm account the allocations are charged to.")
+        var account: String?
+
+        @Option(help: "Slurm QOS of the allocations.")
+        var qos: String?
+
+        @Option(help: "Slurm node features every allocation needs (--constraint).")
+        var constraint: String?
+
+        @Flag(help: "Whole nodes per Slurm allocation (--exclusive).")
+        var exclusive = false
+
+        @Option(help: "The slurm.conf Slurm's commands use (SLURM_CONF; default: the environment's).")
+        var slurmConf: String?
+
         func run() throws {
             let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
             do { try PoolStore.validateName(name) } catch { throw Exit.badInput(error) }
             var pool: Pool
-            if name == "local" {
+            let slurmGiven = slurm || slurmAllocation != nil
+            if !slurmGiven, let flag = [("--partition", partition), ("--account", account), ("--qos", qos), ("--constraint", constraint), ("--slurm-conf", slurmConf)].first(where: { $0.1 != nil }) {
+                throw Exit.badInput("\(flag.0) is for Slurm pools: add --slurm")
+            }
+            if !slurmGiven, exclusive { throw Exit.badInput("--exclusive is for Slurm pools: add --slurm") }
+            if slurmGiven {
+                guard name != "local" else { throw Exit.badInput("the local pool is this machine; a Slurm pool needs another name") }
+                if let flag = [("--hostfile", hostfile), ("--hosts", hosts), ("--slots", slots), ("--ssh-config", sshConfig), ("--health-check", healthCheck),
+                               ("--start-task", startTask)].first(where: { $0.1 != nil }) ?? (localNodes != nil ? ("--local-nodes", "") : nil) {
+                    throw Exit.badInput("\(flag.0) does not apply to a Slurm pool: Slurm provides, checks and starts its nodes")
+                }
+                pool = try SlurmPoolDefinition.make(name: name, allocation: slurmAllocation, partition: partition, account: account, qos: qos,
+                                                    constraint: constraint, exclusive: exclusive, configuration: slurmConf)
+            } else if name == "local" {
                 guard hostfile == nil, hosts == nil else { throw Exit.badInput("the local pool is this machine; give it --local-nodes and --slots, not hosts") }
                 let perNode = try slots.map { text throws -> Int in
                     guard let n = Int(text), (1...HostName.maximumSlots).contains(n) else {
@@ -197,7 +234,7 @@ struct PoolCommand: ParsableCommand {
 
         func run() throws {
             let pool: Pool
-            do { pool = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).load(name) } catch { throw Exit.badInput(error) }
+            do { pool = try PoolStore(stateDirectory: PoolStore.defaultStateDirectory).load(name).withLiveState() } catch { throw Exit.badInput(error) }
             if output == .json { return print(encode(pool)) }
             print("pool \(pool.name) (\(pool.kind.rawValue)), \(plural(pool.nodes.count, "node")), \(plural(pool.totalSlots, "slot"))")
             if let ssh = pool.sshConfig { print("ssh config \(ssh)") }

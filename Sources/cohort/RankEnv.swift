@@ -20,6 +20,9 @@ struct RankEnv: ParsableCommand {
         var environment = ProcessInfo.processInfo.environment
         if let rank = environment["OMPI_COMM_WORLD_RANK"].flatMap(Int.init) {
             TaskEnvironment.applyRank(rank, to: &environment)
+        } else if let node = environment["SLURMD_NODENAME"] {
+            // Started by srun: the node is named, whatever order Slurm gave the ranks.
+            TaskEnvironment.applyNode(node, to: &environment)
         }
         for (name, value) in environment { setenv(name, value, 1) }
         if let directory = environment["COHORT_WORKING_DIR"] { _ = chdir(directory) }

@@ -74,7 +74,7 @@ struct Run: ParsableCommand {
         guard let placement = PlacementPolicy(rawValue: policy) else { throw Exit.badInput("--policy: expected pack or spread, found '\(policy)'") }
         let poolDefinition: Pool
         do {
-            poolDefinition = try store.load(pool ?? job.pool)
+            poolDefinition = try store.load(pool ?? job.pool).withLiveState()
         } catch {
             throw Exit.badInput(error)
         }
@@ -130,7 +130,7 @@ struct Run: ParsableCommand {
         // Node states this run learns (lost, unhealthy, swept) are kept, field by field; drains
         // made meanwhile apply (also to the built-in local pool, stored at its first drain).
         runner.onNodeChange = { id, change in try? store.apply(change, node: id, pool: poolName) }
-        runner.refreshNodes = { try? store.load(poolName).nodes }
+        runner.refreshNodes = { try? store.load(poolName).withLiveState().nodes }
         do {
             job.id = try jobs.begin(job, units: runner.unitList)
         } catch {

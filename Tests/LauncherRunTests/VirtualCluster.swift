@@ -101,3 +101,49 @@ enum VirtualCluster {
         return nil
     }
 }
+
+/// A real Slurm cluster on the virtual cluster (scripts/slurm-cluster.sh): slurmctld here,
+/// a slurmd in each node's namespace, munge, PMIx. Needs root and slurm-wlm; without them
+/// the tests fail, never skip.
+enum SlurmCluster {
+    static let script = URL(fileURLWithPath: VirtualCluster.script).deletingLastPathComponent().appendingPathComponent("slurm-cluster.sh").path
+    static var configuration: String { "\(VirtualCluster.directory)/slurm/slurm.conf" }
+    nonisolated(unsafe) static var startError: String?
+
+    static func up() {
+        VirtualCluster.up()
+        startError = VirtualCluster.startError ?? VirtualCluster.shell(["bash", script, "up", "4"])
+    }
+
+    static func down() {
+        VirtualCluster.shell(["bash", script, "down"])
+        VirtualCluster.down()
+    }
+
+    static func requireUp() throws {
+        if let startError { throw VirtualCluster.Unavailable(output: "the Slurm cluster did not start (slurm-wlm and munge are needed; bash scripts/setup.sh installs them):\n\(startError)") }
+    }
+
+    /// (Re)starts node `name`'s slurmd and waits until Slurm has it back.
+    static func nodeUp(_ name: String) { VirtualCluster.shell(["bash", script, "node-up", String(VirtualCluster.index(name))]) }
+
+    static var options: SlurmOptions { SlurmOptions(configuration: configuration) }
+
+    /// The cluster's 4 nodes as a Cohort pool, read from Slurm.
+    static func pool(name: String = "slurm", _ options: SlurmOptions = SlurmCluster.options) throws -> Pool {
+        var pool = Pool(name: name, kind: .slurm, nodes: [])
+        pool.slurm = options
+        pool.mcaParameters = ["mpi_yield_when_idle": "1"]  // ranks share 2 cores across namespaces
+        return try SlurmClient(options: options).current(pool)
+    }
+
+    /// A Slurm command's output (SLURM_CONF set).
+    static func run(_ arguments: [String]) -> String {
+        (try? SlurmClient(options: options).run(arguments)) ?? ""
+    }
+
+    /// Cohort's jobs Slurm still has (pending, running or completing).
+    static func cohortJobs() -> [String] {
+        run(["squeue", "--noheader", "--format=%i %j %T"]).split(separator: "\n").map(String.init).filter { $0.contains(" cohort.") }
+    }
+}

@@ -92,7 +92,9 @@ public struct AttemptExecutor: Sendable {
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
         attempt.markerId = work.attemptId
         do {
-            if let multi = work.task.multiInstance {
+            if pool.kind == .slurm {
+                try runOnSlurm(work, nodes, directory, &attempt)
+            } else if let multi = work.task.multiInstance {
                 try runMultiInstance(work, multi, nodes, directory, &attempt)
             } else {
                 try runIndependent(work, nodes[0], directory, &attempt)
@@ -110,7 +112,11 @@ public struct AttemptExecutor: Sendable {
         // sweep is gathered with others on its node and sent within a second in one message:
         // each sweep is a scan of the node's /proc, too much to pay per task at hundreds of
         // tasks a second.
-        if attempt.failure == nil && work.task.multiInstance == nil && nodes.allSatisfy({ !$0.isLocal }) && pool.kind != .local {
+        if pool.kind == .slurm {
+            // Slurm ends a step's processes itself; a failed or cancelled attempt's job is
+            // cancelled by name as well, in case srun died before it could.
+            if attempt.failure != nil { try? slurm.cancel(jobNamed: Self.slurmJobName(work.attemptId)) }
+        } else if attempt.failure == nil && work.task.multiInstance == nil && nodes.allSatisfy({ !$0.isLocal }) && pool.kind != .local {
             remoteSweeps.add(work.attemptId, on: nodes, executor: self)
         } else {
             let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
@@ -350,17 +356,7 @@ public struct AttemptExecutor: Sendable {
             // MCA choices, root's permission) as Open MPI's variables, so that a command
             // written for Azure (`mpirun -host $AZ_BATCH_HOST_LIST …`) runs unchanged; the
             // job's own variables win.
-            var implied: [String: String] = [:]
-            if let network = pool.network, !isLocal {
-                implied["OMPI_MCA_btl_tcp_if_include"] = network
-                implied["OMPI_MCA_oob_tcp_if_include"] = network
-            }
-            for (name, value) in pool.mcaParameters ?? [:] { implied["OMPI_MCA_\(name)"] = value }
-            if settings.runningAsRoot {
-                implied["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-                implied["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-            }
-            for (name, value) in implied where environment.userVariables[name] == nil { launcherVariables[name] = value }
+            for (name, value) in poolOpenMPIVariables(remote: !isLocal) where environment.userVariables[name] == nil { launcherVariables[name] = value }
         }
         if multi.launch != .raw {
             // mpirun runs here, with this machine's loader variables, not the job's.
@@ -520,6 +516,22 @@ public struct AttemptExecutor: Sendable {
         }
     }
 
+    /// What Cohort's own mpirun flags say, as Open MPI's variables: the pool's network and
+    /// MCA parameters, and root's permission.
+    func poolOpenMPIVariables(remote: Bool) -> [String: String] {
+        var variables: [String: String] = [:]
+        if let network = pool.network, remote {
+            variables["OMPI_MCA_btl_tcp_if_include"] = network
+            variables["OMPI_MCA_oob_tcp_if_include"] = network
+        }
+        for (name, value) in pool.mcaParameters ?? [:] { variables["OMPI_MCA_\(name)"] = value }
+        if settings.runningAsRoot {
+            variables["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+            variables["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        }
+        return variables
+    }
+
     /// This machine, under the id of the group node a local process (mpirun) answers for.
     static func thisMachine(as id: String) -> Node { Node(id: id, address: "localhost", slots: 1) }
 
@@ -587,6 +599,10 @@ public struct AttemptExecutor: Sendable {
     /// it could not reach (`skipping` is known lost and counts as not reached).
     @discardableResult
     public func sweep(attemptId: String, nodes: [Node], skipping lost: String? = nil, newerThan: pid_t = 0) -> [String] {
+        if pool.kind == .slurm {
+            ProcessSweeper.killLocal(variable: ProcessSweeper.marker, value: attemptId, newerThan: newerThan, inThisNamespace: true)  // its srun
+            return (try? slurm.cancel(jobNamed: Self.slurmJobName(attemptId))) == nil ? nodes.map(\.id) : []
+        }
         if nodes.contains(where: \.isLocal) || pool.kind == .local {
             ProcessSweeper.killLocal(attemptId: attemptId, newerThan: newerThan)
         } else if nodes.count > 1 || pool.kind != .local {

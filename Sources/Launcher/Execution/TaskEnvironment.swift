@@ -82,9 +82,19 @@ public struct TaskEnvironment: Sendable {
     /// the ranks-per-node count (ranks fill node 0 first, as `--map-by ppr:P:node` places them).
     public static func applyRank(_ rank: Int, to environment: inout [String: String]) {
         guard let nodes = environment["COHORT_GROUP_NODES"]?.split(separator: ",").map(String.init), !nodes.isEmpty,
-              let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0,
-              let attemptDirectory = environment["COHORT_ATTEMPT_DIR"] else { return }
-        let index = min(rank / perNode, nodes.count - 1)
+              let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0 else { return }
+        apply(index: min(rank / perNode, nodes.count - 1), nodes: nodes, to: &environment)
+    }
+
+    /// The same for a process started on the group's node named `node` (srun names it).
+    public static func applyNode(_ node: String, to environment: inout [String: String]) {
+        guard let nodes = environment["COHORT_GROUP_NODES"]?.split(separator: ",").map(String.init),
+              let index = nodes.firstIndex(of: node) else { return }
+        apply(index: index, nodes: nodes, to: &environment)
+    }
+
+    static func apply(index: Int, nodes: [String], to environment: inout [String: String]) {
+        guard let attemptDirectory = environment["COHORT_ATTEMPT_DIR"] else { return }
         let directory = environment["COHORT_START_DIR"] ?? "\(attemptDirectory)/node-\(nodes[index])"
         environment["COHORT_NODE_ID"] = nodes[index]
         environment["COHORT_NODE_INDEX"] = String(index)

@@ -8,6 +8,9 @@ public enum PoolKind: String, Codable, Sendable {
     case local
     /// A fixed list of hosts from a hostfile or a Slurm hostlist, reached over ssh.
     case `static`
+    /// Nodes of a Slurm cluster: Slurm allocates them to each attempt and starts its ranks
+    /// (`srun --mpi=pmix`); their states come from Slurm.
+    case slurm
 }
 
 /// A named set of nodes and how to reach them.
@@ -33,6 +36,8 @@ public struct Pool: Codable, Sendable, Equatable {
     /// Application packages every task on the pool gets (Azure's pool
     /// applicationPackageReferences), extracted before the task as its own are.
     public var applicationPackageReferences: [ApplicationPackageReference]?
+    /// For a Slurm pool: where its nodes come from and what every allocation asks for.
+    public var slurm: SlurmOptions?
 
     public init(name: String, kind: PoolKind, nodes: [Node], sshConfig: String? = nil, network: String? = nil, pricePerNodeHour: Double? = nil) {
         self.name = name

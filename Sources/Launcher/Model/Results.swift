@@ -71,6 +71,8 @@ public struct Attempt: Codable, Sendable {
     public var unsweptNodes: [String]?
     /// The id that marks its processes (`COHORT_ATTEMPT_ID`: `<state id>.job.task.a1`).
     public var markerId: String?
+    /// The Slurm job that held the attempt's nodes, on a Slurm pool (`squeue`, `scancel`).
+    public var slurmJobId: String?
 
     public var succeeded: Bool { failure == nil && exitCode == 0 }
     public var seconds: Double { (end ?? Date()).timeIntervalSince(start) }

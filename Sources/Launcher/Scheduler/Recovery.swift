@@ -54,7 +54,15 @@ public struct Recovery {
         let sweptAt = Date()
         let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.workKey)
         ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
-        if let pool = pool(job.pool) {
+        if let pool = pool(job.pool), pool.kind == .slurm {
+            // Its sruns died with the server; Slurm kept their allocations and ranks.
+            do {
+                let ended = try SlurmClient(options: pool.slurm ?? SlurmOptions()).cancel(jobsNamedWithPrefix: AttemptExecutor.slurmJobName(key) + ".")
+                if ended > 0 { log("job \(job.id): cancelled \(ended) Slurm job(s) its attempts left") }
+            } catch {
+                log("job \(job.id): what it left in Slurm was not cancelled: \(error)")
+            }
+        } else if let pool = pool(job.pool) {
             let executor = AttemptExecutor(settings: settings, pool: pool)
             defer { executor.agents.close() }
             // Every remote node at once, through agents started for it.

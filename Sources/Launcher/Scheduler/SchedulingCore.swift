@@ -132,7 +132,8 @@ public final class SchedulingCore {
     /// Whether a node must be checked before it takes work (remote nodes, or a pool with a
     /// health script); the driver may say otherwise (a simulation).
     public var needsHealthCheck: (Node, Pool) -> Bool = { node, pool in
-        !node.isLocal || pool.healthCheckCommandLine != nil || pool.startTask != nil
+        // Slurm checks its own nodes (slurmd's pings, HealthCheckProgram); their states come in with the pool's.
+        pool.kind != .slurm && (!node.isLocal || pool.healthCheckCommandLine != nil || pool.startTask != nil)
     }
     /// Forget finished jobs at once (a service), instead of keeping them for `finishedRuns`.
     public var forgetsFinishedJobs = false
@@ -328,7 +329,17 @@ public final class SchedulingCore {
         for node in stored {
             guard let index = pool.nodes.firstIndex(where: { $0.id == node.id }) else { continue }
             let mine = pool.nodes[index].state
-            if node.state == .offline, mine != .offline, mine != .unusable {
+            // A Slurm pool's states are Slurm's: down or drained there, back when Slurm says so.
+            let slurmOwned = pool.kind == .slurm
+            if slurmOwned, node.state == .unusable, mine != .unusable, mine != .offline {
+                pool.nodes[index].state = .unusable
+                pool.nodes[index].stateReason = node.stateReason
+                setUsable(index, false)
+            } else if slurmOwned, node.state.acceptsWork, mine == .unusable {
+                pool.nodes[index].state = .idle
+                pool.nodes[index].stateReason = nil
+                setUsable(index, true)
+            } else if node.state == .offline, mine != .offline, mine != .unusable {
                 pool.nodes[index].state = .offline
                 pool.nodes[index].stateReason = node.stateReason
                 setUsable(index, false)

@@ -269,7 +269,7 @@ public final class BatchService: @unchecked Sendable {
     }
 
     private func makeRunner(_ name: String) throws -> JobRunner {
-        let pool = try pools.load(name)
+        let pool = try pools.load(name).withLiveState()
         let runner = JobRunner(pool: pool, settings: settings)
         runner.isService = true
         let store = self.store, pools = self.pools, log = self.log
@@ -303,7 +303,7 @@ public final class BatchService: @unchecked Sendable {
         // Field by field, and whether or not the pool was stored when this runner was made: a
         // built-in local pool drained later is stored then, and the drain must still apply.
         runner.onNodeChange = { id, change in try? pools.apply(change, node: id, pool: name) }
-        runner.refreshNodes = { try? pools.load(name).nodes }
+        runner.refreshNodes = { try? pools.load(name).withLiveState().nodes }
         lock.lock(); runners[name] = runner; lock.unlock()
         finished.enter()
         let thread = Thread { [unowned self] in

@@ -1,0 +1,165 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An attempt on a Slurm pool: one `srun` asks Slurm for the group's nodes (its own job,
+/// named after the attempt, or a step of the pool's allocation) and starts the ranks with
+/// PMIx; Slurm confines, accounts and ends them. No ssh, no agent, no mpirun.
+extension AttemptExecutor {
+    var slurm: SlurmClient { SlurmClient(options: pool.slurm ?? SlurmOptions()) }
+
+    /// What names the attempt in Slurm: `cohort.<attempt id>` (the job key is a prefix of it).
+    public static func slurmJobName(_ attemptId: String) -> String { "cohort.\(attemptId)" }
+
+    /// The group in Slurm's order: srun's block distribution fills the nodes of
+    /// `--nodelist` in the cluster's order, so rank 0 is on the first of them.
+    func inSlurmOrder(_ nodes: [Node]) -> [Node] {
+        let order = Dictionary(pool.nodes.enumerated().map { ($1.id, $0) }) { first, _ in first }
+        return nodes.sorted { (order[$0.id] ?? .max, $0.id) < (order[$1.id] ?? .max, $1.id) }
+    }
+
+    func runOnSlurm(_ work: Work, _ given: [Node], _ directory: String, _ attempt: inout Attempt) throws {
+        let nodes = inSlurmOrder(given)
+        attempt.nodes = nodes.map(\.id)
+        let multi = work.task.multiInstance
+        let perNode = multi?.processesPerNode ?? 1
+        try makeDirectory(directory)
+        let shared = multi == nil ? directory : "\(directory)/shared"
+        var hostfile: String?
+        if multi != nil {
+            try makeDirectory(shared)
+            for node in nodes { try makeDirectory("\(directory)/node-\(node.id)") }
+            hostfile = "\(directory)/hostfile"
+            try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: perNode, isLocalPool: false)
+                .write(toFile: hostfile!, atomically: true, encoding: .utf8)
+        }
+        let packages = try applicationPackageVariables(work.task, node: nodes[0].id)
+        let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
+                                          pool: pool.name, nodes: nodes, processesPerNode: perNode, attemptDirectory: directory,
+                                          sharedDirectory: shared, hostfile: hostfile,
+                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 }.merging(packages) { $1 },
+                                          preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
+                                          startDirectory: work.task.workingDirectory)
+        if let multi { try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file") }
+        try stageResourceFiles(work.task.resourceFiles, into: environment.workingDirectory(0), node: nodes[0].id)
+        let cancellation = work.cancellation ?? self.cancellation
+        let name = Self.slurmJobName(work.attemptId)
+        defer {
+            attempt.slurmJobId = SrunReport(Self.text("\(directory)/stderr.txt")).jobId
+                ?? SrunReport(Self.text("\(directory)/coordination-stderr.txt")).jobId ?? slurm.jobId(named: name)
+        }
+
+        // 1. The coordination command on every node (a step of its own, one process a node);
+        // the application starts only if it succeeded everywhere.
+        let started = Date()
+        if let multi, let coordination = multi.coordinationCommandLine {
+            var variables = environment.variables(forNode: 0)
+            variables.merge(slurm.environment([:])) { $1 }
+            // Its output, every node's lines labelled with the node's index, in the attempt's directory.
+            let srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: 1, mpi: false,
+                                   timeLimit: work.task.constraints.maxWallClockTime, workingDirectory: shared, label: true,
+                                   program: [settings.cohortExecutable, "rank-env", "--"] + coordination)
+            let errors = "\(directory)/coordination-stderr.txt"
+            let termination = try supervise(output: directory, constraints: work.task.constraints, node: nodes[0].id, cancellation: cancellation) {
+                try launch(srun.arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
+                           stdout: "\(directory)/coordination-stdout.txt", stderr: errors, statusFile: nil)
+            }
+            if termination != .exited(0) {
+                let report = SrunReport(Self.text(errors))
+                if let failure = slurmFailure(report, termination: termination, nodes: nodes, what: "the coordination command", errors: errors),
+                   [.exitCode, .launchFailed, .signal].contains(failure.category) {
+                    let node = failure.node ?? nodes[0].id
+                    if let code = report.failingTask?.code { attempt.nodeExitCodes[node] = code }
+                    throw Failure(category: .coordinationFailed, node: node,
+                                  message: "coordination command failed on node \(node): \(report.failingTask?.how ?? "\(termination)")", details: failure.details)
+                } else if let failure = slurmFailure(report, termination: termination, nodes: nodes, what: "the coordination command", errors: errors) {
+                    throw failure
+                }
+            }
+        }
+
+        // 2. The application: every rank through `cohort rank-env` (its node's variables),
+        // with the transport as Open MPI's variables; or, for an independent task, as written.
+        var remaining = work.task.constraints
+        if multi?.coordinationCommandLine != nil, let limit = remaining.maxWallClockTime {
+            remaining.maxWallClockTime = max(0.001, limit - Date().timeIntervalSince(started))
+        }
+        var variables = environment.variables(forNode: 0)
+        var program = work.task.commandLine
+        if let multi {
+            guard multi.launch != .raw else {
+                throw Failure(category: .launchFailed, node: nodes[0].id,
+                              message: "launch: raw (a task that runs its own mpirun) is not supported on Slurm pool \(pool.name) yet; use launch: mpirun, which starts the ranks with srun --mpi=pmix")
+            }
+            let transport: Transport = switch multi.transport {
+            case .auto: nodes.count == 1 ? .shm : .tcp
+            case .shm where nodes.count > 1:
+                throw Failure(category: .transportUnavailable, message: "transport shm needs every rank on one host, but the group spans \(nodes.count) hosts")
+            default: multi.transport
+            }
+            attempt.transport = transport
+            let flags = MPIRunCommand.transportFlags(transport)
+            for index in stride(from: 0, to: flags.count - 2, by: 3) where flags[index] == "--mca" {
+                variables["OMPI_MCA_\(flags[index + 1])"] = flags[index + 2]
+            }
+            variables.merge(poolOpenMPIVariables(remote: true)) { $1 }
+            for (name, value) in environment.userVariables where name.hasPrefix("OMPI_") { variables[name] = value }
+            program = [settings.cohortExecutable, "rank-env", "--"] + program
+        }
+        variables.merge(slurm.environment([:])) { $1 }
+        let srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: perNode, mpi: multi != nil,
+                               timeLimit: remaining.maxWallClockTime, workingDirectory: environment.workingDirectory(0), program: program)
+        attempt.launchedCommand = srun.arguments
+        let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation) {
+            try launch(srun.arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
+                       output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
+        }
+        attempt.exitCode = termination.code
+        if termination == .exited(0) {
+            for node in nodes { attempt.nodeExitCodes[node.id] = 0 }
+            return
+        }
+        let report = SrunReport(Self.text("\(directory)/stderr.txt"))
+        if let code = report.failingTask?.code, let node = report.failingTask?.node {
+            // The failing rank's code, not srun's (which reports the others it then ended).
+            attempt.nodeExitCodes[node] = code
+            attempt.exitCode = code
+        }
+        attempt.failure = slurmFailure(report, termination: termination, nodes: nodes, what: multi == nil ? "the task" : "rank", errors: "\(directory)/stderr.txt")
+    }
+
+    /// Why srun ended badly, in Cohort's categories, naming the node Slurm named.
+    func slurmFailure(_ report: SrunReport, termination: Termination, nodes: [Node], what: String, errors: String) -> Failure? {
+        let details = MPIRunReport.lastLines(of: errors)
+        if let node = report.failedNode {
+            return Failure(category: .nodeLost, node: node, message: "node \(node) failed (Slurm: \"Node failure on \(node)\"); the group's processes were ended",
+                           details: details)
+        }
+        if report.timeLimit {
+            return Failure(category: .timeout, node: nodes[0].id, message: "Slurm's time limit ended the task (Slurm job \(report.jobId ?? "?"))", details: details)
+        }
+        if report.preempted {
+            return Failure(category: .interrupted, node: nodes[0].id, message: "Slurm preempted the task (Slurm job \(report.jobId ?? "?")); it runs again", details: details)
+        }
+        if let refusal = report.allocationError {
+            return Failure(category: .launchFailed, node: nodes[0].id, message: "Slurm refused the allocation: \(refusal)", details: details)
+        }
+        if let start = report.startError {
+            let node = report.failingTask?.node ?? nodes[0].id
+            return Failure(category: .launchFailed, node: node, message: "cannot start the program on node \(node): \(start)", details: details)
+        }
+        if let task = report.failingTask {
+            if let code = task.code {
+                let subject = what == "rank" ? "rank \(task.rank)" : what
+                return Failure(category: .exitCode, node: task.node, message: "\(subject) on node \(task.node) exited with code \(code)", details: details)
+            }
+            return Failure(category: .signal, node: task.node, message: "\(what == "rank" ? "rank \(task.rank)" : what) on node \(task.node): \(task.how)", details: details)
+        }
+        return exitFailure(termination, node: nodes[0].id, what: "srun", stderr: errors)
+    }
+
+    static func text(_ path: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+    }
+}

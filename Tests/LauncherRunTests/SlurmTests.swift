@@ -1,0 +1,259 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// Slurm pools on a real Slurm cluster (slurmctld here, slurmd in each virtual-cluster node,
+/// munge, PMIx): ranks started by `srun --mpi=pmix` on the group Cohort chose, replicas at
+/// once on disjoint nodes, many small tasks, cancel, node loss, time limits, drains, bad input.
+final class SlurmTests: XCTestCase {
+    override class func setUp() {
+        super.setUp()
+        SlurmCluster.up()
+    }
+
+    override class func tearDown() {
+        SlurmCluster.down()
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws { try SlurmCluster.requireUp() }
+
+    let settings = Harness.settings(Harness.temporaryDirectory())
+
+    func run(_ job: JobSpec, pool: Pool? = nil) throws -> JobRun {
+        let runner = try JobRunner(job: job, pool: pool ?? SlurmCluster.pool(), settings: settings)
+        let result = runner.run()
+        Harness.checkNoOrphans(result)
+        return result
+    }
+
+    func lines(_ path: String) -> [String] { Harness.read(path).split(separator: "\n").map(String.init) }
+
+    func waitUntil(_ what: String, timeout: Double = 30, _ condition: () -> Bool) {
+        let deadline = Date() + timeout
+        while !condition() {
+            guard Date() < deadline else { return XCTFail("\(what) did not happen within \(Int(timeout)) s") }
+            usleep(100_000)
+        }
+    }
+
+    func testRanksStartUnderSrunWithPMIxOnTheHostsOfTheirGroup() throws {
+        let where_ = TaskSpec.shell("where", "echo $(hostname) $AZ_BATCH_NODE_ID $SLURMD_NODENAME $SLURM_PROCID $(pwd) $COHORT_WORKING_DIR $AZ_BATCH_IS_CURRENT_NODE_MASTER",
+                                    multi: MultiInstance(instances: 3, processesPerNode: 2, transport: .tcp))
+        let hello = TaskSpec(id: "hello", commandLine: [Harness.executable("hello")], multiInstance: MultiInstance(instances: 4, processesPerNode: 1, transport: .tcp))
+        let run = try run(JobSpec(id: "slurm-where", pool: "slurm", tasks: [where_, hello]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/srun.txt"))")
+        XCTAssertEqual(attempt.launchedCommand.first, "srun")
+        XCTAssertTrue(attempt.launchedCommand.contains("--mpi=pmix"), "\(attempt.launchedCommand)")
+        XCTAssertFalse(attempt.launchedCommand.contains { $0.hasSuffix("mpirun") }, "no mpirun: Slurm starts the ranks")
+        let id = try XCTUnwrap(attempt.slurmJobId, "the Slurm job id is recorded with the attempt")
+        XCTAssertNotNil(Int(id), id)
+        let output = lines("\(attempt.directory)/stdout.txt")
+        XCTAssertEqual(output.count, 6, output.joined(separator: "\n"))
+        XCTAssertEqual(Set(output.compactMap { $0.split(separator: " ").dropFirst(3).first.map(String.init) }), Set((0..<6).map(String.init)), "ranks 0-5")
+        for line in output {
+            let f = line.split(separator: " ").map(String.init)
+            XCTAssertEqual(f[0], f[1], "the rank's host is the node Cohort says it is: \(line)")
+            XCTAssertEqual(f[0], f[2], "and the node Slurm started it on: \(line)")
+            XCTAssertTrue(attempt.nodes.contains(f[0]), "\(f[0]) is in the group \(attempt.nodes)")
+            XCTAssertEqual(f[4], "\(attempt.directory)/node-\(f[0])", "each rank starts in its node's working directory")
+            XCTAssertEqual(f[4], f[5])
+            XCTAssertEqual(f[6], f[0] == attempt.nodes[0] ? "true" : "false", "the first node of the group is the master: \(line)")
+            XCTAssertEqual(Int(f[3])! / 2, attempt.nodes.firstIndex(of: f[0]), "ranks fill the group's nodes in order: \(line)")
+        }
+        // A Swift MPI program: PMIx wires the 4 ranks up across the 4 hosts.
+        let helloAttempt = try XCTUnwrap(run.tasks[1].attempts.first)
+        XCTAssertTrue(helloAttempt.succeeded, "\(String(describing: helloAttempt.failure))")
+        let greetings = lines("\(helloAttempt.directory)/stdout.txt").sorted()
+        XCTAssertEqual(greetings, (0..<4).map { "hello from rank \($0) of 4 on node\($0 + 1)" }.sorted())
+        XCTAssertEqual(SlurmCluster.cohortJobs(), [], "nothing of the job is left in Slurm")
+    }
+
+    func testReplicasRunAtOnceOnDisjointNodesEachItsOwnSlurmJob() throws {
+        let task = TaskSpec.shell("rep", "date +%s.%N; sleep 2", multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp, replicas: 2))
+        let run = try run(JobSpec(id: "slurm-replicas", pool: "slurm", tasks: [task]))
+        XCTAssertEqual(run.tasks.count, 2)
+        let attempts = try run.tasks.map { try XCTUnwrap($0.attempts.first) }
+        for attempt in attempts { XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))") }
+        XCTAssertTrue(Set(attempts[0].nodes).isDisjoint(with: attempts[1].nodes), "\(attempts[0].nodes) and \(attempts[1].nodes)")
+        XCTAssertNotEqual(attempts[0].slurmJobId, attempts[1].slurmJobId)
+        // At once: each replica's ranks started before the other's ended.
+        let starts = attempts.map { lines("\($0.directory)/stdout.txt").compactMap(Double.init).min() ?? 0 }
+        XCTAssertLessThan(abs(starts[0] - starts[1]), 1.5, "the replicas started together: \(starts)")
+    }
+
+    func testManySmallTasksEachRunAsTheirOwnSlurmJobOnEveryNode() throws {
+        let tasks = (0..<40).map { TaskSpec.shell(String(format: "t%02d", $0), "echo $SLURM_JOB_ID $(hostname) $AZ_BATCH_NODE_ID") }
+        let run = try run(JobSpec(id: "slurm-many", pool: "slurm", tasks: tasks))
+        XCTAssertEqual(run.tasks.filter(\.succeeded).count, 40)
+        var ids = Set<String>(), hosts = Set<String>()
+        for task in run.tasks {
+            let attempt = try XCTUnwrap(task.attempts.first)
+            let f = Harness.read("\(attempt.directory)/stdout.txt").split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            XCTAssertEqual(f.count, 3, "\(task.taskId): \(f)")
+            XCTAssertEqual(f.first, attempt.slurmJobId, "the recorded Slurm job is the one the task ran in")
+            XCTAssertEqual(f[1], f[2])
+            XCTAssertEqual([f[1]], attempt.nodes)
+            ids.insert(f[0])
+            hosts.insert(f[1])
+        }
+        XCTAssertEqual(ids.count, 40, "one Slurm job a task")
+        XCTAssertGreaterThan(hosts.count, 1, "spread over the nodes: \(hosts)")
+    }
+
+    func testACancelLeavesNothingInSlurmNorOnAnyNode() throws {
+        let tasks = [TaskSpec.shell("solve", "sleep 60", multi: MultiInstance(instances: 2, processesPerNode: 2, transport: .tcp))]
+            + (0..<4).map { TaskSpec.shell("side\($0)", "sleep 60") }
+        let runner = try JobRunner(job: JobSpec(id: "slurm-cancel", pool: "slurm", tasks: tasks), pool: SlurmCluster.pool(), settings: settings)
+        let done = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var run: JobRun? }
+        let box = Box()
+        Thread { box.run = runner.run(); done.signal() }.start()
+        waitUntil("five Slurm jobs running") { SlurmCluster.cohortJobs().filter { $0.hasSuffix("RUNNING") }.count == 5 }
+        let cancelled = Date()
+        runner.cancel()
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "the cancelled job ended")
+        let run = try XCTUnwrap(box.run)
+        print("a cancel ended 5 Slurm jobs in \(String(format: "%.2f", Date().timeIntervalSince(cancelled))) s")
+        for task in run.tasks {
+            XCTAssertEqual(task.attempts.first?.failure?.category, .cancelled, "\(task.taskId): \(task.attempts.map { "\($0.failure?.message ?? "no failure") \($0.seconds) s" })")
+        }
+        waitUntil("Slurm forgot the jobs", timeout: 10) { SlurmCluster.cohortJobs().isEmpty }
+        XCTAssertEqual(SlurmCluster.cohortJobs(), [])
+        for node in (1...4).map({ "node\($0)" }) {
+            XCTAssertEqual(VirtualCluster.pids(on: node).filter { VirtualCluster.commandLine(of: $0).hasPrefix("sleep") }, [], "no sleep left on \(node)")
+        }
+        Harness.checkNoOrphans(run)
+    }
+
+    func testTheTimeLimitEndsTheTaskAsATimeoutAndFreesItsNodes() throws {
+        let task = TaskSpec.shell("slow", "sleep 30", multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp),
+                                  constraints: Constraints(maxWallClockTime: 2))
+        let run = try run(JobSpec(id: "slurm-timeout", pool: "slurm", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(attempt.failure?.category, .timeout, "\(String(describing: attempt.failure))")
+        XCTAssertLessThan(attempt.seconds, 10)
+        XCTAssertTrue(attempt.launchedCommand.contains("--time=0:02"), "Slurm's own limit too: \(attempt.launchedCommand)")
+        waitUntil("Slurm freed the nodes", timeout: 10) { SlurmCluster.cohortJobs().isEmpty }
+    }
+
+    func testAFailingRankIsNamedWithItsNodeAndExitCode() throws {
+        let task = TaskSpec.shell("bad", "if [ $SLURMD_NODENAME = $(echo $COHORT_GROUP_NODES | cut -d, -f2) ]; then sleep 1; echo broken >&2; exit 7; fi; sleep 20",
+                                  multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp))
+        let missing = TaskSpec(id: "missing", commandLine: ["/no/such/program"])
+        let run = try run(JobSpec(id: "slurm-fail", pool: "slurm", tasks: [task, missing]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        let failure = try XCTUnwrap(attempt.failure)
+        XCTAssertEqual(failure.category, .exitCode)
+        XCTAssertEqual(failure.node, attempt.nodes[1])
+        XCTAssertEqual(attempt.exitCode, 7)
+        XCTAssertTrue(failure.message.contains("rank 1 on node \(attempt.nodes[1]) exited with code 7"), failure.message)
+        // srun's own words name it too. (The rank's last output may be lost: with
+        // --kill-on-bad-exit, Slurm 22.05 sometimes ends the step before it forwarded it.)
+        XCTAssertTrue(failure.details.contains("srun: error: \(attempt.nodes[1]): task 1: Exited with exit code 7"), "\(failure.details)")
+        XCTAssertLessThan(attempt.seconds, 10, "the other rank was ended at once (--kill-on-bad-exit)")
+        let notFound = try XCTUnwrap(run.tasks[1].attempts.first?.failure)
+        XCTAssertEqual(notFound.category, .launchFailed, notFound.message)
+        XCTAssertTrue(notFound.message.contains("/no/such/program"), notFound.message)
+    }
+
+    func testALostNodeIsNamedAndTheTaskRunsAgainWithoutIt() throws {
+        let task = TaskSpec.shell("solve", "if [ $COHORT_ATTEMPT = 1 ]; then sleep 120; fi; hostname",
+                                  multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp),
+                                  constraints: Constraints(maxWallClockTime: 180, maxTaskRetryCount: 1))
+        let runner = try JobRunner(job: JobSpec(id: "slurm-loss", pool: "slurm", tasks: [task]), pool: SlurmCluster.pool(), settings: settings)
+        let done = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var run: JobRun? }
+        let box = Box()
+        Thread { box.run = runner.run(); done.signal() }.start()
+        let attemptId = "\(settings.stateId).slurm-loss.solve.a1"
+        var group: [String] = []
+        waitUntil("the ranks started") {
+            group = (1...4).map { "node\($0)" }.filter { !VirtualCluster.processes(on: $0, variable: ProcessSweeper.marker, value: attemptId).isEmpty }
+            return group.count == 2
+        }
+        let victim = try XCTUnwrap(group.last)
+        // The node dies: slurmd, its step daemon and the rank (its sshd stays, unused).
+        let killed = Date()
+        for pid in VirtualCluster.pids(on: victim) where !VirtualCluster.commandLine(of: pid).contains("sshd") { kill(pid, SIGKILL) }
+        defer { SlurmCluster.nodeUp(victim) }
+        XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the job ended after a node was lost")
+        let run = try XCTUnwrap(box.run)
+        let first = run.tasks[0].attempts[0]
+        XCTAssertEqual(first.failure?.category, .nodeLost, "\(String(describing: first.failure))")
+        XCTAssertEqual(first.failure?.node, victim)
+        print("Slurm's node loss reached Cohort \(String(format: "%.1f", first.end!.timeIntervalSince(killed))) s after the kill")
+        XCTAssertEqual(run.tasks[0].attempts.count, 2)
+        let second = run.tasks[0].attempts[1]
+        XCTAssertTrue(second.succeeded, "\(String(describing: second.failure))")
+        XCTAssertFalse(second.nodes.contains(victim), "the retry avoided the lost node: \(second.nodes)")
+        Harness.checkNoOrphans(run)
+    }
+
+    func testDrainsGoThroughSlurmAndADrainedNodeTakesNoWork() throws {
+        let home = Harness.temporaryDirectory()
+        let conf = ["--slurm-conf", SlurmCluster.configuration]
+        let added = try Harness.cohort(["pool", "add", "sl", "--slurm"] + conf, home: home)
+        XCTAssertEqual(added.exitCode, 0, added.stderr)
+        XCTAssertEqual(added.stdout, "pool sl: 4 nodes, 8 slots\n")
+        let drained = try Harness.cohort(["node", "drain", "--pool", "sl", "node3", "--reason", "bad DIMM"], home: home)
+        XCTAssertEqual(drained.exitCode, 0, drained.stderr)
+        defer { _ = try? Harness.cohort(["node", "undrain", "--pool", "sl", "node3"], home: home) }
+        XCTAssertTrue(SlurmCluster.run(["sinfo", "--noheader", "--Node", "--nodes=node3", "--format=%T %E"]).contains("drained bad DIMM"),
+                      "Slurm has the drain and its reason")
+        let listed = try Harness.cohort(["node", "list", "--pool", "sl"], home: home)
+        let row = listed.stdout.split(separator: "\n").first { $0.hasPrefix("node3 ") }.map(String.init) ?? ""
+        XCTAssertTrue(row.contains("offline") && row.contains("bad DIMM"), listed.stdout)
+        let jobFile = "\(home)/spread.yaml"
+        try (["id: spread", "pool: sl", "tasks:"] + (0..<12).map { "  - { id: t\($0), commandLine: hostname }" })
+            .joined(separator: "\n").write(toFile: jobFile, atomically: true, encoding: .utf8)
+        let result = try Harness.cohort(["run", "--output", "json", "--quiet", jobFile], home: home)
+        XCTAssertEqual(result.exitCode, 0, result.stderr)
+        let nodes = try (JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["tasks"] as? [[String: Any]] ?? []
+        XCTAssertEqual(nodes.count, 12)
+        let used = Set(nodes.flatMap { (($0["attempts"] as? [[String: Any]]) ?? []).flatMap { ($0["nodes"] as? [String]) ?? [] } })
+        XCTAssertFalse(used.contains("node3"), "the drained node took no work: \(used)")
+        XCTAssertEqual(used.count, 3, "\(used)")
+        let resumed = try Harness.cohort(["node", "undrain", "--pool", "sl", "node3"], home: home)
+        XCTAssertEqual(resumed.exitCode, 0, resumed.stderr)
+        XCTAssertTrue(SlurmCluster.run(["sinfo", "--noheader", "--Node", "--nodes=node3", "--format=%T"]).hasPrefix("idle"))
+    }
+
+    func testBadSlurmInputAndAnUnreachableControllerAreClearErrorsNeverHangs() throws {
+        let home = Harness.temporaryDirectory()
+        let conf = ["--slurm-conf", SlurmCluster.configuration]
+        let bogus = try Harness.cohort(["pool", "add", "p", "--slurm", "--partition", "bogus"] + conf, home: home)
+        XCTAssertEqual(bogus.exitCode, 2)
+        XCTAssertTrue(bogus.stderr.contains("Slurm has no partition 'bogus'"), bogus.stderr)
+        let option = try Harness.cohort(["pool", "add", "p", "--slurm", "--partition=--exclusive"] + conf, home: home)
+        XCTAssertEqual(option.exitCode, 2)
+        XCTAssertTrue(option.stderr.contains("--partition: '--exclusive' is not a Slurm name"), option.stderr)
+        let mixed = try Harness.cohort(["pool", "add", "p", "--slurm", "--hosts", "node[1-2]"] + conf, home: home)
+        XCTAssertEqual(mixed.exitCode, 2)
+        XCTAssertTrue(mixed.stderr.contains("--hosts does not apply to a Slurm pool"), mixed.stderr)
+        let stray = try Harness.cohort(["pool", "add", "p", "--hosts", "node[1-2]", "--partition", "debug"], home: home)
+        XCTAssertEqual(stray.exitCode, 2)
+        XCTAssertTrue(stray.stderr.contains("--partition is for Slurm pools"), stray.stderr)
+        // The pair partition: two nodes.
+        let pair = try Harness.cohort(["pool", "add", "pair", "--slurm", "--partition", "pair"] + conf, home: home)
+        XCTAssertEqual(pair.stdout, "pool pair: 2 nodes, 4 slots\n", pair.stderr)
+        XCTAssertEqual(try Harness.cohort(["pool", "list"], home: home).exitCode, 0)
+        XCTAssertEqual(try Harness.cohort(["pool", "list"], home: home).stderr, "", "no pool was stored by a refused add")
+        // The controller out of reach: the pool's nodes are unusable with Slurm's reason, and a
+        // task waits rather than hangs; `pool add` fails with Slurm's words.
+        let unreachable = "\(home)/unreachable.conf"
+        try Harness.read(SlurmCluster.configuration).replacingOccurrences(of: "SlurmctldPort=16817", with: "SlurmctldPort=16899")
+            .write(toFile: unreachable, atomically: true, encoding: .utf8)
+        let started = Date()
+        let away = try Harness.cohort(["pool", "add", "away", "--slurm", "--slurm-conf", unreachable], home: home)
+        XCTAssertEqual(away.exitCode, 2)
+        XCTAssertTrue(away.stderr.contains("Unable to contact slurm controller"), away.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 25)
+        var pool = try SlurmCluster.pool(name: "away")
+        pool.slurm = SlurmOptions(configuration: unreachable)
+        pool = pool.withLiveState()
+        XCTAssertTrue(pool.nodes.allSatisfy { $0.state == .unusable && ($0.stateReason ?? "").contains("Unable to contact slurm controller") },
+                      "\(pool.nodes.map { "\($0.state) \($0.stateReason ?? "")" })")
+    }
+}

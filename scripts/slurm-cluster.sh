@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# A real Slurm cluster on the virtual cluster (scripts/virtual-cluster.sh, which must be up):
+# munged and slurmctld on this machine, one slurmd in each node's network namespace, PMIx
+# for MPI ranks. Needs root and Debian's slurm-wlm and munge (scripts/setup.sh).
+#
+#   bash scripts/slurm-cluster.sh up [N=4]   # writes $COHORT_VC_DIR/slurm/env (SLURM_CONF=…)
+#   bash scripts/slurm-cluster.sh down
+#   bash scripts/slurm-cluster.sh node-up I  # (re)starts node I's slurmd, after a test killed it
+#
+# Every Slurm command needs SLURM_CONF pointing at this cluster's slurm.conf: without it the
+# client looks for DNS SRV records and fails. Partitions: `debug` (every node, default) and
+# `pair` (node1, node2).
+set -euo pipefail
+vc=${COHORT_VC_DIR:-/tmp/cohort-vc}
+dir=$vc/slurm
+action=${1:-up}
+count=${2:-4}
+subnet=10.77.0
+controller_port=16817
+node_port=16818
+
+[ "$(id -u)" -eq 0 ] || { echo "slurm-cluster: needs root" >&2; exit 1; }
+
+stop_pidfile() {
+  local file=$1
+  [ -f "$file" ] || return 0
+  local pid
+  pid=$(cat "$file" 2>/dev/null || true)
+  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  rm -f "$file"
+}
+
+down() {
+  for file in "$dir"/slurmd-*.pid; do [ -e "$file" ] && stop_pidfile "$file"; done
+  stop_pidfile "$dir/slurmctld.pid"
+  # slurmstepd outlives a killed slurmd; so may a test's ranks.
+  pkill -9 -f "slurmstepd.*" 2>/dev/null || true
+  stop_pidfile "$dir/munged.pid"
+  rm -rf "$dir/state" "$dir"/spool
+}
+
+start_node() {
+  local i=$1
+  mkdir -p "$dir/spool/node$i"
+  # nsenter, not `ip netns exec` (which remounts /sys and hides the cgroup filesystem); a
+  # UTS namespace for the node's hostname and a mount namespace for its private PMIx tmpfs.
+  SLURM_CONF=$dir/slurm.conf nsenter --net=/var/run/netns/cohort-node$i unshare --uts --mount --propagation private \
+    sh -c "hostname node$i; mount -t tmpfs tmpfs /var/tmp/pmix-node; exec /usr/sbin/slurmd -N node$i"
+}
+
+if [ "$action" = down ]; then down; exit 0; fi
+if [ "$action" = node-up ]; then
+  [ -f "$dir/slurm.conf" ] || { echo "slurm-cluster: not up" >&2; exit 1; }
+  stop_pidfile "$dir/slurmd-node$2.pid"
+  start_node "$2"
+  for try in $(seq 1 100); do
+    state=$(SLURM_CONF=$dir/slurm.conf sinfo -h -N -n "node$2" -o %T 2>/dev/null | head -1)
+    case "$state" in idle|mixed|allocated) exit 0 ;; esac
+    sleep 0.2
+  done
+  echo "slurm-cluster: node$2 is $state after its slurmd restarted" >&2; exit 1
+fi
+[ "$action" = up ] || { echo "usage: $0 up [N] | down | node-up I" >&2; exit 2; }
+for tool in slurmctld slurmd munged nsenter; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "slurm-cluster: $tool missing (bash scripts/setup.sh installs it)" >&2; exit 1; }
+done
+[ -e "/var/run/netns/cohort-node1" ] || { echo "slurm-cluster: the virtual cluster is not up (bash scripts/virtual-cluster.sh up $count)" >&2; exit 1; }
+
+down
+mkdir -p "$dir/state" "$dir/log" /var/tmp/pmix-node
+chmod 755 "$dir"
+
+# One munged for every node: its socket is on the shared filesystem.
+mkdir -p /etc/munge /var/lib/munge /var/log/munge /run/munge
+if [ ! -s /etc/munge/munge.key ]; then
+  dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+fi
+chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge
+chmod 0400 /etc/munge/munge.key
+if ! pgrep -x munged >/dev/null; then
+  runuser -u munge -- /usr/sbin/munged --force
+  pgrep -x munged > "$dir/munged.pid"
+fi
+
+host=$(hostname)
+{
+  echo "ClusterName=cohortvc"
+  echo "SlurmctldHost=$host($subnet.1)"
+  echo "SlurmctldPort=$controller_port"
+  echo "SlurmdPort=$node_port"
+  echo "SlurmUser=root"
+  echo "SlurmdUser=root"
+  echo "AuthType=auth/munge"
+  echo "StateSaveLocation=$dir/state"
+  echo "SlurmctldPidFile=$dir/slurmctld.pid"
+  echo "SlurmctldLogFile=$dir/log/slurmctld.log"
+  echo "SlurmdSpoolDir=$dir/spool/%n"
+  echo "SlurmdPidFile=$dir/slurmd-%n.pid"
+  echo "SlurmdLogFile=$dir/log/slurmd-%n.log"
+  echo "ProctrackType=proctrack/linuxproc"
+  echo "TaskPlugin=task/none"
+  echo "SelectType=select/cons_tres"
+  echo "SelectTypeParameters=CR_CPU"
+  echo "SlurmdParameters=config_overrides"
+  echo "MpiDefault=none"
+  echo "ReturnToService=2"
+  # A lost node is seen in seconds, not Slurm's default five minutes; time limits end
+  # work at once rather than after Slurm's 30 s grace.
+  echo "SlurmdTimeout=6"
+  echo "KillWait=2"
+  echo "OverTimeLimit=0"
+  echo "InactiveLimit=0"
+  echo "MinJobAge=30"
+  echo "JobAcctGatherType=jobacct_gather/none"
+  echo "AccountingStorageType=accounting_storage/none"
+  echo "SlurmctldDebug=info"
+  echo "SlurmdDebug=info"
+  first=$((10 + 1)); last=$((10 + count))
+  addresses=$(seq -s, -f "$subnet.%g" "$first" "$last")
+  echo "NodeName=node[1-$count] NodeAddr=$addresses CPUs=2 State=UNKNOWN"
+  echo "PartitionName=debug Nodes=node[1-$count] Default=YES MaxTime=INFINITE State=UP"
+  echo "PartitionName=pair Nodes=node[1-2] MaxTime=INFINITE State=UP"
+} > "$dir/slurm.conf"
+# Each node's PMIx server gets its own directory (a tmpfs mounted per node below): in one
+# shared /tmp they collide ("Cannot create directory /tmp/spmix_appdir_…: File exists").
+echo "PMIxCliTmpDirBase=/var/tmp/pmix-node" > "$dir/mpi.conf"
+echo "SLURM_CONF=$dir/slurm.conf" > "$dir/env"
+export SLURM_CONF=$dir/slurm.conf
+
+/usr/sbin/slurmctld -i
+for i in $(seq 1 "$count"); do start_node "$i"; done
+
+# Until every node is idle.
+for try in $(seq 1 100); do
+  idle=$(sinfo -h -N -p debug -t idle -o %N 2>/dev/null | wc -l)
+  [ "$idle" -ge "$count" ] && break
+  [ "$try" = 100 ] && { echo "slurm-cluster: only $idle of $count nodes idle:" >&2; sinfo -N >&2 || true; tail -5 "$dir"/log/*.log >&2; exit 1; }
+  sleep 0.2
+done
+echo "slurm cluster: $count nodes (slurmctld on $host at $subnet.1:$controller_port)"
+echo "env: $dir/env"
