@@ -18,7 +18,6 @@ enum SlurmPoolDefinition {
             guard FileManager.default.isReadableFile(atPath: path) else { throw Exit.badInput("--slurm-conf: cannot read \(path)") }
             options.configuration = path
         }
-        var cpusPerNode: [Int]?
         if let allocation {
             let id = allocation == "current" ? ProcessInfo.processInfo.environment["SLURM_JOB_ID"] ?? "" : allocation
             guard !id.isEmpty, id.allSatisfy(\.isNumber) else {
@@ -27,12 +26,7 @@ enum SlurmPoolDefinition {
             guard partition == nil, account == nil, qos == nil, !exclusive else {
                 throw Exit.badInput("--slurm-allocation: the allocation already has its partition, account and QOS; give none of them")
             }
-            options.allocation = id
-            // Inside it, the CPUs it holds on each node, not the node's all.
-            let environment = ProcessInfo.processInfo.environment
-            if environment["SLURM_JOB_ID"] == id, let counts = environment["SLURM_JOB_CPUS_PER_NODE"] {
-                cpusPerNode = try? Hostlist.expandCounts(counts, source: "SLURM_JOB_CPUS_PER_NODE")
-            }
+            options.allocation = id  // its nodes, with the CPUs it holds on each as their slots
         }
         let client = SlurmClient(options: options)
         var pool = Pool(name: name, kind: .slurm, nodes: [])
@@ -44,9 +38,6 @@ enum SlurmPoolDefinition {
         }
         guard !pool.nodes.isEmpty else {
             throw Exit.badInput(partition.map { "Slurm has no partition '\($0)' (or it has no nodes)" } ?? "Slurm reports no nodes")
-        }
-        if let cpusPerNode, cpusPerNode.count == 1 || cpusPerNode.count == pool.nodes.count {
-            for index in pool.nodes.indices { pool.nodes[index].slots = cpusPerNode.count == 1 ? cpusPerNode[0] : cpusPerNode[index] }
         }
         return pool
     }

@@ -256,4 +256,76 @@ final class SlurmTests: XCTestCase {
         XCTAssertTrue(pool.nodes.allSatisfy { $0.state == .unusable && ($0.stateReason ?? "").contains("Unable to contact slurm controller") },
                       "\(pool.nodes.map { "\($0.state) \($0.stateReason ?? "")" })")
     }
+
+    /// Azure's shape (launch: raw): the commandLine runs once, on the group's first node, as a
+    /// batch job holding the group; its own `mpirun -host $AZ_BATCH_HOST_LIST` starts its
+    /// daemons through Slurm; the coordination command ran on every node first.
+    func testAzuresMultiInstanceSampleRunsUnchangedAsABatchJob() throws {
+        let directory = Harness.temporaryDirectory()
+        try "#!/bin/sh\necho \"rank $OMPI_COMM_WORLD_RANK on $(hostname) in $SLURM_JOB_ID\"\n".write(toFile: "\(directory)/where.sh", atomically: true, encoding: .utf8)
+        chmod("\(directory)/where.sh", 0o755)
+        let job = try JobFile.parse("""
+        {"id": "azure-mpi", "poolInfo": {"poolId": "slurm"}, "tasks": [{"id": "mpi",
+          "commandLine": "/bin/bash -c \\"hostname > primary.txt; mpirun -np 3 -host $AZ_BATCH_HOST_LIST \(directory)/where.sh\\"",
+          "multiInstanceSettings": {"numberOfInstances": 3, "coordinationCommandLine": "/bin/bash -c \\"hostname\\""}}]}
+        """, file: "azure-mpi.json")
+        let run = try run(job)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertEqual(attempt.launchedCommand.first, "sbatch")
+        let id = try XCTUnwrap(attempt.slurmJobId)
+        let ranks = lines("\(attempt.directory)/stdout.txt").sorted()
+        XCTAssertEqual(ranks.count, 3, "the commandLine ran once: \(ranks)")
+        XCTAssertEqual(Set(ranks.map { String($0.split(separator: " ")[3]) }), Set(attempt.nodes), "a rank on each node of the group")
+        XCTAssertEqual(Set(ranks.map { String($0.split(separator: " ").last!) }), [id], "all within the attempt's Slurm job")
+        XCTAssertEqual(Harness.read("\(attempt.directory)/node-\(attempt.nodes[0])/primary.txt"), "\(attempt.nodes[0])\n", "on the first node, in its directory")
+        XCTAssertEqual(lines("\(attempt.directory)/coordination-stdout.txt").sorted(), attempt.nodes.enumerated().map { "\($0.offset): \($0.element)" })
+    }
+
+    /// Inside an allocation (the ensemble case): the pool is its nodes with the CPUs it holds,
+    /// and each replica is a step of it on nodes of its own, at once.
+    func testInsideAnAllocationReplicasAreStepsOnDisjointNodes() throws {
+        let allocated = SlurmCluster.run(["salloc", "--no-shell", "--nodes=4", "--ntasks-per-node=1", "--job-name=ensemble"])
+        _ = allocated
+        let id = try XCTUnwrap(SlurmCluster.run(["squeue", "--noheader", "--name=ensemble", "--format=%i"]).split(separator: "\n").first.map(String.init))
+        defer { SlurmCluster.run(["scancel", id]) }
+        let home = Harness.temporaryDirectory()
+        let added = try Harness.cohort(["pool", "add", "inside", "--slurm-allocation", id, "--slurm-conf", SlurmCluster.configuration], home: home)
+        XCTAssertEqual(added.stdout, "pool inside: 4 nodes, 4 slots\n", "its nodes, one CPU held on each: \(added.stderr)")
+        let refused = try Harness.cohort(["pool", "add", "x", "--slurm-allocation", id, "--partition", "debug", "--slurm-conf", SlurmCluster.configuration], home: home)
+        XCTAssertEqual(refused.exitCode, 2)
+        XCTAssertTrue(refused.stderr.contains("the allocation already has its partition"), refused.stderr)
+        let jobFile = "\(home)/ensemble.yaml"
+        try """
+            id: ensemble
+            pool: inside
+            tasks:
+              - id: solve
+                commandLine: sh -c 'echo $SLURM_JOB_ID.$SLURM_STEP_ID $(hostname) $(date +%s.%N); sleep 2'
+                multiInstance: { instances: 2, processesPerNode: 1, replicas: 2 }
+            """.write(toFile: jobFile, atomically: true, encoding: .utf8)
+        let result = try Harness.cohort(["run", "--output", "json", "--quiet", jobFile], home: home, environment: ["SLURM_CONF": SlurmCluster.configuration])
+        XCTAssertEqual(result.exitCode, 0, result.stderr + result.stdout)
+        let tasks = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["tasks"] as? [[String: Any]])
+        XCTAssertEqual(tasks.count, 2)
+        var groups: [Set<String>] = [], steps = Set<String>(), starts: [Double] = []
+        for task in tasks {
+            let attempt = try XCTUnwrap((task["attempts"] as? [[String: Any]])?.first)
+            XCTAssertEqual(attempt["slurmJobId"] as? String, id, "recorded: the allocation")
+            let output = lines("\(attempt["directory"] as! String)/stdout.txt")
+            XCTAssertEqual(output.count, 2, "\(output)")
+            for line in output {
+                let f = line.split(separator: " ").map(String.init)
+                XCTAssertTrue(f[0].hasPrefix("\(id)."), "a step of the allocation: \(line)")
+                steps.insert(f[0])
+                starts.append(Double(f[2]) ?? 0)
+            }
+            groups.append(Set(output.map { String($0.split(separator: " ")[1]) }))
+        }
+        XCTAssertEqual(steps.count, 2, "one step a replica: \(steps)")
+        XCTAssertTrue(groups[0].isDisjoint(with: groups[1]), "\(groups)")
+        XCTAssertLessThan((starts.max() ?? 0) - (starts.min() ?? 0), 1.5, "at once: \(starts)")
+        XCTAssertEqual(SlurmCluster.run(["squeue", "--noheader", "--steps", "--jobs=\(id)", "--format=%i"]).split(separator: "\n").filter { !$0.hasSuffix(".extern") }, [],
+                       "no step left running in the allocation")
+    }
 }

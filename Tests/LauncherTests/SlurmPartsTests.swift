@@ -73,6 +73,17 @@ final class SlurmPartsTests: XCTestCase {
         XCTAssertEqual(SlurmClient.nodeState(.init(name: "n", address: "n", cpus: 1, state: "idle~", reason: nil, partitions: [])).state, .unusable)
     }
 
+    func testAnAllocationsCPUsPerNodeAreItsStepsSlots() {
+        let text = """
+            JobId=1 JobName=alloc
+               NodeList=node[1-4]
+                 Nodes=node[1-2] CPU_IDs=0-1 Mem=0 GRES=
+                 Nodes=node3 CPU_IDs=0,2-3 Mem=0 GRES=
+                 Nodes=node4 CPU_IDs=1 Mem=0 GRES=
+            """
+        XCTAssertEqual(SlurmClient.parseAllocationCPUs(text), ["node1": 2, "node2": 2, "node3": 3, "node4": 1])
+    }
+
     func testRankEnvFindsItsNodeByTheNameSrunGives() {
         var environment = ["COHORT_GROUP_NODES": "n3,n1", "COHORT_PROCESSES_PER_NODE": "2", "COHORT_ATTEMPT_DIR": "/w/a1"]
         TaskEnvironment.applyNode("n1", to: &environment)

@@ -46,8 +46,10 @@ extension AttemptExecutor {
         let cancellation = work.cancellation ?? self.cancellation
         let name = Self.slurmJobName(work.attemptId)
         defer {
-            attempt.slurmJobId = SrunReport(Self.text("\(directory)/stderr.txt")).jobId
-                ?? SrunReport(Self.text("\(directory)/coordination-stderr.txt")).jobId ?? slurm.jobId(named: name)
+            if attempt.slurmJobId == nil {
+                attempt.slurmJobId = SrunReport(Self.text("\(directory)/stderr.txt")).jobId
+                    ?? SrunReport(Self.text("\(directory)/coordination-stderr.txt")).jobId ?? slurm.jobId(named: name)
+            }
         }
 
         // 1. The coordination command on every node (a step of its own, one process a node);
@@ -88,9 +90,10 @@ extension AttemptExecutor {
         var variables = environment.variables(forNode: 0)
         var program = work.task.commandLine
         if let multi {
-            guard multi.launch != .raw else {
-                throw Failure(category: .launchFailed, node: nodes[0].id,
-                              message: "launch: raw (a task that runs its own mpirun) is not supported on Slurm pool \(pool.name) yet; use launch: mpirun, which starts the ranks with srun --mpi=pmix")
+            if multi.launch == .raw {
+                try runRawOnSlurm(work, nodes, environment: environment, constraints: remaining, directory: directory, name: name,
+                                  cancellation: cancellation, attempt: &attempt)
+                return
             }
             let transport: Transport = switch multi.transport {
             case .auto: nodes.count == 1 ? .shm : .tcp
@@ -127,6 +130,49 @@ extension AttemptExecutor {
             attempt.exitCode = code
         }
         attempt.failure = slurmFailure(report, termination: termination, nodes: nodes, what: multi == nil ? "the task" : "rank", errors: "\(directory)/stderr.txt")
+    }
+
+    /// Azure's semantics the Slurm way: a batch job over the group whose script — the task's
+    /// own command line — runs once, on the group's first node, with the whole allocation
+    /// in its SLURM_* variables, so that the task's own mpirun starts its daemons through
+    /// Slurm. `sbatch --wait` ends when the job does; Slurm writes the output (one writer).
+    func runRawOnSlurm(_ work: Work, _ nodes: [Node], environment: TaskEnvironment, constraints: Constraints, directory: String, name: String,
+                       cancellation: Cancellation, attempt: inout Attempt) throws {
+        let options = pool.slurm ?? SlurmOptions()
+        guard options.allocation == nil else {
+            throw Failure(category: .launchFailed, node: nodes[0].id,
+                          message: "launch: raw needs an allocation of its own, and pool \(pool.name) runs inside Slurm job \(options.allocation!); use launch: mpirun (srun --mpi=pmix steps)")
+        }
+        let script = "\(directory)/slurm-batch.sh"
+        let text = "#!/bin/sh\n# Cohort: the task's command line, on the group's first node, with that node's variables.\nexec \(CommandLineWords.shellQuote(settings.cohortExecutable)) rank-env -- \"$@\"\n"
+        guard FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o700]) else {
+            throw Failure(category: .launchFailed, node: nodes[0].id, message: "cannot write \(script)")
+        }
+        var arguments = ["sbatch", "--wait", "--parsable", "--job-name=\(name)", "--nodes=\(nodes.count)",
+                         "--ntasks-per-node=\(environment.processesPerNode)", "--nodelist=\(nodes.map(\.id).joined(separator: ","))",
+                         "--chdir=\(environment.workingDirectory(0))", "--output=\(directory)/stdout.txt", "--error=\(directory)/stderr.txt"]
+        if let limit = constraints.maxWallClockTime { arguments.append("--time=\(SrunCommand.slurmTime(limit))") }
+        arguments += options.requestArguments + [script] + work.task.commandLine
+        attempt.launchedCommand = arguments
+        var variables = environment.variables(forNode: 0).merging(poolOpenMPIVariables(remote: true)) { $1 }
+        for (name, value) in environment.userVariables { variables[name] = value }  // the job's own win
+        variables.merge(slurm.environment([:])) { $1 }
+        let termination = try supervise(output: directory, constraints: constraints, node: nodes[0].id, cancellation: cancellation) {
+            try launch(arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
+                       stdout: "\(directory)/slurm-job", stderr: "\(directory)/sbatch.txt", statusFile: "\(directory)/\(Self.exitStatusFile)")
+        }
+        attempt.slurmJobId = Self.text("\(directory)/slurm-job").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        attempt.exitCode = termination.code
+        if termination == .exited(0) {
+            for node in nodes { attempt.nodeExitCodes[node.id] = 0 }
+            return
+        }
+        let errors = "\(directory)/stderr.txt"
+        let said = Self.text("\(directory)/sbatch.txt")
+        if let refusal = said.split(separator: "\n").first(where: { $0.hasPrefix("sbatch: error:") }), attempt.slurmJobId?.isEmpty ?? true {
+            throw Failure(category: .launchFailed, node: nodes[0].id, message: "Slurm refused the batch job: \(refusal.dropFirst("sbatch: error: ".count))")
+        }
+        attempt.failure = slurmFailure(SrunReport(Self.text(errors) + "\n" + said), termination: termination, nodes: nodes, what: "the task", errors: errors)
     }
 
     /// Why srun ended badly, in Cohort's categories, naming the node Slurm named.

@@ -104,6 +104,29 @@ public struct SlurmClient: Sendable {
         return nodes
     }
 
+    /// The CPUs an allocation holds on each of its nodes (`scontrol show job -d`): what its
+    /// steps may use there, however many the node has.
+    public func allocationCPUs(_ job: String) throws(Failed) -> [String: Int] {
+        Self.parseAllocationCPUs(try run(["scontrol", "show", "job", "--details", job]))
+    }
+
+    static func parseAllocationCPUs(_ text: String) -> [String: Int] {
+        var cpus: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ").map(String.init)
+            guard let nodes = fields.first(where: { $0.hasPrefix("Nodes=") })?.dropFirst(6),
+                  let ids = fields.first(where: { $0.hasPrefix("CPU_IDs=") })?.dropFirst(8),
+                  let names = try? Hostlist.expand(String(nodes), source: "scontrol") else { continue }
+            // 0-1,4 → 3
+            let count = ids.split(separator: ",").reduce(0) { total, range in
+                let ends = range.split(separator: "-").compactMap { Int($0) }
+                return total + (ends.count == 2 ? ends[1] - ends[0] + 1 : 1)
+            }
+            for name in names { cpus[name] = count }
+        }
+        return cpus
+    }
+
     /// A Slurm state in Cohort's words: whether the node takes work, and if not, why.
     public static func nodeState(_ info: NodeInfo) -> (state: NodeState, reason: String?) {
         let state = info.state.lowercased()
@@ -125,10 +148,15 @@ public struct SlurmClient: Sendable {
     public func current(_ pool: Pool) throws(Failed) -> Pool {
         var updated = pool
         let known = Dictionary(pool.nodes.map { ($0.id, $0) }) { first, _ in first }
+        var held: [String: Int]?
+        if let allocation = options.allocation { held = try allocationCPUs(allocation) }
         updated.nodes = try nodes().map { info in
-            var node = known[info.name] ?? Node(id: info.name, address: info.address, slots: info.cpus)
-            node.address = info.address
-            node.slots = max(1, info.cpus)
+            // Named as Slurm names it: a task's own mpirun (launch: raw) finds its hosts in
+            // the allocation by these names, and AZ_BATCH_HOST_LIST gives them.
+            var node = known[info.name] ?? Node(id: info.name, address: info.name, slots: info.cpus)
+            node.address = info.name
+            node.attributes["address"] = info.address
+            node.slots = max(1, held?[info.name] ?? info.cpus)
             let (state, reason) = Self.nodeState(info)
             if state == .idle {
                 // Slurm takes it; Cohort's view (running, or a loss it saw first) stands until Slurm says otherwise.
