@@ -9,9 +9,10 @@ struct Agent: ParsableCommand {
         commandName: "agent", abstract: "(internal) Serve a controller on this node over stdin/stdout.", shouldDisplay: false)
 
     @Flag(help: "Speak the agent protocol on stdin and stdout (the only way for now).") var stdio = false
+    @Flag(help: "One frame a line (for a channel carried by srun, which passes only whole lines along).") var lines = false
 
     func run() throws {
         guard stdio else { throw Exit.badInput("cohort agent: give --stdio (the controller starts agents this way over ssh)") }
-        throw ExitCode(NodeAgent().serve())
+        throw ExitCode(NodeAgent(lines: lines).serve())
     }
 }

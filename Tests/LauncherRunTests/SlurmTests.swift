@@ -327,5 +327,75 @@ final class SlurmTests: XCTestCase {
         XCTAssertLessThan((starts.max() ?? 0) - (starts.min() ?? 0), 1.5, "at once: \(starts)")
         XCTAssertEqual(SlurmCluster.run(["squeue", "--noheader", "--steps", "--jobs=\(id)", "--format=%i"]).split(separator: "\n").filter { !$0.hasSuffix(".extern") }, [],
                        "no step left running in the allocation")
+
+        // Many small tasks: through one agent per node, each agent a step of the allocation.
+        let many = "\(home)/many.yaml"
+        try (["id: many", "pool: inside", "tasks:"] + (0..<60).map { "  - { id: t\($0), commandLine: sh -c 'echo $SLURM_JOB_ID.$SLURM_STEP_ID $(hostname) $AZ_BATCH_NODE_ID' }" })
+            .joined(separator: "\n").write(toFile: many, atomically: true, encoding: .utf8)
+        let small = try Harness.cohort(["run", "--output", "json", "--quiet", many], home: home, environment: ["SLURM_CONF": SlurmCluster.configuration])
+        XCTAssertEqual(small.exitCode, 0, small.stderr + small.stdout)
+        let runs = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(small.stdout.utf8)) as? [String: Any])?["tasks"] as? [[String: Any]])
+        var agentSteps: [String: Set<String>] = [:]
+        for task in runs {
+            let attempt = try XCTUnwrap((task["attempts"] as? [[String: Any]])?.first)
+            let f = Harness.read("\(attempt["directory"] as! String)/stdout.txt").split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            XCTAssertEqual(f.count, 3, "\(f)")
+            XCTAssertTrue(f[0].hasPrefix("\(id)."), "inside the allocation: \(f)")
+            XCTAssertEqual(f[1], f[2], "on the node Cohort says: \(f)")
+            agentSteps[f[1], default: []].insert(f[0])
+        }
+        XCTAssertEqual(runs.count, 60)
+        XCTAssertTrue(agentSteps.values.allSatisfy { $0.count == 1 }, "one step per node (its agent's), not one per task: \(agentSteps)")
+        XCTAssertEqual(SlurmCluster.run(["squeue", "--noheader", "--steps", "--jobs=\(id)", "--format=%i"]).split(separator: "\n").filter { !$0.hasSuffix(".extern") }, [],
+                       "the agents' steps ended with the run")
+    }
+
+    /// `cohort serve` killed -9 while a Slurm task runs: its srun lives on under the spawner
+    /// and Slurm keeps the job; the restarted server cancels that job, runs the task again,
+    /// and leaves nothing in Slurm.
+    func testARestartedServerCancelsWhatADeadOneLeftInSlurm() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "sl", "--slurm", "--slurm-conf", SlurmCluster.configuration], home: home).exitCode, 0)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let submitted = server.request("POST", "/v1/jobs", body: """
+            id: survive
+            pool: sl
+            tasks:
+              - id: solve
+                commandLine: sh -c 'if [ $COHORT_ATTEMPT = 1 ]; then sleep 300; fi; hostname'
+                multiInstance: { instances: 2, processesPerNode: 1 }
+            """)
+        XCTAssertEqual(submitted.status, 201, submitted.text)
+        var first: [String] = []
+        waitUntil("the first attempt's Slurm job running") {
+            first = SlurmCluster.cohortJobs().filter { $0.contains(".survive.") && $0.contains(".solve.a1 ") && $0.hasSuffix("RUNNING") }
+            return !first.isEmpty
+        }
+        server.killHard()
+        usleep(500_000)
+        XCTAssertEqual(SlurmCluster.cohortJobs().filter { $0.contains(".solve.a1 ") }.count, 1, "Slurm kept the job of the dead server")
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        defer { _ = server.stop() }
+        let summary = try waitCompleted("survive", home: home)
+        XCTAssertEqual(summary.succeeded, 1, "\(summary)")
+        XCTAssertTrue(server.log.contains("cancelled 1 Slurm job(s) its attempts left"), server.log)
+        XCTAssertEqual(SlurmCluster.cohortJobs().filter { $0.contains(".survive.") && !$0.hasSuffix("COMPLETED") }, [], "nothing of the job left in Slurm")
+        let record = try XCTUnwrap(try JobStore(stateDirectory: home).tasks(jobId: "survive").first)
+        XCTAssertEqual(record.attempts.count, 2)
+        XCTAssertEqual(record.attempts.first?.failure?.category, .interrupted, "\(String(describing: record.attempts.first?.failure))")
+        XCTAssertNotNil(record.attempts.last?.slurmJobId)
+    }
+
+    func waitCompleted(_ job: String, home: String, timeout: Double = 120) throws -> JobStore.JobSummary {
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + timeout
+        while Date() < deadline {
+            if let summary = try store.job(job), summary.state == .completed { return summary }
+            usleep(100_000)
+        }
+        XCTFail("job \(job) did not complete in \(timeout) s")
+        throw CocoaError(.fileReadNoSuchFile)
     }
 }

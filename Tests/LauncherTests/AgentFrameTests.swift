@@ -17,10 +17,28 @@ final class AgentFrameTests: XCTestCase {
     ]
 
     func testMessagesSurviveAnyCutOfTheStream() throws {
-        let stream = messages.reduce(Data()) { $0 + AgentFrame.encode($1) }
+        try messagesSurviveAnyCut(lines: false)
+    }
+
+    /// Line mode (a channel carried by srun, which passes only whole lines along): each frame
+    /// is one line, whatever the messages hold (newlines in output, binary data).
+    func testInLineModeEachFrameIsOneLineAndSurvivesAnyCut() throws {
+        try messagesSurviveAnyCut(lines: true)
+        for message in messages {
+            let frame = AgentFrame.encode(message, lines: true)
+            XCTAssertEqual(frame.filter { $0 == 0x0A }.count, 1)
+            XCTAssertEqual(frame.last, 0x0A)
+        }
+        var decoder = FrameDecoder(limit: 16, lines: true)
+        decoder.append(Array(repeating: UInt8(ascii: "x"), count: 17))
+        XCTAssertThrowsError(try decoder.next(), "a line longer than the limit is refused before its end comes")
+    }
+
+    func messagesSurviveAnyCut(lines: Bool) throws {
+        let stream = messages.reduce(Data()) { $0 + AgentFrame.encode($1, lines: lines) }
         var random = SeededRandom(seed: 7)
         for _ in 0..<200 {
-            var decoder = FrameDecoder()
+            var decoder = FrameDecoder(lines: lines)
             var decoded: [FromAgent] = []
             var offset = 0
             while offset < stream.count {

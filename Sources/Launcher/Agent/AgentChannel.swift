@@ -50,9 +50,13 @@ public final class AgentChannel: @unchecked Sendable {
     /// A channel that `start()` opens: `command` (ssh to the node running the agent; the
     /// agent itself in tests), then the hello. `startingNow`: open it here (the fleet opens
     /// it after letting go of its lock, as it is a process spawn).
-    init(node: Node, command: [String], hello: ToAgent, startingNow: Bool = true) {
+    /// Frames as lines: the carrier (srun) passes only whole lines along at once.
+    let lines: Bool
+
+    init(node: Node, command: [String], hello: ToAgent, startingNow: Bool = true, lines: Bool = false) {
         self.node = node
         self.command = command
+        self.lines = lines
         greeting = hello
         errorsFile = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-agent-\(UUID().uuidString).err").path
         if startingNow { start() }
@@ -237,14 +241,14 @@ public final class AgentChannel: @unchecked Sendable {
 
     @discardableResult
     func send(_ message: ToAgent) -> Bool {
-        let frame = AgentFrame.encode(message)
+        let frame = AgentFrame.encode(message, lines: lines)
         writeLock.lock()
         defer { writeLock.unlock() }
         return toAgent >= 0 && AgentFrame.write(frame, to: toAgent)
     }
 
     private func read(from descriptor: Int32) {
-        var decoder = FrameDecoder()
+        var decoder = FrameDecoder(lines: lines)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var problem: String?
         reading: while true {

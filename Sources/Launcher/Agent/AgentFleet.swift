@@ -22,8 +22,19 @@ public final class AgentFleet: @unchecked Sendable {
     /// Commands that tasks' cohort-rsh asked for through their agents, by origin and id: what ends them.
     private var relayed: [String: @Sendable () -> Void] = [:]
 
+    /// Inside a Slurm allocation: the words that start an agent as a step of it on a node
+    /// (srun carries the channel instead of ssh); nil for ssh.
+    let slurmStep: [String]?
+
     public init(pool: Pool, settings: ExecutionSettings) {
         sshConfig = pool.sshConfig
+        if pool.kind == .slurm, let options = pool.slurm, let allocation = options.allocation {
+            // --overlap: the agent shares the CPUs its tasks' steps would have; its tasks use them.
+            slurmStep = ["/usr/bin/env"] + (options.configuration.map { ["SLURM_CONF=\($0)"] } ?? [])
+                + ["srun", "--jobid=\(allocation)", "--overlap", "--nodes=1", "--ntasks=1", "--job-name=cohort.agent", "--quiet"]
+        } else {
+            slurmStep = nil
+        }
         agentCommand = [settings.cohortExecutable, "agent", "--stdio"]
         hello = .hello(protocolVersion: AgentProtocol.version, build: AgentProtocol.build(of: settings.cohortExecutable), workDirectory: settings.workDirectory, stateId: settings.stateId,
                        tasksOutliveChannel: settings.spawner != nil)
@@ -34,7 +45,8 @@ public final class AgentFleet: @unchecked Sendable {
     /// `ssh … node '<cohort>' agent --stdio`: ssh joins the remote words into one shell line,
     /// so the agent's path is quoted there.
     func agentLine(_ node: Node) -> [String] {
-        NodeCommand(sshConfig: sshConfig, connectTimeout: 5).sshPrefix(node) + [CommandLineWords.shellJoin(agentCommand)]
+        if let slurmStep { return slurmStep + ["--nodelist=\(node.id)", "--"] + agentCommand + ["--lines"] }
+        return NodeCommand(sshConfig: sshConfig, connectTimeout: 5).sshPrefix(node) + [CommandLineWords.shellJoin(agentCommand)]
     }
 
     static func key(_ node: Node) -> String { "\(node.id) \(node.user ?? "")@\(node.address)" }
@@ -45,7 +57,7 @@ public final class AgentFleet: @unchecked Sendable {
         let key = Self.key(node)
         if let existing = channels[key], existing.lostReason == nil { lock.unlock(); return existing }
         if !watchdogStarted && !closed { startWatchdog() }
-        let channel = AgentChannel(node: node, command: agentLine(node), hello: hello, startingNow: false)
+        let channel = AgentChannel(node: node, command: agentLine(node), hello: hello, startingNow: false, lines: slurmStep != nil)
         channel.shellHandler = { [weak self, weak channel] message in
             guard let self, let channel else { return }
             self.relay(message, from: channel)

@@ -118,8 +118,12 @@ public enum AgentFrame {
         }
     }
 
-    public static func encode<Message: Encodable>(_ message: Message) -> Data {
-        let body = (try? JSONEncoder().encode(message)) ?? Data()
+    /// One frame: a 4-byte big-endian length and the JSON body; or, in line mode, the body and
+    /// a newline (JSON as encoded here holds none), for carriers that pass only whole lines
+    /// along at once (srun's standard output).
+    public static func encode<Message: Encodable>(_ message: Message, lines: Bool = false) -> Data {
+        var body = (try? JSONEncoder().encode(message)) ?? Data()
+        if lines { body.append(0x0A); return body }
         var length = UInt32(body.count).bigEndian
         var frame = Data(bytes: &length, count: 4)
         frame.append(body)
@@ -155,8 +159,13 @@ public struct FrameDecoder {
     private var buffer: [UInt8] = []
     private var start = 0
     public let limit: Int
+    /// Frames are lines (see `AgentFrame.encode(_:lines:)`).
+    public let lines: Bool
 
-    public init(limit: Int = AgentProtocol.maximumFrame) { self.limit = limit }
+    public init(limit: Int = AgentProtocol.maximumFrame, lines: Bool = false) {
+        self.limit = limit
+        self.lines = lines
+    }
 
     public mutating func append<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         if start > 0 && start >= buffer.count / 2 {
@@ -168,6 +177,16 @@ public struct FrameDecoder {
 
     /// The next whole frame's body, or nil until more bytes come.
     public mutating func next() throws(AgentFrame.Problem) -> Data? {
+        if lines {
+            guard let end = buffer[start...].firstIndex(of: 0x0A) else {
+                if buffer.count - start > limit { throw .oversized(buffer.count - start) }
+                return nil
+            }
+            guard end - start <= limit else { throw .oversized(end - start) }
+            let body = Data(buffer[start..<end])
+            start = end + 1
+            return body
+        }
         guard buffer.count - start >= 4 else { return nil }
         let length = buffer[start..<start + 4].reduce(0) { $0 << 8 | Int($1) }
         guard length <= limit else { throw .oversized(length) }

@@ -63,16 +63,20 @@ public final class NodeAgent: @unchecked Sendable {
         return socket?.path
     }
 
-    public init(input: Int32 = 0, output: Int32 = 1) {
+    /// Frames as lines (`cohort agent --stdio --lines`), for a channel carried by srun.
+    private let lines: Bool
+
+    public init(input: Int32 = 0, output: Int32 = 1, lines: Bool = false) {
         self.input = input
         self.output = output
+        self.lines = lines
     }
 
     /// Serves until the channel closes (and, for a served controller, until the tasks end).
     public func serve() -> Int32 {
         signal(SIGPIPE, SIG_IGN)  // a closed channel is a write error, not a death
         Thread { [self] in reap() }.start()
-        var decoder = FrameDecoder()
+        var decoder = FrameDecoder(lines: lines)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var greeted = false
         reading: while true {
@@ -292,7 +296,7 @@ public final class NodeAgent: @unchecked Sendable {
     }
 
     private func send(_ message: FromAgent) {
-        let frame = AgentFrame.encode(message)
+        let frame = AgentFrame.encode(message, lines: lines)
         writeLock.lock()
         defer { writeLock.unlock() }
         AgentFrame.write(frame, to: output)  // if the channel is gone, the read loop sees it

@@ -92,7 +92,7 @@ public struct AttemptExecutor: Sendable {
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
         attempt.markerId = work.attemptId
         do {
-            if pool.kind == .slurm {
+            if pool.kind == .slurm && !runsThroughAgents(work) {
                 try runOnSlurm(work, nodes, directory, &attempt)
             } else if let multi = work.task.multiInstance {
                 try runMultiInstance(work, multi, nodes, directory, &attempt)
@@ -112,7 +112,7 @@ public struct AttemptExecutor: Sendable {
         // sweep is gathered with others on its node and sent within a second in one message:
         // each sweep is a scan of the node's /proc, too much to pay per task at hundreds of
         // tasks a second.
-        if pool.kind == .slurm {
+        if pool.kind == .slurm && !runsThroughAgents(work) {
             // Slurm ends a step's processes itself; a failed or cancelled attempt's job is
             // cancelled by name as well, in case srun died before it could.
             if attempt.failure != nil { try? slurm.cancel(jobNamed: Self.slurmJobName(work.attemptId)) }
@@ -599,9 +599,14 @@ public struct AttemptExecutor: Sendable {
     /// it could not reach (`skipping` is known lost and counts as not reached).
     @discardableResult
     public func sweep(attemptId: String, nodes: [Node], skipping lost: String? = nil, newerThan: pid_t = 0) -> [String] {
-        if pool.kind == .slurm {
+        if pool.kind == .slurm && pool.slurm?.allocation == nil {
             ProcessSweeper.killLocal(variable: ProcessSweeper.marker, value: attemptId, newerThan: newerThan, inThisNamespace: true)  // its srun
             return (try? slurm.cancel(jobNamed: Self.slurmJobName(attemptId))) == nil ? nodes.map(\.id) : []
+        }
+        if pool.kind == .slurm {
+            // Inside an allocation the attempt was a step (cancelled by name) or a task of an
+            // agent (swept by it, below).
+            try? slurm.cancel(jobNamed: Self.slurmJobName(attemptId))
         }
         if nodes.contains(where: \.isLocal) || pool.kind == .local {
             ProcessSweeper.killLocal(attemptId: attemptId, newerThan: newerThan)

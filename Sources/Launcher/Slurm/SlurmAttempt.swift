@@ -12,6 +12,14 @@ extension AttemptExecutor {
     /// What names the attempt in Slurm: `cohort.<attempt id>` (the job key is a prefix of it).
     public static func slurmJobName(_ attemptId: String) -> String { "cohort.\(attemptId)" }
 
+    /// Whether the attempt runs through the node agents rather than an srun of its own: an
+    /// independent task inside an allocation, where a step a task would cost Slurm's step
+    /// creation each time (~14 tasks/s here) and an agent started once per node (itself a
+    /// step, `srun --overlap`, holding the channel) starts hundreds a second.
+    func runsThroughAgents(_ work: Work) -> Bool {
+        pool.kind == .slurm && pool.slurm?.allocation != nil && work.task.multiInstance == nil
+    }
+
     /// The group in Slurm's order: srun's block distribution fills the nodes of
     /// `--nodelist` in the cluster's order, so rank 0 is on the first of them.
     func inSlurmOrder(_ nodes: [Node]) -> [Node] {
