@@ -170,11 +170,9 @@ enum SlurmNodes {
             throw Exit.badInput("pool \(pool.name) has no node \(unknown) (nodes: \(Hostlist.compress(known.sorted())))")
         }
         let client = SlurmClient(options: pool.slurm ?? SlurmOptions())
-        for node in nodes {
-            do { try client.drain(node, reason: reason, resume: !drain) } catch {
-                FileHandle.standardError.write(Data("cohort: error: Slurm refused to \(drain ? "drain" : "resume") \(node): \(error.message)\n".utf8))
-                throw Exit.taskFailed
-            }
+        do { try client.drain(nodes, reason: reason, resume: !drain) } catch {
+            FileHandle.standardError.write(Data("cohort: error: Slurm refused to \(drain ? "drain" : "resume") \(nodes.joined(separator: ", ")): \(error.message)\n".utf8))
+            throw Exit.taskFailed
         }
         return true
     }

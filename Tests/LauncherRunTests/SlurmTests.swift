@@ -191,17 +191,20 @@ final class SlurmTests: XCTestCase {
         Harness.checkNoOrphans(run)
     }
 
-    func testDrainsGoThroughSlurmAndADrainedNodeTakesNoWork() throws {
+    func testDrainsGoThroughSlurmAndDrainedNodesTakeNoWork() throws {
         let home = Harness.temporaryDirectory()
         let conf = ["--slurm-conf", SlurmCluster.configuration]
         let added = try Harness.cohort(["pool", "add", "sl", "--slurm"] + conf, home: home)
         XCTAssertEqual(added.exitCode, 0, added.stderr)
         XCTAssertEqual(added.stdout, "pool sl: 4 nodes, 8 slots\n")
-        let drained = try Harness.cohort(["node", "drain", "--pool", "sl", "node3", "--reason", "bad DIMM"], home: home)
+        let drained = try Harness.cohort(["node", "drain", "--pool", "sl", "node3", "node4", "--reason", "bad DIMM"], home: home)
         XCTAssertEqual(drained.exitCode, 0, drained.stderr)
-        defer { _ = try? Harness.cohort(["node", "undrain", "--pool", "sl", "node3"], home: home) }
-        XCTAssertTrue(SlurmCluster.run(["sinfo", "--noheader", "--Node", "--nodes=node3", "--format=%T %E"]).contains("drained bad DIMM"),
-                      "Slurm has the drain and its reason")
+        defer { _ = try? Harness.cohort(["node", "undrain", "--pool", "sl", "node3", "node4"], home: home) }
+        XCTAssertEqual(SlurmCluster.run(["sinfo", "--noheader", "--Node", "--nodes=node[3-4]", "--format=%N %T %E"]).split(separator: "\n").sorted(),
+                       ["node3 drained bad DIMM", "node4 drained bad DIMM"], "Slurm has the drains and their reason")
+        let unknown = try Harness.cohort(["node", "drain", "--pool", "sl", "node9"], home: home)
+        XCTAssertEqual(unknown.exitCode, 2)
+        XCTAssertTrue(unknown.stderr.contains("pool sl has no node node9"), unknown.stderr)
         let listed = try Harness.cohort(["node", "list", "--pool", "sl"], home: home)
         let row = listed.stdout.split(separator: "\n").first { $0.hasPrefix("node3 ") }.map(String.init) ?? ""
         XCTAssertTrue(row.contains("offline") && row.contains("bad DIMM"), listed.stdout)
@@ -213,11 +216,11 @@ final class SlurmTests: XCTestCase {
         let nodes = try (JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["tasks"] as? [[String: Any]] ?? []
         XCTAssertEqual(nodes.count, 12)
         let used = Set(nodes.flatMap { (($0["attempts"] as? [[String: Any]]) ?? []).flatMap { ($0["nodes"] as? [String]) ?? [] } })
-        XCTAssertFalse(used.contains("node3"), "the drained node took no work: \(used)")
-        XCTAssertEqual(used.count, 3, "\(used)")
-        let resumed = try Harness.cohort(["node", "undrain", "--pool", "sl", "node3"], home: home)
+        XCTAssertFalse(used.isEmpty)
+        XCTAssertTrue(used.isSubset(of: ["node1", "node2"]), "the drained nodes took no work: \(used)")
+        let resumed = try Harness.cohort(["node", "undrain", "--pool", "sl", "node3", "node4"], home: home)
         XCTAssertEqual(resumed.exitCode, 0, resumed.stderr)
-        XCTAssertTrue(SlurmCluster.run(["sinfo", "--noheader", "--Node", "--nodes=node3", "--format=%T"]).hasPrefix("idle"))
+        XCTAssertEqual(SlurmCluster.run(["sinfo", "--noheader", "--Node", "--nodes=node[3-4]", "--format=%T"]).split(separator: "\n"), ["idle", "idle"])
     }
 
     func testBadSlurmInputAndAnUnreachableControllerAreClearErrorsNeverHangs() throws {

@@ -184,12 +184,13 @@ public struct SlurmClient: Sendable {
         }
     }
 
-    /// Drains (or resumes) a node in Slurm itself; Slurm's refusal is the error.
-    public func drain(_ node: String, reason: String?, resume: Bool = false) throws(Failed) {
+    /// Drains (or resumes) nodes in Slurm itself, all in one request; Slurm's refusal is the error.
+    public func drain(_ nodes: [String], reason: String?, resume: Bool = false) throws(Failed) {
+        let names = "NodeName=\(nodes.joined(separator: ","))"
         if resume {
-            try run(["scontrol", "update", "NodeName=\(node)", "State=RESUME"])
+            try run(["scontrol", "update", names, "State=RESUME"])
         } else {
-            try run(["scontrol", "update", "NodeName=\(node)", "State=DRAIN", "Reason=\(reason ?? "drained by cohort")"])
+            try run(["scontrol", "update", names, "State=DRAIN", "Reason=\(reason ?? "drained by cohort")"])
         }
     }
 
