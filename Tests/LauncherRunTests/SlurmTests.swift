@@ -158,6 +158,20 @@ final class SlurmTests: XCTestCase {
         XCTAssertTrue(notFound.message.contains("/no/such/program"), notFound.message)
     }
 
+    /// A partition that Slurm no longer has (the pool was defined before it went): Slurm's
+    /// refusal in its words, and no retry, since none could change it.
+    func testAnAllocationSlurmRefusesAsInvalidIsNamedAndNotRetried() throws {
+        var pool = try SlurmCluster.pool()
+        pool.slurm?.partition = "gone"
+        let task = TaskSpec.shell("solve", "hostname", multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp),
+                                  constraints: Constraints(maxTaskRetryCount: 3))
+        let run = try run(JobSpec(id: "slurm-refused", pool: "slurm", tasks: [task]), pool: pool)
+        XCTAssertEqual(run.tasks[0].attempts.count, 1, "not retried")
+        let failure = try XCTUnwrap(run.tasks[0].attempts.first?.failure)
+        XCTAssertEqual(failure.category, .rejected)
+        XCTAssertEqual(failure.message, "Slurm refused the allocation: Invalid partition name specified")
+    }
+
     func testALostNodeIsNamedAndTheTaskRunsAgainWithoutIt() throws {
         let task = TaskSpec.shell("solve", "if [ $COHORT_ATTEMPT = 1 ]; then sleep 120; fi; hostname",
                                   multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp),

@@ -20,7 +20,8 @@ public enum FailureCategory: String, Codable, Sendable {
     case transportUnavailable
     /// Cancelled by the user.
     case cancelled
-    /// The job could never run on its pool (found when a service took it).
+    /// The job could never run on its pool (found when a service took it), or Slurm refused
+    /// the attempt's request as invalid (partition, account, QOS): not retried.
     case rejected
     /// The job's preparation task failed on the node (the task runs elsewhere).
     case preparationFailed

@@ -715,7 +715,8 @@ public final class SchedulingCore {
             }
         }
         let category = attempt.failure?.category
-        let retriesLeft = attempt.failure != nil && category != .transportUnavailable && category != .cancelled && !cancelledAll && !job.cancelled
+        // What no retry can change (a transport the group lacks, a request Slurm refuses as invalid) is not retried.
+        let retriesLeft = attempt.failure != nil && category != .transportUnavailable && category != .rejected && category != .cancelled && !cancelledAll && !job.cancelled
             && (category == .preparationFailed
                 || unit.run.attempts.filter({ $0.failure?.category != .interrupted && $0.failure?.category != .preparationFailed }).count
                     <= unit.task.constraints.maxTaskRetryCount)

@@ -199,7 +199,9 @@ extension AttemptExecutor {
             return Failure(category: .interrupted, node: nodes[0].id, message: "Slurm preempted the task (Slurm job \(report.jobId ?? "?")); it runs again", details: details)
         }
         if let refusal = report.allocationError {
-            return Failure(category: .launchFailed, node: nodes[0].id, message: "Slurm refused the allocation: \(refusal)", details: details)
+            // An invalid partition, account or QOS stays invalid: the task is not retried.
+            let lasting = refusal.hasPrefix("Invalid") || refusal.contains("invalid")
+            return Failure(category: lasting ? .rejected : .launchFailed, node: nodes[0].id, message: "Slurm refused the allocation: \(refusal)", details: details)
         }
         if let start = report.startError {
             let node = report.failingTask?.node ?? nodes[0].id
