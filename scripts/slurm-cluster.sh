@@ -67,6 +67,14 @@ done
 [ -e "/var/run/netns/cohort-node1" ] || { echo "slurm-cluster: the virtual cluster is not up (bash scripts/virtual-cluster.sh up $count)" >&2; exit 1; }
 
 down
+# Another cluster's daemons on these ports (one of another COHORT_VC_DIR, left running) would
+# answer in this one's place: end them.
+for pid in $(ss -Hltnp "sport = :$controller_port" 2>/dev/null | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do kill -9 "$pid" 2>/dev/null || true; done
+for ns in $(ip netns list 2>/dev/null | awk '/^cohort-node/ {print $1}'); do
+  for pid in $(ip netns pids "$ns" 2>/dev/null); do
+    case "$(cat "/proc/$pid/comm" 2>/dev/null)" in slurmd|slurmstepd) kill -9 "$pid" 2>/dev/null || true ;; esac
+  done
+done
 mkdir -p "$dir/state" "$dir/log" /var/tmp/pmix-node
 chmod 755 "$dir"
 
@@ -128,14 +136,23 @@ echo "SLURM_CONF=$dir/slurm.conf" > "$dir/env"
 export SLURM_CONF=$dir/slurm.conf
 
 /usr/sbin/slurmctld -i
+for try in $(seq 1 50); do
+  pid=$(cat "$dir/slurmctld.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ss -Hltnp "sport = :$controller_port" | grep -q "pid=$pid,"; then break; fi
+  [ "$try" = 50 ] && { echo "slurm-cluster: slurmctld is not listening on $controller_port:" >&2; tail -5 "$dir/log/slurmctld.log" >&2; exit 1; }
+  sleep 0.1
+done
 for i in $(seq 1 "$count"); do start_node "$i"; done
 
-# Until every node is idle.
+# Until every node is idle and responding (`idle`, not `idle*`), then one job on all of them:
+# the cluster works end to end before anything is measured or tested on it.
 for try in $(seq 1 100); do
-  idle=$(sinfo -h -N -p debug -t idle -o %N 2>/dev/null | wc -l)
+  idle=$(sinfo -h -N -p debug -o %T 2>/dev/null | grep -cx idle || true)
   [ "$idle" -ge "$count" ] && break
   [ "$try" = 100 ] && { echo "slurm-cluster: only $idle of $count nodes idle:" >&2; sinfo -N >&2 || true; tail -5 "$dir"/log/*.log >&2; exit 1; }
   sleep 0.2
 done
+timeout 60 srun --nodes="$count" --ntasks-per-node=1 --job-name=slurm-cluster-check true \
+  || { echo "slurm-cluster: a job on every node did not run:" >&2; sinfo -N >&2 || true; tail -5 "$dir"/log/*.log >&2; exit 1; }
 echo "slurm cluster: $count nodes (slurmctld on $host at $subnet.1:$controller_port)"
 echo "env: $dir/env"
