@@ -4,8 +4,9 @@
 set -euo pipefail
 
 # slurm-wlm (slurmctld, slurmd, srun with PMIx) and munge: the Slurm cluster the Slurm pools' tests start.
+# gdb: the stacks of a hung test (scripts/watchdog.sh).
 packages=(libopenmpi-dev openmpi-bin libibverbs-dev pkg-config libsqlite3-dev libcurl4 openssh-server openssh-client iproute2 util-linux
-          slurm-wlm munge)
+          slurm-wlm munge gdb)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,12 +39,25 @@ down() {
   rm -rf "$dir/state" "$dir"/spool
 }
 
+# Runs a daemon's starter with no descriptor above stderr: munged keeps every one it
+# inherits, so whoever ran this script and waits for its descriptors to close (Foundation's
+# Process waits so for a child's end) would wait for ever.
+without_our_descriptors() {
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      fd=${fd##*/}
+      if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    exec "$@"
+  )
+}
+
 start_node() {
   local i=$1
   mkdir -p "$dir/spool/node$i"
   # nsenter, not `ip netns exec` (which remounts /sys and hides the cgroup filesystem); a
   # UTS namespace for the node's hostname and a mount namespace for its private PMIx tmpfs.
-  SLURM_CONF=$dir/slurm.conf nsenter --net=/var/run/netns/cohort-node$i unshare --uts --mount --propagation private \
+  without_our_descriptors env SLURM_CONF="$dir/slurm.conf" nsenter --net=/var/run/netns/cohort-node$i unshare --uts --mount --propagation private \
     sh -c "hostname node$i; mount -t tmpfs tmpfs /var/tmp/pmix-node; exec /usr/sbin/slurmd -N node$i"
 }
 
@@ -85,9 +98,10 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /var/lib/munge /var/log/munge /run/munge
 chmod 0400 /etc/munge/munge.key
-if ! pgrep -x munged >/dev/null; then
-  runuser -u munge -- /usr/sbin/munged --force
-  pgrep -x munged > "$dir/munged.pid"
+# Asked, not looked for: a munged just ended may linger as a zombie that pgrep still finds.
+if ! munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; then
+  without_our_descriptors runuser -u munge -- /usr/sbin/munged --force
+  cp /run/munge/munged.pid "$dir/munged.pid"
 fi
 
 host=$(hostname)
@@ -135,7 +149,7 @@ echo "PMIxCliTmpDirBase=/var/tmp/pmix-node" > "$dir/mpi.conf"
 echo "SLURM_CONF=$dir/slurm.conf" > "$dir/env"
 export SLURM_CONF=$dir/slurm.conf
 
-/usr/sbin/slurmctld -i
+without_our_descriptors /usr/sbin/slurmctld -i
 for try in $(seq 1 50); do
   pid=$(cat "$dir/slurmctld.pid" 2>/dev/null || true)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ss -Hltnp "sport = :$controller_port" | grep -q "pid=$pid,"; then break; fi

@@ -58,6 +58,27 @@ enum Harness {
 
     static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
+    /// Runs a command to its end, its output through a file, the way Cohort starts programs:
+    /// posix_spawn with no descriptor of this process inherited, the end learned from
+    /// waitpid. Foundation's Process learns a child's end when a socket the child inherits
+    /// closes, so a daemon the command leaves behind holding it (munged keeps every
+    /// descriptor) kept the tests waiting for ever. Past `timeout` seconds the command's
+    /// process group is ended and the status is 124, as `timeout` says.
+    static func shell(_ arguments: [String], environment extra: [String: String] = [:], mergeErrors: Bool = true,
+                      timeout: Double = 300) -> (status: Int32, output: String) {
+        let output = NSTemporaryDirectory() + "cohort-shell-\(UUID().uuidString)"
+        defer { unlink(output) }
+        let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+        guard let child = try? ChildProcess(["/usr/bin/env"] + arguments, environment: environment, directory: nil, stdout: output,
+                                            stderr: mergeErrors ? output : "/dev/null")
+        else { return (-1, "cannot start \(arguments)") }
+        let deadline = Deadline(after: timeout, grace: 5) { child.signalGroup($0) }
+        let status = child.wait().code
+        deadline.cancel()
+        if deadline.fired { return (124, "\(arguments.joined(separator: " ")) did not end within \(Int(timeout)) s: \(read(output))") }
+        return (status, read(output))
+    }
+
     struct CLIResult {
         let exitCode: Int32
         let stdout: String

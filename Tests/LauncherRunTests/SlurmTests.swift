@@ -410,6 +410,28 @@ final class SlurmTests: XCTestCase {
         XCTAssertNotNil(record.attempts.last?.slurmJobId)
     }
 
+    /// The daemons the cluster script starts keep no descriptor of whoever started it.
+    /// munged kept them all, and a test process waiting for the script's end (Foundation's
+    /// Process learns it from a socket the child inherits) waited for ever on a machine where
+    /// munged was not yet running — CI's: the suite hung until CI's 90 minutes ran out.
+    func testTheClustersDaemonsKeepNoDescriptorOfTheirStarter() throws {
+        let held = "\(Harness.temporaryDirectory())/held"
+        XCTAssertTrue(FileManager.default.createFile(atPath: held, contents: nil))
+        _ = VirtualCluster.shell(["pkill", "-x", "munged"])  // as on a fresh machine
+        usleep(300_000)
+        let failed = VirtualCluster.shell(["bash", "-c", "exec 9>>\"$0\"; exec bash \"$1\" up 4", held, SlurmCluster.script], timeout: 120)
+        XCTAssertNil(failed, "the cluster came up again")
+        var holders: [String] = []
+        for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int32(pid) != nil {
+            let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            if descriptors.contains(where: { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)")) == held }) {
+                holders.append("\(pid) \(VirtualCluster.commandLine(of: Int32(pid)!))")
+            }
+        }
+        XCTAssertEqual(holders, [], "processes holding the starter's descriptor")
+        XCTAssertFalse(SlurmCluster.run(["sinfo", "--noheader", "--format=%T"]).isEmpty, "Slurm answers")
+    }
+
     func waitCompleted(_ job: String, home: String, timeout: Double = 120) throws -> JobStore.JobSummary {
         let store = try JobStore(stateDirectory: home)
         let deadline = Date() + timeout

@@ -72,17 +72,8 @@ enum TestObjectStore {
         return got.status == 0 ? got.output : nil
     }
 
-    /// Runs a command to its end (posix_spawn and waitpid: Foundation's Process has hung
-    /// here in waitUntilExit), its output through a file.
     static func shell(_ arguments: [String], environment extra: [String: String] = [:], mergeErrors: Bool = true) -> (status: Int32, output: String) {
-        let output = NSTemporaryDirectory() + "cohort-shell-\(UUID().uuidString)"
-        defer { unlink(output) }
-        let environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-        guard let child = try? ChildProcess(["/usr/bin/env"] + arguments, environment: environment, directory: nil, stdout: output,
-                                            stderr: mergeErrors ? output : "/dev/null")
-        else { return (-1, "cannot start \(arguments)") }
-        let status = child.wait().code
-        return (status, Harness.read(output))
+        Harness.shell(arguments, environment: extra, mergeErrors: mergeErrors)
     }
 }
 

@@ -33,20 +33,12 @@ enum VirtualCluster {
         return pool
     }
 
-    /// Runs a command with COHORT_VC_DIR set; returns its output if it failed, else nil.
+    /// Runs a command with COHORT_VC_DIR set; returns its output if it failed or ran past
+    /// `timeout` seconds, else nil.
     @discardableResult
-    static func shell(_ arguments: [String]) -> String? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_VC_DIR": directory]) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return "\(error)" }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? nil : "exit \(process.terminationStatus): \(output)"
+    static func shell(_ arguments: [String], timeout: Double = 300) -> String? {
+        let result = Harness.shell(arguments, environment: ["COHORT_VC_DIR": directory], timeout: timeout)
+        return result.status == 0 ? nil : "exit \(result.status): \(result.output)"
     }
 
     /// Node `name` (node1…) → its index.
