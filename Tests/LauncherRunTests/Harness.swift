@@ -79,6 +79,18 @@ enum Harness {
         return (status, read(output))
     }
 
+    /// Waits until `job` is completed in the store of `home`.
+    static func waitCompleted(_ job: String, home: String, timeout: Double = 120, file: StaticString = #filePath, line: UInt = #line) throws -> JobStore.JobSummary {
+        let store = try JobStore(stateDirectory: home)
+        let deadline = Date() + timeout
+        while Date() < deadline {
+            if let summary = try store.job(job), summary.state == .completed { return summary }
+            usleep(50_000)
+        }
+        XCTFail("job \(job) did not complete in \(timeout) s: \(try store.job(job).map { "\($0)" } ?? "not stored")", file: file, line: line)
+        throw CocoaError(.fileReadNoSuchFile)
+    }
+
     struct CLIResult {
         let exitCode: Int32
         let stdout: String

@@ -98,16 +98,8 @@ final class ServerProcess {
 }
 
 final class ServiceTests: XCTestCase {
-    /// Waits until `job` is completed in the store.
     func waitCompleted(_ job: String, home: String, timeout: Double = 120) throws -> JobStore.JobSummary {
-        let store = try JobStore(stateDirectory: home)
-        let deadline = Date() + timeout
-        while Date() < deadline {
-            if let summary = try store.job(job), summary.state == .completed { return summary }
-            usleep(50_000)
-        }
-        XCTFail("job \(job) did not complete in \(timeout) s: \(try store.job(job).map { "\($0)" } ?? "not stored")")
-        throw CocoaError(.fileReadNoSuchFile)
+        try Harness.waitCompleted(job, home: home, timeout: timeout)
     }
 
     /// kill -9 the server at random moments while a job with dependencies, retries and a

@@ -433,13 +433,6 @@ final class SlurmTests: XCTestCase {
     }
 
     func waitCompleted(_ job: String, home: String, timeout: Double = 120) throws -> JobStore.JobSummary {
-        let store = try JobStore(stateDirectory: home)
-        let deadline = Date() + timeout
-        while Date() < deadline {
-            if let summary = try store.job(job), summary.state == .completed { return summary }
-            usleep(100_000)
-        }
-        XCTFail("job \(job) did not complete in \(timeout) s")
-        throw CocoaError(.fileReadNoSuchFile)
+        try Harness.waitCompleted(job, home: home, timeout: timeout)
     }
 }
