@@ -278,11 +278,20 @@ public struct APIServer: Sendable {
         var error: Detail
     }
 
-    /// A path parameter that must be an id (letters, digits, '-', '_'; 1-64): a 400 otherwise.
+    /// A path parameter that must be an id (letters, digits, '-', '_'; 1-64), or for a task
+    /// also an array element's (`pi[3]`, sent as `pi%5B3%5D`): a 400 otherwise.
     static func name(_ context: BasicRequestContext, _ key: String) throws -> String {
-        let value = context.parameters.get(key) ?? ""
-        guard isName(value) else { throw BadParameter(key: key, value: value) }
+        let raw = context.parameters.get(key) ?? ""
+        let value = raw.removingPercentEncoding ?? raw
+        guard isName(value) || (key == "task" && isArrayElement(value)) else { throw BadParameter(key: key, value: value) }
         return value
+    }
+
+    /// `ID[index]`: an element of a task array or sweep.
+    static func isArrayElement(_ value: String) -> Bool {
+        guard value.hasSuffix("]"), let open = value.firstIndex(of: "[") else { return false }
+        let index = value[value.index(after: open)..<value.index(before: value.endIndex)]
+        return isName(String(value[..<open])) && !index.isEmpty && index.count <= 8 && index.allSatisfy(\.isASCII) && index.allSatisfy(\.isNumber)
     }
 
     static func isName(_ value: String) -> Bool {
@@ -294,7 +303,7 @@ public struct APIServer: Sendable {
         var value: String
         var status: HTTPResponse.Status { .badRequest }
         func response(from request: Request, context: some RequestContext) throws -> Response {
-            APIServer.error(.badRequest, "\(key) must be 1-64 letters, digits, '-' or '_', found '\(value.prefix(80))'", field: key)
+            APIServer.error(.badRequest, "\(key) must be 1-64 letters, digits, '-' or '_'\(key == "task" ? " (an array's element: ID[index])" : ""), found '\(value.prefix(80))'", field: key)
         }
     }
 

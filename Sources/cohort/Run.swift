@@ -13,6 +13,7 @@ struct Run: ParsableCommand {
             cohort run -N 2 -n 4 -- ./solver input.dat        (an MPI task: 2 nodes, 4 ranks)
             cohort run -N 2 -n 4 --replicas 3 -- ./solver      (three disjoint groups at once)
             cohort run -- ./render frame1                      (one independent task)
+            cohort run --array 1-20%4 -- ./pi --seed {index}   (20 tasks, at most 4 at once)
             Exit code: 0 if every task succeeded, 1 if one failed, 2 for bad input.
             """
     )
@@ -37,6 +38,9 @@ struct Run: ParsableCommand {
 
     @Option(help: "Wall-clock limit per attempt of a quick run, as Slurm's --time: minutes, M:S, H:M:S, D-H[:M[:S]], or with units (90s, 10m, PT1H).")
     var time: String?
+
+    @Option(help: "Run the command once per index, as Slurm's --array: 1-20, 0,6,16-32, 0-15:4, with %N for at most N at once; {index} in the command becomes each one's index (also in COHORT_ARRAY_INDEX).")
+    var array: String?
 
     @Option(help: "Retries of a failed attempt of a quick run.")
     var retries: Int = 0
@@ -86,7 +90,7 @@ struct Run: ParsableCommand {
             }
             multi.instances = count
             multi.processesPerNode = ranks / count
-            job.tasks[0].multiInstance = multi
+            for index in job.tasks.indices { job.tasks[index].multiInstance = multi }  // every element of an --array
         }
         let settings = ExecutionSettings(
             workDirectory: "\(PoolStore.defaultStateDirectory)/work",
@@ -241,6 +245,7 @@ struct Run: ParsableCommand {
                 ("--replicas", replicas != 1, "multiInstance.replicas"), ("--time", time != nil, "constraints.maxWallClockTime"),
                 ("--retries", retries != 0, "constraints.maxTaskRetryCount"), ("--transport", transport != "auto", "multiInstance.transport"),
                 ("--launch", launch != "mpirun", "multiInstance.launch"), ("--chdir", chdir != nil, "workingDirectory"),
+                ("--array", array != nil, "array"),
             ]
             if let (flag, _, field) = given.first(where: { $0.1 }) {
                 throw SpecError(file: "command line", field: flag, message: "\(flag) is for quick runs (-- PROGRAM …); in the job file \(words[0]) each task gives \(field)")
@@ -279,6 +284,14 @@ struct Run: ParsableCommand {
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
         var job = JobSpec(id: "run-\(stamp)", pool: pool ?? "local",
                           tasks: [TaskSpec(id: id.isEmpty ? "task" : id, commandLine: words, multiInstance: multi, constraints: constraints)])
+        if let array {
+            switch TaskArrays.indices(array) {
+            case .success(let indices):
+                job.tasks = TaskArrays.expand(job.tasks[0], elements: indices.values.map { ($0, []) }, throttle: indices.throttle)
+            case .failure(let problem):
+                throw flag("--array", problem.message)
+            }
+        }
         job.resolvePrograms(relativeTo: FileManager.default.currentDirectoryPath)
         // Its files are where it is run (`./solver input.dat`): on the local pool it starts
         // there; a remote pool's nodes may not have that directory, so only --chdir says so.
@@ -289,10 +302,10 @@ struct Run: ParsableCommand {
             if job.pool == "local", !FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) || !isDirectory.boolValue {
                 throw flag("--chdir", "\(absolute) is not a directory")
             }
-            job.tasks[0].workingDirectory = absolute
+            for index in job.tasks.indices { job.tasks[index].workingDirectory = absolute }
         } else if job.pool == "local" && stage.isEmpty {
             // (Staged files go to the task's own directory, never into this folder.)
-            job.tasks[0].workingDirectory = here
+            for index in job.tasks.indices { job.tasks[index].workingDirectory = here }
         }
         return job
     }

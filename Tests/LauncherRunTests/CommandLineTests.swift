@@ -199,7 +199,8 @@ final class CommandLineTests: XCTestCase {
         // The README's main command runs this file; keep it valid.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let job = try JobFile.load(path: root.appendingPathComponent("jobs/demo.yaml").path)
-        XCTAssertEqual(job.tasks.filter { $0.multiInstance == nil }.count, 20)
+        XCTAssertEqual(job.tasks.filter { $0.multiInstance == nil }.map(\.id), (1...20).map { "pi[\($0)]" }, "an array of 20")
+        XCTAssertEqual(job.tasks[6].commandLine.suffix(2), ["--seed", "7"])
         XCTAssertEqual(job.tasks.first { $0.id == "ring" }?.multiInstance?.replicas, 2)
     }
 }
@@ -471,5 +472,86 @@ final class RunningWorkTests: XCTestCase {
         XCTAssertEqual((attempts.first?["nodes"] as? [String])?.count, 1)
         XCTAssertEqual(server.request("POST", "/v1/jobs/busy/cancel").status, 202)
         XCTAssertEqual(server.stop(), 0, server.log)
+    }
+}
+
+/// `cohort run --array` and job-file arrays and sweeps, end to end on the local pool.
+final class TaskArrayRunTests: XCTestCase {
+    func testAQuickRunArrayRunsEachIndexAtMostThrottleAtOnce() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "4"], home: home).exitCode, 0)
+        let script = "echo $COHORT_ARRAY_INDEX {index} $COHORT_ARRAY_COUNT; date +%s.%N; sleep 0.4; date +%s.%N"
+        let result = try Harness.cohort(["run", "--array", "1-8%3", "--output", "json", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertEqual(result.exitCode, 0, result.stderr + result.stdout)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        let jobId = try XCTUnwrap(object?["jobId"] as? String)
+        let tasks = try JobStore(stateDirectory: home).tasks(jobId: jobId)
+        XCTAssertEqual(tasks.map(\.taskId), (1...8).map { "sh[\($0)]" })
+        var spans: [(Double, Double)] = []
+        for (offset, task) in tasks.enumerated() {
+            let attempt = try XCTUnwrap(task.attempts.last)
+            let lines = Harness.read("\(attempt.directory)/stdout.txt").split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.first, "\(offset + 1) \(offset + 1) 8", "the index in the command line and in COHORT_ARRAY_INDEX")
+            if lines.count == 3, let start = Double(lines[1]), let end = Double(lines[2]) { spans.append((start, end)) }
+        }
+        XCTAssertEqual(spans.count, 8)
+        let most = spans.map { span in spans.filter { $0.0 <= span.0 && $0.1 > span.0 }.count }.max()
+        XCTAssertEqual(most, 3, "8 slots free; %3 ran three at a time")
+        let logs = try Harness.cohort(["logs", jobId, "sh[5]"], home: home)
+        XCTAssertEqual(logs.stdout.split(separator: "\n").first, "5 5 8", logs.stderr)
+        let bad = try Harness.cohort(["run", "--array", "3-1", "--", "true"], home: home)
+        XCTAssertEqual(bad.exitCode, 2)
+        XCTAssertTrue(bad.stderr.contains("--array") && bad.stderr.contains("the range '3-1' ends before it starts"), bad.stderr)
+        let beside = try Harness.cohort(["run", "--array", "1-2", "\(home)/job.yaml"], home: home, environment: [:])
+        XCTAssertEqual(beside.exitCode, 2, beside.stderr)
+    }
+
+    /// A sweep submitted to the server: every combination runs with its parameters, and an
+    /// element's output is read through the API by its id (`cfd%5B3%5D`).
+    func testASweepThroughTheServerAndAnElementsLogsThroughTheAPI() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "2"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        defer { _ = server.stop() }
+        let body = """
+            id: study
+            tasks:
+              - id: cfd
+                commandLine: [/bin/sh, -c, 'echo "{index} {mesh} {re} $mesh $re $COHORT_ARRAY_INDEX"']
+                sweep: { mesh: [coarse, fine], re: [100, 1000] }
+              - { id: report, commandLine: [/bin/sh, -c, 'echo all done'], dependsOn: [cfd] }
+            """
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: body).status, 201)
+        let summary = try Harness.waitCompleted("study", home: home, timeout: 60)
+        XCTAssertEqual(summary.succeeded, 5, "\(summary)")
+        let tasks = try JobStore(stateDirectory: home).tasks(jobId: "study")
+        XCTAssertEqual(tasks.map(\.taskId), ["cfd[0]", "cfd[1]", "cfd[2]", "cfd[3]", "report"])
+        let reportStart = try XCTUnwrap(tasks.last?.attempts.first?.start)
+        XCTAssertTrue(tasks.prefix(4).allSatisfy { ($0.attempts.last?.end ?? .distantFuture) <= reportStart }, "report ran after every element")
+        let answer = server.request("GET", "/v1/jobs/study/tasks/cfd%5B3%5D/logs")
+        XCTAssertEqual(answer.status, 200, answer.text)
+        XCTAssertEqual(answer.text, "3 fine 1000 fine 1000 3\n")
+        let missing = server.request("GET", "/v1/jobs/study/tasks/cfd%5B9%5D/logs")
+        XCTAssertEqual(missing.status, 404, missing.text)
+        XCTAssertEqual(server.request("GET", "/v1/jobs/study/tasks/cfd%5Bx%5D/logs").status, 400)
+    }
+}
+
+extension TaskArrayRunTests {
+    /// The README's array example is a valid job file that means what the README says.
+    func testTheReadmesArrayExampleParsesAsDescribed() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = Harness.read(root.appendingPathComponent("README.md").path)
+        let marker = try XCTUnwrap(readme.range(of: "<!-- example: arrays"))
+        let block = readme[marker.upperBound...]
+        let start = try XCTUnwrap(block.range(of: "```yaml\n")), end = try XCTUnwrap(block.range(of: "\n```", range: start.upperBound..<block.endIndex))
+        let job = try JobFile.parse(String(block[start.upperBound..<end.lowerBound]), file: "README.md")
+        XCTAssertEqual(job.tasks.count, 200 + 6 + 1)
+        XCTAssertEqual(job.tasks[199].id, "sample[200]")
+        XCTAssertEqual(job.tasks[199].array?.throttle, 16)
+        XCTAssertEqual(job.tasks[204].commandLine, ["./solver", "--mesh", "fine.msh", "--re", "1000", "--out", "run-4"])
+        XCTAssertEqual(job.tasks[204].array?.throttle, 2)
+        XCTAssertEqual(job.tasks[206].dependsOn.count, 206)
     }
 }

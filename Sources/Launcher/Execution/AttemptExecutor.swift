@@ -51,7 +51,15 @@ public struct AttemptExecutor: Sendable {
         /// The job incarnation's name (`JobSpec.workKey`): its directory and markers.
         public var workKey: String
 
-        /// Unique and shell-safe: `<state id>.job.task.r0.a1`.
+        /// The task's variables: the job's, the task's own, its array element's (index,
+        /// count, a sweep's parameters), then its application packages'.
+        func userVariables(packages: [String: String]) -> [String: String] {
+            var variables = jobEnvironment.merging(task.environment) { $1 }
+            if let array = task.array { variables.merge(array.variables) { $1 } }
+            return variables.merging(packages) { $1 }
+        }
+
+        /// Unique, and never passed through a shell: `<state id>.job.task.r0.a1`.
         public var attemptId: String { Self.attemptId(stateId: stateId, jobId: workKey, taskId: task.id, replica: replica, attempt: attempt) }
 
         /// What marks every process of the job from this work tree: `<state id>.job`.
@@ -265,7 +273,7 @@ public struct AttemptExecutor: Sendable {
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 }.merging(packages) { $1 },
+                                          userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
         let variables = environment.variables(forNode: 0)
@@ -295,7 +303,7 @@ public struct AttemptExecutor: Sendable {
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 }.merging(packages) { $1 },
+                                          userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
 

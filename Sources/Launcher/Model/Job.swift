@@ -94,6 +94,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var workingDirectory: String?
     /// Packages extracted before it starts (`cohort app add`).
     public var applicationPackageReferences: [ApplicationPackageReference]?
+    /// Set on each task an array or a sweep became: which element it is.
+    public var array: ArrayElement?
 
     public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
         self.id = id

@@ -51,6 +51,8 @@ public final class SchedulingCore {
         var toldWhyItWaits = false
         /// When its current attempt was launched.
         public internal(set) var launchedAt = Date.distantPast
+        /// Counted among its throttled array's elements in flight (queued, placed or running).
+        var throttled = false
 
         init(job: Job, task: TaskSpec, taskIndex: Int, replica: Int?, sequence: Int) {
             self.job = job
@@ -115,6 +117,16 @@ public final class SchedulingCore {
         var replicaNodes: [String: Set<Int>] = [:]
         public internal(set) var nodeTasks: [NodeTaskRun] = []
         enum Preparation { case running, done(Failure?) }
+        /// Per throttled array (`array: 1-100%8`): its elements in flight, and those held
+        /// back until one of them ends, in order.
+        var throttles: [String: Throttle] = [:]
+        final class Throttle {
+            let limit: Int
+            var inFlight = 0
+            var held: [Unit] = []
+            var next = 0
+            init(limit: Int) { self.limit = limit }
+        }
 
         init(spec: JobSpec, incarnation: Int, now: Date) {
             self.spec = spec
@@ -406,6 +418,9 @@ public final class SchedulingCore {
             return "waiting for \(pending.joined(separator: ", "))"
         case .waiting:
             if unit.job.held { return "waiting: the job is disabled" }
+            if !unit.queued, let array = unit.task.array, let limit = array.throttle {
+                return "waiting: array \(array.task) runs at most \(limit) element\(limit == 1 ? "" : "s") at once"
+            }
             let configured = pool.nodes.filter { $0.slots >= unit.processesPerNode }.count
             let usable = usableNodes(atLeast: unit.processesPerNode)
             if usable < unit.instances { return "waiting: \(usable) of \(configured) nodes usable" }
@@ -739,8 +754,31 @@ public final class SchedulingCore {
 
     func enqueue(_ unit: Unit) {
         unit.state = .waiting
+        if let array = unit.task.array, let limit = array.throttle, !unit.throttled {
+            let throttle = unit.job.throttles[array.task] ?? {
+                let made = Job.Throttle(limit: limit)
+                unit.job.throttles[array.task] = made
+                return made
+            }()
+            // Its array has as many elements in flight as it may: it waits its turn, out of the queues.
+            guard throttle.inFlight < limit else { return throttle.held.append(unit) }
+            throttle.inFlight += 1
+            unit.throttled = true
+        }
         unit.queued = true
         queues.push(unit)
+    }
+
+    /// A throttled array's element ended: the next one held back takes its place.
+    func releaseThrottle(_ unit: Unit) {
+        guard unit.throttled, let array = unit.task.array, let throttle = unit.job.throttles[array.task] else { return }
+        unit.throttled = false
+        throttle.inFlight -= 1
+        while throttle.next < throttle.held.count {
+            let next = throttle.held[throttle.next]
+            throttle.next += 1
+            if next.state == .waiting && !next.queued { return enqueue(next) }
+        }
     }
 
     /// Ends a unit that will never run (or run again), with the reason.
@@ -759,6 +797,7 @@ public final class SchedulingCore {
             guard unit.state != .finished else { continue }
             unit.state = .finished
             unit.queued = false
+            releaseThrottle(unit)
             unit.run.state = .completed
             waitingCount -= 1
             let job = unit.job

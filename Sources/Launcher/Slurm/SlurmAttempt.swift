@@ -48,7 +48,7 @@ extension AttemptExecutor {
         let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: perNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
-                                          userVariables: work.jobEnvironment.merging(work.task.environment) { $1 }.merging(packages) { $1 },
+                                          userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
         if let multi { try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file") }

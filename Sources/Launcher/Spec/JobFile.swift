@@ -34,8 +34,8 @@ public enum JobFile {
         } catch {
             throw SpecError(file: file, field: "", message: "\(error)")
         }
-        let job = try Field(node: root, path: "", file: file).job()
-        try validate(job, file: file, root: root)
+        let (job, sources) = try Field(node: root, path: "", file: file).job()
+        try validate(job, sources: sources, file: file, root: root)
         return job
     }
 
@@ -48,30 +48,36 @@ public enum JobFile {
         }
     }
 
-    /// Checks across tasks: unique ids, known dependencies, no cycles.
-    static func validate(_ job: JobSpec, file: String, root: Yams.Node) throws(SpecError) {
+    /// Checks across tasks: unique ids, known dependencies, no cycles. `sources[i]`: the
+    /// index in the file of the task that task `i` came from (arrays make many of one).
+    static func validate(_ job: JobSpec, sources: [Int], file: String, root: Yams.Node) throws(SpecError) {
         let taskNodes = root["tasks"]?.sequence.map { Array($0) } ?? []
         func place(_ index: Int, _ key: String? = nil) -> (Int?, Int?) {
-            guard index < taskNodes.count else { return (nil, nil) }
-            let node = key.flatMap { taskNodes[index][$0] } ?? taskNodes[index]
+            guard sources[index] < taskNodes.count else { return (nil, nil) }
+            let item = taskNodes[sources[index]]
+            let node = key.flatMap { item[$0] } ?? item
             return (node.mark?.line, node.mark?.column)
         }
         var seen: [String: Int] = [:]
+        var arrays: [String: Int] = [:]
         for (index, task) in job.tasks.enumerated() {
-            if let first = seen[task.id] {
+            if let first = seen[task.id] ?? (task.array == nil ? arrays[task.id] : nil) ?? task.array.flatMap({ seen[$0.task] }) {
                 let (line, column) = place(index, "id")
-                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].id", message: "task id '\(task.id)' is already used by tasks[\(first)]")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(sources[index])].id",
+                                message: "task id '\(task.array?.task ?? task.id)' is already used by tasks[\(sources[first])]")
             }
             seen[task.id] = index
+            if let array = task.array, arrays[array.task] == nil { arrays[array.task] = index }
         }
         for (index, task) in job.tasks.enumerated() {
             for dependency in task.dependsOn where seen[dependency] == nil {
                 let (line, column) = place(index, "dependsOn")
-                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].dependsOn", message: "no task has the id '\(dependency)'")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(sources[index])].dependsOn", message: "no task has the id '\(dependency)'")
             }
             if task.dependsOn.contains(task.id) {
                 let (line, column) = place(index, "dependsOn")
-                throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].dependsOn", message: "a task cannot depend on itself")
+                throw SpecError(file: file, line: line, column: column, field: "tasks[\(sources[index])].dependsOn",
+                                message: task.array == nil ? "a task cannot depend on itself" : "an element of array \(task.array!.task) cannot depend on its own array")
             }
         }
         // Cycle check: depth-first over dependencies, with an explicit stack: a chain of
@@ -95,7 +101,7 @@ public enum JobFile {
                     let cycle = stack[stack.firstIndex { $0.id == dependency }!...].map(\.id) + [dependency]
                     let index = seen[root.id]!
                     let (line, column) = place(index, "dependsOn")
-                    throw SpecError(file: file, line: line, column: column, field: "tasks[\(index)].dependsOn", message: "dependency cycle: \(cycle.joined(separator: " → "))")
+                    throw SpecError(file: file, line: line, column: column, field: "tasks[\(sources[index])].dependsOn", message: "dependency cycle: \(cycle.joined(separator: " → "))")
                 }
                 if state[dependency] == nil {
                     state[dependency] = 1
@@ -260,7 +266,8 @@ struct Field {
 
     // MARK: - The schema
 
-    func job() throws(SpecError) -> JobSpec {
+    /// The job, and for each of its tasks the index of the task in the file it came from.
+    func job() throws(SpecError) -> (JobSpec, [Int]) {
         let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask",
                                    "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies"],
                            aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment"])
@@ -280,7 +287,23 @@ struct Field {
         let items = try tasksField.list()
         guard !items.isEmpty else { throw tasksField.error("a job needs at least one task") }
         var tasks: [TaskSpec] = []
-        for item in items { tasks.append(try item.task()) }
+        var sources: [Int] = []
+        for (index, item) in items.enumerated() {
+            let made = try item.tasks()
+            tasks += made
+            sources += repeatElement(index, count: made.count)
+            guard tasks.count <= TaskArrays.maximumElements else {
+                throw item.error("the job has more than \(TaskArrays.maximumElements) tasks once its arrays and sweeps are expanded")
+            }
+        }
+        // A dependency on an array is on every element of it (Slurm's afterok on an array job).
+        var elements: [String: [String]] = [:]
+        for task in tasks { if let array = task.array { elements[array.task, default: []].append(task.id) } }
+        if !elements.isEmpty {
+            for index in tasks.indices where tasks[index].dependsOn.contains(where: { elements[$0] != nil }) {
+                tasks[index].dependsOn = tasks[index].dependsOn.flatMap { elements[$0] ?? [$0] }
+            }
+        }
         var limit: Double?
         if let c = f["constraints"] {
             let constraints = try c.object(known: ["maxWallClockTime"])
@@ -322,7 +345,7 @@ struct Field {
         }
         job.preparation = try f["jobPreparationTask"]?.nodeTask(preparation: true)
         job.release = try f["jobReleaseTask"]?.nodeTask(preparation: false)
-        return job
+        return (job, sources)
     }
 
     static func hasJobAction(_ conditions: ExitConditions) -> Bool {
@@ -431,11 +454,86 @@ struct Field {
         return value
     }
 
+    /// A task of the file: one, or one per element of its array or sweep.
+    func tasks() throws(SpecError) -> [TaskSpec] {
+        let task = try task()
+        let f = try object(known: Self.taskFields, aliases: Self.taskAliases)
+        guard f["array"] != nil || f["sweep"] != nil else {
+            if let throttle = f["throttle"] { throw throttle.error("throttle limits the elements of an array or a sweep; this task has neither") }
+            return [task]
+        }
+        if f["array"] != nil, let sweep = f["sweep"] {
+            throw sweep.error("a task takes an array or a sweep, not both (a sweep's combinations are numbered: use {index})")
+        }
+        var throttle = try f["throttle"]?.int(minimum: 1)
+        var elements: [(index: Int, parameters: [(name: String, value: String)])] = []
+        if let array = f["array"] {
+            let indices = try array.arrayIndices()
+            if let limit = indices.throttle {
+                if throttle != nil { throw array.error("the throttle is given twice: by % here and by throttle") }
+                throttle = limit
+            }
+            elements = indices.values.map { ($0, []) }
+        } else if let sweep = f["sweep"] {
+            let parameters = try sweep.sweepParameters()
+            for (name, _) in parameters where task.environment[name] != nil {
+                throw sweep.error("parameter \(name) is also in the task's environment; each element gets the parameter's value under that name")
+            }
+            elements = TaskArrays.combinations(parameters).enumerated().map { ($0.offset, $0.element) }
+        }
+        return TaskArrays.expand(task, elements: elements, throttle: throttle)
+    }
+
+    /// `1-100%8`, `0,6,16-32`, `0-15:4` (Slurm's --array), a single index, or a list of them.
+    func arrayIndices() throws(SpecError) -> TaskArrays.Indices {
+        if case .sequence = node {
+            var values: [Int] = []
+            var seen = Set<Int>()
+            for item in try list() {
+                let value = try item.int(minimum: 0, maximum: TaskArrays.maximumIndex)
+                guard seen.insert(value).inserted else { throw item.error("index \(value) is given twice") }
+                values.append(value)
+            }
+            guard !values.isEmpty else { throw error("an array needs at least one index") }
+            guard values.count <= TaskArrays.maximumElements else { throw error("more than \(TaskArrays.maximumElements) elements") }
+            return TaskArrays.Indices(values: values, throttle: nil)
+        }
+        switch TaskArrays.indices(try string()) {
+        case .success(let indices): return indices
+        case .failure(let problem): throw error(problem.message)
+        }
+    }
+
+    /// `{name: [values…], …}`: names usable as variables, each with at least one value.
+    func sweepParameters() throws(SpecError) -> [(name: String, values: [String])] {
+        guard case let .mapping(mapping) = node, !mapping.isEmpty else { throw error("expected a mapping of parameters to lists of values, such as {mesh: [coarse, fine]}") }
+        var parameters: [(name: String, values: [String])] = []
+        var combinations = 1
+        for (key, value) in mapping {
+            let name = try Field(node: key, path: path, file: file).string()
+            let field = child(name, value)
+            guard name != "index" else { throw field.error("'index' is the element's number ({index}); name the parameter otherwise") }
+            guard name.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
+                  name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+            else { throw field.error("'\(name.prefix(80))' cannot name a parameter: each element gets it as a variable (letters, digits and _)") }
+            if let problem = LaunchPolicy.problem(variable: name) { throw field.error(problem) }
+            let values = try field.stringList()
+            guard !values.isEmpty else { throw field.error("a parameter needs at least one value") }
+            combinations *= values.count
+            guard combinations <= TaskArrays.maximumElements else { throw error("more than \(TaskArrays.maximumElements) combinations") }
+            parameters.append((name, values))
+        }
+        return parameters
+    }
+
+    static let taskFields = ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
+                             "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory",
+                             "applicationPackageReferences", "array", "sweep", "throttle"]
+    static let taskAliases = ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"]
+
     func task() throws(SpecError) -> TaskSpec {
-        let f = try object(known: ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
-                                   "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory",
-                                   "applicationPackageReferences"],
-                           aliases: ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"])
+        let f = try object(known: Self.taskFields,
+                           aliases: Self.taskAliases)
         guard let id = f["id"] else { throw error("a task needs an id") }
         guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
         // Azure's shape (multiInstanceSettings) means Azure's meaning: the commandLine runs
