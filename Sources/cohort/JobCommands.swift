@@ -207,16 +207,32 @@ struct TaskCommand: ParsableCommand {
 }
 
 struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a task's output (its last attempt, or --attempt N).")
+    static let configuration = CommandConfiguration(abstract: "Print a task's output (its last attempt, or --attempt N), or with --all every task's.")
     @Argument var job: String
-    @Argument(help: "The task id, with [K] for a replica: solve[1].") var task: String
+    @Argument(help: "The task id: solve, an array's element pi[3], a replica solve[1] (quote brackets for the shell).") var task: String?
     @Option(help: "The attempt number (default: the last).") var attempt: Int?
     @Flag(help: "Print stderr.txt instead of stdout.txt.") var stderr = false
     @Option(help: "For MPI tasks: the coordination command's output on this node.") var node: String?
     @Flag(help: "Keep printing what the task writes until it has ended (like tail -f).") var follow = false
+    @Flag(help: "Every task's output (its last attempt), in the job's order, each line labelled with its task (pi[3]: …).") var all = false
 
     func run() throws {
         let stream: TaskLogs.Stream = stderr ? .stderr : .stdout
+        if all {
+            guard task == nil, attempt == nil, node == nil, !follow else {
+                throw Exit.badInput("--all prints every task's last attempt: give it without a task, --attempt, --node or --follow")
+            }
+            for record in try Source.tasks(job) where !record.attempts.isEmpty {
+                let (data, _) = try Source.log(job: job, record: record, attempt: nil, stream: stream, node: nil, offset: 0)
+                guard !data.isEmpty else { continue }
+                var text = String(decoding: data, as: UTF8.self)
+                if !text.hasSuffix("\n") { text += "\n" }
+                FileHandle.standardOutput.write(Data(text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+                    .map { "\(record.displayId): \($0)\n" }.joined().utf8))
+            }
+            return
+        }
+        guard let task else { throw Exit.badInput("give a task (cohort task list \(job) names them), or --all") }
         guard follow else {
             let (data, _) = try Source.log(job: job, task: task, attempt: attempt, stream: stream, node: node, offset: 0)
             return FileHandle.standardOutput.write(data)
@@ -228,7 +244,7 @@ struct Logs: ParsableCommand {
             let record: JobStore.TaskRecord
             do { record = try TaskLogs.task(task, in: Source.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
             let ended = record.state == TaskState.completed.rawValue
-            if !record.attempts.isEmpty, let (data, size) = try? Source.log(job: job, task: task, attempt: attempt, stream: stream, node: node, offset: offset) {
+            if !record.attempts.isEmpty, let (data, size) = try? Source.log(job: job, record: record, attempt: attempt, stream: stream, node: node, offset: offset) {
                 FileHandle.standardOutput.write(data)
                 offset = size
             } else if ended {

@@ -63,8 +63,11 @@ struct Run: ParsableCommand {
     @Option(help: "Summary format: table or json.")
     var output: OutputFormat = .table
 
-    @Flag(help: "Don't print the live progress line.")
+    @Flag(help: "Print only the summary: neither what the tasks write (streamed as they run, labelled with their task when there are several) nor the progress line.")
     var quiet = false
+
+    /// What the tasks write is printed as they run (as srun does), unless --quiet or JSON.
+    var streamsOutput: Bool { !quiet && output == .table }
 
     func run() throws {
         let store = PoolStore(stateDirectory: PoolStore.defaultStateDirectory)
@@ -141,12 +144,20 @@ struct Run: ParsableCommand {
             throw Exit.badInput("cannot record the job: \(error)")
         }
         let recorder = JobStore.Recorder(store: jobs, jobId: job.id)
-        runner.onAttemptStarted = { _, task, replica, attempt in recorder.add(task, replica, attempt, .running) }
-        runner.onAttemptFinished = { _, task, replica, attempt, state in recorder.add(task, replica, attempt, state) }
+        let follower = streamsOutput ? LiveOutput(labelled: runner.unitList.count > 1, clearsProgress: live) : nil
+        runner.onAttemptStarted = { _, task, replica, attempt in
+            recorder.add(task, replica, attempt, .running)
+            follower?.started(label: replica.map { "\(task.id)[\($0)]" } ?? task.id, directory: attempt.directory)
+        }
+        runner.onAttemptFinished = { _, task, replica, attempt, state in
+            recorder.add(task, replica, attempt, state)
+            follower?.ended(directory: attempt.directory)
+        }
         // Ctrl-C or SIGTERM ends the run's processes on every node instead of orphaning them.
         let sources = Self.onInterrupt("cancelling: ending the job's processes") { runner.cancel() }
         let result = runner.run()
         sources.forEach { $0.cancel() }
+        follower?.finish()
         try report(result, live: live) {
             recorder.drain()
             if let error = recorder.lastError {
@@ -193,12 +204,28 @@ struct Run: ParsableCommand {
         let sources = Self.onInterrupt("cancelling job \(id) on the server") { _ = try? Client.discover()?.call("POST", "/v1/jobs/\(id)/cancel") }
         defer { sources.forEach { $0.cancel() } }
         let start = Date()
+        // The server records each attempt as it starts: its output is followed from there.
+        let follower = streamsOutput ? LiveOutput(labelled: job.tasks.count > 1 || job.tasks.contains { ($0.multiInstance?.replicas ?? 1) > 1 }, clearsProgress: live) : nil
+        var announced = Set<String>(), closed = Set<String>()
+        var polls = 0
         while true {
             let summary: JobStore.JobSummary
             do {
                 guard let found = try jobs.job(id) else { throw Exit.badInput("job \(id) was deleted before it finished") }
                 summary = found
             } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            polls += 1
+            if let follower, polls % 3 == 0 || summary.state == .completed, let records = try? jobs.tasks(jobId: id) {
+                for record in records {
+                    for attempt in record.attempts where !closed.contains(attempt.directory) {
+                        if announced.insert(attempt.directory).inserted { follower.started(label: record.displayId, directory: attempt.directory) }
+                        if attempt.end != nil {
+                            follower.ended(directory: attempt.directory)
+                            closed.insert(attempt.directory)
+                        }
+                    }
+                }
+            }
             if live {
                 let line = "\r\(summary.succeeded) done, \(summary.failed) failed of \(summary.tasks) (\(summary.state.rawValue)) — \(String(format: "%.1f", Date().timeIntervalSince(start))) s   "
                 FileHandle.standardError.write(Data(line.utf8))
@@ -209,6 +236,7 @@ struct Run: ParsableCommand {
             }
             usleep(100_000)
         }
+        follower?.finish()
         let records: [JobStore.TaskRecord]
         let summary: JobStore.JobSummary?
         do { records = try jobs.tasks(jobId: id); summary = try jobs.job(id) } catch { throw Exit.badInput(error) }

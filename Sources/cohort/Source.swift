@@ -75,14 +75,18 @@ enum Source {
 
     /// A task's output from byte `offset` on, and how long the file is.
     static func log(job: String, task: String, attempt: Int?, stream: TaskLogs.Stream, node: String?, offset: UInt64) throws -> (Data, UInt64) {
+        // `pi[3]` is an array's element or a replica of pi: the job's tasks say which.
+        let record: JobStore.TaskRecord
+        do { record = try TaskLogs.task(task, in: tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        return try log(job: job, record: record, attempt: attempt, stream: stream, node: node, offset: offset)
+    }
+
+    /// The output of `record`'s attempt (default: the last) from `offset`, and the size read to.
+    static func log(job: String, record: JobStore.TaskRecord, attempt: Int?, stream: TaskLogs.Stream, node: String?, offset: UInt64) throws -> (Data, UInt64) {
         if let client = try server() {
-            var (id, replica) = (task, nil as String?)
-            if task.hasSuffix("]"), let open = task.firstIndex(of: "[") {
-                id = String(task[..<open])
-                replica = String(task[task.index(after: open)..<task.index(before: task.endIndex)])
-            }
+            let id = record.taskId.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "-_").union(.alphanumerics)) ?? record.taskId
             var query = ["stream=\(stream.rawValue)", "offset=\(offset)"]
-            if let replica { query.append("replica=\(replica)") }
+            if let replica = record.replica { query.append("replica=\(replica)") }
             if let attempt { query.append("attempt=\(attempt)") }
             if let node { query.append("node=\(node.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? node)") }
             let data: Data
@@ -93,8 +97,8 @@ enum Source {
         }
         let file: String
         do {
-            file = try TaskLogs.file(TaskLogs.task(task, in: tasks(job), job: job), attempt: attempt, stream: stream, node: node)
-        } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+            file = try TaskLogs.file(record, attempt: attempt, stream: stream, node: node)
+        } catch { throw Exit.badInput(error) }
         guard let handle = FileHandle(forReadingAtPath: file) else { throw Exit.badInput("no output at \(file)") }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0

@@ -555,3 +555,79 @@ extension TaskArrayRunTests {
         XCTAssertEqual(job.tasks[206].dependsOn.count, 206)
     }
 }
+
+/// `cohort run` shows what tasks write as they run (as srun does); `cohort logs --all`.
+final class LiveOutputTests: XCTestCase {
+    func testRunStreamsEachTasksLinesLabelledAndOnlyTheSummaryWhenQuiet() throws {
+        let home = Harness.temporaryDirectory()
+        let script = "echo out {index}; echo err {index} >&2; printf 'no newline {index}'"
+        let streamed = try Harness.cohort(["run", "--array", "1-3", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertEqual(streamed.exitCode, 0, streamed.stderr)
+        let lines = streamed.stdout.split(separator: "\n").map(String.init)
+        for index in 1...3 {
+            XCTAssertTrue(lines.contains("sh[\(index)]: out \(index)"), streamed.stdout)
+            XCTAssertTrue(lines.contains("sh[\(index)]: no newline \(index)"), "a last line without a newline is printed: \(streamed.stdout)")
+            XCTAssertTrue(streamed.stderr.contains("sh[\(index)]: err \(index)\n"), streamed.stderr)
+        }
+        let table = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("TASK") })
+        XCTAssertEqual(lines[..<table].count, 6, "what the tasks wrote comes before the summary: \(streamed.stdout)")
+        let quiet = try Harness.cohort(["run", "--quiet", "--array", "1-3", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertFalse(quiet.stdout.contains("out 1") || quiet.stderr.contains("err 1"), quiet.stdout + quiet.stderr)
+        XCTAssertTrue(quiet.stdout.hasPrefix("TASK"), quiet.stdout)
+        let json = try Harness.cohort(["run", "--output", "json", "--array", "1-3", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8)), "JSON output stays JSON: \(json.stdout)")
+        // One task: no label, as srun without -l.
+        let one = try Harness.cohort(["run", "--", "/bin/sh", "-c", "echo hello"], home: home)
+        XCTAssertTrue(one.stdout.hasPrefix("hello\nTASK"), one.stdout)
+        // Every task's output at once, labelled, in the job's order.
+        let jobs = try JobStore(stateDirectory: home).jobs()
+        let first = try XCTUnwrap(jobs.first { $0.tasks == 3 }?.id)
+        let all = try Harness.cohort(["logs", first, "--all"], home: home)
+        XCTAssertEqual(all.stdout, "sh[1]: out 1\nsh[1]: no newline 1\nsh[2]: out 2\nsh[2]: no newline 2\nsh[3]: out 3\nsh[3]: no newline 3\n", all.stderr)
+        XCTAssertEqual(try Harness.cohort(["logs", first, "--all", "--stderr"], home: home).stdout, "sh[1]: err 1\nsh[2]: err 2\nsh[3]: err 3\n")
+        XCTAssertEqual(try Harness.cohort(["logs", first, "sh[1]", "--all"], home: home).exitCode, 2)
+        XCTAssertEqual(try Harness.cohort(["logs", first], home: home).exitCode, 2)
+    }
+
+    /// Lines arrive while the task runs, not when it ends.
+    func testLinesArriveWhileTheTaskRuns() throws {
+        let home = Harness.temporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Harness.executable("cohort"))
+        process.arguments = ["run", "--", "/bin/sh", "-c", "echo first; sleep 2; echo second"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["COHORT_HOME": home]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = "", firstSeen: Date?
+        while true {
+            let data = output.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+            if firstSeen == nil, text.contains("first\n") { firstSeen = Date() }
+        }
+        let ended = Date()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        let seen = try XCTUnwrap(firstSeen, text)
+        XCTAssertGreaterThan(ended.timeIntervalSince(seen), 1.5, "'first' was printed as it was written, 2 s before the task ended")
+        XCTAssertTrue(text.hasPrefix("first\nsecond\nTASK"), text)
+    }
+
+    /// Through a server: `cohort run` queues the job there and still shows its lines;
+    /// `cohort logs` reads them through the API, an array's element by its id.
+    func testARunThroughTheServerStreamsAndLogsGoThroughTheAPI() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        defer { _ = server.stop() }
+        let run = try Harness.cohort(["run", "--array", "4,7", "--", "/bin/sh", "-c", "echo served {index}"], home: home)
+        XCTAssertEqual(run.exitCode, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("is queued there"), run.stderr)
+        XCTAssertTrue(run.stdout.contains("sh[4]: served 4\n") && run.stdout.contains("sh[7]: served 7\n"), run.stdout)
+        let id = try XCTUnwrap(try JobStore(stateDirectory: home).jobs().first?.id)
+        XCTAssertEqual(try Harness.cohort(["logs", id, "sh[7]"], home: home).stdout, "served 7\n")
+        XCTAssertEqual(try Harness.cohort(["logs", id, "--all"], home: home).stdout, "sh[4]: served 4\nsh[7]: served 7\n")
+    }
+}
