@@ -102,6 +102,34 @@ final class SlurmTests: XCTestCase {
         XCTAssertGreaterThan(hosts.count, 1, "spread over the nodes: \(hosts)")
     }
 
+    /// An array's elements become Slurm jobs named after them (`cohort.…pi[3].a1`), and a sweep
+    /// of MPI runs becomes srun steps with each element's words.
+    func testAnArrayAndASweepRunOnSlurm() throws {
+        let job = try JobFile.parse("""
+            id: slurm-array
+            pool: slurm
+            tasks:
+              - { id: pi, commandLine: [/bin/sh, -c, 'echo {index} $COHORT_ARRAY_INDEX $SLURM_JOB_NAME'], array: 0-5%3 }
+              - id: ens
+                commandLine: [/bin/sh, -c, 'echo $SLURM_PROCID {re}']
+                sweep: { re: ["100", "1000"] }
+                multiInstance: { instances: 2, processesPerNode: 1, transport: tcp }
+            """, file: "slurm-array.yaml")
+        let run = try run(job)
+        XCTAssertTrue(run.succeeded, "\(run.tasks.map { "\($0.taskId) \(String(describing: $0.failure))" })")
+        for index in 0...5 {
+            let attempt = try XCTUnwrap(run.tasks.first { $0.taskId == "pi[\(index)]" }?.attempts.first)
+            let f = Harness.read("\(attempt.directory)/stdout.txt").split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            XCTAssertEqual(f.prefix(2), ["\(index)", "\(index)"])
+            XCTAssertTrue(f.last?.hasSuffix(".pi[\(index)].a1") == true, "\(f)")
+        }
+        for (index, re) in ["100", "1000"].enumerated() {
+            let attempt = try XCTUnwrap(run.tasks.first { $0.taskId == "ens[\(index)]" }?.attempts.first)
+            XCTAssertEqual(lines("\(attempt.directory)/stdout.txt").sorted(), ["0 \(re)", "1 \(re)"])
+        }
+        XCTAssertEqual(SlurmCluster.cohortJobs(), [], "nothing of the job is left in Slurm")
+    }
+
     func testACancelLeavesNothingInSlurmNorOnAnyNode() throws {
         let tasks = [TaskSpec.shell("solve", "sleep 60", multi: MultiInstance(instances: 2, processesPerNode: 2, transport: .tcp))]
             + (0..<4).map { TaskSpec.shell("side\($0)", "sleep 60") }

@@ -195,6 +195,32 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(hosts, ["node1", "node2", "node3", "node4"])
     }
 
+    /// An array's elements (`pi[3]`: brackets in their ids, attempt ids and markers) and a
+    /// sweep of MPI runs, on nodes reached through their agents; nothing left behind.
+    func testAnArrayAndASweepOfMPIRunsOnRemoteNodes() throws {
+        let job = try JobFile.parse("""
+            id: vc-array
+            tasks:
+              - { id: pi, commandLine: [/bin/sh, -c, 'echo $COHORT_ARRAY_INDEX {index} $(hostname)'], array: 1-8%4 }
+              - id: ens
+                commandLine: [/bin/sh, -c, 'echo $OMPI_COMM_WORLD_RANK {size} $size $(hostname)']
+                sweep: { size: [small, large] }
+                multiInstance: { instances: 2, processesPerNode: 1, transport: tcp }
+            """, file: "vc-array.yaml")
+        let runner = try JobRunner(job: job, pool: pool, settings: Harness.settings(Harness.temporaryDirectory()), policy: .spread)
+        let run = runner.run()
+        Harness.checkNoOrphans(run)
+        XCTAssertTrue(run.succeeded, "\(run.tasks.map { "\($0.taskId) \(String(describing: $0.failure))" })")
+        for index in 1...8 {
+            let attempt = try XCTUnwrap(run.tasks.first { $0.taskId == "pi[\(index)]" }?.attempts.first)
+            XCTAssertEqual(output(attempt), ["\(index) \(index) \(attempt.nodes[0])"])
+        }
+        for (index, size) in ["small", "large"].enumerated() {
+            let attempt = try XCTUnwrap(run.tasks.first { $0.taskId == "ens[\(index)]" }?.attempts.first)
+            XCTAssertEqual(output(attempt).sorted(), attempt.nodes.enumerated().map { "\($0.offset) \(size) \(size) \($0.element)" }.sorted())
+        }
+    }
+
     func testHeat2DAcrossNodesMatchesTheSerialRun() throws {
         let task = TaskSpec(id: "heat", commandLine: [Harness.executable("heat2d"), "--n", "48", "--iterations", "40", "--check"],
                             multiInstance: MultiInstance(instances: 2, processesPerNode: 2, transport: .auto))
