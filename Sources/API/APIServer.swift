@@ -113,6 +113,12 @@ public struct APIServer: Sendable {
             guard Self.isName(pool) else { return Self.error(.badRequest, "pool names are 1-64 letters, digits, '-' or '_'", field: "pool") }
             job.pool = pool
         }
+        for text in request.uri.queryParameters.getAll("after") {
+            guard let dependency = JobDependency.parse(text), Self.isName(dependency.job) else {
+                return Self.error(.badRequest, "after must be JOB, JOB:ok, JOB:any or JOB:notok, found '\(text.prefix(80))'", field: "after")
+            }
+            job.afterJobs = (job.afterJobs ?? []) + [dependency]
+        }
         var held = false
         if let text = request.uri.queryParameters.get("disabled") {
             guard let value = Bool(text) else { return Self.error(.badRequest, "disabled must be true or false, found '\(text)'", field: "disabled") }

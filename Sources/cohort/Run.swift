@@ -114,6 +114,15 @@ struct Run: ParsableCommand {
         if BatchService.isServing(stateDirectory: PoolStore.defaultStateDirectory) {
             return try runThroughServer(job, jobs: jobs, pools: store, live: live)
         }
+        // Without a server nothing would wait for the jobs it depends on: they must have ended as it asks.
+        if let after = job.afterJobs, !after.isEmpty {
+            do {
+                if let missing = try jobs.missingJobs(after).first { throw Exit.badInput("dependsOn: no job '\(missing)' is stored to wait for") }
+                if let problem = try jobs.unmetDependency(after) {
+                    throw Exit.badInput("dependsOn: \(problem); cohort run starts at once — cohort submit queues the job for the server, which starts it when it may")
+                }
+            } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
+        }
         let poolLock: PoolLock
         do {
             poolLock = try PoolLock.wait(stateDirectory: PoolStore.defaultStateDirectory, pool: poolDefinition.name) { holder in

@@ -13,6 +13,7 @@ struct Submit: ParsableCommand {
     @Flag(help: "Submit it disabled: nothing starts until `cohort job enable`.") var disabled = false
     @Option(help: "Upload PATH (a file, a folder, or . for this folder's contents) to the object store and put it in each task's working directory first (repeatable).") var stage: [String] = []
     @Option(help: "The bucket --stage uploads to.") var stageBucket: String = "cohort-staging"
+    @Option(help: "Start it only after job JOB has ended: JOB (every task of it succeeded, Slurm's afterok), JOB:any or JOB:notok (repeatable).") var after: [String] = []
     @Option(help: "table (the id alone) or json") var output: OutputFormat = .table
 
     func say(_ id: String) {
@@ -22,11 +23,37 @@ struct Submit: ParsableCommand {
     func run() throws {
         var job: JobSpec
         do { job = try JobFile.load(path: file) } catch { throw Exit.badInput(error) }
+        var dependencies: [JobDependency] = []
+        for text in after {
+            guard let dependency = JobDependency.parse(text) else { throw Exit.badInput("--after: expected JOB, JOB:ok, JOB:any or JOB:notok, found '\(text)'") }
+            dependencies.append(dependency)
+        }
+        if !dependencies.isEmpty { job.afterJobs = (job.afterJobs ?? []) + dependencies }
         if let pool { job.pool = pool }
         try Staging.apply(stage, bucket: stageBucket, to: &job)
         // Through the server when one runs (it checks, stores and starts at once), else
         // straight into the store, where the next server finds it.
         if let client = try Client.discover() {
+            // The file as written, with what the flags add as the API's parameters: the server
+            // reads it as this command did (its arrays, its own folder for relative programs).
+            if stage.isEmpty && !client.elsewhere {
+                var query = [("directory", URL(fileURLWithPath: file).deletingLastPathComponent().standardizedFileURL.path)]
+                if let pool { query.append(("pool", pool)) }
+                if disabled { query.append(("disabled", "true")) }
+                query += after.map { ("after", $0) }
+                let encoded = query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
+                let text: Data
+                do { text = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw Exit.badInput("\(file): \(error.localizedDescription)") }
+                do {
+                    let data = try client.call("POST", "/v1/jobs?" + encoded, body: text)
+                    let answer = try JSONDecoder().decode([String: String].self, from: data)
+                    return say(answer["id"] ?? "")
+                } catch let failure as Client.Failure where failure.status != 0 {
+                    throw Exit.badInput("\(file): \(failure.description)")
+                } catch let failure as Client.Failure {
+                    throw Exit.badInput(failure.description)
+                }
+            }
             // Programs the job file names by relative path are files here; a server elsewhere
             // gets them as resource files (through the object store).
             if client.elsewhere { try Staging.programs(of: &job, folder: URL(fileURLWithPath: file).deletingLastPathComponent().path, bucket: stageBucket) }

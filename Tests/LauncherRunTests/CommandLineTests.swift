@@ -631,3 +631,61 @@ final class LiveOutputTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["logs", id, "--all"], home: home).stdout, "sh[4]: served 4\nsh[7]: served 7\n")
     }
 }
+
+/// Jobs that wait for other jobs (`cohort submit --after`, a job file's dependsOn), through
+/// a real server.
+final class JobDependencyRunTests: XCTestCase {
+    func testJobsStartAfterTheJobsTheyWaitForOrEndUnrun() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "2"], home: home).exitCode, 0)
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        defer { _ = server.stop() }
+        func file(_ name: String, _ text: String) throws -> String {
+            let path = "\(home)/\(name).yaml"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        func submit(_ words: [String]) throws -> String {
+            let result = try Harness.cohort(["submit"] + words, home: home)
+            XCTAssertEqual(result.exitCode, 0, result.stderr)
+            return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let stamp = "[/bin/sh, -c, 'date +%s.%N']"
+        let mesh = try submit([try file("mesh", "id: mesh\nconstraints: { maxWallClockTime: 5m }\ntasks:\n  - { id: m, commandLine: [/bin/sh, -c, 'sleep 1.5; date +%s.%N'] }\n")])
+        let solve = try submit(["--after", mesh, try file("solve", "id: solve\ntasks:\n  - { id: s, commandLine: \(stamp), array: 1-3 }\n")])
+        let rescue = try submit(["--after", "\(mesh):notok", try file("rescue", "id: rescue\ntasks:\n  - { id: r, commandLine: \(stamp) }\n")])
+        let report = try submit([try file("report", "id: report\ndependsOn: [{ job: \(solve), condition: afterany }, \(rescue)]\ntasks:\n  - { id: p, commandLine: \(stamp) }\n")])
+        let missing = try Harness.cohort(["submit", "--after", "nosuch", try file("x", "id: x\ntasks: [{ id: a, commandLine: 'true' }]\n")], home: home)
+        XCTAssertEqual(missing.exitCode, 2)
+        XCTAssertTrue(missing.stderr.contains("no job 'nosuch' is stored to wait for"), missing.stderr)
+        XCTAssertEqual(try Harness.cohort(["submit", "--after", "mesh:maybe", "\(home)/x.yaml"], home: home).exitCode, 2)
+
+        XCTAssertEqual(try Harness.waitCompleted(mesh, home: home, timeout: 60).succeeded, 1)
+        XCTAssertEqual(try Harness.waitCompleted(solve, home: home, timeout: 60).succeeded, 3, "an array, from a job file submitted through the server")
+        let store = try JobStore(stateDirectory: home)
+        func time(_ job: String, _ index: Int = 0) throws -> Double {
+            let attempt = try XCTUnwrap(try store.tasks(jobId: job)[index].attempts.last)
+            return Double(Harness.read("\(attempt.directory)/stdout.txt").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        }
+        let meshEnd = try time(mesh)
+        for index in 0..<3 { XCTAssertGreaterThan(try time(solve, index), meshEnd, "solve started after mesh ended") }
+        let rescued = try Harness.waitCompleted(rescue, home: home, timeout: 60)
+        XCTAssertEqual(rescued.failed, 1)
+        let reason = try XCTUnwrap(try store.tasks(jobId: rescue).first?.failure)
+        XCTAssertEqual(reason.category, .dependencyFailed)
+        XCTAssertEqual(reason.message, "job \(mesh) succeeded; this job waited for it with afternotok")
+        XCTAssertTrue(try store.tasks(jobId: rescue).first?.attempts.isEmpty == true, "it never ran")
+        let reported = try Harness.waitCompleted(report, home: home, timeout: 60)
+        XCTAssertEqual(reported.failed, 1, "rescue did not succeed, and report asked afterok of it")
+        let shown = try Harness.cohort(["job", "show", solve], home: home)
+        XCTAssertTrue(shown.stdout.contains("waits for job \(mesh) (afterok) to end"), shown.stdout)
+
+        // cohort run (no server) does not wait: a job whose dependency has not ended is refused at once.
+        let alone = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["submit", try file("later", "id: later\ntasks: [{ id: a, commandLine: 'true' }]\n")], home: alone).exitCode, 0)
+        let early = try Harness.cohort(["run", try file("early", "id: early\ndependsOn: [later]\ntasks: [{ id: a, commandLine: 'true' }]\n")], home: alone)
+        XCTAssertEqual(early.exitCode, 2, early.stderr)
+        XCTAssertTrue(early.stderr.contains("dependsOn: job later has not ended yet"), early.stderr)
+    }
+}

@@ -157,3 +157,43 @@ final class TaskArrayTests: XCTestCase {
         XCTAssertTrue(ended.tasks.allSatisfy { $0.failure?.category == .cancelled }, "\(ended.tasks.map { $0.failure?.category })")
     }
 }
+
+/// Dependencies between jobs: the job file's `dependsOn`, `--after`'s words.
+final class JobDependencyTests: XCTestCase {
+    func testAJobFileNamesTheJobsItWaitsFor() throws {
+        let job = try JobFile.parse("""
+            id: solve
+            dependsOn: [mesh, { job: check, condition: afternotok }, { job: any, condition: afterany }]
+            tasks: [{ id: a, commandLine: 'true' }]
+            """, file: "solve.yaml")
+        XCTAssertEqual(job.afterJobs, [JobDependency(job: "mesh"), JobDependency(job: "check", condition: .afternotok), JobDependency(job: "any", condition: .afterany)])
+        func error(_ dependsOn: String) -> SpecError? {
+            do { _ = try JobFile.parse("id: solve\ndependsOn: \(dependsOn)\ntasks: [{ id: a, commandLine: 'true' }]\n", file: "s.yaml"); return nil } catch { return error }
+        }
+        XCTAssertEqual(error("[{ job: mesh, condition: afterwards }]")?.message, "unknown condition 'afterwards' (expected afterok, afterany, afternotok)")
+        XCTAssertEqual(error("[{ job: mesh, condition: afterwards }]")?.field, "dependsOn[0].condition")
+        XCTAssertEqual(error("[solve]")?.message, "a job cannot depend on itself")
+        XCTAssertEqual(error("[{ condition: afterok }]")?.message, "a job dependency needs the job's id: {job: mesh, condition: afterok}")
+        XCTAssertEqual(error("['bad id']")?.field, "dependsOn[0]")
+        // What a JobSpec is encoded as reads back the same (cohort submit --stage sends that).
+        var spec = job
+        spec.maxWallClockTime = nil
+        let encoded = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self)
+        XCTAssertEqual(try JobFile.parse(encoded, file: "encoded").afterJobs, spec.afterJobs)
+    }
+
+    func testAfterWords() {
+        XCTAssertEqual(JobDependency.parse("mesh"), JobDependency(job: "mesh"))
+        XCTAssertEqual(JobDependency.parse("mesh:ok"), JobDependency(job: "mesh"))
+        XCTAssertEqual(JobDependency.parse("mesh:any"), JobDependency(job: "mesh", condition: .afterany))
+        XCTAssertEqual(JobDependency.parse("mesh:notok"), JobDependency(job: "mesh", condition: .afternotok))
+        XCTAssertEqual(JobDependency.parse("mesh:afterany"), JobDependency(job: "mesh", condition: .afterany))
+        XCTAssertNil(JobDependency.parse("mesh:sometimes"))
+        XCTAssertNil(JobDependency.parse(":ok"))
+        XCTAssertNil(JobDependency.parse("a:b:c"))
+        XCTAssertTrue(JobDependency(job: "x").isSatisfied(succeeded: true))
+        XCTAssertFalse(JobDependency(job: "x").isSatisfied(succeeded: false))
+        XCTAssertTrue(JobDependency(job: "x", condition: .afternotok).isSatisfied(succeeded: false))
+        XCTAssertTrue(JobDependency(job: "x", condition: .afterany).isSatisfied(succeeded: false))
+    }
+}

@@ -130,6 +130,9 @@ public struct JobSpec: Codable, Sendable, Equatable {
     public var incarnation: String?
     /// What a failed task does to the job (Azure's onTaskFailure; default noaction).
     public var onTaskFailure: TaskFailureAction?
+    /// Jobs this one waits for (Slurm's --dependency): the service starts it once they have
+    /// ended as it asks, and ends it unrun if they ended otherwise.
+    public var afterJobs: [JobDependency]?
 
     /// The job's name in the work tree and in process markers: `<id>.<incarnation>`.
     public var workKey: String { incarnation.map { "\(id).\($0)" } ?? id }
@@ -174,4 +177,41 @@ public struct NodeTaskSpec: Codable, Sendable, Equatable {
 public enum TaskEnvironmentLimits {
     public static let maximumVariables = 4096
     public static let maximumBytes = 256 << 10
+}
+
+/// A job another waits for, and how it must have ended: Slurm's dependency kinds.
+public struct JobDependency: Codable, Sendable, Equatable {
+    public enum Condition: String, Codable, Sendable, CaseIterable {
+        /// Every task of it succeeded.
+        case afterok
+        /// It ended, however.
+        case afterany
+        /// A task of it did not succeed.
+        case afternotok
+    }
+    public var job: String
+    public var condition: Condition
+
+    public init(job: String, condition: Condition = .afterok) {
+        self.job = job
+        self.condition = condition
+    }
+
+    /// Whether a job that ended, every task succeeding or not, lets the waiting one run.
+    public func isSatisfied(succeeded: Bool) -> Bool {
+        switch condition {
+        case .afterok: succeeded
+        case .afterany: true
+        case .afternotok: !succeeded
+        }
+    }
+
+    /// `JOB`, `JOB:ok`, `JOB:any` or `JOB:notok` (`cohort submit --after`).
+    public static func parse(_ text: String) -> JobDependency? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 2, let job = parts.first, !job.isEmpty else { return nil }
+        guard parts.count == 2 else { return JobDependency(job: job) }
+        guard let condition = Condition(rawValue: "after" + parts[1]) ?? Condition(rawValue: parts[1]) else { return nil }
+        return JobDependency(job: job, condition: condition)
+    }
 }

@@ -12,13 +12,22 @@ public enum Submission {
 
     /// Returns the id the job got (its own, or id-2, id-3… if taken).
     public static func submit(_ job: JobSpec, store: JobStore, pools: PoolStore, held: Bool = false) throws -> String {
-        try store.submit(job, units: check(job, pools: pools), held: held)
+        try checkDependencies(job, store: store)
+        return try store.submit(job, units: check(job, pools: pools), held: held)
     }
 
     /// The same through the store's group-commit queue (the API).
     public static func submit(_ job: JobSpec, store: JobStore, pools: PoolStore, held: Bool = false) async throws -> String {
+        try checkDependencies(job, store: store)
         let units = try check(job, pools: pools)
         return try await store.submissions.submit(job, units: units, held: held)
+    }
+
+    /// A job waits only for jobs that are stored.
+    static func checkDependencies(_ job: JobSpec, store: JobStore) throws {
+        guard let after = job.afterJobs, !after.isEmpty else { return }
+        let missing = try store.missingJobs(after)
+        guard missing.isEmpty else { throw Refused(description: "no job '\(missing[0])' is stored to wait for", field: "dependsOn") }
     }
 
     /// The job's units, once its pool exists and every task can fit it.

@@ -269,8 +269,10 @@ struct Field {
     /// The job, and for each of its tasks the index of the task in the file it came from.
     func job() throws(SpecError) -> (JobSpec, [Int]) {
         let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask",
-                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies"],
-                           aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment"])
+                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies", "dependsOn"],
+                           // (afterJobs, preparation, release: how a JobSpec names them encoded as JSON)
+                           aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment",
+                                     "afterJobs": "dependsOn", "preparation": "jobPreparationTask", "release": "jobReleaseTask"])
         guard let id = f["id"] else { throw error("a job needs an id") }
         let jobId = try id.identifier()
         var pool = "local"
@@ -345,7 +347,33 @@ struct Field {
         }
         job.preparation = try f["jobPreparationTask"]?.nodeTask(preparation: true)
         job.release = try f["jobReleaseTask"]?.nodeTask(preparation: false)
+        job.afterJobs = try f["dependsOn"]?.jobDependencies(of: jobId)
         return (job, sources)
+    }
+
+    /// A job's dependsOn: other jobs, `mesh` (afterok) or `{job: mesh, condition: afterany}`.
+    func jobDependencies(of jobId: String) throws(SpecError) -> [JobDependency] {
+        var dependencies: [JobDependency] = []
+        for item in try list() {
+            var dependency: JobDependency
+            if case .mapping = item.node {
+                let d = try item.object(known: ["job", "condition"])
+                guard let job = d["job"] else { throw item.error("a job dependency needs the job's id: {job: mesh, condition: afterok}") }
+                dependency = JobDependency(job: try job.identifier())
+                if let condition = d["condition"] {
+                    let text = try condition.string()
+                    guard let value = JobDependency.Condition(rawValue: text.lowercased()) else {
+                        throw condition.error("unknown condition '\(text.prefix(40))' (expected \(JobDependency.Condition.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    dependency.condition = value
+                }
+            } else {
+                dependency = JobDependency(job: try item.identifier())
+            }
+            guard dependency.job != jobId else { throw item.error("a job cannot depend on itself") }
+            dependencies.append(dependency)
+        }
+        return dependencies
     }
 
     static func hasJobAction(_ conditions: ExitConditions) -> Bool {

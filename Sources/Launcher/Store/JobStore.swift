@@ -67,6 +67,11 @@ public final class JobStore: @unchecked Sendable {
         job.incarnation = JobSpec.newIncarnation()
         try insert(db, job, units: units, runner: nil)
         if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
+        if let after = job.afterJobs, !after.isEmpty {
+            let what = after.map { "\($0.job) (\($0.condition.rawValue))" }.joined(separator: ", ")
+            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'waiting', ?)",
+                           arguments: [Date().timeIntervalSince1970, job.id, "waits for job \(what) to end"])
+        }
         return job.id
     }
 
@@ -131,17 +136,67 @@ public final class JobStore: @unchecked Sendable {
         let skipped = pools.sorted()
         let notSkipped = skipped.isEmpty ? "" : " AND pool NOT IN (\(skipped.map { _ in "?" }.joined(separator: ", ")))"
         return try database.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT spec, started FROM job WHERE state = 'active' AND held = 0\(notSkipped) ORDER BY priority DESC, submitted, rowid",
+            let rows = try Row.fetchAll(db, sql: "SELECT id, spec, started FROM job WHERE state = 'active' AND held = 0\(notSkipped) ORDER BY priority DESC, submitted, rowid",
                                         arguments: StatementArguments(skipped))
-            guard !rows.isEmpty else { return [] }
-            try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE state = 'active' AND held = 0\(notSkipped)",
-                           arguments: StatementArguments([now, Int(getpid())] as [any DatabaseValueConvertible]) + StatementArguments(skipped))
-            return try rows.map { row in
+            var claimed: [Claimed] = []
+            for row in rows {
+                let spec = try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8))
+                // A job that waits for others stays queued until they have ended, and
+                // ends unrun if they ended otherwise than it asks.
+                switch try Self.dependencies(db, spec.afterJobs ?? []) {
+                case .waiting: continue
+                case .unsatisfied(let reason):
+                    try Self.endUnrun(db, jobId: row["id"], failure: Failure(category: .dependencyFailed, message: reason), kind: "dependency")
+                    continue
+                case .satisfied: break
+                }
+                try db.execute(sql: "UPDATE job SET state = 'running', started = COALESCE(started, ?), runner_pid = ? WHERE id = ?",
+                               arguments: [now, Int(getpid()), row["id"] as String])
                 let started = row["started"] as Double?
-                return Claimed(spec: try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), resumed: started != nil,
-                               started: Date(timeIntervalSince1970: started ?? now))
+                claimed.append(Claimed(spec: spec, resumed: started != nil, started: Date(timeIntervalSince1970: started ?? now)))
+            }
+            return claimed
+        }
+    }
+
+    enum DependencyState: Equatable { case satisfied, waiting, unsatisfied(String) }
+
+    /// Whether the jobs waited for have all ended as asked.
+    static func dependencies(_ db: Database, _ after: [JobDependency]) throws -> DependencyState {
+        var waiting = false
+        for dependency in after {
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT job.state, SUM(task.result IS NOT 'success') AS unsuccessful
+                FROM job LEFT JOIN task ON task.job_id = job.id WHERE job.id = ? GROUP BY job.id
+                """, arguments: [dependency.job])
+            else { return .unsatisfied("job \(dependency.job), which it waits for (\(dependency.condition.rawValue)), is no longer stored") }
+            guard (row["state"] as String) == JobState.completed.rawValue else { waiting = true; continue }
+            let succeeded = (row["unsuccessful"] as Int? ?? 0) == 0
+            if !dependency.isSatisfied(succeeded: succeeded) {
+                return .unsatisfied("job \(dependency.job) \(succeeded ? "succeeded" : "did not succeed"); this job waited for it with \(dependency.condition.rawValue)")
             }
         }
+        return waiting ? .waiting : .satisfied
+    }
+
+    /// Why a job that waits for `after` cannot start now (one has not ended, or ended
+    /// otherwise than asked), or nil: `cohort run`, which does not wait, asks.
+    public func unmetDependency(_ after: [JobDependency]) throws -> String? {
+        try database.read { db in
+            for dependency in after {
+                switch try Self.dependencies(db, [dependency]) {
+                case .satisfied: continue
+                case .waiting: return "job \(dependency.job) has not ended yet"
+                case .unsatisfied(let reason): return reason
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Whether `after`'s jobs are stored (a job may wait only for one that exists).
+    public func missingJobs(_ after: [JobDependency]) throws -> [String] {
+        try database.read { db in try after.map(\.job).filter { try !Self.exists(db, $0) } }
     }
 
     /// Puts a job this server claimed but cannot start now back in the queue, as if never
@@ -183,13 +238,15 @@ public final class JobStore: @unchecked Sendable {
 
     /// Ends a queued job that can never run, with the reason on each task.
     public func reject(jobId: String, reason: String) throws {
-        let failure = try Self.json(Failure(category: .rejected, message: reason))
+        try database.write { db in try Self.endUnrun(db, jobId: jobId, failure: Failure(category: .rejected, message: reason), kind: "rejected") }
+    }
+
+    /// Ends a queued job without running it: every task fails with `failure`; an event says why.
+    static func endUnrun(_ db: Database, jobId: String, failure: Failure, kind: String) throws {
         let now = Date().timeIntervalSince1970
-        try database.write { db in
-            try db.execute(sql: "UPDATE task SET state = 'completed', result = 'failure', failure = ? WHERE job_id = ?", arguments: [failure, jobId])
-            try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [now, jobId])
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'rejected', ?)", arguments: [now, jobId, reason])
-        }
+        try db.execute(sql: "UPDATE task SET state = 'completed', result = 'failure', failure = ? WHERE job_id = ?", arguments: [try json(failure), jobId])
+        try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [now, jobId])
+        try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)", arguments: [now, jobId, kind, failure.message])
     }
 
     /// `base`, or `base-2`, `base-3`… whichever is not stored yet.
