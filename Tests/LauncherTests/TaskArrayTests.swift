@@ -197,3 +197,50 @@ final class JobDependencyTests: XCTestCase {
         XCTAssertTrue(JobDependency(job: "x", condition: .afterany).isSatisfied(succeeded: false))
     }
 }
+
+/// `cohort submit --stage` (and a submission to a server elsewhere) sends the job as its
+/// JobSpec encoded in JSON, which the server reads as a job file: every field must read back.
+final class EncodedJobTests: XCTestCase {
+    func testAnEncodedJobReadsBackAsTheSameJob() throws {
+        let job = try JobFile.parse("""
+            id: rich
+            pool: local
+            priority: 5
+            environment: { CASE: wing }
+            constraints: { maxWallClockTime: 2h }
+            onTaskFailure: performexitoptionsjobaction
+            dependsOn: [mesh, { job: check, condition: afterany }]
+            jobPreparationTask: { commandLine: 'echo prep', waitForSuccess: true, environment: { A: b } }
+            jobReleaseTask: { commandLine: 'echo release' }
+            tasks:
+              - id: pi
+                commandLine: ./pi --seed {index}
+                array: 1-3%2
+                constraints: { maxWallClockTime: 90s, maxTaskRetryCount: 2, killGracePeriod: 3s }
+                requiredSlots: 2
+                exitConditions: { exitCodes: [{ code: 3, exitOptions: { jobAction: terminate } }] }
+              - id: cfd
+                commandLine: [./solver, '{mesh}']
+                sweep: { mesh: [coarse, fine] }
+                multiInstance: { instances: 2, processesPerNode: 2, coordinationCommandLine: 'true', transport: tcp, replicas: 2, mpirunOptions: [--bind-to, core] }
+                outputFiles: [{ filePattern: 'out/*', destination: { container: { containerUrl: 's3://results/x', path: '{mesh}' } }, uploadOptions: { uploadCondition: taskSuccess } }]
+                resourceFiles: [{ httpUrl: 'http://example.com/mesh.msh', filePath: 'mesh.msh', fileMode: '0644' }]
+                workingDirectory: /tmp
+                dependsOn: [pi]
+            """, file: "rich.yaml")
+        let encoded = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)
+        let again = try JobFile.parse(encoded, file: "encoded")
+        XCTAssertEqual(again, job, encoded)
+        // An element as written by hand is held to the same rules.
+        func error(_ task: String) -> SpecError? {
+            do { _ = try JobFile.parse("id: j\ntasks:\n  - \(task)\n", file: "j.yaml"); return nil } catch { return error }
+        }
+        XCTAssertEqual(error("{ id: 'pi[2]', commandLine: x, array: { task: pi, index: 3, count: 4 } }")?.message,
+                       "element 3 of array pi has the id pi[3], not pi[2]")
+        XCTAssertEqual(error("{ id: 'pi[3]', commandLine: x, array: { task: pi, index: 3, count: 4, parameters: [[OMPI_X, x]] } }")?.field,
+                       "tasks[0].array.parameters[0]")
+        XCTAssertEqual(error("{ id: 'pi[3]', commandLine: x }")?.message, "ids are 1-64 letters, digits, '-' or '_', found 'pi[3]'")
+        XCTAssertEqual(error("{ id: 'pi[3]', commandLine: x, array: { task: pi, index: 3, count: 4 }, throttle: 2 }")?.message,
+                       "an array's element (array: {task, index, …}) takes no sweep or throttle of its own")
+    }
+}

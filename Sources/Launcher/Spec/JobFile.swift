@@ -269,7 +269,7 @@ struct Field {
     /// The job, and for each of its tasks the index of the task in the file it came from.
     func job() throws(SpecError) -> (JobSpec, [Int]) {
         let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask",
-                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies", "dependsOn"],
+                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies", "dependsOn", "maxWallClockTime"],
                            // (afterJobs, preparation, release: how a JobSpec names them encoded as JSON)
                            aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment",
                                      "afterJobs": "dependsOn", "preparation": "jobPreparationTask", "release": "jobReleaseTask"])
@@ -306,10 +306,14 @@ struct Field {
                 tasks[index].dependsOn = tasks[index].dependsOn.flatMap { elements[$0] ?? [$0] }
             }
         }
-        var limit: Double?
+        // (maxWallClockTime at the top: how a JobSpec encoded as JSON gives it)
+        var limit = try f["maxWallClockTime"]?.duration()
         if let c = f["constraints"] {
             let constraints = try c.object(known: ["maxWallClockTime"])
-            limit = try constraints["maxWallClockTime"]?.duration()
+            if let given = constraints["maxWallClockTime"] {
+                if limit != nil { throw given.error("maxWallClockTime is given twice: here and at the top of the job") }
+                limit = try given.duration()
+            }
         }
         var job = JobSpec(id: jobId, pool: pool, priority: try f["priority"]?.int(minimum: -1000) ?? 0,
                           tasks: tasks, environment: try f["environment"]?.environment() ?? [:], maxWallClockTime: limit)
@@ -455,6 +459,9 @@ struct Field {
     func nodeTask(preparation: Bool) throws(SpecError) -> NodeTaskSpec {
         var known = ["id", "commandLine", "environment", "constraints", "maxWallClockTime", "resourceFiles"]
         if preparation { known += ["waitForSuccess", "rerunOnNodeRebootAfterSuccess"] }
+        // A JobSpec encoded as JSON names it `release` and says waitForSuccess: true, which a
+        // release task means anyway; Azure's jobReleaseTask has no such field.
+        if !preparation && path.hasSuffix("release") { known.append("waitForSuccess") }
         let f = try object(known: known, aliases: ["environmentSettings": "environment"])
         guard let command = f["commandLine"] else { throw error("a \(preparation ? "job preparation" : "job release") task needs a commandLine") }
         var limit = try f["maxWallClockTime"]?.duration()
@@ -465,12 +472,23 @@ struct Field {
         var wait = true
         if let w = f["waitForSuccess"] {
             guard case let .scalar(scalar) = w.node, let value = Bool(scalar.string.lowercased()) else { throw w.error("expected true or false") }
+            guard preparation || value else { throw w.error("waitForSuccess is the job preparation task's; a release task runs after the job's tasks anyway") }
             wait = value
         }
         var spec = NodeTaskSpec(commandLine: try command.commandLine(), environment: try f["environment"]?.environment() ?? [:],
                                 maxWallClockTime: limit, waitForSuccess: wait)
         spec.resourceFiles = try f["resourceFiles"]?.resourceFiles()
         return spec
+    }
+
+    /// An array's element's id: `ID[index]`.
+    func elementIdentifier() throws(SpecError) -> String {
+        let value = try string()
+        guard value.hasSuffix("]"), let open = value.firstIndex(of: "["),
+              (try? Field(node: .scalar(.init(String(value[..<open]))), path: path, file: file).identifier()) != nil,
+              Int(value[value.index(after: open)..<value.index(before: value.endIndex)]) != nil
+        else { throw error("an array's element's id is ID[index], found '\(value.prefix(80))'") }
+        return value
     }
 
     /// Ids as Azure Batch allows them: letters, digits, '-' and '_', at most 64.
@@ -484,8 +502,14 @@ struct Field {
 
     /// A task of the file: one, or one per element of its array or sweep.
     func tasks() throws(SpecError) -> [TaskSpec] {
-        let task = try task()
+        var task = try task()
         let f = try object(known: Self.taskFields, aliases: Self.taskAliases)
+        if let array = f["array"], case .mapping = array.node {
+            // One element already (a JobSpec encoded as JSON names it so): taken as it is.
+            if let other = f["sweep"] ?? f["throttle"] { throw other.error("an array's element (array: {task, index, …}) takes no sweep or throttle of its own") }
+            task.array = try array.arrayElement(id: task.id)
+            return [task]
+        }
         guard f["array"] != nil || f["sweep"] != nil else {
             if let throttle = f["throttle"] { throw throttle.error("throttle limits the elements of an array or a sweep; this task has neither") }
             return [task]
@@ -510,6 +534,35 @@ struct Field {
             elements = TaskArrays.combinations(parameters).enumerated().map { ($0.offset, $0.element) }
         }
         return TaskArrays.expand(task, elements: elements, throttle: throttle)
+    }
+
+    /// `{task, index, count, throttle, parameters}`: which element of an array a task is.
+    func arrayElement(id: String) throws(SpecError) -> ArrayElement {
+        let f = try object(known: ["task", "index", "count", "throttle", "parameters"])
+        guard let task = f["task"], let index = f["index"], let count = f["count"] else { throw error("an array's element needs task, index and count") }
+        var element = ArrayElement(task: try task.identifier(), index: try index.int(minimum: 0, maximum: TaskArrays.maximumIndex),
+                                   count: try count.int(minimum: 1, maximum: TaskArrays.maximumElements), throttle: try f["throttle"]?.int(minimum: 1))
+        guard id == "\(element.task)[\(element.index)]" else { throw error("element \(element.index) of array \(element.task) has the id \(element.task)[\(element.index)], not \(id)") }
+        if let parameters = f["parameters"] {
+            var pairs: [[String]] = []
+            for pair in try parameters.list() {
+                let words = try pair.stringList()
+                guard words.count == 2 else { throw pair.error("a parameter is [name, value]") }
+                try pair.checkParameterName(words[0])
+                pairs.append(words)
+            }
+            element.parameters = pairs
+        }
+        return element
+    }
+
+    /// A sweep's parameter becomes a variable of its name in each element.
+    func checkParameterName(_ name: String) throws(SpecError) {
+        guard name != "index" else { throw error("'index' is the element's number ({index}); name the parameter otherwise") }
+        guard name.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
+              name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
+        else { throw error("'\(name.prefix(80))' cannot name a parameter: each element gets it as a variable (letters, digits and _)") }
+        if let problem = LaunchPolicy.problem(variable: name) { throw error(problem) }
     }
 
     /// `1-100%8`, `0,6,16-32`, `0-15:4` (Slurm's --array), a single index, or a list of them.
@@ -540,11 +593,7 @@ struct Field {
         for (key, value) in mapping {
             let name = try Field(node: key, path: path, file: file).string()
             let field = child(name, value)
-            guard name != "index" else { throw field.error("'index' is the element's number ({index}); name the parameter otherwise") }
-            guard name.first.map({ $0 == "_" || ($0.isASCII && $0.isLetter) }) == true,
-                  name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) })
-            else { throw field.error("'\(name.prefix(80))' cannot name a parameter: each element gets it as a variable (letters, digits and _)") }
-            if let problem = LaunchPolicy.problem(variable: name) { throw field.error(problem) }
+            try field.checkParameterName(name)
             let values = try field.stringList()
             guard !values.isEmpty else { throw field.error("a parameter needs at least one value") }
             combinations *= values.count
@@ -564,10 +613,12 @@ struct Field {
                            aliases: Self.taskAliases)
         guard let id = f["id"] else { throw error("a task needs an id") }
         guard let command = f["commandLine"] else { throw error("a task needs a commandLine") }
+        var isElement = false
+        if let array = f["array"], case .mapping = array.node { isElement = true }
         // Azure's shape (multiInstanceSettings) means Azure's meaning: the commandLine runs
         // once, on the primary node, and starts its own mpirun.
         let azureShape = node["multiInstanceSettings"] != nil
-        var task = TaskSpec(id: try id.identifier(), commandLine: try command.commandLine(),
+        var task = TaskSpec(id: isElement ? try id.elementIdentifier() : try id.identifier(), commandLine: try command.commandLine(),
                             dependsOn: try f["dependsOn"]?.dependencies() ?? [],
                             multiInstance: try f["multiInstance"]?.multiInstance(azureShape: azureShape),
                             constraints: try f["constraints"]?.constraints() ?? Constraints(),
