@@ -180,6 +180,7 @@ struct TaskCommand: ParsableCommand {
                 if !perNode.isEmpty { print("  non-zero on: " + perNode.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
                 if let transport = attempt.transport { print("  transport: \(transport.rawValue)") }
                 if let id = attempt.slurmJobId { print("  slurm job: \(id)") }
+                if let phases = attempt.phases, !phases.isEmpty { print("  phases: \(AttemptPhase.line(phases))") }
                 if !attempt.launchedCommand.isEmpty { print("  command: \(CommandLineWords.shellJoin(attempt.launchedCommand))") }
                 print("  directory: \(attempt.directory)")
                 if let failure = attempt.failure {

@@ -689,3 +689,33 @@ final class JobDependencyRunTests: XCTestCase {
         XCTAssertTrue(early.stderr.contains("dependsOn: job later has not ended yet"), early.stderr)
     }
 }
+
+/// Where an attempt's time went: each step of its way, recorded and shown.
+final class AttemptPhaseTests: XCTestCase {
+    func testEveryAttemptRecordsItsStepsInOrder() throws {
+        let mpi = TaskSpec.shell("mpi", "sleep 0.3", multi: MultiInstance(instances: 2, processesPerNode: 1, coordinationCommandLine: ["/bin/sh", "-c", "sleep 0.2"], transport: .shm, launch: .raw))
+        let single = TaskSpec.shell("single", "sleep 0.4")
+        let run = try Harness.run(JobSpec(id: "phases", pool: "local", tasks: [mpi, single]))
+        XCTAssertTrue(run.succeeded)
+        func phases(_ id: String) throws -> [AttemptPhase] { try XCTUnwrap(run.tasks.first { $0.taskId == id }?.attempts.first?.phases) }
+        let multi = try phases("mpi"), one = try phases("single")
+        XCTAssertEqual(multi.map(\.name), [.queued, .allocated, .nodesReady, .staged, .coordinated, .launched, .ended, .swept])
+        XCTAssertEqual(one.map(\.name), [.queued, .allocated, .nodesReady, .staged, .launched, .ended, .swept])
+        for list in [multi, one] { XCTAssertEqual(list.map(\.at), list.map(\.at).sorted(), "in time order: \(AttemptPhase.line(list))") }
+        func span(_ list: [AttemptPhase], _ from: AttemptPhase.Name, _ to: AttemptPhase.Name) -> Double {
+            list.first { $0.name == to }!.at.timeIntervalSince(list.first { $0.name == from }!.at)
+        }
+        XCTAssertGreaterThanOrEqual(span(multi, .staged, .coordinated), 0.2, AttemptPhase.line(multi))
+        XCTAssertGreaterThanOrEqual(span(multi, .launched, .ended), 0.3, AttemptPhase.line(multi))
+        XCTAssertGreaterThanOrEqual(span(one, .launched, .ended), 0.4, AttemptPhase.line(one))
+
+        // Shown by cohort task show, and kept by the store.
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["run", "--quiet", "--", "/bin/sh", "-c", "sleep 0.2"], home: home).exitCode, 0)
+        let id = try XCTUnwrap(try JobStore(stateDirectory: home).jobs().first?.id)
+        let shown = try Harness.cohort(["task", "show", id, "sh"], home: home)
+        XCTAssertTrue(shown.stdout.contains("  phases: queued → allocated +"), shown.stdout)
+        XCTAssertTrue(shown.stdout.contains("→ launched +") && shown.stdout.contains("→ ended +"), shown.stdout)
+        XCTAssertEqual(try JobStore(stateDirectory: home).tasks(jobId: id).first?.attempts.first?.phases?.last?.name, .swept)
+    }
+}

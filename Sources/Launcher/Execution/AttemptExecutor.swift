@@ -46,6 +46,9 @@ public struct AttemptExecutor: Sendable {
             self.cancellation = cancellation
         }
 
+        /// The steps its attempt reached before it was handed over (queued, allocated, nodes ready).
+        public var phases: [AttemptPhase] = []
+
         /// The work tree's id (`ExecutionSettings.stateId`); every marker starts with it.
         public var stateId: String = ""
         /// The job incarnation's name (`JobSpec.workKey`): its directory and markers.
@@ -99,6 +102,7 @@ public struct AttemptExecutor: Sendable {
         var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
         attempt.markerId = work.attemptId
+        if !work.phases.isEmpty { attempt.phases = work.phases }
         do {
             if pool.kind == .slurm && !runsThroughAgents(work) {
                 try runOnSlurm(work, nodes, directory, &attempt)
@@ -112,7 +116,11 @@ public struct AttemptExecutor: Sendable {
         } catch {
             attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
         }
-        uploadOutputFiles(work, nodes: nodes, directory: directory, attempt: &attempt)
+        if attempt.phases?.contains(where: { $0.name == .launched }) == true { attempt.reached(.ended) }
+        if !(work.task.outputFiles ?? []).isEmpty {
+            uploadOutputFiles(work, nodes: nodes, directory: directory, attempt: &attempt)
+            attempt.reached(.uploaded)
+        }
         attempt.end = Date()
         // Nothing of an attempt may outlive it, on any node of the group: not even of one that
         // succeeded, whose daemons (setsid, double fork) left its process group. The local
@@ -129,7 +137,7 @@ public struct AttemptExecutor: Sendable {
         } else {
             let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
             let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost, newerThan: window.floor)
-            if !unswept.isEmpty { attempt.unsweptNodes = unswept }
+            if !unswept.isEmpty { attempt.unsweptNodes = unswept } else { attempt.reached(.swept) }
         }
         return attempt
     }
@@ -280,6 +288,8 @@ public struct AttemptExecutor: Sendable {
         let start = environment.workingDirectory(0)
         attempt.launchedCommand = work.task.commandLine
         try stageResourceFiles(work.task.resourceFiles, into: start, node: node.id)
+        attempt.reached(.staged)
+        attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
                                         cancellation: work.cancellation ?? cancellation) {
             try launch(work.task.commandLine, on: node, directory: start, variables: variables, output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
@@ -314,12 +324,14 @@ public struct AttemptExecutor: Sendable {
         // is shared), the task's into the primary's working directory.
         try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file")
         try stageResourceFiles(work.task.resourceFiles, into: environment.workingDirectory(0), node: nodes[0].id)
+        attempt.reached(.staged)
 
         // 1. The coordination command on every node; the application starts only if all succeed.
         let started = Date()
         if let coordination = multi.coordinationCommandLine {
             try runCoordination(coordination, environment: environment, nodes: nodes, constraints: work.task.constraints,
                                 cancellation: work.cancellation ?? cancellation, attempt: &attempt)
+            attempt.reached(.coordinated)
         }
 
         // 2. The application: under mpirun, or as written (raw) on the master node.
@@ -372,6 +384,7 @@ public struct AttemptExecutor: Sendable {
         }
         // A raw launch runs on the group's first node (through its agent); mpirun runs here.
         let launchNode = multi.launch == .raw ? nodes[0] : Self.thisMachine(as: nodes[0].id)
+        attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
                                         cancellation: work.cancellation ?? cancellation) {
             try launch(arguments, on: launchNode, directory: environment.workingDirectory(0), variables: launcherVariables, output: directory,

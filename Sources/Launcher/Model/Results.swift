@@ -74,9 +74,41 @@ public struct Attempt: Codable, Sendable {
     public var markerId: String?
     /// The Slurm job that held the attempt's nodes, on a Slurm pool (`squeue`, `scancel`).
     public var slurmJobId: String?
+    /// Where its time went: each step of its way as it was reached, in order.
+    public var phases: [AttemptPhase]?
+
+    /// Notes that the attempt reached `phase` now.
+    public mutating func reached(_ phase: AttemptPhase.Name, at time: Date = Date()) {
+        phases = (phases ?? []) + [AttemptPhase(name: phase, at: time)]
+    }
 
     public var succeeded: Bool { failure == nil && exitCode == 0 }
     public var seconds: Double { (end ?? Date()).timeIntervalSince(start) }
+}
+
+/// A step of an attempt's way and when it was reached: queued (ready to run) → allocated
+/// (a node group taken) → nodesReady (health checks and job preparation done) → staged
+/// (resource files and packages in place) → coordinated (the coordination command done on
+/// every node) → launched (the application started) → ended → uploaded (output files) →
+/// swept (nothing of it left on its nodes).
+public struct AttemptPhase: Codable, Sendable, Equatable {
+    public enum Name: String, Codable, Sendable, CaseIterable {
+        case queued, allocated, nodesReady, staged, coordinated, launched, ended, uploaded, swept
+    }
+    public var name: Name
+    public var at: Date
+
+    public init(name: Name, at: Date) {
+        self.name = name
+        self.at = at
+    }
+
+    /// `queued → allocated +0.01 s → … → swept +0.00 s`: each step with the time since the one before.
+    public static func line(_ phases: [AttemptPhase]) -> String {
+        zip(phases.indices, phases).map { index, phase in
+            index == 0 ? phase.name.rawValue : "\(phase.name.rawValue) +\(String(format: "%.3f", phase.at.timeIntervalSince(phases[index - 1].at))) s"
+        }.joined(separator: " → ")
+    }
 }
 
 /// Azure's task states.

@@ -293,7 +293,10 @@ public final class JobRunner: @unchecked Sendable {
         for effect in effects {
             switch effect {
             case .launch(let unit, let group, let number):
-                let work = self.work(unit, number)
+                var prepared = self.work(unit, number)
+                prepared.phases = [AttemptPhase(name: .queued, at: unit.queuedAt), AttemptPhase(name: .allocated, at: unit.allocatedAt),
+                                   AttemptPhase(name: .nodesReady, at: Date())]
+                let work = prepared
                 let members = group.map { nodes[$0] }
                 background { [self] in post(.attemptEnded(unit, executor.run(work, on: members))) }
             case .failBeforeLaunch(let unit, let group, let number, let failure):

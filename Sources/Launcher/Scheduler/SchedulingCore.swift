@@ -53,6 +53,9 @@ public final class SchedulingCore {
         public internal(set) var launchedAt = Date.distantPast
         /// Counted among its throttled array's elements in flight (queued, placed or running).
         var throttled = false
+        /// When it last became ready to run, and when its current group was taken.
+        public internal(set) var queuedAt = Date.distantPast
+        public internal(set) var allocatedAt = Date.distantPast
 
         init(job: Job, task: TaskSpec, taskIndex: Int, replica: Int?, sequence: Int) {
             self.job = job
@@ -581,6 +584,7 @@ public final class SchedulingCore {
         placements += 1
         let group = allocated.sorted()  // in pool order: the first node is the master
         unit.group = group
+        unit.allocatedAt = now
         waitingCount -= 1
         runningCount += 1
         if unit.replica != nil { unit.job.replicaNodes[unit.task.id, default: []].formUnion(group) }
@@ -741,6 +745,7 @@ public final class SchedulingCore {
             waitingCount += 1
             effects.append(.attemptFinished(jobId: job.spec.id, task: unit.task, replica: unit.replica, attempt: attempt, state: .active))
             unit.queued = true
+            unit.queuedAt = now
             queues.push(unit)  // a retry waits for a new allocation, at its place in the queue
         } else {
             // Told before the job can be reported finished, so its record is complete.
@@ -754,6 +759,7 @@ public final class SchedulingCore {
 
     func enqueue(_ unit: Unit) {
         unit.state = .waiting
+        unit.queuedAt = now
         if let array = unit.task.array, let limit = array.throttle, !unit.throttled {
             let throttle = unit.job.throttles[array.task] ?? {
                 let made = Job.Throttle(limit: limit)

@@ -53,6 +53,7 @@ extension AttemptExecutor {
                                           startDirectory: work.task.workingDirectory)
         if let multi { try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file") }
         try stageResourceFiles(work.task.resourceFiles, into: environment.workingDirectory(0), node: nodes[0].id)
+        attempt.reached(.staged)
         let cancellation = work.cancellation ?? self.cancellation
         let name = Self.slurmJobName(work.attemptId)
         defer {
@@ -89,6 +90,7 @@ extension AttemptExecutor {
                     throw failure
                 }
             }
+            attempt.reached(.coordinated)
         }
 
         // 2. The application: every rank through `cohort rank-env` (its node's variables),
@@ -124,6 +126,7 @@ extension AttemptExecutor {
         let srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: perNode, mpi: multi != nil,
                                timeLimit: remaining.maxWallClockTime, workingDirectory: environment.workingDirectory(0), program: program)
         attempt.launchedCommand = srun.arguments
+        attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation) {
             try launch(srun.arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
                        output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
@@ -164,6 +167,7 @@ extension AttemptExecutor {
         if let limit = constraints.maxWallClockTime { arguments.append("--time=\(SrunCommand.slurmTime(limit))") }
         arguments += options.requestArguments + [script] + work.task.commandLine
         attempt.launchedCommand = arguments
+        attempt.reached(.launched)
         var variables = environment.variables(forNode: 0).merging(poolOpenMPIVariables(remote: true)) { $1 }
         for (name, value) in environment.userVariables { variables[name] = value }  // the job's own win
         variables.merge(slurm.environment([:])) { $1 }
