@@ -20,7 +20,11 @@ diagnose() {
   for pid in $(pgrep -f '\.xctest'); do
     echo "watchdog: the stacks of test process $pid:"
     if command -v gdb >/dev/null; then
-      timeout 120 gdb -p "$pid" -batch -ex "thread apply all bt 30" 2>/dev/null | grep -E '^(Thread|#)' | cut -c1-240
+      stacks=$(timeout 120 gdb -p "$pid" -batch -ex "thread apply all bt 30" 2>/dev/null | grep -E '^(Thread|#)' | cut -c1-240)
+      # The test's own frames first (its output is block-buffered: the last test printed may be an earlier one).
+      echo "watchdog: frames in the tests:"
+      grep -E '/Tests/' <<<"$stacks" || echo "(none)"
+      echo "$stacks"
     else
       echo "(gdb missing: bash scripts/setup.sh installs it)"
     fi

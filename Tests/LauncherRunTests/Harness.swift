@@ -97,23 +97,23 @@ enum Harness {
         let stderr: String
     }
 
-    /// Runs the cohort binary with a private state directory.
-    static func cohort(_ arguments: [String], home: String, directory: String? = nil, environment extra: [String: String] = [:]) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable("cohort"))
-        process.arguments = arguments
+    /// Runs the cohort binary with a private state directory. Its output goes to files, not
+    /// pipes: read one after the other, pipes deadlocked once a run's JSON passed the 64 KiB a
+    /// pipe holds while this side still waited for stderr's end.
+    static func cohort(_ arguments: [String], home: String, directory: String? = nil, environment extra: [String: String] = [:],
+                       timeout: Double = 600, file: StaticString = #filePath, line: UInt = #line) throws -> CLIResult {
         var environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         environment["COHORT_HOME"] = home
-        process.environment = environment
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLIResult(exitCode: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        let output = NSTemporaryDirectory() + "cohort-cli-\(UUID().uuidString)"
+        defer { unlink("\(output).out"); unlink("\(output).err") }
+        let child = try ChildProcess([executable("cohort")] + arguments, environment: environment, directory: directory,
+                                     stdout: "\(output).out", stderr: "\(output).err")
+        let deadline = Deadline(after: timeout, grace: 5) { child.signalGroup($0) }
+        let end = child.wait()
+        deadline.cancel()
+        let result = CLIResult(exitCode: end.code, stdout: read("\(output).out"), stderr: read("\(output).err"))
+        if deadline.fired { XCTFail("cohort \(arguments.joined(separator: " ")) did not end within \(Int(timeout)) s: \(result.stderr)", file: file, line: line) }
+        return result
     }
 }
 
