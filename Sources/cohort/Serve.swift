@@ -20,6 +20,19 @@ struct Submit: ParsableCommand {
         print(output == .json ? "{\"id\":\"\(id)\"}" : id)  // ids are letters, digits, '-' and '_'
     }
 
+    /// Submits through the API and says the id the job got; the server's refusal names the file.
+    func post(_ client: Client, _ path: String, body: Data) throws {
+        do {
+            let data = try client.call("POST", path, body: body)
+            let answer = try JSONDecoder().decode([String: String].self, from: data)
+            say(answer["id"] ?? "")
+        } catch let failure as Client.Failure where failure.status != 0 {
+            throw Exit.badInput("\(file): \(failure.description)")
+        } catch let failure as Client.Failure {
+            throw Exit.badInput(failure.description)
+        }
+    }
+
     func run() throws {
         var job: JobSpec
         do { job = try JobFile.load(path: file) } catch { throw Exit.badInput(error) }
@@ -44,29 +57,12 @@ struct Submit: ParsableCommand {
                 let encoded = query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
                 let text: Data
                 do { text = try Data(contentsOf: URL(fileURLWithPath: file)) } catch { throw Exit.badInput("\(file): \(error.localizedDescription)") }
-                do {
-                    let data = try client.call("POST", "/v1/jobs?" + encoded, body: text)
-                    let answer = try JSONDecoder().decode([String: String].self, from: data)
-                    return say(answer["id"] ?? "")
-                } catch let failure as Client.Failure where failure.status != 0 {
-                    throw Exit.badInput("\(file): \(failure.description)")
-                } catch let failure as Client.Failure {
-                    throw Exit.badInput(failure.description)
-                }
+                return try post(client, "/v1/jobs?" + encoded, body: text)
             }
             // Programs the job file names by relative path are files here; a server elsewhere
             // gets them as resource files (through the object store).
             if client.elsewhere { try Staging.programs(of: &job, folder: URL(fileURLWithPath: file).deletingLastPathComponent().path, bucket: stageBucket) }
-            let body = try JSONEncoder().encode(job)
-            do {
-                let data = try client.call("POST", "/v1/jobs\(disabled ? "?disabled=true" : "")", body: body)
-                let answer = try JSONDecoder().decode([String: String].self, from: data)
-                return say(answer["id"] ?? "")
-            } catch let failure as Client.Failure where failure.status != 0 {
-                throw Exit.badInput("\(file): \(failure.description)")
-            } catch let failure as Client.Failure {
-                throw Exit.badInput(failure.description)
-            }
+            return try post(client, "/v1/jobs\(disabled ? "?disabled=true" : "")", body: try JSONEncoder().encode(job))
         }
         let id: String
         do { id = try Submission.submit(job, store: Stored.jobs(), pools: PoolStore(stateDirectory: PoolStore.defaultStateDirectory), held: disabled) }

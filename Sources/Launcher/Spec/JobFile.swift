@@ -481,11 +481,14 @@ struct Field {
         return spec
     }
 
+    static func isIdentifier(_ value: some StringProtocol) -> Bool {
+        !value.isEmpty && value.count <= 64 && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
     /// An array's element's id: `ID[index]`.
     func elementIdentifier() throws(SpecError) -> String {
         let value = try string()
-        guard value.hasSuffix("]"), let open = value.firstIndex(of: "["),
-              (try? Field(node: .scalar(.init(String(value[..<open]))), path: path, file: file).identifier()) != nil,
+        guard value.hasSuffix("]"), let open = value.firstIndex(of: "["), Self.isIdentifier(value[..<open]),
               Int(value[value.index(after: open)..<value.index(before: value.endIndex)]) != nil
         else { throw error("an array's element's id is ID[index], found '\(value.prefix(80))'") }
         return value
@@ -494,7 +497,7 @@ struct Field {
     /// Ids as Azure Batch allows them: letters, digits, '-' and '_', at most 64.
     func identifier() throws(SpecError) -> String {
         let value = try string()
-        guard !value.isEmpty, value.count <= 64, value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+        guard Self.isIdentifier(value) else {
             throw error("ids are 1-64 letters, digits, '-' or '_', found '\(value)'")
         }
         return value
