@@ -43,6 +43,12 @@ static int in_namespace(const char *pid, const char *mine) {
 int cohort_kill_marked(const char *needle, int min_pid) { return cohort_kill_marked_in(&needle, 1, min_pid, 0); }
 
 int cohort_kill_marked_in(const char *const needles[], int count, int min_pid, int same_netns) {
+    return cohort_signal_marked(needles, count, NULL, 0, min_pid, same_netns, SIGKILL, NULL);
+}
+
+int cohort_signal_marked(const char *const needles[], int count, const char *const spared[], int spared_count,
+                         int min_pid, int same_netns, int signal, int found[]) {
+    if (found) memset(found, 0, sizeof(int) * (size_t)count);
     char mine[128] = "";
     if (same_netns) {
         ssize_t got = readlink("/proc/self/ns/net", mine, sizeof mine - 1);
@@ -57,7 +63,7 @@ int cohort_kill_marked_in(const char *const needles[], int count, int min_pid, i
     char *buffer = malloc(capacity);
     if (!buffer) return 0;
     pid_t me = getpid();
-    int killed = 0;
+    int matched = 0;
     DIR *proc = opendir("/proc");
     if (!proc) { free(buffer); return 0; }
     struct dirent *entry;
@@ -82,11 +88,18 @@ int cohort_kill_marked_in(const char *const needles[], int count, int min_pid, i
             length += (size_t)got;
         }
         close(descriptor);
-        int marked = 0;
-        for (int n = 0; n < count && !marked; n++) marked = holds(buffer, length, needles[n], strlen(needles[n]));
-        if (marked && (!same_netns || in_namespace(entry->d_name, mine)) && kill(pid, SIGKILL) == 0) killed++;
+        // A zombie's environ reads empty: it is gone, whoever has yet to reap it.
+        int marked = -1;
+        for (int n = 0; n < count && marked < 0; n++) if (holds(buffer, length, needles[n], strlen(needles[n]))) marked = n;
+        if (marked < 0) continue;
+        int spare = 0;
+        for (int n = 0; n < spared_count && !spare; n++) spare = holds(buffer, length, spared[n], strlen(spared[n]));
+        if (spare || (same_netns && !in_namespace(entry->d_name, mine))) continue;
+        if (signal > 0 && kill(pid, signal) != 0) continue;
+        if (found) found[marked]++;
+        matched++;
     }
     closedir(proc);
     free(buffer);
-    return killed;
+    return matched;
 }

@@ -144,4 +144,41 @@ extension ExecutionPartsTests {
         print("local sweep on 3,000 threads: resident memory grew by \(grown) KB")
         XCTAssertLessThan(grown, 12_000, "memory kept per ended thread")
     }
+
+    /// Cancellation kept its children by pid: two tasks on two nodes with the same pid (or
+    /// adopted ones, which have none here) were one entry, and a cancel missed the first.
+    func testACancelReachesTasksThatShareAPid() {
+        final class Signals: @unchecked Sendable { let lock = NSLock(); var got: [String] = [] }
+        let signals = Signals()
+        let cancellation = Cancellation()
+        let children = ["n1", "n2"].map { node in
+            ChildProcess(pid: 4242, arguments: ["solver"], waiter: { .exited(0) }, signaller: { signal in
+                signals.lock.lock(); signals.got.append("\(node):\(signal)"); signals.lock.unlock()
+            })
+        }
+        for child in children { XCTAssertTrue(cancellation.started(child)) }
+        cancellation.cancel(grace: 60)
+        signals.lock.lock(); defer { signals.lock.unlock() }
+        XCTAssertEqual(signals.got.sorted(), ["n1:\(SIGTERM)", "n2:\(SIGTERM)"])
+    }
+
+    /// One scan of /proc counts the processes of many attempts, and a sweep of a job spares
+    /// the attempts named (what a restarted controller adopts).
+    func testTheScanCountsAttemptsAndASweepSparesTheAdoptedOnes() throws {
+        let job = "scan-job-\(getpid())"
+        func start(_ attempt: String) throws -> ChildProcess {
+            try ChildProcess(["sleep", "30"], environment: ["PATH": "/usr/bin:/bin", ProcessSweeper.jobMarker: job, ProcessSweeper.marker: attempt],
+                             directory: nil, stdout: nil, stderr: nil)
+        }
+        let kept = try start("\(job).kept"), ended = try start("\(job).ended")
+        defer { kept.signalGroup(SIGKILL); ended.signalGroup(SIGKILL); _ = kept.wait(); _ = ended.wait() }
+        usleep(100_000)  // the exec: until then the environment is this process's
+        XCTAssertEqual(ProcessSweeper.countLocal(attemptIds: ["\(job).kept", "\(job).ended", "\(job).none"]), [1, 1, 0])
+        XCTAssertEqual(ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, values: [job], sparing: ["\(job).kept"]), 1)
+        usleep(50_000)
+        XCTAssertEqual(ProcessSweeper.countLocal(attemptIds: ["\(job).kept", "\(job).ended"]), [1, 0], "the spared one runs on; the ended one, a zombie until reaped, is not counted")
+        XCTAssertEqual(ended.wait(), .signaled(SIGKILL))
+        XCTAssertEqual(ProcessSweeper.signalLocal(attemptId: "\(job).kept", SIGTERM), 1)
+        XCTAssertEqual(kept.wait(), .signaled(SIGTERM))
+    }
 }

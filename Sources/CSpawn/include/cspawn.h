@@ -38,6 +38,15 @@ int cohort_kill_marked(const char *needle, int min_pid);
 /// node's processes (on a real node it changes nothing).
 int cohort_kill_marked_in(const char *const needles[], int count, int min_pid, int same_netns);
 
+/// The general scan behind both: every process (but the caller) holding one of `count`
+/// entries and none of `spared_count` entries `spared`, pid at least `min_pid`, in the
+/// caller's network namespace if `same_netns`. Each is sent `signal` (0: none, only counted);
+/// `found[n]`, if given, counts those holding `needles[n]`. Returns how many matched (with a
+/// signal: how many it reached). A restarted controller spares the attempts it adopts while
+/// it ends the rest of their job, and watches adopted attempts by counting.
+int cohort_signal_marked(const char *const needles[], int count, const char *const spared[], int spared_count,
+                         int min_pid, int same_netns, int signal, int found[]);
+
 /// The last pid the kernel handed out in this pid namespace (/proc/sys/kernel/ns_last_pid),
 /// or -1 if it cannot be read.
 int cohort_last_pid(void);

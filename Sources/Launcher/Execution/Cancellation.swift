@@ -8,7 +8,9 @@ import Glibc
 public final class Cancellation: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelled = false
-    private var children: [pid_t: ChildProcess] = [:]
+    /// By identity, not pid: tasks on different nodes (and adopted ones, which have none
+    /// here) may share a pid.
+    private var children: [ObjectIdentifier: ChildProcess] = [:]
 
     public init() {}
 
@@ -22,13 +24,13 @@ public final class Cancellation: @unchecked Sendable {
             child.signalGroup(SIGKILL)
             return false
         }
-        children[child.pid] = child
+        children[ObjectIdentifier(child)] = child
         lock.unlock()
         return true
     }
 
     func finished(_ child: ChildProcess) {
-        lock.lock(); children[child.pid] = nil; lock.unlock()
+        lock.lock(); children[ObjectIdentifier(child)] = nil; lock.unlock()
     }
 
     /// Ends everything running under this token.

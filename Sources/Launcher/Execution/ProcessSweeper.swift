@@ -75,20 +75,47 @@ public enum ProcessSweeper {
         killLocal(variable: variable, values: [value], newerThan: newerThan, inThisNamespace: inThisNamespace)
     }
 
-    /// The same for any of `values`, in one scan of /proc a round (a node agent's gathered sweeps).
+    /// The same for any of `values`, in one scan of /proc a round (a node agent's gathered
+    /// sweeps). `sparing`: attempt ids whose processes are left alone, though marked (the
+    /// attempts a restarted controller adopts while it ends the rest of their job).
     @discardableResult
-    public static func killLocal(variable: String, values: [String], newerThan: pid_t = 0, inThisNamespace: Bool = false) -> Int {
+    public static func killLocal(variable: String, values: [String], newerThan: pid_t = 0, inThisNamespace: Bool = false,
+                                 sparing: [String] = []) -> Int {
         var total = 0
         // Twice: a dying parent may have forked once more between scan and kill.
         for _ in 0..<2 {
-            let killed = withCStrings(values.map { "\(variable)=\($0)" }) { needles in
-                Int(cohort_kill_marked_in(UnsafeRawPointer(needles).assumingMemoryBound(to: UnsafePointer<CChar>?.self), Int32(values.count),
-                                          newerThan > 0 ? newerThan + 1 : 0, inThisNamespace ? 1 : 0))
-            }
+            let killed = scan(values.map { "\(variable)=\($0)" }, sparing: sparing.map { "\(marker)=\($0)" }, newerThan: newerThan,
+                              inThisNamespace: inThisNamespace, signal: SIGKILL).matched
             total += killed
             if killed == 0 { break }
             usleep(20_000)
         }
         return total
+    }
+
+    /// How many live processes carry each of these attempt ids, in one scan of /proc.
+    public static func countLocal(attemptIds: [String], inThisNamespace: Bool = false) -> [Int] {
+        scan(attemptIds.map { "\(marker)=\($0)" }, inThisNamespace: inThisNamespace, signal: 0).found
+    }
+
+    /// Sends `signal` to every live process of the attempt; how many it reached.
+    @discardableResult
+    public static func signalLocal(attemptId: String, _ signal: Int32, inThisNamespace: Bool = false) -> Int {
+        scan(["\(marker)=\(attemptId)"], inThisNamespace: inThisNamespace, signal: signal).matched
+    }
+
+    static func scan(_ needles: [String], sparing spared: [String] = [], newerThan: pid_t = 0, inThisNamespace: Bool,
+                     signal: Int32) -> (matched: Int, found: [Int]) {
+        guard !needles.isEmpty else { return (0, []) }
+        let count = Int32(needles.count), sparedCount = Int32(spared.count)
+        var found = [Int32](repeating: 0, count: needles.count)
+        let matched = withCStrings(needles) { entries in
+            withCStrings(spared) { sparedEntries in
+                cohort_signal_marked(UnsafeRawPointer(entries).assumingMemoryBound(to: UnsafePointer<CChar>?.self), count,
+                                     UnsafeRawPointer(sparedEntries).assumingMemoryBound(to: UnsafePointer<CChar>?.self), sparedCount,
+                                     newerThan > 0 ? newerThan + 1 : 0, inThisNamespace ? 1 : 0, signal, &found)
+            }
+        }
+        return (Int(matched), found.map(Int.init))
     }
 }
