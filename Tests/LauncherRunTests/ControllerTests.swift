@@ -37,12 +37,54 @@ extension ServiceTests {
         let summary = try waitCompleted("again", home: home)
         XCTAssertEqual(summary.succeeded, 1, restarted.log)
         let attempts = try XCTUnwrap(JobStore(stateDirectory: home).tasks(jobId: "again").first?.attempts)
-        XCTAssertEqual(attempts.first?.failure?.category, .interrupted, "the attempt cut off by the crash is not taken for the deleted job's success")
+        // Still running at the restart: adopted and watched to its own end, never the deleted job's.
+        XCTAssertEqual(attempts.map(\.number), [1], "\(attempts.map(\.failure))")
         XCTAssertEqual(attempts.first?.directory, firstDirectory)
-        XCTAssertEqual(attempts.count, 2, "it ran again")
+        XCTAssertEqual(attempts.first?.phases?.contains { $0.name == .adopted }, true)
         let output = Harness.read("\(try XCTUnwrap(attempts.last).directory)/stdout.txt")
         XCTAssertEqual(output, "started\nnew\n", "its own output only")
         XCTAssertEqual(restarted.stop(), 0, restarted.log)
+    }
+
+    /// kill -9 of the server while tasks run on the local pool: they run on under the dead
+    /// server's cohort-spawner, and the restarted server adopts them — it records each end
+    /// once (nothing runs twice), keeps their slots until they end (a job submitted after the
+    /// restart waits for them), and can still cancel what it adopted.
+    func testARestartedServerAdoptsTheTasksStillRunningAndCanCancelThem() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "1"], home: home).exitCode, 0)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: kept\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'echo started; sleep 3; echo done']\n").status, 201)
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: long\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'echo started; sleep 600']\n").status, 201)
+        let keptDirectory = try waitRunning("kept", printing: "started", home: home)
+        _ = try waitRunning("long", printing: "started", home: home)
+        server.killHard()
+
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: after\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'sleep 0.2']\n").status, 201)
+        XCTAssertEqual(try waitCompleted("kept", home: home).succeeded, 1, server.log)
+        let store = try JobStore(stateDirectory: home)
+        let kept = try XCTUnwrap(store.tasks(jobId: "kept").first)
+        XCTAssertEqual(kept.attempts.map(\.number), [1], "adopted, not run again: \(kept.attempts.map(\.failure))")
+        XCTAssertEqual(kept.attempts.first?.directory, keptDirectory)
+        XCTAssertEqual(kept.attempts.first?.phases?.map(\.name).contains(.adopted), true)
+        XCTAssertEqual(Harness.read("\(keptDirectory)/stdout.txt"), "started\ndone\n")
+        XCTAssertEqual(try waitCompleted("after", home: home).succeeded, 1, "it ran on the slot kept's end freed")
+
+        // The adopted long task holds its slot until it is cancelled; the cancel reaches it.
+        XCTAssertEqual(try store.tasks(jobId: "long").first?.attempts.first?.end, nil, "still running, adopted")
+        XCTAssertEqual(server.request("POST", "/v1/jobs/long/cancel").status, 202, server.log)
+        let long = try waitCompleted("long", home: home, timeout: 30)
+        XCTAssertEqual(long.failed, 1)
+        let cancelled = try XCTUnwrap(store.tasks(jobId: "long").first?.attempts)
+        XCTAssertEqual(cancelled.map(\.number), [1])
+        XCTAssertEqual(cancelled.first?.failure?.category, .cancelled, "\(cancelled.map(\.failure))")
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "long"), [], "nothing of it is left")
+        XCTAssertEqual(doubleBookings(try slotTimeline(home: home)), [], "no slot used twice across the restart")
+        XCTAssertTrue(server.log.contains("2 still running were adopted") || server.log.contains("1 still running were adopted"), server.log)
+        XCTAssertEqual(server.stop(), 0, server.log)
     }
 
     /// Every attempt stored in `home`, of every job, as (node, start, end) intervals.

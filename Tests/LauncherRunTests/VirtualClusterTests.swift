@@ -361,23 +361,50 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertTrue(log.contains("4 attempt(s) that ended unrecorded were recorded"), log)
     }
 
-    /// A remote task still running when the restarted server sweeps it: its agent writes its
-    /// end (SIGKILL) down, which is the sweep's doing, not the task's — it is cut off and runs
-    /// again, its retries untouched (it was once recorded as killed and, with no retries
-    /// left, failed).
-    func testARemoteTaskStillRunningAtARestartIsCutOffNotFailed() throws {
-        let (store, _) = try runThroughAServerCrash("vc-cut", yaml: { _ in """
-            id: vc-cut
-            pool: vc
-            tasks:
-              - id: long
-                commandLine: sh -c 'if [ $COHORT_ATTEMPT = 1 ]; then sleep 60; fi; hostname'
-                constraints: { maxTaskRetryCount: 0 }
-            """ }, killOnce: { sleeping("vc-cut") > 0 }, what: "the task running")
-        let record = try XCTUnwrap(try store.tasks(jobId: "vc-cut").first)
-        XCTAssertEqual(record.attempts.first?.failure?.category, .interrupted, "\(record.attempts.map(\.failure))")
-        XCTAssertEqual(record.result, "success", "\(record.attempts.map(\.failure))")
-        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "vc-cut"), [], "nothing of the job is left on any node")
+    /// Remote tasks still running when the restarted server starts: their agents keep them
+    /// running, and the new server adopts them (a new agent on each node watches their
+    /// processes) — each is recorded once with its own end, never run again; and an adopted
+    /// task can still be cancelled through its node's agent, nothing of it left anywhere.
+    func testRemoteTasksStillRunningAtARestartAreAdoptedAndCanBeCancelled() throws {
+        let home = Harness.temporaryDirectory()
+        try PoolStore(stateDirectory: home).save(pool)
+        let runs = "\(home)/runs"
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true)
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let kept = "id: vc-adopt\npool: vc\ntasks:\n" + (1...3).map {
+            "  - { id: t\($0), commandLine: \"sh -c 'sleep 4; hostname >> \(runs)/t\($0)'\", constraints: { maxTaskRetryCount: 0 } }\n"
+        }.joined()
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: kept).status, 201)
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: vc-long\npool: vc\ntasks:\n  - { id: long, commandLine: 'sleep 600' }\n").status, 201)
+        let deadline = Date() + 60
+        while sleeping("vc-adopt") + sleeping("vc-long") < 4, Date() < deadline { usleep(50_000) }
+        XCTAssertEqual(sleeping("vc-adopt") + sleeping("vc-long"), 4, "every task running before the kill; \(server.log)")
+        server.killHard()
+
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let store = try JobStore(stateDirectory: home)
+        while try store.job("vc-adopt")?.state != .completed, Date() < deadline + 30 { usleep(100_000) }
+        for record in try store.tasks(jobId: "vc-adopt") {
+            XCTAssertEqual(record.result, "success", "\(record.taskId): \(record.attempts.map(\.failure)) \(server.log)")
+            XCTAssertEqual(record.attempts.map(\.number), [1], "\(record.taskId) adopted, recorded once")
+            XCTAssertEqual(record.attempts.first?.phases?.map(\.name).contains(.adopted), true, "\(record.taskId)")
+            XCTAssertEqual(Harness.read("\(runs)/\(record.taskId)").split(separator: "\n").count, 1, "\(record.taskId) ran once")
+        }
+        XCTAssertTrue(server.log.contains("3 still running were adopted"), server.log)
+
+        XCTAssertEqual(try store.tasks(jobId: "vc-long").first?.attempts.first?.end, nil, "still running, adopted")
+        XCTAssertEqual(sleeping("vc-long"), 1)
+        XCTAssertEqual(server.request("POST", "/v1/jobs/vc-long/cancel").status, 202, server.log)
+        while try store.job("vc-long")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
+        let long = try XCTUnwrap(store.tasks(jobId: "vc-long").first)
+        XCTAssertEqual(long.attempts.map(\.number), [1])
+        XCTAssertEqual(long.attempts.first?.failure?.category, .cancelled, "\(long.attempts.map(\.failure))")
+        XCTAssertEqual(server.stop(), 0, server.log)
+        for job in ["vc-adopt", "vc-long"] {
+            XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: job), [], "nothing of \(job) is left on any node")
+        }
     }
 
     func testADrainDuringARunLetsRunningWorkFinishAndTakesNoMore() throws {

@@ -57,6 +57,19 @@ final class AgentFrameTests: XCTestCase {
         var decoder = FrameDecoder()
         decoder.append(AgentFrame.encode(request))
         XCTAssertEqual(try AgentFrame.decode(ToAgent.self, from: XCTUnwrap(decoder.next())), request)
+        // A restarted controller's: a sweep that spares adopted attempts, an adoption and its end.
+        for message in [ToAgent.sweep(id: 2, variable: "COHORT_JOB_KEY", values: ["s.j"], sparing: ["s.j.t.a1"]),
+                        .sweep(id: 3, variable: "COHORT_ATTEMPT_ID", values: ["s.j.t.a2"], sparing: nil),
+                        .adopt(id: 4, attemptId: "s.j.t.a1", statusFile: "/w/j/t/attempt-1/exit-status")] {
+            decoder.append(AgentFrame.encode(message))
+            XCTAssertEqual(try AgentFrame.decode(ToAgent.self, from: XCTUnwrap(decoder.next())), message)
+        }
+        let line = ExitStatus(line: "exited 3 1.5 2.25\n")
+        XCTAssertEqual(line.flatMap { ExitStatus(line: $0.line) }, line, "an end travels as the spawner's line")
+        for message in [FromAgent.adoptedEnded(id: 4, status: line?.line), .adoptedEnded(id: 5, status: nil)] {
+            decoder.append(AgentFrame.encode(message))
+            XCTAssertEqual(try AgentFrame.decode(FromAgent.self, from: XCTUnwrap(decoder.next())), message)
+        }
     }
 
     /// The controller counts heartbeats by their first bytes without decoding them.

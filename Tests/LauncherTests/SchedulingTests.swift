@@ -197,12 +197,14 @@ final class SchedulingTests: XCTestCase {
 
     /// Crash recovery through the core: a controller stops at a random moment; a new one is
     /// given what the store would hold then (attempts that ended; those cut off recorded as
-    /// interrupted, as `Recovery` does) and runs the job to its end. No task that succeeded
+    /// interrupted, as `Recovery` does; those still running left open, which it adopts on
+    /// their nodes) and runs the job to its end, never using a slot twice. No task that succeeded
     /// runs again, none is lost, and retries are counted across the two.
     func testAControllerStoppedAtARandomMomentIsResumedWithoutRunningASuccessTwice() throws {
         let base = UInt64(Date().timeIntervalSince1970) &* 7
         var resumed = 0
-        defer { print("crash scenarios: base seed \(base), \(resumed) of 200 stopped mid-job and resumed") }
+        var adopted = 0
+        defer { print("crash scenarios: base seed \(base), \(resumed) of 200 stopped mid-job and resumed, \(adopted) attempts adopted") }
         for offset in 0..<200 {
             let seed = base &+ UInt64(offset)
             var random = Random(seed: seed)
@@ -229,7 +231,15 @@ final class SchedulingTests: XCTestCase {
             // What the store holds after the crash.
             let prior = job.units.map { unit -> JobStore.TaskRecord in
                 var attempts = unit.run.attempts
-                if unit.isActive {
+                if unit.state == .running && random.chance(50) {
+                    // Still running under a parent that outlived the server: the recovery left
+                    // its record open, and the next controller adopts it on its nodes.
+                    var open = Attempt(number: unit.attemptNumber, nodes: unit.group.map { pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: nil,
+                                       start: Date(), end: nil, transport: nil, launchedCommand: [], directory: "", failure: nil)
+                    open.markerId = "crashy.\(unit.run.displayId).a\(unit.attemptNumber)"
+                    attempts.append(open)
+                    adopted += 1
+                } else if unit.isActive {
                     attempts.append(Attempt(number: unit.attemptNumber, nodes: [], nodeExitCodes: [:], exitCode: nil, start: Date(), end: Date(),
                                             transport: nil, launchedCommand: [], directory: "",
                                             failure: Failure(category: .interrupted, message: "the server stopped while this attempt ran")))
@@ -250,9 +260,38 @@ final class SchedulingTests: XCTestCase {
                 XCTAssertLessThanOrEqual(counted.filter(\.succeeded).count, 1, "seed \(seed): \(task.displayId) succeeded twice")
                 let limit = tasks.first { $0.id == task.taskId }!.constraints.maxTaskRetryCount + 1
                 XCTAssertLessThanOrEqual(counted.count, limit, "seed \(seed): \(task.displayId) ran more often than its retries allow")
+                XCTAssertEqual(Set(task.attempts.map(\.number)).count, task.attempts.count, "seed \(seed): \(task.displayId) has an attempt number twice")
                 if task.succeeded { XCTAssertEqual(counted.last?.succeeded, true, "seed \(seed)") }
             }
             if testRun?.failureCount ?? 0 > 0 { break }
         }
+    }
+
+    /// An adopted attempt takes its own nodes back before anything is placed; one whose node
+    /// left the pool is cut off instead — recorded interrupted, swept, and run again.
+    func testAnOpenAttemptIsAdoptedOnItsNodesOrCutOffIfTheyAreGone() throws {
+        let pool = Self.pool(2, slots: 1)
+        func open(_ number: Int, on node: String) -> Attempt {
+            var attempt = Attempt(number: number, nodes: [node], nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
+                                  transport: nil, launchedCommand: [], directory: "", failure: nil)
+            attempt.markerId = "j.t.a\(number)"
+            return attempt
+        }
+        let spec = JobSpec(id: "j", pool: "sim", tasks: ["kept", "gone", "new"].map { TaskSpec(id: $0, commandLine: ["x"]) })
+        let prior = [JobStore.TaskRecord(taskId: "kept", replica: nil, state: "active", result: nil, failure: nil, attempts: [open(1, on: "n1")]),
+                     JobStore.TaskRecord(taskId: "gone", replica: nil, state: "active", result: nil, failure: nil, attempts: [open(2, on: "n9")])]
+        let simulation = Simulation(pool: pool)
+        simulation.recordsStarts = true
+        let job = try simulation.core.add(spec, prior: prior)
+        let effects = simulation.core.takeEffects()
+        XCTAssertTrue(effects.contains { if case .adopt(let unit, let group, let attempt) = $0 { unit.task.id == "kept" && group == [1] && attempt.number == 1 } else { false } })
+        XCTAssertEqual(job.units[0].state, .running, "kept runs on n1 again")
+        XCTAssertEqual(job.units[1].run.attempts.map { $0.failure?.category }, [.interrupted], "its node left the pool: cut off")
+        XCTAssertEqual(job.units[1].state, .waiting)
+        simulation.perform(effects)
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [], "the adopted attempt's slot was not given away while it ran")
+        XCTAssertEqual(job.units[1].run.attempts.map(\.number), [2, 3])
+        XCTAssertEqual(job.units.map(\.state), [.finished, .finished, .finished])
     }
 }

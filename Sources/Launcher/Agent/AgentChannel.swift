@@ -202,10 +202,37 @@ public final class AgentChannel: @unchecked Sendable {
         return outcome.value
     }
 
-    /// Kills the node's processes marked `variable=value` for any of `values`; false if the
-    /// agent did not answer within `timeout`.
-    func sweep(variable: String, values: [String], timeout: Double = 10) -> Bool {
-        answered({ .sweep(id: $0, variable: variable, values: values) }, within: timeout) { if case .swept = $0 { true } else { false } }
+    /// Kills the node's processes marked `variable=value` for any of `values`, but those of
+    /// the attempts in `sparing`; false if the agent did not answer within `timeout`.
+    func sweep(variable: String, values: [String], sparing: [String] = [], timeout: Double = 10) -> Bool {
+        answered({ .sweep(id: $0, variable: variable, values: values, sparing: sparing.isEmpty ? nil : sparing) }, within: timeout) {
+            if case .swept = $0 { true } else { false }
+        }
+    }
+
+    /// An attempt a killed controller left running on this node, as a child to supervise:
+    /// the agent watches its processes (see `AdoptedAttempts`); the wait returns the end its
+    /// first agent wrote down, or nil (untracked) if none was, or the channel was lost.
+    func adopt(attemptId: String, statusFile: String) -> ChildProcess {
+        final class Outcome: @unchecked Sendable { let ended = DispatchSemaphore(value: 0); var status: ExitStatus?; var id: UInt64 = 0 }
+        let outcome = Outcome()
+        request({ id in
+            outcome.id = id
+            return .adopt(id: id, attemptId: attemptId, statusFile: statusFile)
+        }) { event in
+            switch event {
+            case .message(.adoptedEnded(_, let line)): outcome.status = line.flatMap(ExitStatus.init(line:))
+            case .lost: break
+            default: return false
+            }
+            outcome.ended.signal()
+            return true
+        }
+        let id = outcome.id
+        return ChildProcess(pid: 0, arguments: [], waiter: {
+            outcome.ended.wait()
+            return outcome.status?.termination
+        }, signaller: { [weak self] signal in _ = self?.send(.signal(id: id, signal: signal)) })
     }
 
     /// Whether the agent answers within `timeout`.
@@ -318,7 +345,7 @@ public final class AgentChannel: @unchecked Sendable {
             handler?(message)
             return
         case .started(let requestId, _), .failedToStart(let requestId, _), .exited(let requestId, _, _, _), .output(let requestId, _, _),
-             .swept(let requestId, _), .pong(let requestId):
+             .swept(let requestId, _), .pong(let requestId), .adoptedEnded(let requestId, _):
             id = requestId
         }
         let handler = id.flatMap { handlers[$0] }

@@ -199,9 +199,9 @@ public final class AgentFleet: @unchecked Sendable {
 
     /// Kills the processes marked `variable=value` (any of `values`) on `node`; false if its
     /// agent could not be reached.
-    public func sweep(variable: String, values: [String], on node: Node) -> Bool {
+    public func sweep(variable: String, values: [String], sparing: [String] = [], on node: Node) -> Bool {
         guard case .success(let (channel, _)) = ready(node) else { return false }
-        return channel.sweep(variable: variable, values: values)
+        return channel.sweep(variable: variable, values: values, sparing: sparing)
     }
 
     /// Whether each node's agent answers a ping within `timeout`; the first that does not

@@ -10,7 +10,7 @@ import Glibc
 /// exchange is the hello, which settles the protocol version.
 public enum AgentProtocol {
     /// Bumped whenever a message changes shape; both ends must agree at hello.
-    public static let version = 2
+    public static let version = 3
     /// A frame larger than this ends the channel: no message of ours comes near it (an
     /// environment is at most a few hundred KiB), so it is a broken or hostile peer.
     public static let maximumFrame = 8 << 20
@@ -50,8 +50,13 @@ public enum ToAgent: Codable, Sendable, Equatable {
                stdout: String?, stderr: String?, statusFile: String?, keepErrors: Bool, stream: Bool, relayShell: Bool)
     /// Signals the process group of the task started by request `id`.
     case signal(id: UInt64, signal: Int32)
-    /// Kills every process of this node whose environment holds `variable=value` for one of `values`.
-    case sweep(id: UInt64, variable: String, values: [String])
+    /// Kills every process of this node whose environment holds `variable=value` for one of
+    /// `values`, but those of the attempts in `sparing` (a restarted controller adopts them).
+    case sweep(id: UInt64, variable: String, values: [String], sparing: [String]?)
+    /// Watches the attempt `attemptId`, which a killed controller's agent still runs (see
+    /// `AdoptedAttempts`), until its last process is gone: its end comes back as
+    /// `adoptedEnded`; `signal` with this id reaches all of its processes.
+    case adopt(id: UInt64, attemptId: String, statusFile: String)
     case ping(id: UInt64)
     /// Output of, and the end of, a command the agent asked for (`FromAgent.shell`).
     case shellOutput(id: UInt64, stream: Int32, data: Data)
@@ -89,6 +94,9 @@ public enum FromAgent: Codable, Sendable, Equatable {
     case exited(id: UInt64, code: Int32?, signal: Int32?, errors: [String]?)
     case output(id: UInt64, stream: Int32, data: Data)
     case swept(id: UInt64, killed: Int)
+    /// An adopted attempt's processes are gone: its end as its parent wrote it (an
+    /// `exit-status` line), or nil if none was written.
+    case adoptedEnded(id: UInt64, status: String?)
     case pong(id: UInt64)
     /// A task's `cohort-rsh` asks to run `line` on `host` (`id` is the agent's own), and
     /// later, if it went away first, to end it.

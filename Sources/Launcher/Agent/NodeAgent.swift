@@ -37,6 +37,9 @@ public final class NodeAgent: @unchecked Sendable {
         var announced = false
         var ended: (Termination, Date)?
     }
+    /// Attempts adopted for a restarted controller, by request id, and their watcher.
+    private var adopted: [UInt64: String] = [:]
+    private let adoptions = AdoptedAttempts(inThisNamespace: true)
     /// Ends of children reaped before their spawner recorded them.
     private var early: [pid_t: (Termination, Date)] = [:]
 
@@ -146,13 +149,19 @@ public final class NodeAgent: @unchecked Sendable {
             lock.lock(); let reply = shells.removeValue(forKey: id); lock.unlock()
             reply?.finish(error: nil, code: code)
         case .signal(let id, let signal):
-            lock.lock(); let pid = pids[id]; lock.unlock()
-            if let pid { kill(-pid, signal) }
-        case .sweep(let id, let variable, let values):
+            lock.lock(); let pid = pids[id], attemptId = adopted[id]; lock.unlock()
+            if let pid { kill(-pid, signal) } else if let attemptId { adoptions.signal(attemptId: attemptId, signal) }
+        case .sweep(let id, let variable, let values, let sparing):
             // Off the reading thread: a scan of /proc takes milliseconds on a busy node.
             // Its own network namespace only: on a virtual cluster every node shares this /proc.
             DispatchQueue.global().async { [self] in
-                send(.swept(id: id, killed: ProcessSweeper.killLocal(variable: variable, values: values, inThisNamespace: true)))
+                send(.swept(id: id, killed: ProcessSweeper.killLocal(variable: variable, values: values, inThisNamespace: true, sparing: sparing ?? [])))
+            }
+        case .adopt(let id, let attemptId, let statusFile):
+            lock.lock(); adopted[id] = attemptId; lock.unlock()
+            adoptions.watch(attemptId: attemptId, statusFile: statusFile) { [self] status in
+                lock.lock(); adopted[id] = nil; lock.unlock()
+                send(.adoptedEnded(id: id, status: status?.line))
             }
         case .ping(let id):
             send(.pong(id: id))

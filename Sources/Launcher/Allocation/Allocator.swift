@@ -131,6 +131,14 @@ public struct Allocator: Sendable {
         return nil
     }
 
+    /// Takes these slots on each of these nodes, drained or not (work a restarted controller
+    /// adopts runs there already); false, taking nothing, if one lacks them.
+    public mutating func occupy(group: [Int], processesPerNode: Int) -> Bool {
+        guard group.allSatisfy({ free[$0] >= processesPerNode }), Set(group).count == group.count else { return false }
+        for node in group { take(node, processesPerNode) }
+        return true
+    }
+
     /// Takes one slot for an independent task.
     public mutating func allocateSlot() -> Int? {
         allocateGroup(instances: 1, processesPerNode: 1)?.first

@@ -16,6 +16,8 @@ public struct AttemptExecutor: Sendable {
     public let cancellation = Cancellation()
     /// The pool's node agents: every remote task, check and sweep goes through them.
     public let agents: AgentFleet
+    /// Attempts on this machine that a killed server left running, watched to their ends.
+    let localAdoptions = AdoptedAttempts()
 
     public init(settings: ExecutionSettings, pool: Pool) {
         self.settings = settings
@@ -116,6 +118,14 @@ public struct AttemptExecutor: Sendable {
         } catch {
             attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
         }
+        return finish(work, on: nodes, attempt, pidFloor: window.floor)
+    }
+
+    /// What every attempt ends with, however it ran: its outputs uploaded, its end time, and
+    /// its processes swept from every node of its group.
+    func finish(_ work: Work, on nodes: [Node], _ attempt: Attempt, pidFloor: pid_t) -> Attempt {
+        var attempt = attempt
+        let directory = attempt.directory
         if attempt.phases?.contains(where: { $0.name == .launched }) == true { attempt.reached(.ended) }
         if !(work.task.outputFiles ?? []).isEmpty {
             uploadOutputFiles(work, nodes: nodes, directory: directory, attempt: &attempt)
@@ -136,10 +146,51 @@ public struct AttemptExecutor: Sendable {
             remoteSweeps.add(work.attemptId, on: nodes, executor: self)
         } else {
             let lost = attempt.failure?.category == .nodeLost ? attempt.failure?.node : nil
-            let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost, newerThan: window.floor)
+            let unswept = sweep(attemptId: work.attemptId, nodes: nodes, skipping: lost, newerThan: pidFloor)
             if !unswept.isEmpty { attempt.unsweptNodes = unswept } else { attempt.reached(.swept) }
         }
         return attempt
+    }
+
+    /// Goes on with an attempt a killed server left running (see `AdoptedAttempts`): waits
+    /// for its end as for its own tasks — its wall-clock limit counted from its start, its
+    /// job's cancellation, its nodes watched — then uploads and sweeps as for any attempt.
+    /// Its processes outlived the server under cohort-spawner (here) or the node's agent
+    /// (there), which write the end to its `exit-status`.
+    public func adopt(_ work: Work, started: Attempt, on nodes: [Node]) -> Attempt {
+        var attempt = started
+        // It was launched by the server that died (when exactly, only that server knew).
+        if attempt.phases?.contains(where: { $0.name == .launched }) != true { attempt.reached(.launched, at: started.start) }
+        attempt.reached(.adopted)
+        let attemptId = started.markerId ?? work.attemptId
+        let statusFile = "\(started.directory)/\(Self.exitStatusFile)"
+        let here = pool.kind == .local || nodes[0].isLocal
+        var limits = work.task.constraints
+        if let limit = limits.maxWallClockTime { limits.maxWallClockTime = max(0.001, limit - Date().timeIntervalSince(started.start)) }
+        do {
+            let termination = try supervise(output: started.directory, constraints: limits, node: nodes[0].id, watching: nodes,
+                                            cancellation: work.cancellation ?? cancellation) {
+                if here { return localAdoptions.child(attemptId: attemptId, statusFile: statusFile) }
+                switch agents.ready(nodes[0]) {
+                case .failure(let lost): throw lost
+                case .success(let (channel, _)): return channel.adopt(attemptId: attemptId, statusFile: statusFile)
+                }
+            }
+            attempt.exitCode = termination.code
+            for node in nodes { attempt.nodeExitCodes[node.id] = termination.code }
+            if termination != .exited(0) {
+                attempt.failure = exitFailure(termination, node: nodes[0].id, what: work.task.multiInstance == nil ? "the task" : "mpirun",
+                                              stderr: "\(started.directory)/stderr.txt")
+            }
+        } catch var failure as Failure {
+            if failure.category == .interrupted {
+                failure.message = "its end was not written down (what watched it since the server restarted, cohort-spawner or the node's agent, died); its processes were ended and it runs again"
+            }
+            attempt.failure = failure
+        } catch {
+            attempt.failure = Failure(category: .launchFailed, node: nodes.first?.id, message: "\(error)")
+        }
+        return finish(work, on: nodes, attempt, pidFloor: 0)
     }
 
     // MARK: - Job preparation and release
@@ -650,13 +701,14 @@ public struct AttemptExecutor: Sendable {
         sweepRemote(variable: ProcessSweeper.marker, value: attemptId, node: node)
     }
 
-    /// Kills every process on one remote node whose environment holds `variable=value`.
-    public func sweepRemote(variable: String, value: String, node: Node) -> Bool {
-        sweepRemote(variable: variable, values: [value], node: node)
+    /// Kills every process on one remote node whose environment holds `variable=value`, but
+    /// those of the attempts in `sparing`.
+    public func sweepRemote(variable: String, value: String, sparing: [String] = [], node: Node) -> Bool {
+        sweepRemote(variable: variable, values: [value], sparing: sparing, node: node)
     }
 
-    func sweepRemote(variable: String, values: [String], node: Node) -> Bool {
-        agents.sweep(variable: variable, values: values, on: node)
+    func sweepRemote(variable: String, values: [String], sparing: [String] = [], node: Node) -> Bool {
+        agents.sweep(variable: variable, values: values, sparing: sparing, on: node)
     }
 
     static func format(_ seconds: Double) -> String {

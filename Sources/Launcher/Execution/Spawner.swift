@@ -13,8 +13,9 @@ import Glibc
 /// watching are reported `untracked` (their ends can no longer be known), and the executor
 /// ends and reruns them.
 public final class Spawner: @unchecked Sendable {
-    /// The environment variable that marks the helper, valued with the state directory: a
-    /// restarted server ends its predecessor's helper before it reconciles.
+    /// The environment variable that marks the helper, valued with the state directory. A
+    /// restarted server leaves its predecessor's helper be: it is the parent of the tasks
+    /// the new server adopts, and ends once its last task has.
     public static let marker = "COHORT_SPAWNER"
     /// What one request to the helper may hold (id, paths, counts, arguments, variables).
     static let maximumFields = 65_536

@@ -89,11 +89,11 @@ public struct Attempt: Codable, Sendable {
 /// A step of an attempt's way and when it was reached: queued (ready to run) → allocated
 /// (a node group taken) → nodesReady (health checks and job preparation done) → staged
 /// (resource files and packages in place) → coordinated (the coordination command done on
-/// every node) → launched (the application started) → ended → uploaded (output files) →
-/// swept (nothing of it left on its nodes).
+/// every node) → launched (the application started) → [adopted: a restarted server took
+/// over watching it] → ended → uploaded (output files) → swept (nothing of it left on its nodes).
 public struct AttemptPhase: Codable, Sendable, Equatable {
     public enum Name: String, Codable, Sendable, CaseIterable {
-        case queued, allocated, nodesReady, staged, coordinated, launched, ended, uploaded, swept
+        case queued, allocated, nodesReady, staged, coordinated, launched, adopted, ended, uploaded, swept
     }
     public var name: Name
     public var at: Date

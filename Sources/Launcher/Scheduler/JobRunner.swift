@@ -299,6 +299,10 @@ public final class JobRunner: @unchecked Sendable {
                 let work = prepared
                 let members = group.map { nodes[$0] }
                 background { [self] in post(.attemptEnded(unit, executor.run(work, on: members))) }
+            case .adopt(let unit, let group, let started):
+                let work = self.work(unit, started.number)
+                let members = group.map { nodes[$0] }
+                background { [self] in post(.attemptEnded(unit, executor.adopt(work, started: started, on: members))) }
             case .failBeforeLaunch(let unit, let group, let number, let failure):
                 let work = self.work(unit, number)
                 var attempt = Attempt(number: number, nodes: group.map { nodes[$0].id }, nodeExitCodes: [:], exitCode: nil, start: Date(), end: Date(),

@@ -4,11 +4,14 @@ import Glibc
 #endif
 
 /// What a restarted `cohort serve` does first about jobs its dead predecessor was running:
-/// ends whatever is left of their attempts on every node, records the attempts that
-/// finished unrecorded (the spawner left their `exit-status`), marks the others
-/// interrupted, and queues the jobs again. Tasks that succeeded never run again; tasks cut
-/// off mid-run run again (a kill, not an adoption: a server cannot wait for processes that
-/// are not its children, and their nodes' slots must be its own to give).
+/// attempts still running under a parent that outlived the server (cohort-spawner here, a
+/// node's agent there) are adopted — left running, their records kept open, watched to
+/// their ends by the new server (`AttemptExecutor.adopt`); whatever else is left of the jobs'
+/// attempts is ended on every node; the attempts that finished unrecorded (their parent
+/// left their `exit-status`) are recorded, the others marked interrupted; and the jobs are
+/// queued again. Tasks that succeeded never run again; tasks cut off mid-run run again.
+/// An MPI task across remote nodes cannot be adopted (its mpirun reached the other nodes
+/// through the dead server's channels), nor anything on Slurm (its sruns died with the server).
 public struct Recovery {
     public let store: JobStore
     public let workDirectory: String
@@ -53,7 +56,11 @@ public struct Recovery {
         // this sweep kills it: an end by SIGKILL from now on is this sweep's, not the task's.
         let sweptAt = Date()
         let key = AttemptExecutor.Work.jobKey(stateId: settings.stateId, jobId: job.workKey)
-        ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, value: key)
+        let records = try store.tasks(jobId: job.id)
+        let tasks = Dictionary(uniqueKeysWithValues: job.tasks.map { ($0.id, $0) })
+        let adopted = pool(job.pool).map { Self.adoptable(records, tasks: tasks, pool: $0) } ?? [:]
+        let spared = adopted.values.compactMap(\.markerId)
+        ProcessSweeper.killLocal(variable: ProcessSweeper.jobMarker, values: [key], sparing: spared)
         if let pool = pool(job.pool), pool.kind == .slurm {
             // Its sruns died with the server; Slurm kept their allocations and ranks.
             do {
@@ -67,14 +74,12 @@ public struct Recovery {
             defer { executor.agents.close() }
             // Every remote node at once, through agents started for it.
             let remote = pool.nodes.filter { !$0.isLocal && pool.kind != .local }
-            let answered = concurrentMap(remote) { executor.sweepRemote(variable: ProcessSweeper.jobMarker, value: key, node: $0) }
+            let answered = concurrentMap(remote) { executor.sweepRemote(variable: ProcessSweeper.jobMarker, value: key, sparing: spared, node: $0) }
             for (node, ok) in zip(remote, answered) where !ok {
                 log("job \(job.id): node \(node.id) did not answer; what the job left there was not ended")
             }
         }
         // 2. Attempts with a directory but no record.
-        let records = try store.tasks(jobId: job.id)
-        let tasks = Dictionary(uniqueKeysWithValues: job.tasks.map { ($0.id, $0) })
         var recovered: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)] = []
         var finished = 0, interrupted = 0
         for record in records where record.state != TaskState.completed.rawValue {
@@ -88,6 +93,8 @@ public struct Recovery {
             // This incarnation's directory only: a deleted job of the same id left its own.
             let unitDirectory = [workDirectory, job.workKey, task.id, record.replica.map { "r\($0)" }].compactMap { $0 }.joined(separator: "/")
             for number in Set(Self.attemptNumbers(in: unitDirectory)).union(started.keys).sorted() where !known.contains(number) {
+                // Still running, adopted: its record stays open; the runner watches it.
+                if adopted["\(record.taskId)#\(record.replica ?? -1)#\(number)"] != nil { continue }
                 let directory = started[number]?.directory ?? "\(unitDirectory)/attempt-\(number)"
                 var attempt = Self.attempt(number: number, directory: directory, sweptAt: sweptAt)
                 if let begun = started[number] {
@@ -108,9 +115,27 @@ public struct Recovery {
                 if done { break }
             }
         }
-        let message = "server restarted: \(finished) attempt(s) that ended unrecorded were recorded, \(interrupted) cut off by the crash run again"
+        var message = "server restarted: \(finished) attempt(s) that ended unrecorded were recorded, \(interrupted) cut off by the crash run again"
+        if !adopted.isEmpty { message += ", \(adopted.count) still running were adopted" }
         try store.requeue(jobId: job.id, recovered: recovered, message: message)
         log("job \(job.id) recovered: \(message)")
+    }
+
+    /// Attempts the server can take over rather than end, keyed `task#replica#number`: started
+    /// and not ended, not written down as ended yet, of a task whose processes all hang from
+    /// a parent that outlived the server — an independent task (cohort-spawner, or its node's
+    /// agent), or any task of a local pool (mpirun and its ranks under cohort-spawner).
+    static func adoptable(_ records: [JobStore.TaskRecord], tasks: [String: TaskSpec], pool: Pool) -> [String: Attempt] {
+        guard pool.kind != .slurm else { return [:] }
+        var adoptable: [String: Attempt] = [:]
+        for record in records where record.state != TaskState.completed.rawValue {
+            guard let task = tasks[record.taskId], task.multiInstance == nil || pool.kind == .local else { continue }
+            for attempt in record.attempts where attempt.end == nil && attempt.markerId != nil && !attempt.nodes.isEmpty
+                && ExitStatus(contentsOf: "\(attempt.directory)/\(AttemptExecutor.exitStatusFile)") == nil {
+                adoptable["\(record.taskId)#\(record.replica ?? -1)#\(attempt.number)"] = attempt
+            }
+        }
+        return adoptable
     }
 
     /// The numbers of `attempt-N` directories under a unit's directory, in order.
@@ -172,5 +197,11 @@ public struct ExitStatus: Equatable, Sendable {
         }
         self.start = Date(timeIntervalSince1970: start)
         self.end = Date(timeIntervalSince1970: end)
+    }
+
+    /// The line as the spawner writes it.
+    public var line: String {
+        let (how, value) = switch termination { case .exited(let code): ("exited", code); case .signaled(let signal): ("signaled", signal) }
+        return String(format: "%@ %d %.6f %.6f\n", how, value, start.timeIntervalSince1970, end.timeIntervalSince1970)
     }
 }

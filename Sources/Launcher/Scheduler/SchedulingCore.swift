@@ -258,8 +258,56 @@ public final class SchedulingCore {
             if record.attempts.isEmpty { unit.run.skippedBecause = record.failure }
             complete(unit)
         }
+        // What a killed server left running and the recovery adopted (an open attempt in
+        // its record) holds its group again before anything else is placed.
+        for unit in job.units where unit.state != .finished {
+            guard let record = priorStates["\(unit.task.id)#\(unit.replica ?? -1)"],
+                  let open = record.attempts.last(where: { $0.end == nil }) else { continue }
+            adopt(unit, open)
+        }
         for unit in job.units where unit.state == .blocked && unit.unmetDependencies == 0 { enqueue(unit) }
         return job
+    }
+
+    /// Gives `unit` back the group its open attempt runs on and has it watched to its end;
+    /// if the group cannot be had (a node left the pool, its slots went to other work),
+    /// the attempt is cut off: swept from its nodes and run again.
+    func adopt(_ unit: Unit, _ open: Attempt) {
+        unit.run.attempts.removeAll { $0.number == open.number }
+        let indices = open.nodes.compactMap { id in pool.nodes.firstIndex { $0.id == id } }
+        guard indices.count == open.nodes.count, allocator.occupy(group: indices, processesPerNode: unit.processesPerNode) else {
+            var attempt = open
+            attempt.end = now
+            attempt.failure = Failure(category: .interrupted, node: open.nodes.first,
+                                      message: "the server stopped while this attempt ran and its nodes could not be taken back; it was ended and runs again")
+            attempt.unsweptNodes = open.nodes
+            unit.run.attempts.append(attempt)
+            for index in indices {
+                if (pool.nodes[index].pendingSweeps ?? []).isEmpty { nodesToSweep += 1 }
+                pool.nodes[index].pendingSweeps = (pool.nodes[index].pendingSweeps ?? []) + [open.markerId ?? ""]
+                effects.append(.nodeChanged(pool.nodes[index].id, .sweepPending(open.markerId ?? "")))
+            }
+            effects.append(.attemptFinished(jobId: unit.job.spec.id, task: unit.task, replica: unit.replica, attempt: attempt, state: .active))
+            return
+        }
+        let job = unit.job
+        job.started = true
+        if job.spec.release != nil { job.usedNodes.formUnion(indices) }
+        if unit.replica != nil { job.replicaNodes[unit.task.id, default: []].formUnion(indices) }
+        if let array = unit.task.array, let limit = array.throttle {
+            let throttle = job.throttles[array.task] ?? Job.Throttle(limit: limit)
+            job.throttles[array.task] = throttle
+            throttle.inFlight += 1
+            unit.throttled = true
+        }
+        unit.group = indices
+        unit.attemptNumber = open.number
+        unit.state = .running
+        unit.run.state = .running
+        unit.launchedAt = open.start
+        waitingCount -= 1
+        runningCount += 1
+        effects.append(.adopt(unit, group: indices, attempt: open))
     }
 
     /// Rejects tasks that could never be placed, instead of letting them wait forever.

@@ -12,6 +12,8 @@ public enum SchedulingEffect: @unchecked Sendable {
     case prepare(SchedulingCore.Job, node: Int)
     /// Start the attempt on its group.
     case launch(SchedulingCore.Unit, group: [Int], number: Int)
+    /// Watch to its end an attempt a killed server left running on its group (see `Recovery`).
+    case adopt(SchedulingCore.Unit, group: [Int], attempt: Attempt)
     /// The attempt ends before it starts (its job preparation failed there).
     case failBeforeLaunch(SchedulingCore.Unit, group: [Int], number: Int, failure: Failure)
     /// An attempt ended, and the task's state after it (to record).

@@ -192,6 +192,17 @@ public final class Simulation {
                 let (seconds, exitCode) = behaviour(unit, number)
                 at(time + seconds, .attemptEnds(unit, number: number, exitCode: exitCode,
                                                 failure: exitCode == 0 ? nil : Failure(category: .exitCode, message: "exited with \(exitCode)")))
+            case .adopt(let unit, let group, let attempt):
+                // A restarted controller's adopted attempt holds its slots until it ends.
+                for node in group {
+                    used[node] += unit.processesPerNode
+                    if used[node] > core.pool.nodes[node].slots {
+                        violations.append("t=\(time): node \(core.pool.nodes[node].id) has \(used[node]) of \(core.pool.nodes[node].slots) slots in use")
+                    }
+                }
+                let (seconds, exitCode) = behaviour(unit, attempt.number)
+                at(time + seconds, .attemptEnds(unit, number: attempt.number, exitCode: exitCode,
+                                                failure: exitCode == 0 ? nil : Failure(category: .exitCode, message: "exited with \(exitCode)")))
             case .failBeforeLaunch(let unit, _, let number, let failure):
                 at(time, .attemptEnds(unit, number: number, exitCode: 1, failure: failure))
             case .endAttempts(let job, _):

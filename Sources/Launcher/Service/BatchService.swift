@@ -22,6 +22,8 @@ public final class BatchService: @unchecked Sendable {
     private var wakeRequested = false
     private var recorders: [String: JobStore.Recorder] = [:]
     private var runners: [String: JobRunner] = [:]
+    /// Runners made in this pass of the queue, whose loops start once the pass has given them its jobs (touched by `run` only).
+    private var idleRunners: [JobRunner] = []
     /// The locks of the pools this server places work on (`PoolLock`), held until it exits.
     private var poolLocks: [String: PoolLock] = [:]
     /// Pools a `cohort run` holds now, and its pid: their jobs stay queued until it is done.
@@ -92,10 +94,9 @@ public final class BatchService: @unchecked Sendable {
     /// Reconciles jobs a killed server left running (see `Recovery`).
     public func recover() throws {
         let pools = self.pools
-        // A dead server's spawner first: it must not write down the ends of tasks that are
-        // killed now as if they had ended by themselves.
-        let helpers = ProcessSweeper.killLocal(variable: Spawner.marker, value: stateDirectory)
-        if helpers > 0 { log("ended the spawner of a stopped server") }
+        // A dead server's spawner runs on while it has tasks: the ones adopted now are its
+        // children, and it writes their ends. Those the recovery kills it writes down as
+        // killed after the sweep began, which the recovery reads as cut off, not as their own end.
         var recovery = Recovery(store: store, workDirectory: settings.workDirectory, cohortExecutable: settings.cohortExecutable, pool: { try? pools.load($0) }, log: log)
         recovery.storage = settings.storage
         let ids = try recovery.reconcile()
@@ -202,7 +203,11 @@ public final class BatchService: @unchecked Sendable {
                 pause()
                 continue
             }
-            for job in claimed { start(job) }
+            // Jobs a killed server was running first, and no runner places anything before
+            // every job of this pass is given to it: the attempts the recovery adopted take
+            // back their nodes before other work could be put there.
+            for job in claimed.filter(\.resumed) + claimed.filter({ !$0.resumed }) { start(job) }
+            startLoops()
             pause()
         }
         finished.wait()  // every runner has finished what it took
@@ -305,12 +310,20 @@ public final class BatchService: @unchecked Sendable {
         runner.onNodeChange = { id, change in try? pools.apply(change, node: id, pool: name) }
         runner.refreshNodes = { try? pools.load(name).withLiveState().nodes }
         lock.lock(); runners[name] = runner; lock.unlock()
-        finished.enter()
-        let thread = Thread { [unowned self] in
-            runner.serve(until: { self.isStopping }, leavingWaiting: true)
-            finished.leave()
-        }
-        thread.start()
+        idleRunners.append(runner)
         return runner
+    }
+
+    /// Starts the loops of the runners made since the last call (see `run`).
+    private func startLoops() {
+        for runner in idleRunners {
+            finished.enter()
+            let thread = Thread { [unowned self] in
+                runner.serve(until: { self.isStopping }, leavingWaiting: true)
+                finished.leave()
+            }
+            thread.start()
+        }
+        idleRunners.removeAll()
     }
 }
