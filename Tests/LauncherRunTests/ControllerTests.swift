@@ -46,6 +46,27 @@ extension ServiceTests {
         XCTAssertEqual(restarted.stop(), 0, restarted.log)
     }
 
+    /// An adopted task's wall-clock limit still counts from its start: it is ended when the
+    /// limit runs out, whichever server watches it then.
+    func testAnAdoptedTasksWallClockLimitCountsFromItsStart() throws {
+        let home = Harness.temporaryDirectory()
+        var server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        let body = "id: limited\ntasks:\n  - id: t\n    commandLine: [sh, -c, 'echo started; sleep 600']\n    constraints: { maxWallClockTime: PT4S, maxTaskRetryCount: 0 }\n"
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: body).status, 201)
+        _ = try waitRunning("limited", printing: "started", home: home)
+        server.killHard()
+        server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        XCTAssertEqual(try waitCompleted("limited", home: home, timeout: 30).failed, 1)
+        let attempt = try XCTUnwrap(JobStore(stateDirectory: home).tasks(jobId: "limited").first?.attempts.first)
+        XCTAssertEqual(attempt.failure?.category, .timeout, "\(String(describing: attempt.failure))")
+        XCTAssertEqual(attempt.phases?.map(\.name).contains(.adopted), true)
+        XCTAssertEqual(try XCTUnwrap(attempt.end).timeIntervalSince(attempt.start), 4, accuracy: 2, "ended 4 s after its start, not after the restart")
+        XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "limited"), [])
+        XCTAssertEqual(server.stop(), 0, server.log)
+    }
+
     /// kill -9 of the server while tasks run on the local pool: they run on under the dead
     /// server's cohort-spawner, and the restarted server adopts them — it records each end
     /// once (nothing runs twice), keeps their slots until they end (a job submitted after the
