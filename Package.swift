@@ -32,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         // Application packages (zip, as Azure Batch's are).
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        // Metrics: the engine counts and times through swift-metrics; `cohort serve` serves
+        // them in Prometheus's format.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // mpi.h plus getters for Open MPI's predefined handles; found through pkg-config.
@@ -48,14 +52,17 @@ let package = Package(
         .target(name: "Launcher", dependencies: ["CVerbs", "CSpawn", .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift"),
                                                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                 .product(name: "Crypto", package: "swift-crypto"),
-                                                .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+                                                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                                                .product(name: "Metrics", package: "swift-metrics")]),
         // The HTTP/JSON API over the batch service.
         .target(name: "API", dependencies: ["Launcher", .product(name: "Hummingbird", package: "hummingbird"),
                                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                            .product(name: "Logging", package: "swift-log"),
                                            .product(name: "HTTPTypes", package: "swift-http-types"),
                                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "HummingbirdCore", package: "hummingbird"),
-                                           .product(name: "NIOHTTPTypes", package: "swift-nio-extras")]),
+                                           .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                                           .product(name: "Metrics", package: "swift-metrics"),
+                                           .product(name: "Prometheus", package: "swift-prometheus")]),
         .executableTarget(name: "cohort", dependencies: ["Launcher", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The parent of `cohort serve`'s tasks: their results outlive a killed server. C and
         // static: it starts once per server, and a task costs one posix_spawn, as without it.

@@ -62,8 +62,10 @@ public enum APIHost {
             batch.start()
         }
         let connections = raiseDescriptorLimit()
+        let metrics = ServiceMetrics()
+        metrics.bootstrap()
         let app = Application(
-            router: APIServer(service: service, token: token).router(),
+            router: APIServer(service: service, token: token, metrics: metrics).router(),
             server: .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlines(head: .seconds(10), request: .seconds(120))],
                                                 idleTimeout: .seconds(60))),
             // Past the cap, new connections wait in the backlog instead of taking the

@@ -12,12 +12,14 @@ public struct APIServer: Sendable {
     let store: JobStore
     let pools: PoolStore
     let token: String
+    let metrics: ServiceMetrics
 
-    public init(service: BatchService, token: String) {
+    public init(service: BatchService, token: String, metrics: ServiceMetrics = ServiceMetrics()) {
         self.service = service
         self.store = service.store
         self.pools = PoolStore(stateDirectory: service.stateDirectory)
         self.token = token
+        self.metrics = metrics
     }
 
     /// The largest request body taken (a job of 100,000 tasks fits many times).
@@ -43,6 +45,11 @@ public struct APIServer: Sendable {
             (.get, "/v1/pools", { _, _ in try listPools() }),
             (.get, "/v1/pools/:pool", { _, context in try showPool(context) }),
             (.get, "/v1/usage", { request, _ in try usage(request) }),
+            // Prometheus's text format; the same token as the rest (a scrape config's `authorization`).
+            (.get, "/metrics", { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                         body: .init(byteBuffer: metrics.render(service)))
+            }),
         ]
     }
 
@@ -51,6 +58,7 @@ public struct APIServer: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.middlewares.add(RequestMetrics())
         router.middlewares.add(JSONErrors())
         router.middlewares.add(BearerAuthentication(token: token))
         for route in routes {

@@ -396,6 +396,13 @@ final class VirtualClusterTests: XCTestCase {
 
         XCTAssertEqual(try store.tasks(jobId: "vc-long").first?.attempts.first?.end, nil, "still running, adopted")
         XCTAssertEqual(sleeping("vc-long"), 1)
+        // The metrics see it: its slot in use, its node running, every agent heard from within the silence limit.
+        let metrics = server.request("GET", "/metrics").text
+        XCTAssertTrue(metrics.contains(#"cohort_slots_used{pool="vc"} 1.0"#), metrics)
+        XCTAssertTrue(metrics.contains(#"cohort_nodes{pool="vc",state="running"} 1.0"#), metrics)
+        let ages = metrics.split(separator: "\n").filter { $0.hasPrefix(#"cohort_agent_heartbeat_age_seconds{pool="vc","#) }
+        XCTAssertFalse(ages.isEmpty, metrics)
+        for age in ages { XCTAssertLessThan(Double(age.split(separator: " ").last ?? "") ?? 99, AgentProtocol.silenceLimit, String(age)) }
         XCTAssertEqual(server.request("POST", "/v1/jobs/vc-long/cancel").status, 202, server.log)
         while try store.job("vc-long")?.state != .completed, Date() < deadline + 60 { usleep(100_000) }
         let long = try XCTUnwrap(store.tasks(jobId: "vc-long").first)

@@ -204,6 +204,14 @@ public final class AgentFleet: @unchecked Sendable {
         return channel.sweep(variable: variable, values: values, sparing: sparing)
     }
 
+    /// Seconds since each ready agent last said anything (a heartbeat comes every half second).
+    public func silences() -> [(node: String, seconds: Double)] {
+        lock.lock()
+        let all = Array(channels.values)
+        lock.unlock()
+        return all.filter { $0.hello != nil }.map { ($0.node.id, $0.silence) }.sorted { $0.node < $1.node }
+    }
+
     /// Whether each node's agent answers a ping within `timeout`; the first that does not
     /// and why. Every node at once.
     func firstSilent(_ nodes: [Node], timeout: Double) -> (node: String, reason: String)? {

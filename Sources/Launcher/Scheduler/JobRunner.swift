@@ -148,6 +148,35 @@ public final class JobRunner: @unchecked Sendable {
         inbox.lock(); paused = isPaused; woken = true; inbox.signal(); inbox.unlock()
     }
 
+    /// What the pool holds now, for metrics: its nodes (with states as the runner sees
+    /// them), slots taken and in all on usable nodes, units waiting and running, and how long
+    /// each node's agent has been silent (nodes with an agent only).
+    public struct Occupancy: Sendable {
+        public var pool: Pool
+        public var usedSlots: Int
+        public var totalSlots: Int
+        /// Per node, in pool order.
+        public var usedSlotsByNode: [Int]
+        public var waiting: Int
+        public var running: Int
+        public var agentSilence: [(node: String, seconds: Double)]
+    }
+
+    public var occupancy: Occupancy {
+        var occupancy = withCore { core in
+            let allocator = core.allocator
+            // Slots in all: those of nodes that may take work; in use: wherever work runs (a
+            // node drained under a running task still has it).
+            let total = allocator.capacity.indices.filter { allocator.usable[$0] }.reduce(0) { $0 + allocator.capacity[$1] }
+            let used = allocator.capacity.indices.reduce(0) { $0 + allocator.capacity[$1] - allocator.free[$1] }
+            return Occupancy(pool: core.pool, usedSlots: used, totalSlots: total,
+                             usedSlotsByNode: allocator.capacity.indices.map { allocator.capacity[$0] - allocator.free[$0] }, waiting: core.waitingCount,
+                             running: core.runningCount, agentSilence: [])
+        }
+        occupancy.agentSilence = executor.agents.silences()  // the fleet's own lock, not the core's
+        return occupancy
+    }
+
     /// Whether a job with this id is running here and not finished.
     public func runs(jobId: String) -> Bool {
         withCore { $0.jobs.contains { $0.spec.id == jobId && $0.state != .completed } }
@@ -198,7 +227,11 @@ public final class JobRunner: @unchecked Sendable {
             for event in batch { core.handle(event) }
             let stopping = leavingWaiting && stop()
             inbox.lock(); let isPaused = paused; inbox.unlock()
-            if !stopping && !isPaused { core.schedule() }
+            if !stopping && !isPaused {
+                let passStart = DispatchTime.now().uptimeNanoseconds
+                core.schedule()
+                EngineMetrics.schedulingPassTook(pool: core.pool.name, seconds: Double(DispatchTime.now().uptimeNanoseconds - passStart) / 1e9)
+            }
             let effects = takeEffects()
             let progress = Progress(succeeded: core.succeededCount, failed: core.failedCount, running: core.runningCount,
                                     waiting: core.waitingCount, elapsed: Date().timeIntervalSince(start))
@@ -255,6 +288,7 @@ public final class JobRunner: @unchecked Sendable {
     private func record(_ effect: SchedulingEffect) {
         switch effect {
         case .attemptStarted(let unit, let group, let number):
+            EngineMetrics.attemptStarted(pool: core.pool.name)
             guard let onAttemptStarted else { return }
             let work = self.work(unit, number)
             var started = Attempt(number: number, nodes: group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: nil, start: core.now, end: nil,
@@ -263,6 +297,7 @@ public final class JobRunner: @unchecked Sendable {
             let jobId = unit.job.spec.id, task = unit.task, replica = unit.replica, record = started
             recording.async { onAttemptStarted(jobId, task, replica, record) }
         case .attemptFinished(let jobId, let task, let replica, let attempt, let state):
+            EngineMetrics.attemptEnded(pool: core.pool.name, attempt)
             guard let onAttemptFinished else { return }
             recording.async { onAttemptFinished(jobId, task, replica, attempt, state) }
         case .jobEnded(_, let run):

@@ -147,6 +147,21 @@ public final class BatchService: @unchecked Sendable {
         storage(failed: lastError, by: "job ends")
     }
 
+    /// The pools this server runs work on, as their runners see them now, and the others as
+    /// stored (nothing of theirs in use by this server), for `/metrics`.
+    public func occupancy() -> [JobRunner.Occupancy] {
+        lock.lock()
+        let running = runners
+        lock.unlock()
+        var all = running.values.map(\.occupancy)
+        for pool in (try? pools.list()) ?? [] where running[pool.name] == nil {
+            let usable = pool.nodes.filter { $0.state.acceptsWork }.reduce(0) { $0 + $1.slots }
+            all.append(JobRunner.Occupancy(pool: pool, usedSlots: 0, totalSlots: usable, usedSlotsByNode: pool.nodes.map { _ in 0 },
+                                           waiting: 0, running: 0, agentSilence: []))
+        }
+        return all.sorted { $0.pool.name < $1.pool.name }
+    }
+
     /// Cancels a job this service runs; false if it does not run it.
     public func cancel(jobId: String) -> Bool {
         guard let runner = runner(of: jobId) else { return false }

@@ -22,6 +22,14 @@ public final class JobStore: @unchecked Sendable {
         (database, path) = try StateDatabase.open(stateDirectory: stateDirectory)
     }
 
+    /// A write transaction, timed (`cohort_store_write_seconds`: the wait for SQLite's one
+    /// writer included, which is what slows the controller).
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { EngineMetrics.storeWriteTook(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        return try database.write(body)
+    }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
@@ -45,7 +53,7 @@ public final class JobStore: @unchecked Sendable {
     public func begin(_ job: JobSpec, units: [(task: String, replica: Int?)]) throws -> String {
         var job = job
         if job.incarnation == nil { job.incarnation = JobSpec.newIncarnation() }
-        return try database.write { db in
+        return try write { db in
             if try Self.exists(db, job.id) {
                 throw StoreError(description: "a job with the id '\(job.id)' is already stored")
             }
@@ -58,7 +66,7 @@ public final class JobStore: @unchecked Sendable {
     /// returns the id it got.
     /// `held`: disabled until `setHeld(false)` (Azure's disabled job).
     public func submit(_ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool = false) throws -> String {
-        try database.write { db in try Self.submit(db, spec, units: units, held: held) }
+        try write { db in try Self.submit(db, spec, units: units, held: held) }
     }
 
     static func submit(_ db: Database, _ spec: JobSpec, units: [(task: String, replica: Int?)], held: Bool) throws -> String {
@@ -87,7 +95,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// Disables (holds) or enables a job that has not completed; returns its state after.
     public func setHeld(jobId: String, _ held: Bool) throws -> JobState {
-        try database.write { db in
+        try write { db in
             guard let stored = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -135,7 +143,7 @@ public final class JobStore: @unchecked Sendable {
         let now = Date().timeIntervalSince1970
         let skipped = pools.sorted()
         let notSkipped = skipped.isEmpty ? "" : " AND pool NOT IN (\(skipped.map { _ in "?" }.joined(separator: ", ")))"
-        return try database.write { db in
+        return try write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT id, spec, started FROM job WHERE state = 'active' AND held = 0\(notSkipped) ORDER BY priority DESC, submitted, rowid",
                                         arguments: StatementArguments(skipped))
             var claimed: [Claimed] = []
@@ -202,7 +210,7 @@ public final class JobStore: @unchecked Sendable {
     /// Puts a job this server claimed but cannot start now back in the queue, as if never
     /// claimed (its pool is in use by a `cohort run`).
     public func unclaim(jobId: String) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: """
                 UPDATE job SET state = 'active', runner_pid = NULL,
                        started = CASE WHEN EXISTS (SELECT 1 FROM attempt WHERE job_id = job.id) THEN started ELSE NULL END
@@ -226,7 +234,7 @@ public final class JobStore: @unchecked Sendable {
     /// Puts an orphaned job back in the queue with the attempts its dead server left
     /// unrecorded (their results read from disk, or marked interrupted).
     public func requeue(jobId: String, recovered: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)], message: String) throws {
-        try database.write { db in
+        try write { db in
             for (task, replica, attempt, taskState) in recovered {
                 try Self.insert(db, jobId: jobId, task: task, replica: replica, attempt: attempt, taskState: taskState)
             }
@@ -238,7 +246,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// Ends a queued job that can never run, with the reason on each task.
     public func reject(jobId: String, reason: String) throws {
-        try database.write { db in try Self.endUnrun(db, jobId: jobId, failure: Failure(category: .rejected, message: reason), kind: "rejected") }
+        try write { db in try Self.endUnrun(db, jobId: jobId, failure: Failure(category: .rejected, message: reason), kind: "rejected") }
     }
 
     /// Ends a queued job without running it: every task fails with `failure`; an event says why.
@@ -273,7 +281,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// Records finished attempts in one transaction.
     public func record(jobId: String, _ batch: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)]) throws {
-        try database.write { db in
+        try write { db in
             for (task, replica, attempt, taskState) in batch {
                 try Self.insert(db, jobId: jobId, task: task, replica: replica, attempt: attempt, taskState: taskState)
             }
@@ -357,7 +365,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// Records the end of a job with every task's final state (including tasks that never ran).
     public func finish(_ run: JobRun) throws {
-        try database.write { db in
+        try write { db in
             for task in run.tasks {
                 try db.execute(sql: "UPDATE task SET state = 'completed', result = ?, failure = ? WHERE job_id = ? AND task_id = ? AND replica = ?",
                                arguments: [task.succeeded ? "success" : "failure", try task.failure.map(Self.json), run.jobId, task.taskId, task.replica ?? -1])
@@ -379,7 +387,7 @@ public final class JobStore: @unchecked Sendable {
     public func cancelQueued(jobId: String) throws -> Bool {
         let failure = try Self.json(Failure(category: .cancelled, message: "the job was cancelled before this task started"))
         let now = Date().timeIntervalSince1970
-        return try database.write { db in
+        return try write { db in
             guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -395,7 +403,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// A running job being cancelled: `terminating` until its server records the end.
     public func markTerminating(jobId: String) throws {
-        try database.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE job SET state = 'terminating' WHERE id = ? AND state = 'running'", arguments: [jobId])
             try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'terminating', ?)",
                            arguments: [Date().timeIntervalSince1970, jobId, "job \(jobId) is being cancelled"])
@@ -403,7 +411,7 @@ public final class JobStore: @unchecked Sendable {
     }
 
     public func delete(jobId: String) throws {
-        try database.write { db in
+        try write { db in
             guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -437,6 +445,17 @@ public final class JobStore: @unchecked Sendable {
     }
 
     /// Every job's summary (or just `id`'s), oldest first.
+    /// How many jobs are in each state (one indexed-free pass over the job table, not the tasks).
+    public func jobCounts() throws -> [JobState: Int] {
+        try database.read { db in
+            var counts: [JobState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM job GROUP BY state") {
+                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            }
+            return counts
+        }
+    }
+
     public func jobs(id: String? = nil) throws -> [JobSummary] {
         try database.read { db in
             try Row.fetchAll(db, sql: """
@@ -677,7 +696,7 @@ extension JobStore {
                 pending.removeAll()
                 condition.unlock()
                 do {
-                    let ids = try store.database.write { db in
+                    let ids = try store.write { db in
                         try batch.map { item in try JobStore.submit(db, item.spec, units: item.units, held: item.held) }
                     }
                     for (item, id) in zip(batch, ids) { item.done(.success(id)) }
