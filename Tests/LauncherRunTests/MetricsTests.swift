@@ -89,13 +89,14 @@ final class MetricsTests: XCTestCase {
         // A real Prometheus scrapes it every second, with the token from the state directory.
         let port = Self.freePort()
         let target = server.url.replacingOccurrences(of: "http://", with: "")
-        let config = """
-            global: { scrape_interval: 1s, scrape_timeout: 1s }
-            scrape_configs:
-              - job_name: cohort
-                authorization: { type: Bearer, credentials_file: \(home)/api-token }
-                static_configs: [{ targets: ["\(target)"] }]
-            """
+        // The README's scrape config, pointed at this server.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = Harness.read(root.appendingPathComponent("README.md").path)
+        let start = try XCTUnwrap(readme.range(of: "```yaml\nscrape_configs:"), "the README shows a scrape config")
+        let end = try XCTUnwrap(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let scrape = String(readme[readme.index(start.lowerBound, offsetBy: 8)..<end.lowerBound])
+            .replacingOccurrences(of: "/root/.cohort/api-token", with: "\(home)/api-token").replacingOccurrences(of: "127.0.0.1:8765", with: target)
+        let config = "global: { scrape_interval: 1s, scrape_timeout: 1s }\n" + scrape
         try config.write(toFile: "\(home)/prometheus.yml", atomically: true, encoding: .utf8)
         let prometheus = try ChildProcess(["prometheus", "--config.file=\(home)/prometheus.yml", "--storage.tsdb.path=\(home)/tsdb",
                                            "--web.listen-address=127.0.0.1:\(port)"],
