@@ -30,6 +30,13 @@ struct Run: ParsableCommand {
     @Option(help: "Run K copies of the MPI task at once, each on its own node group.")
     var replicas: Int = 1
 
+    @Option(name: [.customShort("c"), .customLong("cpus-per-task")],
+            help: "Cores of each rank, as Slurm's -c: a slot each, the rank bound to them, OMP_NUM_THREADS set (a hybrid MPI+OpenMP run).")
+    var cpusPerTask: Int?
+
+    @Flag(help: "Whole nodes: no other task on the group's nodes while it runs (as Slurm's --exclusive).")
+    var exclusive = false
+
     @Option(help: "MPI transport: auto, shm, tcp, rdma or ucx.")
     var transport: String = "auto"
 
@@ -270,7 +277,7 @@ struct Run: ParsableCommand {
 
     /// A job from the file, or one task from the command line.
     func makeJob() throws -> JobSpec {
-        let quick = nodes != nil || ranks != nil || replicas != 1
+        let quick = nodes != nil || ranks != nil || replicas != 1 || cpusPerTask != nil || exclusive
         // One word that names a job file: by its ending, or a file that is not a program.
         let isJobFile = words.count == 1 && (["yaml", "yml", "json"].contains(URL(fileURLWithPath: words[0]).pathExtension)
             || (FileManager.default.fileExists(atPath: words[0]) && !FileManager.default.isExecutableFile(atPath: words[0])))
@@ -282,7 +289,8 @@ struct Run: ParsableCommand {
                 ("--replicas", replicas != 1, "multiInstance.replicas"), ("--time", time != nil, "constraints.maxWallClockTime"),
                 ("--retries", retries != 0, "constraints.maxTaskRetryCount"), ("--transport", transport != "auto", "multiInstance.transport"),
                 ("--launch", launch != "mpirun", "multiInstance.launch"), ("--chdir", chdir != nil, "workingDirectory"),
-                ("--array", array != nil, "array"),
+                ("--array", array != nil, "array"), ("--cpus-per-task", cpusPerTask != nil, "multiInstance.cpusPerRank"),
+                ("--exclusive", exclusive, "multiInstance.exclusive"),
             ]
             if let (flag, _, field) = given.first(where: { $0.1 }) {
                 throw SpecError(file: "command line", field: flag, message: "\(flag) is for quick runs (-- PROGRAM …); in the job file \(words[0]) each task gives \(field)")
@@ -315,6 +323,11 @@ struct Run: ParsableCommand {
             guard rankCount >= nodeCount else { throw flag("-n", "\(rankCount) ranks cannot fill \(nodeCount) nodes") }
             guard rankCount % nodeCount == 0 else { throw flag("-n", "\(rankCount) ranks do not spread evenly over \(nodeCount) nodes") }
             multi = MultiInstance(instances: nodeCount, processesPerNode: rankCount / nodeCount, transport: transportValue, replicas: replicas, launch: launchValue)
+            if let cpusPerTask {
+                guard cpusPerTask >= 1 else { throw flag("--cpus-per-task", "must be ≥ 1") }
+                multi?.cpusPerRank = cpusPerTask
+            }
+            if exclusive { multi?.exclusive = true }
         }
         let program = URL(fileURLWithPath: words[0]).lastPathComponent
         let id = String(program.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" }.prefix(40))

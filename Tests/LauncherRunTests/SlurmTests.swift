@@ -70,6 +70,19 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(SlurmCluster.cohortJobs(), [], "nothing of the job is left in Slurm")
     }
 
+    /// Hybrid ranks on Slurm: `--cpus-per-task`, so Slurm gives (and binds) each rank its
+    /// cores, and the rank gets OMP_NUM_THREADS.
+    func testHybridRanksGetTheirCoresFromSlurm() throws {
+        var hybrid = TaskSpec.shell("hybrid", "echo $OMP_NUM_THREADS $SLURM_CPUS_PER_TASK $(grep Cpus_allowed_list /proc/self/status | cut -f2)",
+                                    multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp))
+        hybrid.multiInstance?.cpusPerRank = 2
+        let run = try run(JobSpec(id: "slurm-hybrid", pool: "slurm", tasks: [hybrid]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertTrue(attempt.launchedCommand.contains("--cpus-per-task=2"), "\(attempt.launchedCommand)")
+        XCTAssertEqual(lines("\(attempt.directory)/stdout.txt"), ["2 2 0-1", "2 2 0-1"])
+    }
+
     func testReplicasRunAtOnceOnDisjointNodesEachItsOwnSlurmJob() throws {
         let task = TaskSpec.shell("rep", "date +%s.%N; sleep 2", multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp, replicas: 2))
         let run = try run(JobSpec(id: "slurm-replicas", pool: "slurm", tasks: [task]))

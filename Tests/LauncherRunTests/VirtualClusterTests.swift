@@ -41,6 +41,34 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(attempt.directory)/hostfile").split(separator: "\n").count, 3)
     }
 
+    /// Hybrid MPI+OpenMP ranks: each rank takes a slot per core, is bound to its cores
+    /// (`--map-by ppr:1:node:PE=2`) and gets OMP_NUM_THREADS; an exclusive group's nodes take
+    /// nothing else while it runs.
+    func testHybridRanksAreBoundToTheirCoresAndGetTheirThreads() throws {
+        var hybrid = TaskSpec.shell("hybrid", "echo $(hostname) $OMP_NUM_THREADS $(grep Cpus_allowed_list /proc/self/status | cut -f2); sleep 1",
+                                    multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp))
+        hybrid.multiInstance?.cpusPerRank = 2
+        hybrid.multiInstance?.exclusive = true
+        let small = (0..<4).map { TaskSpec.shell("s\($0)", "hostname; sleep 0.5") }
+        let run = try Harness.run(JobSpec(id: "vc-hybrid", pool: "vc", tasks: [hybrid] + small), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertTrue(attempt.launchedCommand.contains("ppr:1:node:PE=2"), "\(attempt.launchedCommand)")
+        let lines = output(attempt)
+        XCTAssertEqual(lines.count, 2, "\(lines)")
+        for line in lines {
+            let fields = line.split(separator: " ").map(String.init)
+            XCTAssertEqual(fields.count, 3, line)
+            XCTAssertEqual(fields[1], "2", "OMP_NUM_THREADS: \(line)")
+            XCTAssertEqual(fields.last, "0-1", "bound to two cores: \(line)")
+        }
+        for task in run.tasks.dropFirst() {
+            let small = try XCTUnwrap(task.attempts.first)
+            let overlaps = small.start < (attempt.end ?? Date()) && attempt.start < (small.end ?? Date())
+            XCTAssertFalse(overlaps && !Set(small.nodes).isDisjoint(with: attempt.nodes), "\(task.taskId) ran on \(small.nodes) beside the exclusive group \(attempt.nodes)")
+        }
+    }
+
     /// mpirun starts its daemons through the agents' channels (cohort-rsh), not an ssh
     /// connection each: no ssh process carries an orted while the ranks run.
     func testMPIRunsDaemonsStartThroughTheAgentsNotSSH() throws {

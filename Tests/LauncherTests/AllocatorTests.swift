@@ -104,4 +104,20 @@ final class AllocatorPinningTests: XCTestCase {
         allocator.setUsable(0, false)
         XCTAssertFalse(allocator.allocate(slots: 1, on: 0), "unusable")
     }
+
+    /// An exclusive group takes only wholly free nodes, and every slot of each; pack takes the
+    /// smallest that fit, and releasing gives every slot back.
+    func testAnExclusiveGroupTakesWholeFreeNodes() {
+        var allocator = Allocator(slots: [8, 4, 4, 2])
+        XCTAssertTrue(allocator.allocate(slots: 1, on: 1), "node 1 is no longer wholly free")
+        let group = allocator.allocateGroup(instances: 2, processesPerNode: 2, exclusive: true)
+        XCTAssertEqual(group.map(Set.init), [2, 3], "the smallest wholly free nodes with 2 slots")
+        XCTAssertEqual(allocator.free, [8, 3, 0, 0])
+        XCTAssertNil(allocator.allocateGroup(instances: 2, processesPerNode: 1, exclusive: true), "node 1 has free slots but is not free")
+        XCTAssertEqual(allocator.free, [8, 3, 0, 0], "a failed allocation takes nothing")
+        allocator.release(group: group!, processesPerNode: 2, exclusive: true)
+        XCTAssertEqual(allocator.free, [8, 3, 4, 2])
+        XCTAssertTrue(allocator.occupy(group: [0], processesPerNode: 3, exclusive: true))
+        XCTAssertEqual(allocator.free[0], 0, "an adopted exclusive attempt holds its whole node again")
+    }
 }

@@ -27,7 +27,11 @@ final class SchedulingTests: XCTestCase {
                 if random.chance(25) {
                     let instances = 1 + random.next(nodeCount)
                     let replicas = random.chance(30) ? 1 + random.next(3) : 1
-                    task.multiInstance = MultiInstance(instances: instances, processesPerNode: 1 + random.next(slots), replicas: replicas)
+                    let ranksPerNode = 1 + random.next(slots)
+                    task.multiInstance = MultiInstance(instances: instances, processesPerNode: ranksPerNode, replicas: replicas)
+                    // Hybrid ranks (a slot per core) and whole nodes.
+                    if random.chance(20) { task.multiInstance?.cpusPerRank = 1 + random.next(slots / ranksPerNode) }
+                    if random.chance(20) { task.multiInstance?.exclusive = true }
                 }
                 if index > 0 && random.chance(30) { task.dependsOn = ["t\(random.next(index))"] }
                 tasks.append(task)
@@ -293,5 +297,32 @@ final class SchedulingTests: XCTestCase {
         XCTAssertEqual(simulation.violations, [], "the adopted attempt's slot was not given away while it ran")
         XCTAssertEqual(job.units[1].run.attempts.map(\.number), [2, 3])
         XCTAssertEqual(job.units.map(\.state), [.finished, .finished, .finished])
+    }
+
+    /// An exclusive MPI task's nodes take no small task while it runs (their free slots went
+    /// to the solver's competitors before), and a hybrid task takes a slot per core.
+    func testAnExclusiveTasksNodesTakeNoOtherWorkAndHybridRanksTakeASlotPerCore() throws {
+        let simulation = Simulation(pool: Self.pool(3, slots: 4))
+        simulation.recordsStarts = true
+        simulation.behaviour = { unit, _ in (unit.task.id == "solver" ? 10 : 1, 0) }
+        var solver = TaskSpec(id: "solver", commandLine: ["x"])
+        solver.multiInstance = MultiInstance(instances: 2, processesPerNode: 1)
+        solver.multiInstance?.exclusive = true
+        var hybrid = TaskSpec(id: "hybrid", commandLine: ["x"])
+        hybrid.multiInstance = MultiInstance(instances: 1, processesPerNode: 2)
+        hybrid.multiInstance?.cpusPerRank = 2
+        let small = (0..<6).map { TaskSpec(id: "s\($0)", commandLine: ["x"]) }
+        let job = try simulation.add(JobSpec(id: "j", pool: "sim", tasks: [solver, hybrid] + small))
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [])
+        let solverNodes = Set(try XCTUnwrap(simulation.starts.first { $0.task == "solver" }).nodes)
+        XCTAssertEqual(solverNodes.count, 2)
+        for start in simulation.starts where start.task != "solver" {
+            XCTAssertTrue(start.time >= 10 || solverNodes.isDisjoint(with: start.nodes), "\(start.task) ran on the solver's node \(start.nodes) at \(start.time)")
+        }
+        let hybridStart = try XCTUnwrap(simulation.starts.first { $0.task == "hybrid" })
+        XCTAssertEqual(hybridStart.time, 0, "4 slots on the third node: 2 ranks × 2 cores")
+        XCTAssertEqual(simulation.starts.filter { $0.time == 0 }.count, 2, "and nothing else fits beside them")
+        XCTAssertEqual(job.units.map(\.state).allSatisfy { $0 == .finished }, true)
     }
 }

@@ -187,4 +187,19 @@ final class JobFileTests: XCTestCase {
         }
         print("mutated job files: 900 tried (300 with extremes), \(parsed) parsed, \(refused) refused with a located error")
     }
+
+    /// Hybrid ranks and whole nodes: `cpusPerRank` counts a slot per core, and a shape no node
+    /// can hold is refused naming the field.
+    func testCpusPerRankAndExclusiveAreReadAndChecked() throws {
+        let job = try JobFile.parse("id: j\ntasks:\n  - id: cfd\n    commandLine: ./solver\n    multiInstance: { instances: 2, processesPerNode: 4, cpusPerRank: 8, exclusive: true }\n", file: "j.yaml")
+        let multi = try XCTUnwrap(job.tasks[0].multiInstance)
+        XCTAssertEqual(multi.threadsPerRank, 8)
+        XCTAssertEqual(multi.slotsPerNode, 32)
+        XCTAssertEqual(multi.exclusive, true)
+        let tooMany = error("id: j\ntasks:\n  - id: cfd\n    commandLine: x\n    multiInstance: { instances: 1, processesPerNode: 4096, cpusPerRank: 64 }\n")
+        XCTAssertEqual(tooMany?.field, "tasks[0].multiInstance.cpusPerRank")
+        XCTAssertTrue(tooMany?.message.contains("262144 cores on a node") == true, tooMany?.message ?? "")
+        XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 1, cpusPerRank: 0 }\n")?.field, "tasks[0].multiInstance.cpusPerRank")
+        XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 1, exclusive: maybe }\n")?.field, "tasks[0].multiInstance.exclusive")
+    }
 }

@@ -61,10 +61,11 @@ public struct Allocator: Sendable {
 
     /// Takes `processesPerNode` slots on each of `instances` distinct nodes, none of them in
     /// `excluded` (the nodes of a sibling replica), or returns nil, taking nothing, if they
-    /// are not free now.
-    public mutating func allocateGroup(instances: Int, processesPerNode: Int, excluding excluded: Set<Int> = []) -> [Int]? {
+    /// are not free now. `exclusive`: only wholly free nodes, and all of their slots.
+    public mutating func allocateGroup(instances: Int, processesPerNode: Int, excluding excluded: Set<Int> = [], exclusive: Bool = false) -> [Int]? {
         guard instances > 0, processesPerNode > 0, processesPerNode < buckets.count,
               nodesWithFree(atLeast: processesPerNode) >= instances else { return nil }
+        if exclusive { return allocateWholeNodes(instances: instances, minimumSlots: processesPerNode, excluding: excluded) }
         var chosen: [Int] = []
         chosen.reserveCapacity(instances)
         // Pack walks up from the fewest free slots that fit (best fit); spread walks down.
@@ -82,6 +83,26 @@ public struct Allocator: Sendable {
         for node in chosen { take(node, processesPerNode) }
         return chosen
     }
+
+    /// `instances` wholly free nodes with at least `minimumSlots` slots, every slot of each
+    /// taken. Pack takes the smallest such nodes (a big node stays for a big task), spread the largest.
+    mutating func allocateWholeNodes(instances: Int, minimumSlots: Int, excluding excluded: Set<Int>) -> [Int]? {
+        var chosen: [Int] = []
+        let levels = policy == .pack ? Array(minimumSlots..<buckets.count) : Array((minimumSlots..<buckets.count).reversed())
+        for level in levels {
+            for node in buckets[level] where capacity[node] == level && !excluded.contains(node) {
+                chosen.append(node)
+                if chosen.count == instances { break }
+            }
+            if chosen.count == instances { break }
+        }
+        guard chosen.count == instances else { return nil }
+        for node in chosen { take(node, capacity[node]) }
+        return chosen
+    }
+
+    /// Slots a group's node gives back: all of them for an exclusive group.
+    func slots(of node: Int, processesPerNode: Int, exclusive: Bool) -> Int { exclusive ? capacity[node] : processesPerNode }
 
     /// Takes `count` disjoint groups at once, all or nothing (replicas that must run together).
     public mutating func allocateGroups(count: Int, instances: Int, processesPerNode: Int) -> [[Int]]? {
@@ -133,9 +154,10 @@ public struct Allocator: Sendable {
 
     /// Takes these slots on each of these nodes, drained or not (work a restarted controller
     /// adopts runs there already); false, taking nothing, if one lacks them.
-    public mutating func occupy(group: [Int], processesPerNode: Int) -> Bool {
-        guard group.allSatisfy({ free[$0] >= processesPerNode }), Set(group).count == group.count else { return false }
-        for node in group { take(node, processesPerNode) }
+    public mutating func occupy(group: [Int], processesPerNode: Int, exclusive: Bool = false) -> Bool {
+        guard group.allSatisfy({ free[$0] >= slots(of: $0, processesPerNode: processesPerNode, exclusive: exclusive) }),
+              Set(group).count == group.count else { return false }
+        for node in group { take(node, slots(of: node, processesPerNode: processesPerNode, exclusive: exclusive)) }
         return true
     }
 
@@ -144,8 +166,8 @@ public struct Allocator: Sendable {
         allocateGroup(instances: 1, processesPerNode: 1)?.first
     }
 
-    public mutating func release(group: [Int], processesPerNode: Int) {
-        for node in group { give(node, processesPerNode) }
+    public mutating func release(group: [Int], processesPerNode: Int, exclusive: Bool = false) {
+        for node in group { give(node, slots(of: node, processesPerNode: processesPerNode, exclusive: exclusive)) }
     }
 
     public mutating func release(slot node: Int) { give(node, 1) }

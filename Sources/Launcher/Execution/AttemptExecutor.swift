@@ -361,12 +361,13 @@ public struct AttemptExecutor: Sendable {
         let isLocal = pool.kind == .local
         try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: multi.processesPerNode, isLocalPool: isLocal)
             .write(toFile: hostfile, atomically: true, encoding: .utf8)
-        let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
+        var environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
                                           userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
+        environment.threadsPerRank = multi.threadsPerRank
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport
@@ -394,7 +395,8 @@ public struct AttemptExecutor: Sendable {
         if multi.launch == .raw {
             arguments = work.task.commandLine
         } else {
-            let exported = master.keys.filter { $0.hasPrefix("COHORT_") || $0.hasPrefix("AZ_BATCH_") || $0 == "CCP_NODES" || environment.userVariables[$0] != nil }
+            let exported = master.keys.filter { $0.hasPrefix("COHORT_") || $0.hasPrefix("AZ_BATCH_") || $0 == "CCP_NODES" || $0 == "OMP_NUM_THREADS"
+                || environment.userVariables[$0] != nil }
             // Loader variables of the job reach the ranks as NAME=VALUE, not mpirun itself.
             let forRanks = exported.sorted().map { name in
                 LaunchPolicy.isLoaderVariable(name) && environment.userVariables[name] != nil ? "\(name)=\(master[name]!)" : name
@@ -405,6 +407,7 @@ public struct AttemptExecutor: Sendable {
                                         extraOptions: multi.mpirunOptions, rankWrapper: [settings.cohortExecutable, "rank-env", "--"],
                                         application: work.task.commandLine)
             command.mcaParameters = pool.mcaParameters ?? [:]
+            command.cpusPerRank = multi.threadsPerRank
             if !isLocal, let remoteShell = settings.siblingRemoteShell, let socket = agents.remoteShellSocket() {
                 command.remoteShell = remoteShell
                 shellSocket = socket

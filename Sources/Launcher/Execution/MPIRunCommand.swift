@@ -12,6 +12,8 @@ public struct MPIRunCommand: Sendable {
     public var sshConfig: String?
     public var network: String?
     public var mcaParameters: [String: String] = [:]
+    /// Cores of each rank: each is bound to that many (`PE=`), where the cores are there.
+    public var cpusPerRank = 1
     /// `cohort-rsh`, when mpirun starts its daemons through the node agents (else ssh).
     public var remoteShell: String?
     /// Variables mpirun must hand to every rank (`-x NAME`).
@@ -45,9 +47,15 @@ public struct MPIRunCommand: Sendable {
         var a = [mpirun, "--hostfile", hostfile, "-np", String(ranks)]
         if isLocalPool {
             // Virtual nodes share this machine's cores: don't pin ranks, yield when idle.
-            if ranks > localCores { a += ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"] }
+            if ranks * cpusPerRank > localCores {
+                a += ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
+            } else if cpusPerRank > 1 {
+                a += ["--map-by", "slot:PE=\(cpusPerRank)", "--bind-to", "core"]
+            }
         } else {
-            a += ["--map-by", "ppr:\(processesPerNode):node"]
+            // Hybrid ranks get their cores each; Open MPI refuses if a node has fewer.
+            a += ["--map-by", cpusPerRank > 1 ? "ppr:\(processesPerNode):node:PE=\(cpusPerRank)" : "ppr:\(processesPerNode):node"]
+            if cpusPerRank > 1 { a += ["--bind-to", "core"] }
         }
         if runningAsRoot { a.append("--allow-run-as-root") }
         a += Self.transportFlags(transport)

@@ -21,6 +21,8 @@ public struct TaskEnvironment: Sendable {
     public var jobKey: String = ""
     /// Where the task starts on every node, when its spec names a directory (a shared one).
     public var startDirectory: String?
+    /// Cores of each rank (`cpusPerRank`): OpenMP's threads, unless the job sets its own.
+    public var threadsPerRank = 1
 
     /// The working directory of node `index` of the group.
     public func workingDirectory(_ index: Int) -> String { startDirectory ?? nodeDirectory(index) }
@@ -47,6 +49,10 @@ public struct TaskEnvironment: Sendable {
         v["COHORT_GROUP_NODES"] = nodes.map(\.id).joined(separator: ",")
         v["COHORT_PROCESSES_PER_NODE"] = String(processesPerNode)
         v["COHORT_RANKS"] = String(nodes.count * processesPerNode)
+        if threadsPerRank > 1 {
+            v["COHORT_CPUS_PER_RANK"] = String(threadsPerRank)
+            if userVariables["OMP_NUM_THREADS"] == nil { v["OMP_NUM_THREADS"] = String(threadsPerRank) }
+        }
         v["COHORT_ATTEMPT_DIR"] = attemptDirectory
         v["COHORT_SHARED_DIR"] = sharedDirectory
         v["COHORT_WORKING_DIR"] = workingDirectory(index)

@@ -40,6 +40,11 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     public var mpirunOptions: [String]
     /// Downloaded into the group's shared directory before the coordination command.
     public var commonResourceFiles: [ResourceFile]?
+    /// Cores (threads) of each rank: a hybrid MPI+OpenMP run. Each rank takes this many
+    /// slots, is bound to as many cores (`--map-by ppr:P:node:PE=T`) and gets `OMP_NUM_THREADS`.
+    public var cpusPerRank: Int?
+    /// No other task on the group's nodes while it runs: it takes every slot of each.
+    public var exclusive: Bool?
 
     public init(instances: Int, processesPerNode: Int = 1, coordinationCommandLine: [String]? = nil, transport: Transport = .auto, replicas: Int = 1, launch: LaunchMode = .mpirun, mpirunOptions: [String] = []) {
         self.instances = instances
@@ -52,6 +57,10 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     }
 
     public var ranks: Int { instances * processesPerNode }
+    /// Threads of each rank (1 unless `cpusPerRank` says).
+    public var threadsPerRank: Int { cpusPerRank ?? 1 }
+    /// Slots the task takes on each node of its group: a slot per core its ranks use.
+    public var slotsPerNode: Int { processesPerNode * threadsPerRank }
 }
 
 /// Limits on a task's run.

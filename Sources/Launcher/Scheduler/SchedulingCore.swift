@@ -65,12 +65,13 @@ public final class SchedulingCore {
             self.sequence = sequence
             let multi = task.multiInstance
             shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1,
-                                        processesPerNode: multi?.processesPerNode ?? task.requiredSlots ?? 1)
+                                        processesPerNode: multi?.slotsPerNode ?? task.requiredSlots ?? 1, exclusive: multi?.exclusive ?? false)
             run = TaskRun(taskId: task.id, replica: replica, state: .active, attempts: [], skippedBecause: nil)
         }
 
         var instances: Int { shape.instances }
         var processesPerNode: Int { shape.processesPerNode }
+        var exclusive: Bool { shape.exclusive }
         var isActive: Bool { state == .checkingHealth || state == .preparing || state == .running }
     }
 
@@ -275,7 +276,7 @@ public final class SchedulingCore {
     func adopt(_ unit: Unit, _ open: Attempt) {
         unit.run.attempts.removeAll { $0.number == open.number }
         let indices = open.nodes.compactMap { id in pool.nodes.firstIndex { $0.id == id } }
-        guard indices.count == open.nodes.count, allocator.occupy(group: indices, processesPerNode: unit.processesPerNode) else {
+        guard indices.count == open.nodes.count, allocator.occupy(group: indices, processesPerNode: unit.processesPerNode, exclusive: unit.exclusive) else {
             var attempt = open
             attempt.end = now
             attempt.failure = Failure(category: .interrupted, node: open.nodes.first,
@@ -320,7 +321,7 @@ public final class SchedulingCore {
         }
         for task in job.tasks {
             let multi = task.multiInstance ?? MultiInstance(instances: 1, processesPerNode: task.requiredSlots ?? 1)
-            let why = impossibility(WaitingQueues.Shape(priority: 0, instances: multi.instances, processesPerNode: multi.processesPerNode))
+            let why = impossibility(WaitingQueues.Shape(priority: 0, instances: multi.instances, processesPerNode: multi.slotsPerNode))
             if let why { reasons.append("task \(task.id) can never run on pool \(pool.name): it \(why)") }
         }
         if !reasons.isEmpty { throw JobRejected(reasons: reasons) }
@@ -448,7 +449,7 @@ public final class SchedulingCore {
         let fitting = candidates.filter { $0.slots >= shape.processesPerNode }.count
         var why: String?
         if shape.processesPerNode > largest {
-            why = "needs \(shape.processesPerNode) processes per node but the largest node has \(largest) slots"
+            why = "needs \(shape.processesPerNode) slots per node (a slot per rank, or per core of a rank with cpusPerRank) but the largest node has \(largest) slots"
         } else if shape.instances > fitting {
             why = "needs \(shape.instances) nodes with \(shape.processesPerNode) slots each but the pool has \(fitting) such nodes"
                 + (candidates.count < pool.nodes.count ? " (\(pool.nodes.count - candidates.count) more are unusable)" : "")
@@ -611,8 +612,9 @@ public final class SchedulingCore {
 
     /// Whether a group of this shape fits now, taking nothing.
     func fits(_ shape: WaitingQueues.Shape, excluding excluded: Set<Int>) -> Bool {
-        guard let group = allocator.allocateGroup(instances: shape.instances, processesPerNode: shape.processesPerNode, excluding: excluded) else { return false }
-        allocator.release(group: group, processesPerNode: shape.processesPerNode)
+        guard let group = allocator.allocateGroup(instances: shape.instances, processesPerNode: shape.processesPerNode, excluding: excluded,
+                                                  exclusive: shape.exclusive) else { return false }
+        allocator.release(group: group, processesPerNode: shape.processesPerNode, exclusive: shape.exclusive)
         return true
     }
 
@@ -627,7 +629,8 @@ public final class SchedulingCore {
 
     /// Takes a group for `unit` if one is free, and starts it on its way.
     func tryStart(_ unit: Unit, excluding excluded: Set<Int>) -> Bool {
-        guard let allocated = allocator.allocateGroup(instances: unit.instances, processesPerNode: unit.processesPerNode, excluding: excluded) else { return false }
+        guard let allocated = allocator.allocateGroup(instances: unit.instances, processesPerNode: unit.processesPerNode, excluding: excluded,
+                                                      exclusive: unit.exclusive) else { return false }
         if reservation?.unit === unit { reservation = nil }
         placements += 1
         let group = allocated.sorted()  // in pool order: the first node is the master
@@ -746,7 +749,7 @@ public final class SchedulingCore {
     }
 
     func releaseGroup(_ unit: Unit) {
-        allocator.release(group: unit.group, processesPerNode: unit.processesPerNode)
+        allocator.release(group: unit.group, processesPerNode: unit.processesPerNode, exclusive: unit.exclusive)
         if unit.replica != nil { unit.job.replicaNodes[unit.task.id]?.subtract(unit.group) }
         runningCount -= 1
         unit.group = []

@@ -126,7 +126,7 @@ public final class Simulation {
             core.handle(event)
         case .attemptEnds(let unit, let number, let exitCode, let failure):
             guard unit.state == .running, unit.attemptNumber == number else { return }  // ended already
-            for node in unit.group { used[node] -= unit.processesPerNode }
+            for node in unit.group { used[node] -= taken(unit, node) }
             if unit.replica != nil { replicaGroups[SchedulingCore.TaskKey(unit)]?[ObjectIdentifier(unit)] = nil }
             let start = unit.launchedAt
             let attempt = Attempt(number: number, nodes: unit.group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: exitCode,
@@ -148,6 +148,11 @@ public final class Simulation {
         }
     }
 
+    /// Slots a unit holds on a node of its group: all of them if it is exclusive.
+    func taken(_ unit: SchedulingCore.Unit, _ node: Int) -> Int {
+        unit.exclusive ? core.pool.nodes[node].slots : unit.processesPerNode
+    }
+
     func perform(_ effects: [SchedulingEffect]) {
         for effect in effects {
             switch effect {
@@ -156,7 +161,7 @@ public final class Simulation {
                 at(time, .core(.healthChecked(unit, failed: failed)))
             case .attemptStarted(let unit, let group, _):
                 for node in group {
-                    used[node] += unit.processesPerNode
+                    used[node] += taken(unit, node)
                     if used[node] > core.pool.nodes[node].slots {
                         violations.append("t=\(time): node \(core.pool.nodes[node].id) has \(used[node]) of \(core.pool.nodes[node].slots) slots in use")
                     }
@@ -195,7 +200,7 @@ public final class Simulation {
             case .adopt(let unit, let group, let attempt):
                 // A restarted controller's adopted attempt holds its slots until it ends.
                 for node in group {
-                    used[node] += unit.processesPerNode
+                    used[node] += taken(unit, node)
                     if used[node] > core.pool.nodes[node].slots {
                         violations.append("t=\(time): node \(core.pool.nodes[node].id) has \(used[node]) of \(core.pool.nodes[node].slots) slots in use")
                     }

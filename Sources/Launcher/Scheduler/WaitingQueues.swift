@@ -94,7 +94,10 @@ struct WaitingQueues {
     struct Shape: Hashable {
         var priority: Int
         var instances: Int
+        /// Slots on each node (a slot per rank, or per core of a hybrid rank).
         var processesPerNode: Int
+        /// Whole nodes only, every slot of each taken.
+        var exclusive = false
     }
 
     final class Queue {

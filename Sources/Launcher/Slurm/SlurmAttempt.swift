@@ -45,12 +45,13 @@ extension AttemptExecutor {
                 .write(toFile: hostfile!, atomically: true, encoding: .utf8)
         }
         let packages = try applicationPackageVariables(work.task, node: nodes[0].id)
-        let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
+        var environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: perNode, attemptDirectory: directory,
                                           sharedDirectory: shared, hostfile: hostfile,
                                           userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
+        environment.threadsPerRank = multi?.threadsPerRank ?? 1
         if let multi { try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file") }
         try stageResourceFiles(work.task.resourceFiles, into: environment.workingDirectory(0), node: nodes[0].id)
         attempt.reached(.staged)
@@ -123,8 +124,9 @@ extension AttemptExecutor {
             program = [settings.cohortExecutable, "rank-env", "--"] + program
         }
         variables.merge(slurm.environment([:])) { $1 }
-        let srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: perNode, mpi: multi != nil,
+        var srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: perNode, mpi: multi != nil,
                                timeLimit: remaining.maxWallClockTime, workingDirectory: environment.workingDirectory(0), program: program)
+        srun.cpusPerTask = multi?.threadsPerRank ?? 1
         attempt.launchedCommand = srun.arguments
         attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation) {
@@ -162,7 +164,8 @@ extension AttemptExecutor {
             throw Failure(category: .launchFailed, node: nodes[0].id, message: "cannot write \(script)")
         }
         var arguments = ["sbatch", "--wait", "--parsable", "--job-name=\(name)", "--nodes=\(nodes.count)",
-                         "--ntasks-per-node=\(environment.processesPerNode)", "--nodelist=\(nodes.map(\.id).joined(separator: ","))",
+                         "--ntasks-per-node=\(environment.processesPerNode)", "--cpus-per-task=\(environment.threadsPerRank)",
+                         "--nodelist=\(nodes.map(\.id).joined(separator: ","))",
                          "--chdir=\(environment.workingDirectory(0))", "--output=\(directory)/stdout.txt", "--error=\(directory)/stderr.txt"]
         if let limit = constraints.maxWallClockTime { arguments.append("--time=\(SrunCommand.slurmTime(limit))") }
         arguments += options.requestArguments + [script] + work.task.commandLine

@@ -19,6 +19,8 @@ public struct SrunCommand: Sendable {
     public var workingDirectory: String
     /// Each line of output prefixed with its task's number (`--label`).
     public var label = false
+    /// Cores of each task (`--cpus-per-task`, bound by Slurm): a hybrid rank's threads.
+    public var cpusPerTask = 1
     public var program: [String]
 
     public init(options: SlurmOptions, jobName: String, nodes: [String], tasksPerNode: Int, mpi: Bool, timeLimit: Double?,
@@ -39,6 +41,7 @@ public struct SrunCommand: Sendable {
         var a = ["srun", "--job-name=\(jobName)", "--nodes=\(nodes.count)", "--ntasks=\(nodes.count * tasksPerNode)",
                  "--ntasks-per-node=\(tasksPerNode)", "--nodelist=\(nodes.joined(separator: ","))", "--chdir=\(workingDirectory)",
                  "--kill-on-bad-exit=1", "--mpi=\(mpi ? "pmix" : "none")"]
+        if cpusPerTask > 1 { a += ["--cpus-per-task=\(cpusPerTask)", "--cpu-bind=cores"] }
         if label { a.append("--label") }
         if let timeLimit { a.append("--time=\(Self.slurmTime(timeLimit))") }
         a += options.requestArguments

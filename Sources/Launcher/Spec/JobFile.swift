@@ -785,7 +785,8 @@ struct Field {
     }
 
     func multiInstance(azureShape: Bool = false) throws(SpecError) -> MultiInstance {
-        let f = try object(known: ["instances", "processesPerNode", "coordinationCommandLine", "transport", "replicas", "launch", "mpirunOptions", "commonResourceFiles"],
+        let f = try object(known: ["instances", "processesPerNode", "coordinationCommandLine", "transport", "replicas", "launch", "mpirunOptions", "commonResourceFiles",
+                                   "cpusPerRank", "exclusive"],
                            aliases: ["numberOfInstances": "instances"])
         var transport = Transport.auto
         if let t = f["transport"] {
@@ -809,6 +810,13 @@ struct Field {
                                   launch: launch,
                                   mpirunOptions: try f["mpirunOptions"]?.mpirunOptions() ?? [])
         multi.commonResourceFiles = try f["commonResourceFiles"]?.resourceFiles()
+        if let cpus = f["cpusPerRank"] {
+            multi.cpusPerRank = try cpus.int(minimum: 1, maximum: HostName.maximumSlots)
+            if multi.slotsPerNode > HostName.maximumSlots {
+                throw cpus.error("processesPerNode \(multi.processesPerNode) × cpusPerRank \(multi.threadsPerRank) is \(multi.slotsPerNode) cores on a node, more than any node has (at most \(HostName.maximumSlots))")
+            }
+        }
+        if let exclusive = f["exclusive"] { multi.exclusive = try exclusive.bool() }
         return multi
     }
 
