@@ -29,7 +29,8 @@ token="$(cat "$home/api-token")"
 # the like) are left out: a schema cannot say that task ids must be unique or that a pool
 # must exist, so they flag correct 400/422 answers.
 set +e
-schemathesis run docs/openapi.yaml --url "$url" -H "Authorization: Bearer $token" \
+# /v1/events streams until the server stops (EventTests checks it); every other route is fuzzed.
+schemathesis run docs/openapi.yaml --url "$url" -H "Authorization: Bearer $token" --exclude-path /v1/events \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,allow_header_conformance \
   --max-examples "$examples" --seed 20261126 --no-shrink >"$home/schemathesis.log" 2>&1
 status=$?

@@ -45,6 +45,7 @@ public struct APIServer: Sendable {
             (.get, "/v1/pools", { _, _ in try listPools() }),
             (.get, "/v1/pools/:pool", { _, context in try showPool(context) }),
             (.get, "/v1/usage", { request, _ in try usage(request) }),
+            (.get, "/v1/events", { request, _ in try events(request) }),
             // Prometheus's text format; the same token as the rest (a scrape config's `authorization`).
             (.get, "/metrics", { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -81,6 +82,54 @@ public struct APIServer: Sendable {
     }
 
     // MARK: - Handlers
+
+    /// `GET /v1/events`: Server-Sent Events, one per job, attempt or node change, each
+    /// `id: N`, `event: KIND`, `data: {json}`. `after` (or the `Last-Event-ID` a reconnecting
+    /// client sends) resumes after that id; `job` keeps one job's; `follow=false` sends what
+    /// is kept and ends. A stream that fell behind the kept events is told how many it
+    /// missed (`event: missed`); a comment every 15 s keeps proxies from closing it; it ends
+    /// when the server stops.
+    func events(_ request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        var after = 0
+        if let text = request.headers[HTTPField.Name("Last-Event-ID")!] ?? query["after"].map(String.init) {
+            guard let value = Int(text), value >= 0 else { return Self.error(.badRequest, "after must be an event id (a whole number ≥ 0), found '\(text)'", field: "after") }
+            after = value
+        }
+        var follow = true
+        if let text = query["follow"].map(String.init) {
+            guard let value = Bool(text) else { return Self.error(.badRequest, "follow must be true or false, found '\(text)'", field: "follow") }
+            follow = value
+        }
+        let job = query["job"].map(String.init)
+        let hub = service.events, service = self.service, start = after, follows = follow
+        // The API's own JSON: times in seconds since 1970, as every answer has them.
+        let encoder = Self.encoder
+        let body = ResponseBody { writer in
+            var last = start
+            var quiet = Date()
+            while true {
+                let (batch, missed) = hub.events(after: last)
+                var text = ""
+                if missed > 0 { text += "event: missed\ndata: {\"count\":\(missed)}\n\n" }
+                for event in batch where job == nil || event.job == job {
+                    let data = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    text += "id: \(event.id)\nevent: \(event.kind)\ndata: \(data)\n\n"
+                }
+                if let newest = batch.last?.id { last = newest }
+                if text.isEmpty, Date().timeIntervalSince(quiet) >= 15 { text = ": keep-alive\n\n" }
+                if !text.isEmpty {
+                    try await writer.write(ByteBuffer(string: text))
+                    quiet = Date()
+                }
+                if !follows && batch.isEmpty { break }
+                if service.isStopping && batch.isEmpty { break }
+                if batch.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
+    }
 
     func health() -> Response {
         if let problem = service.storageProblem { return Self.error(.serviceUnavailable, problem) }
@@ -138,6 +187,8 @@ public struct APIServer: Sendable {
             return Self.error(.unprocessableContent, refused.description, field: refused.field)
         }
         service.wake()
+        service.events.publish(ServiceEvent(kind: "job.submitted", job: id, state: held ? JobState.disabled.rawValue : JobState.active.rawValue,
+                                            message: "\(job.tasks.count) task(s) on pool \(job.pool)"))
         return Self.json(["id": id], status: .created)
     }
 
@@ -172,12 +223,14 @@ public struct APIServer: Sendable {
         case .completed:
             return Self.error(.conflict, "job \(id) has already completed")
         case _ where try store.cancelQueued(jobId: id):
+            service.events.publish(ServiceEvent(kind: "job.completed", job: id, result: "cancelled", state: JobState.completed.rawValue, message: "cancelled before it ran"))
             return Self.json(["id": id, "state": JobState.completed.rawValue])
         default:
             guard service.cancel(jobId: id) else {
                 return Self.error(.conflict, "job \(id) is run by another process (cohort run); cancel it with `cohort job cancel \(id)`")
             }
             try store.markTerminating(jobId: id)
+            service.events.publish(ServiceEvent(kind: "job.cancelling", job: id, state: JobState.terminating.rawValue))
             return Self.json(["id": id, "state": JobState.terminating.rawValue], status: .accepted)
         }
     }
@@ -197,6 +250,7 @@ public struct APIServer: Sendable {
         }
         _ = service.setHeld(jobId: id, held)
         if !held { service.wake() }
+        service.events.publish(ServiceEvent(kind: held ? "job.disabled" : "job.enabled", job: id, state: state.rawValue))
         return Self.json(["id": id, "state": state.rawValue])
     }
 

@@ -22,6 +22,8 @@ public final class BatchService: @unchecked Sendable {
     private var wakeRequested = false
     private var recorders: [String: JobStore.Recorder] = [:]
     private var runners: [String: JobRunner] = [:]
+    /// What happened, for `GET /v1/events` (job, attempt and node changes as they are decided).
+    public let events = EventHub()
     /// Runners made in this pass of the queue, whose loops start once the pass has given them its jobs (touched by `run` only).
     private var idleRunners: [JobRunner] = []
     /// The locks of the pools this server places work on (`PoolLock`), held until it exits.
@@ -282,6 +284,7 @@ public final class BatchService: @unchecked Sendable {
             lock.unlock()
             try runner.add(job, prior: prior, startedAt: claimed.started, held: held)
             log("job \(job.id) \(claimed.resumed ? "resumed" : "started") on pool \(job.pool)")
+            events.publish(ServiceEvent(kind: claimed.resumed ? "job.resumed" : "job.started", job: job.id, state: JobState.running.rawValue, message: "pool \(job.pool)"))
         } catch {
             log("job \(job.id) rejected: \(error)")
             try? store.reject(jobId: job.id, reason: "\(error)")
@@ -293,15 +296,21 @@ public final class BatchService: @unchecked Sendable {
         let runner = JobRunner(pool: pool, settings: settings)
         runner.isService = true
         let store = self.store, pools = self.pools, log = self.log
+        let events = self.events
+        @Sendable func display(_ task: TaskSpec, _ replica: Int?) -> String { replica.map { "\(task.id)[\($0)]" } ?? task.id }
         runner.onAttemptStarted = { [unowned self] jobId, task, replica, attempt in
             lock.lock(); let recorder = recorders[jobId]; lock.unlock()
             recorder?.add(task, replica, attempt, .running)
+            events.publish(ServiceEvent(kind: "attempt.started", job: jobId, task: display(task, replica), attempt: attempt.number, nodes: attempt.nodes))
         }
         runner.onAttemptFinished = { [unowned self] jobId, task, replica, attempt, taskState in
             lock.lock(); let recorder = recorders[jobId]; lock.unlock()
             recorder?.add(task, replica, attempt, taskState)
+            events.publish(ServiceEvent(kind: "attempt.ended", job: jobId, task: display(task, replica), attempt: attempt.number, nodes: attempt.nodes,
+                                        result: attempt.failure?.category.rawValue ?? "success", state: taskState.rawValue, message: attempt.failure?.message))
         }
         runner.onJobDisabled = { [unowned self] jobId, reason in
+            events.publish(ServiceEvent(kind: "job.disabled", job: jobId, message: reason))
             lock.lock(); heldJobs.insert(jobId); lock.unlock()
             do { _ = try store.setHeld(jobId: jobId, true) } catch { log("job \(jobId): disabled by \(reason), but not recorded: \(error)") }
         }
@@ -319,10 +328,20 @@ public final class BatchService: @unchecked Sendable {
             }
             let (ok, failed) = run.counts
             log("job \(run.jobId) finished: \(ok) succeeded, \(failed) failed")
+            events.publish(ServiceEvent(kind: "job.completed", job: run.jobId, result: failed == 0 ? "success" : "failure",
+                                        state: JobState.completed.rawValue, message: "\(ok) succeeded, \(failed) failed"))
         }
         // Field by field, and whether or not the pool was stored when this runner was made: a
         // built-in local pool drained later is stored then, and the drain must still apply.
-        runner.onNodeChange = { id, change in try? pools.apply(change, node: id, pool: name) }
+        runner.onNodeChange = { id, change in
+            try? pools.apply(change, node: id, pool: name)
+            switch change {
+            case .unusable(let reason): events.publish(ServiceEvent(kind: "node.changed", nodes: [id], state: NodeState.unusable.rawValue, message: "\(name): \(reason)"))
+            case .startTaskRan(let run): events.publish(ServiceEvent(kind: "node.changed", nodes: [id], result: run.failure == nil ? "success" : "failure",
+                                                                     message: "\(name): start task ran"))
+            case .sweepPending, .swept: break
+            }
+        }
         runner.refreshNodes = { try? pools.load(name).withLiveState().nodes }
         lock.lock(); runners[name] = runner; lock.unlock()
         idleRunners.append(runner)

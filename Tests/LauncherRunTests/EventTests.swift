@@ -1,0 +1,64 @@
+import Foundation
+import XCTest
+@testable import Launcher
+
+/// `GET /v1/events` and `cohort events` against a real `cohort serve`.
+final class EventTests: XCTestCase {
+    func testTheEventStreamTellsWhatHappenedAsItHappensAndResumesAfterAnId() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        // A follower started before anything happens: it sees everything as it happens.
+        let followed = "\(home)/followed.txt"
+        var environment = ProcessInfo.processInfo.environment
+        environment["COHORT_HOME"] = home
+        let follower = try ChildProcess([Harness.executable("cohort"), "events", "--follow"], environment: environment, directory: home,
+                                        stdout: followed, stderr: "\(home)/follower-errors.txt")
+        usleep(500_000)
+        let job = "id: watched\ntasks:\n  - { id: ok, commandLine: 'true' }\n  - { id: bad, commandLine: \"sh -c 'exit 3'\" }\n"
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: job).status, 201)
+        _ = try Harness.waitCompleted("watched", home: home)
+        let deadline = Date() + 10
+        while !Harness.read(followed).contains("job.completed"), Date() < deadline { usleep(50_000) }
+        let lines = Harness.read(followed).split(separator: "\n").map(String.init)
+        func line(_ pattern: String) -> String? { lines.first { $0.contains(pattern) } }
+        XCTAssertNotNil(line("job.submitted job=watched"), "\(lines)")
+        XCTAssertNotNil(line("job.started job=watched"), "\(lines)")
+        XCTAssertEqual(lines.filter { $0.contains("attempt.started job=watched") }.count, 2, "\(lines)")
+        XCTAssertNotNil(line("attempt.ended job=watched task=ok attempt=1 nodes=local-"), "\(lines)")
+        XCTAssertTrue(line("task=ok attempt=1")?.contains("result=success state=completed") == true || lines.contains { $0.contains("task=ok") && $0.contains("result=success") }, "\(lines)")
+        XCTAssertNotNil(lines.first { $0.contains("attempt.ended") && $0.contains("task=bad") && $0.contains("result=exitCode") }, "\(lines)")
+        XCTAssertNotNil(line("job.completed job=watched result=failure"), "\(lines)")
+        let ids = lines.compactMap { Int($0.split(separator: " ").first?.dropFirst() ?? "") }
+        XCTAssertEqual(ids, ids.sorted(), "in order")
+        XCTAssertEqual(Set(ids).count, ids.count, "each once")
+
+        // Resuming: only what came after the id given; one job's; JSON lines.
+        let resumed = server.request("GET", "/v1/events?follow=false&after=\(ids[2])")
+        XCTAssertEqual(resumed.status, 200)
+        XCTAssertTrue(resumed.headers["Content-Type"]?.hasPrefix("text/event-stream") == true)
+        XCTAssertFalse(resumed.text.contains("id: \(ids[2])\n"))
+        XCTAssertTrue(resumed.text.contains("id: \(ids[3])\n"), resumed.text)
+        let json = try Harness.cohort(["events", "--job", "watched", "--output", "json"], home: home)
+        XCTAssertEqual(json.exitCode, 0, json.stderr)
+        let decoded = try json.stdout.split(separator: "\n").map { try JSONDecoder().decode(ServiceEvent.self, from: Data($0.utf8)) }
+        XCTAssertEqual(decoded.map(\.kind).first, "job.submitted")
+        XCTAssertEqual(decoded.map(\.kind).last, "job.completed")
+        XCTAssertTrue(decoded.allSatisfy { $0.job == "watched" })
+        XCTAssertEqual(server.request("GET", "/v1/events?after=soon").status, 400)
+
+        // The server's stop ends the stream, and the follower with it.
+        XCTAssertEqual(server.stop(), 0, server.log)
+        let ended = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var status: Termination?
+        Thread { status = follower.wait(); ended.signal() }.start()
+        if ended.wait(timeout: .now() + 15) == .timedOut {
+            follower.signalGroup(SIGKILL)
+            XCTFail("cohort events --follow went on after the server stopped")
+        }
+        XCTAssertEqual(status, .exited(0), Harness.read("\(home)/follower-errors.txt"))
+        let without = try Harness.cohort(["events"], home: home)
+        XCTAssertEqual(without.exitCode, 2, "no server: a clear error")
+        XCTAssertTrue(without.stderr.contains("none runs"), without.stderr)
+    }
+}
