@@ -10,7 +10,8 @@
 #      cost of starting `true` from Python (subprocess.run) in the same run;
 #   4. tasks/s stored when one job brings 10,000 tasks (JSON and YAML bodies);
 #   5. server memory (RSS, peak) with 1,000,000 tasks stored;
-#   6. GET /metrics (a Prometheus scrape) with them stored, beside GET /v1/health.
+#   6. GET /metrics (a Prometheus scrape) with them stored, beside GET /v1/health;
+#   and a follower of GET /v1/events through the end-to-end runs (every end reaches it).
 #   The runs come before the million stored tasks: the store's writeback slows this
 #   machine's disk for minutes after, and that would be measured instead.
 #
@@ -89,6 +90,23 @@ for _ in range(3):
     subprocess.run(["xargs", "-P", "2", "-n", "1", "true"], input="x\n" * n, text=True, check=True)
     xargs.append(n / (time.perf_counter() - start))
 ends = []
+# A follower of the event stream all along: every task's end must reach it (none missed).
+import threading
+seen = {"ended": 0, "missed": 0, "last": 0.0}
+def follow():
+    stream = http.client.HTTPConnection(host, int(port), timeout=600)
+    stream.request("GET", "/v1/events?follow=true", headers=auth)
+    response = stream.getresponse()
+    kind = None
+    while True:
+        line = response.readline()
+        if not line: return
+        if line.startswith(b"event: "):
+            kind = line[7:].strip()
+            if kind == b"attempt.ended": seen["ended"] += 1; seen["last"] = time.perf_counter()
+            if kind == b"missed": seen["missed"] += 1
+threading.Thread(target=follow, daemon=True).start()
+time.sleep(0.5)
 for round in range(3):
     body = json.dumps({"id": f"e2e{round}", "tasks": [{"id": f"t{i}", "commandLine": "/bin/true"} for i in range(n)]})
     start = time.perf_counter()
@@ -99,6 +117,9 @@ for round in range(3):
     if summary["succeeded"] != n: sys.exit(f"end to end: {summary}")
 rows.append(("xargs -P 2, 5,000 × true (reference)", f"{statistics.median(xargs):,.0f} tasks/s", ""))
 rows.append(("serve, 5,000 × true, submit → completed", f"{statistics.median(ends):,.0f} tasks/s", "≥ 1,000 tasks/s"))
+deadline = time.time() + 10
+while seen["ended"] < 3 * n and time.time() < deadline: time.sleep(0.05)
+rows.append(("GET /v1/events follower, those 15,000 ends", f"{seen['ended']:,} attempt.ended, {seen['missed']} missed", "all, none missed"))
 
 # 3. Dependent start latency: a chain of 200 tasks.
 chain = 200

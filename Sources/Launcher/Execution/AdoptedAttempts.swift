@@ -6,7 +6,7 @@ import Glibc
 /// Attempts a restarted controller adopts: tasks that outlived the server that started them
 /// under a parent that outlived it too (cohort-spawner here, a node's agent there), which
 /// writes each end to the attempt's `exit-status`. Nobody here is their parent, so their
-/// ends are watched: one scan of /proc for all of them every quarter second; when an
+/// ends are watched: one scan of /proc for all of them every half second; when an
 /// attempt's last process is gone, its end is read from `exit-status`. Used by the
 /// controller for its own machine and by each node's agent for its node.
 final class AdoptedAttempts: @unchecked Sendable {
@@ -23,7 +23,7 @@ final class AdoptedAttempts: @unchecked Sendable {
         var ended: @Sendable (ExitStatus?) -> Void
     }
 
-    init(inThisNamespace: Bool = false, interval: Double = 0.25) {
+    init(inThisNamespace: Bool = false, interval: Double = 0.5) {
         self.inThisNamespace = inThisNamespace
         self.interval = interval
     }
