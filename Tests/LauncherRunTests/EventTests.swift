@@ -61,4 +61,50 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(without.exitCode, 2, "no server: a clear error")
         XCTAssertTrue(without.stderr.contains("none runs"), without.stderr)
     }
+
+    /// A job's `notify` URL gets its outcome POSTed once its end is recorded: a receiver on
+    /// loopback that fails the first time (503) is tried again; a bad URL is refused naming the field.
+    func testAJobsWebhookIsPostedItsOutcomeWhenItCompletes() throws {
+        let home = Harness.temporaryDirectory()
+        let port = MetricsTests.freePort()
+        let received = "\(home)/received.jsonl"
+        let receiver = """
+            import http.server, sys
+            calls = [0]
+            class Hook(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    calls[0] += 1
+                    body = self.rfile.read(int(self.headers["Content-Length"]))
+                    if calls[0] == 1:
+                        self.send_response(503); self.end_headers(); return
+                    with open(sys.argv[2], "ab") as f: f.write(self.path.encode() + b" " + body + b"\\n")
+                    self.send_response(204); self.end_headers()
+                def log_message(self, *args): pass
+            http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
+            """
+        try receiver.write(toFile: "\(home)/receiver.py", atomically: true, encoding: .utf8)
+        let hook = try ChildProcess(["python3", "\(home)/receiver.py", "\(port)", received], environment: ["PATH": "/usr/bin:/bin"], directory: home,
+                                    stdout: "\(home)/receiver.log", stderr: "\(home)/receiver.log")
+        defer { hook.signalGroup(SIGKILL); _ = hook.wait() }
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        defer { _ = server.stop() }
+        let bad = server.request("POST", "/v1/jobs", body: "id: hooked\nnotify: ftp://example.com/x\ntasks:\n  - { id: a, commandLine: 'true' }\n")
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(bad.errorField, "notify", bad.text)
+        let job = "id: hooked\nnotify: http://127.0.0.1:\(port)/done?secret=1\ntasks:\n  - { id: a, commandLine: 'true' }\n  - { id: b, commandLine: 'false' }\n"
+        XCTAssertEqual(server.request("POST", "/v1/jobs", body: job).status, 201)
+        _ = try Harness.waitCompleted("hooked", home: home)
+        let deadline = Date() + 20
+        while Harness.read(received).isEmpty, Date() < deadline { usleep(100_000) }
+        let line = Harness.read(received).split(separator: "\n").first.map(String.init) ?? ""
+        XCTAssertTrue(line.hasPrefix("/done?secret=1 "), "the URL as given: \(line) \(server.log)")
+        let outcome = try JSONDecoder().decode(JobNotifier.Outcome.self, from: Data(line.drop { $0 != "{" }.utf8))
+        XCTAssertEqual(outcome.id, "hooked")
+        XCTAssertEqual(outcome.result, "failure")
+        XCTAssertEqual([outcome.succeeded, outcome.failed], [1, 1])
+        XCTAssertEqual(outcome.state, "completed")
+        while !server.log.contains("job hooked: notified"), Date() < deadline { usleep(100_000) }
+        XCTAssertTrue(server.log.contains("job hooked: notified http://127.0.0.1:\(port)/done: HTTP 204"), "tried again after the 503, the query kept out of the log: \(server.log)")
+    }
 }

@@ -210,6 +210,7 @@ final class EncodedJobTests: XCTestCase {
             constraints: { maxWallClockTime: 2h }
             onTaskFailure: performexitoptionsjobaction
             dependsOn: [mesh, { job: check, condition: afterany }]
+            notify: https://hooks.example.com/cohort?token=x
             jobPreparationTask: { commandLine: 'echo prep', waitForSuccess: true, environment: { A: b } }
             jobReleaseTask: { commandLine: 'echo release' }
             tasks:

@@ -142,6 +142,8 @@ public struct JobSpec: Codable, Sendable, Equatable {
     /// Jobs this one waits for (Slurm's --dependency): the service starts it once they have
     /// ended as it asks, and ends it unrun if they ended otherwise.
     public var afterJobs: [JobDependency]?
+    /// An http(s) URL the service POSTs the job's outcome to when it completes (a webhook).
+    public var notify: String?
 
     /// The job's name in the work tree and in process markers: `<id>.<incarnation>`.
     public var workKey: String { incarnation.map { "\(id).\($0)" } ?? id }

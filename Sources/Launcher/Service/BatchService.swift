@@ -330,6 +330,14 @@ public final class BatchService: @unchecked Sendable {
             log("job \(run.jobId) finished: \(ok) succeeded, \(failed) failed")
             events.publish(ServiceEvent(kind: "job.completed", job: run.jobId, result: failed == 0 ? "success" : "failure",
                                         state: JobState.completed.rawValue, message: "\(ok) succeeded, \(failed) failed"))
+            // Its webhook, once its end is recorded (the receiver may read the job at once).
+            if let url = (try? store.spec(jobId: run.jobId))?.notify {
+                let shown = HTTPTransfer.redacted(url)
+                JobNotifier.post(JobNotifier.outcome(of: run), to: url) { result in
+                    log("job \(run.jobId): notified \(shown): \(result)")
+                    events.publish(ServiceEvent(kind: "job.notified", job: run.jobId, result: result, message: shown))
+                }
+            }
         }
         // Field by field, and whether or not the pool was stored when this runner was made: a
         // built-in local pool drained later is stored then, and the drain must still apply.

@@ -6,7 +6,8 @@ public struct ServiceEvent: Codable, Sendable, Equatable {
     public var id: Int
     public var time: Date
     /// `job.submitted`, `job.started`, `job.resumed`, `job.cancelling`, `job.disabled`,
-    /// `job.enabled`, `job.completed`, `attempt.started`, `attempt.ended`, `node.changed`.
+    /// `job.enabled`, `job.completed`, `job.notified` (its webhook's answer), `attempt.started`,
+    /// `attempt.ended`, `node.changed`.
     public var kind: String
     public var job: String?
     /// The task's display id (`pi[3]`, `solve` replica 2 as `solve[r2]`).

@@ -269,7 +269,7 @@ struct Field {
     /// The job, and for each of its tasks the index of the task in the file it came from.
     func job() throws(SpecError) -> (JobSpec, [Int]) {
         let f = try object(known: ["id", "pool", "priority", "environment", "tasks", "displayName", "constraints", "jobPreparationTask", "jobReleaseTask",
-                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies", "dependsOn", "maxWallClockTime"],
+                                   "onTaskFailure", "onAllTasksComplete", "usesTaskDependencies", "dependsOn", "maxWallClockTime", "notify"],
                            // (afterJobs, preparation, release: how a JobSpec names them encoded as JSON)
                            aliases: ["poolInfo": "pool", "environmentSettings": "environment", "commonEnvironmentSettings": "environment",
                                      "afterJobs": "dependsOn", "preparation": "jobPreparationTask", "release": "jobReleaseTask"])
@@ -352,6 +352,13 @@ struct Field {
         job.preparation = try f["jobPreparationTask"]?.nodeTask(preparation: true)
         job.release = try f["jobReleaseTask"]?.nodeTask(preparation: false)
         job.afterJobs = try f["dependsOn"]?.jobDependencies(of: jobId)
+        if let notify = f["notify"] {
+            let text = try notify.string()
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), !(url.host ?? "").isEmpty else {
+                throw notify.error("expected an http:// or https:// URL to POST the job's outcome to, found '\(text)'")
+            }
+            job.notify = text
+        }
         return (job, sources)
     }
 

@@ -1,0 +1,45 @@
+import Foundation
+
+/// A job's `notify` webhook: when the service has recorded the job's end, it POSTs the
+/// outcome there as JSON, off the controller's threads. An answer below 500 is the
+/// receiver's word and is not repeated; a 5xx or no answer is tried 3 times in all, a second
+/// then two apart. What came of it goes to the server's log and event stream.
+public enum JobNotifier {
+    public struct Outcome: Codable, Sendable, Equatable {
+        public var id: String
+        public var pool: String
+        public var state: String
+        /// `success` if every task succeeded, else `failure`.
+        public var result: String
+        public var succeeded: Int
+        public var failed: Int
+        /// Seconds since 1970, as the API gives times.
+        public var started: Double
+        public var finished: Double
+    }
+
+    static func outcome(of run: JobRun) -> Outcome {
+        let (succeeded, failed) = run.counts
+        return Outcome(id: run.jobId, pool: run.pool, state: JobState.completed.rawValue, result: failed == 0 ? "success" : "failure",
+                       succeeded: succeeded, failed: failed, started: run.start.timeIntervalSince1970, finished: run.end.timeIntervalSince1970)
+    }
+
+    /// Posts `outcome` to `url` on a thread of its own; `done` is told what came of it.
+    static func post(_ outcome: Outcome, to url: String, done: @escaping @Sendable (String) -> Void) {
+        DispatchQueue.global().async {
+            guard let body = try? JSONEncoder().encode(outcome) else { return done("not sent: the outcome could not be encoded") }
+            var pause = 1.0
+            for attempt in 1...3 {
+                do {
+                    let answer = try HTTPTransfer.send(.POST, url, headers: [("Content-Type", "application/json"), ("User-Agent", "cohort")], body: body, limit: 64 << 10)
+                    if answer.status < 500 { return done("HTTP \(answer.status)") }
+                    if attempt == 3 { return done("HTTP \(answer.status), 3 tries") }
+                } catch {
+                    if attempt == 3 { return done("not delivered: \(error)") }
+                }
+                Thread.sleep(forTimeInterval: pause)
+                pause *= 2
+            }
+        }
+    }
+}
