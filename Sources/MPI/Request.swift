@@ -11,10 +11,14 @@ import CMPI
 public struct Request<Buffer>: ~Copyable {
     @usableFromInline var handle: MPI_Request?
     @usableFromInline var buffer: Buffer?
+    /// What MPI reads until completion but `wait()` does not hand back: a nonblocking
+    /// collective's send array (held, so it cannot be freed or changed meanwhile).
+    @usableFromInline var retained: Any?
 
-    @inlinable init(handle: MPI_Request?, buffer: Buffer) {
+    @inlinable init(handle: MPI_Request?, buffer: Buffer, retaining retained: Any? = nil) {
         self.handle = handle
         self.buffer = buffer
+        self.retained = retained
     }
 
     @inlinable deinit {
@@ -30,6 +34,7 @@ public struct Request<Buffer>: ~Copyable {
         var status = MPI_Status()
         try check(MPI_Wait(&handle, &status))
         let result = buffer.take()!
+        retained = nil
         return (result, Status(status))
     }
 
@@ -52,9 +57,10 @@ public struct Request<Buffer>: ~Copyable {
 
     /// Moves the parts out, leaving a completed shell whose deinit does nothing.
     @inlinable
-    mutating func release() -> (MPI_Request?, Buffer) {
-        let parts = (handle, buffer.take()!)
+    mutating func release() -> (MPI_Request?, Buffer, Any?) {
+        let parts = (handle, buffer.take()!, retained)
         handle = MPI_REQUEST_NULL
+        retained = nil
         return parts
     }
 }
@@ -64,6 +70,8 @@ public struct Request<Buffer>: ~Copyable {
 public struct RequestGroup<Buffer>: ~Copyable {
     @usableFromInline var handles: [MPI_Request?] = []
     @usableFromInline var buffers: [Buffer?] = []
+    /// Each request's send side, held until the group is done with it.
+    @usableFromInline var retained: [Any?] = []
 
     public init() {}
 
@@ -80,9 +88,10 @@ public struct RequestGroup<Buffer>: ~Copyable {
     /// Takes `request` into the group; its index is the group's count before the call.
     @inlinable
     public mutating func append(_ request: consuming Request<Buffer>) {
-        let (handle, buffer) = request.release()
+        let (handle, buffer, held) = request.release()
         handles.append(handle)
         buffers.append(buffer)
+        retained.append(held)
     }
 
     /// Waits for every request and returns the buffers with their statuses (`MPI_Waitall`).
@@ -111,6 +120,7 @@ public struct RequestGroup<Buffer>: ~Copyable {
         var status = MPI_Status()
         try check(MPI_Waitany(Int32(handles.count), &handles, &index, &status))
         if index == MPI_UNDEFINED { return nil }
+        retained[Int(index)] = nil
         return (Int(index), buffers[Int(index)].take()!, Status(status))
     }
 
@@ -121,6 +131,7 @@ public struct RequestGroup<Buffer>: ~Copyable {
         let rc = MPI_Waitall(Int32(handles.count), &handles, nil)
         handles.removeAll(keepingCapacity: true)
         buffers.removeAll(keepingCapacity: true)
+        retained.removeAll(keepingCapacity: true)
         try check(rc)
     }
 
@@ -128,6 +139,55 @@ public struct RequestGroup<Buffer>: ~Copyable {
     public init(capacity: Int) {
         handles.reserveCapacity(capacity)
         buffers.reserveCapacity(capacity)
+        retained.reserveCapacity(capacity)
+    }
+
+    /// Waits until at least one pending request completes and returns every one that has,
+    /// with its index, buffer and status; empty when none is pending (`MPI_Waitsome`).
+    /// Each request is returned once.
+    @inlinable
+    public mutating func waitSome() throws(MPIError) -> [(index: Int, buffer: Buffer, status: Status)] {
+        try some(blocking: true)
+    }
+
+    /// Every request that has completed now, without blocking; empty if none has
+    /// (`MPI_Testsome`). Each request is returned once.
+    @inlinable
+    public mutating func testSome() throws(MPIError) -> [(index: Int, buffer: Buffer, status: Status)] {
+        try some(blocking: false)
+    }
+
+    @inlinable
+    mutating func some(blocking: Bool) throws(MPIError) -> [(index: Int, buffer: Buffer, status: Status)] {
+        var done: Int32 = 0
+        var indices = [Int32](repeating: 0, count: handles.count)
+        var statuses = [MPI_Status](repeating: MPI_Status(), count: handles.count)
+        let rc = blocking ? MPI_Waitsome(Int32(handles.count), &handles, &done, &indices, &statuses)
+                          : MPI_Testsome(Int32(handles.count), &handles, &done, &indices, &statuses)
+        if rc != MPI_SUCCESS {
+            let failing = statuses.prefix(Int(max(done, 0))).first { $0.MPI_ERROR != MPI_SUCCESS }
+            throw MPIError(code: failing?.MPI_ERROR ?? rc)
+        }
+        guard done != MPI_UNDEFINED else { return [] }
+        var results: [(index: Int, buffer: Buffer, status: Status)] = []
+        for slot in 0..<Int(done) {
+            let index = Int(indices[slot])
+            results.append((index, buffers[index].take()!, Status(statuses[slot])))
+            retained[index] = nil
+        }
+        return results
+    }
+
+    /// One completed request now, if any, without blocking (`MPI_Testany`); nil when none
+    /// has completed (or none is pending).
+    @inlinable
+    public mutating func testAny() throws(MPIError) -> (index: Int, buffer: Buffer, status: Status)? {
+        var index: Int32 = 0, flag: Int32 = 0
+        var status = MPI_Status()
+        try check(MPI_Testany(Int32(handles.count), &handles, &index, &flag, &status))
+        guard flag != 0, index != MPI_UNDEFINED else { return nil }
+        retained[Int(index)] = nil
+        return (Int(index), buffers[Int(index)].take()!, Status(status))
     }
 
     /// Whether every request has completed, without blocking (`MPI_Testall`).

@@ -1,4 +1,5 @@
 import MPI
+import CMPI
 
 func checkNonblocking(_ c: Checker) throws {
     let world = Communicator.world
@@ -98,4 +99,79 @@ func checkNonblocking(_ c: Checker) throws {
         }
         _ = try barrier.wait()
     }
+
+    try checkNonblockingCollectives(c)
 }
+
+/// The nonblocking collectives give what the blocking ones give, own their buffers while
+/// pending (a caller's change after the start does not reach MPI), overlap with work, and
+/// complete through a group with waitSome/testSome/testAny, each once.
+func checkNonblockingCollectives(_ c: Checker) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+
+    var mine = (0..<4).map { Double(rank * 4 + $0) }
+    let sum = try world.iAllReduce(mine, .sum)
+    mine[0] = -1_000  // after the start: the request reads its own copy
+    c.expectEqual(try sum.wait().buffer, try world.allReduce((0..<4).map { Double(rank * 4 + $0) }, .sum), "iAllReduce = allReduce")
+
+    let reduced = try world.iReduce([rank, 1], .max, root: size - 1)
+    let (atRoot, _) = try reduced.wait()
+    c.expectEqual(atRoot, rank == size - 1 ? [size - 1, 1] : nil, "iReduce at its root only")
+
+    let broadcast = try world.iBroadcast(rank == 0 ? [7, 8, 9] : [0, 0, 0])
+    c.expectEqual(try broadcast.wait().buffer, [7, 8, 9], "iBroadcast")
+
+    c.expectEqual(try world.iScan([1], .sum).wait().buffer, [rank + 1], "iScan")
+    c.expectEqual(try world.iAllGather([rank, -rank]).wait().buffer, (0..<size).flatMap { [$0, -$0] }, "iAllGather")
+    c.expectEqual(try world.iGather([Int32(rank)], root: 0).wait().buffer, rank == 0 ? (0..<size).map(Int32.init) : nil, "iGather")
+    let scattered = try world.iScatter(rank == 0 ? (0..<(2 * size)).map { $0 * 10 } : nil, count: 2, root: 0)
+    c.expectEqual(try scattered.wait().buffer, [rank * 20, rank * 20 + 10], "iScatter")
+    let exchanged = try world.iAllToAll((0..<size).map { rank * 100 + $0 })
+    c.expectEqual(try exchanged.wait().buffer, (0..<size).map { $0 * 100 + rank }, "iAllToAll")
+    let blocks = try world.iReduceScatterBlock((0..<(2 * size)).map { _ in 1 }, .sum)
+    c.expectEqual(try blocks.wait().buffer, [size, size], "iReduceScatterBlock")
+
+    // Overlap: work between the start and the wait, the sum still right.
+    let overlap = try world.iAllReduce([Int64(rank)], .sum)
+    var work = 0.0
+    for i in 0..<100_000 { work += Double(i).squareRoot() }
+    c.expect(work > 0, "work done meanwhile")
+    c.expectEqual(try overlap.wait().buffer, [Int64(size * (size - 1) / 2)], "iAllReduce after overlapped work")
+
+    // A custom Swift operation cannot run in a nonblocking reduction: refused, not a crash.
+    let custom = try Operation.custom(Int.self, commutative: true) { $0 + $1 }
+    c.expectThrows(MPI_ERR_OP, "iAllReduce with Operation.custom") { _ = try world.iAllReduce([1], custom) }
+
+    // Several collectives in one group: waitSome returns each once, then nothing.
+    var group = RequestGroup<[Int]>()
+    group.append(try world.iAllReduce([rank], .sum))
+    group.append(try world.iAllGather([rank]))
+    group.append(try world.iBroadcast(rank == 0 ? [42] : [0]))
+    var seen: [Int: [Int]] = [:]
+    while true {
+        let done = try group.waitSome()
+        if done.isEmpty { break }
+        for (index, buffer, _) in done {
+            c.expect(seen[index] == nil, "waitSome returned request \(index) twice")
+            seen[index] = buffer
+        }
+    }
+    c.expectEqual(seen[0], [size * (size - 1) / 2], "waitSome: the sum")
+    c.expectEqual(seen[1], Array(0..<size), "waitSome: the gather")
+    c.expectEqual(seen[2], [42], "waitSome: the broadcast")
+
+    // testSome and testAny poll; a barrier in flight completes once every rank is in it.
+    var polled = RequestGroup<[Int]>()
+    polled.append(try world.iAllReduce([1], .sum))
+    polled.append(try world.iAllReduce([2], .sum))
+    var results: [Int: [Int]] = [:]
+    while results.count < 2 {
+        for (index, buffer, _) in try polled.testSome() { results[index] = buffer }
+        if results.count < 2, let (index, buffer, _) = try polled.testAny() { results[index] = buffer }
+    }
+    c.expectEqual(results[0], [size], "testSome/testAny: first")
+    c.expectEqual(results[1], [2 * size], "testSome/testAny: second")
+    c.expectEqual(try polled.testSome().count, 0, "nothing left to report")
+}
+
