@@ -81,7 +81,7 @@ final class ExitConditionTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(second.start, try XCTUnwrap(first.end), "they did not overlap")
         XCTAssertThrowsError(try job(#"{"id": "x", "tasks": [{"id": "a", "commandLine": "true", "requiredSlots": 3}]}"#).tasks
             .map { try JobRunner(job: JobSpec(id: "x", tasks: [$0]), pool: .local(nodeCount: 1, slotsPerNode: 2), settings: Harness.settings(Harness.temporaryDirectory())) }) {
-            XCTAssertTrue("\($0)".contains("3 processes per node"), "\($0)")
+            XCTAssertTrue("\($0)".contains("needs 3 slots per node"), "\($0)")
         }
     }
 
