@@ -320,9 +320,12 @@ struct Run: ParsableCommand {
             let nodeCount = nodes ?? 1
             guard nodeCount >= 1 else { throw flag("-N", "must be ≥ 1") }
             let rankCount = ranks ?? nodeCount
-            guard rankCount >= nodeCount else { throw flag("-n", "\(rankCount) ranks cannot fill \(nodeCount) nodes") }
-            guard rankCount % nodeCount == 0 else { throw flag("-n", "\(rankCount) ranks do not spread evenly over \(nodeCount) nodes") }
-            multi = MultiInstance(instances: nodeCount, processesPerNode: rankCount / nodeCount, transport: transportValue, replicas: replicas, launch: launchValue)
+            // As Slurm's -N/-n: as evenly as can be, the first nodes one more (-N 3 -n 4: 2, 1, 1).
+            guard let blocks = MultiInstance.spread(ranks: rankCount, nodes: nodeCount) else {
+                throw flag("-n", "\(rankCount) ranks cannot give each of \(nodeCount) nodes one")
+            }
+            multi = MultiInstance(instances: nodeCount, processesPerNode: blocks.processesPerNode, transport: transportValue, replicas: replicas, launch: launchValue)
+            if rankCount != nodeCount * blocks.processesPerNode { multi?.totalRanks = rankCount }
             if let cpusPerTask {
                 guard cpusPerTask >= 1 else { throw flag("--cpus-per-task", "must be ≥ 1") }
                 multi?.cpusPerRank = cpusPerTask

@@ -181,4 +181,25 @@ extension ExecutionPartsTests {
         XCTAssertEqual(ProcessSweeper.signalLocal(attemptId: "\(job).kept", SIGTERM), 1)
         XCTAssertEqual(kept.wait(), .signaled(SIGTERM))
     }
+
+    /// Uneven shares (-N 3 -n 4): each node's hostfile line holds its own share, mpirun maps
+    /// by slot (ppr would put 2, 2, 0), and srun leaves the spreading to Slurm.
+    func testUnevenSharesAreWrittenPerNodeAndMappedBySlot() {
+        let three = [Node(id: "a", address: "10.0.0.1", slots: 4), Node(id: "b", address: "10.0.0.2", slots: 4), Node(id: "c", address: "10.0.0.3", slots: 4)]
+        XCTAssertEqual(MPIRunCommand.hostfileText(nodes: three, processesPerNode: 2, isLocalPool: false, totalRanks: 4),
+                       "10.0.0.1 slots=2\n10.0.0.2 slots=1\n10.0.0.3 slots=1\n")
+        var command = MPIRunCommand(mpirun: "mpirun", hostfile: "/w/hostfile", nodes: three, processesPerNode: 2, transport: .tcp, isLocalPool: false,
+                                    localCores: 2, runningAsRoot: false, sshConfig: nil, network: nil, exportedNames: [], extraOptions: [],
+                                    rankWrapper: [], application: ["./solver"])
+        command.totalRanks = 4
+        XCTAssertEqual(Array(command.arguments.prefix(7)), ["mpirun", "--hostfile", "/w/hostfile", "-np", "4", "--map-by", "slot"])
+        var srun = SrunCommand(options: SlurmOptions(), jobName: "j", nodes: ["a", "b", "c"], tasksPerNode: 2, mpi: true, timeLimit: nil,
+                               workingDirectory: "/w", program: ["./solver"])
+        srun.totalTasks = 4
+        XCTAssertTrue(srun.arguments.contains("--ntasks=4"))
+        XCTAssertFalse(srun.arguments.contains { $0.hasPrefix("--ntasks-per-node") }, "\(srun.arguments)")
+        var environment = ["COHORT_GROUP_NODES": "a,b,c", "COHORT_PROCESSES_PER_NODE": "2", "COHORT_RANKS": "4", "COHORT_ATTEMPT_DIR": "/w"]
+        TaskEnvironment.applyRank(2, to: &environment)
+        XCTAssertEqual(environment["COHORT_NODE_ID"], "b", "rank 2 is on the second node (2, 1, 1)")
+    }
 }

@@ -202,4 +202,23 @@ final class JobFileTests: XCTestCase {
         XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 1, cpusPerRank: 0 }\n")?.field, "tasks[0].multiInstance.cpusPerRank")
         XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 1, exclusive: maybe }\n")?.field, "tasks[0].multiInstance.exclusive")
     }
+
+    /// Ranks in all, as Slurm's -n beside -N: spread as evenly as can be, the first nodes one
+    /// more, each node given the most any holds; a count that leaves a node without a rank is refused.
+    func testRanksInAllSpreadAsSlurmSpreadsThem() throws {
+        XCTAssertEqual(MultiInstance.spread(ranks: 4, nodes: 3)?.perNode, [2, 1, 1])
+        XCTAssertEqual(MultiInstance.spread(ranks: 5, nodes: 2)?.perNode, [3, 2])
+        XCTAssertEqual(MultiInstance.spread(ranks: 6, nodes: 3)?.perNode, [2, 2, 2])
+        XCTAssertNil(MultiInstance.spread(ranks: 2, nodes: 3))
+        let job = try JobFile.parse("id: j\ntasks:\n  - id: cfd\n    commandLine: ./solver\n    multiInstance: { instances: 3, ranks: 4 }\n", file: "j.yaml")
+        let multi = try XCTUnwrap(job.tasks[0].multiInstance)
+        XCTAssertEqual(multi.processesPerNode, 2)
+        XCTAssertEqual(multi.ranks, 4)
+        XCTAssertEqual((0..<4).map(multi.node(ofRank:)), [0, 0, 1, 2], "ranks numbered node by node")
+        let even = try JobFile.parse("id: j\ntasks:\n  - id: cfd\n    commandLine: x\n    multiInstance: { instances: 2, ranks: 4 }\n", file: "j.yaml")
+        XCTAssertNil(even.tasks[0].multiInstance?.totalRanks, "an even count is the plain shape")
+        XCTAssertEqual(even.tasks[0].multiInstance?.processesPerNode, 2)
+        XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 3, ranks: 2 }\n")?.field, "tasks[0].multiInstance.ranks")
+        XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 2, processesPerNode: 4, ranks: 5 }\n")?.field, "tasks[0].multiInstance.ranks")
+    }
 }

@@ -223,7 +223,7 @@ final class EncodedJobTests: XCTestCase {
               - id: cfd
                 commandLine: [./solver, '{mesh}']
                 sweep: { mesh: [coarse, fine] }
-                multiInstance: { instances: 2, processesPerNode: 2, coordinationCommandLine: 'true', transport: tcp, replicas: 2, mpirunOptions: [--bind-to, core], cpusPerRank: 2, exclusive: true }
+                multiInstance: { instances: 2, processesPerNode: 2, coordinationCommandLine: 'true', transport: tcp, replicas: 2, mpirunOptions: [--bind-to, core], cpusPerRank: 2, exclusive: true, ranks: 3 }
                 outputFiles: [{ filePattern: 'out/*', destination: { container: { containerUrl: 's3://results/x', path: '{mesh}' } }, uploadOptions: { uploadCondition: taskSuccess } }]
                 resourceFiles: [{ httpUrl: 'http://example.com/mesh.msh', filePath: 'mesh.msh', fileMode: '0644' }]
                 workingDirectory: /tmp

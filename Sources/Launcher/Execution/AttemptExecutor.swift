@@ -359,7 +359,7 @@ public struct AttemptExecutor: Sendable {
         for node in nodes { try makeDirectory("\(directory)/node-\(node.id)") }
         let packages = try applicationPackageVariables(work.task, node: nodes[0].id)
         let isLocal = pool.kind == .local
-        try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: multi.processesPerNode, isLocalPool: isLocal)
+        try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: multi.processesPerNode, isLocalPool: isLocal, totalRanks: multi.totalRanks)
             .write(toFile: hostfile, atomically: true, encoding: .utf8)
         var environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: nodes, processesPerNode: multi.processesPerNode, attemptDirectory: directory,
@@ -368,6 +368,7 @@ public struct AttemptExecutor: Sendable {
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
         environment.threadsPerRank = multi.threadsPerRank
+        environment.totalRanks = multi.totalRanks
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport
@@ -408,6 +409,7 @@ public struct AttemptExecutor: Sendable {
                                         application: work.task.commandLine)
             command.mcaParameters = pool.mcaParameters ?? [:]
             command.cpusPerRank = multi.threadsPerRank
+            command.totalRanks = multi.totalRanks
             if !isLocal, let remoteShell = settings.siblingRemoteShell, let socket = agents.remoteShellSocket() {
                 command.remoteShell = remoteShell
                 shellSocket = socket
@@ -451,7 +453,7 @@ public struct AttemptExecutor: Sendable {
             var failure = exitFailure(termination, node: nodes[0].id, what: multi.launch == .raw ? "the task" : "mpirun", stderr: "\(directory)/stderr.txt")
             // mpirun names the failing rank; map it to its node.
             if let (rank, code) = MPIRunReport.failingRank(in: failure.details) {
-                let node = nodes[min(rank / multi.processesPerNode, nodes.count - 1)].id
+                let node = nodes[multi.node(ofRank: rank)].id
                 failure.node = node
                 failure.message = "rank \(rank) on node \(node) exited with code \(code)"
                 attempt.nodeExitCodes[node] = code

@@ -14,6 +14,8 @@ public struct MPIRunCommand: Sendable {
     public var mcaParameters: [String: String] = [:]
     /// Cores of each rank: each is bound to that many (`PE=`), where the cores are there.
     public var cpusPerRank = 1
+    /// Ranks in all when the last nodes hold fewer (block distribution); nil: every node full.
+    public var totalRanks: Int?
     /// `cohort-rsh`, when mpirun starts its daemons through the node agents (else ssh).
     public var remoteShell: String?
     /// Variables mpirun must hand to every rank (`-x NAME`).
@@ -25,9 +27,13 @@ public struct MPIRunCommand: Sendable {
 
     /// The hostfile for the group: one line per node with its ranks; on the local pool one
     /// `localhost` line holding all of them, since every virtual node is this machine.
-    public static func hostfileText(nodes: [Node], processesPerNode: Int, isLocalPool: Bool) -> String {
-        if isLocalPool { return "localhost slots=\(nodes.count * processesPerNode)\n" }
-        return Hostfile.write(nodes.map { HostEntry(host: $0.address, user: $0.user, slots: processesPerNode) }, format: .openMPI)
+    /// With `totalRanks`, each node's line holds its own share (the first nodes one more).
+    public static func hostfileText(nodes: [Node], processesPerNode: Int, isLocalPool: Bool, totalRanks: Int? = nil) -> String {
+        if isLocalPool { return "localhost slots=\(totalRanks ?? nodes.count * processesPerNode)\n" }
+        return Hostfile.write(nodes.indices.map {
+            HostEntry(host: nodes[$0].address, user: nodes[$0].user,
+                      slots: MultiInstance.ranks(onNode: $0, of: nodes.count, total: totalRanks, processesPerNode: processesPerNode))
+        }, format: .openMPI)
     }
 
     /// mpirun flags that select the transport.
@@ -43,7 +49,7 @@ public struct MPIRunCommand: Sendable {
     }
 
     public var arguments: [String] {
-        let ranks = nodes.count * processesPerNode
+        let ranks = totalRanks ?? nodes.count * processesPerNode
         var a = [mpirun, "--hostfile", hostfile, "-np", String(ranks)]
         if isLocalPool {
             // Virtual nodes share this machine's cores: don't pin ranks, yield when idle.
@@ -53,8 +59,10 @@ public struct MPIRunCommand: Sendable {
                 a += ["--map-by", "slot:PE=\(cpusPerRank)", "--bind-to", "core"]
             }
         } else {
-            // Hybrid ranks get their cores each; Open MPI refuses if a node has fewer.
-            a += ["--map-by", cpusPerRank > 1 ? "ppr:\(processesPerNode):node:PE=\(cpusPerRank)" : "ppr:\(processesPerNode):node"]
+            // Hybrid ranks get their cores each; Open MPI refuses if a node has fewer. Uneven
+            // shares (-N 3 -n 4) fill each node's hostfile slots in order instead.
+            let pattern = totalRanks == nil ? "ppr:\(processesPerNode):node" : "slot"
+            a += ["--map-by", cpusPerRank > 1 ? "\(pattern):PE=\(cpusPerRank)" : pattern]
             if cpusPerRank > 1 { a += ["--bind-to", "core"] }
         }
         if runningAsRoot { a.append("--allow-run-as-root") }

@@ -23,6 +23,13 @@ public struct TaskEnvironment: Sendable {
     public var startDirectory: String?
     /// Cores of each rank (`cpusPerRank`): OpenMP's threads, unless the job sets its own.
     public var threadsPerRank = 1
+    /// Ranks in all when the last nodes hold fewer (Slurm's `-N 2 -n 5`).
+    public var totalRanks: Int?
+
+    /// Ranks on node `index` of the group (see `MultiInstance.totalRanks`).
+    public func ranks(onNode index: Int) -> Int {
+        MultiInstance.ranks(onNode: index, of: nodes.count, total: totalRanks, processesPerNode: processesPerNode)
+    }
 
     /// The working directory of node `index` of the group.
     public func workingDirectory(_ index: Int) -> String { startDirectory ?? nodeDirectory(index) }
@@ -48,7 +55,7 @@ public struct TaskEnvironment: Sendable {
         v["COHORT_NODE_COUNT"] = String(nodes.count)
         v["COHORT_GROUP_NODES"] = nodes.map(\.id).joined(separator: ",")
         v["COHORT_PROCESSES_PER_NODE"] = String(processesPerNode)
-        v["COHORT_RANKS"] = String(nodes.count * processesPerNode)
+        v["COHORT_RANKS"] = String(totalRanks ?? nodes.count * processesPerNode)
         if threadsPerRank > 1 {
             v["COHORT_CPUS_PER_RANK"] = String(threadsPerRank)
             if userVariables["OMP_NUM_THREADS"] == nil { v["OMP_NUM_THREADS"] = String(threadsPerRank) }
@@ -75,7 +82,7 @@ public struct TaskEnvironment: Sendable {
         v["AZ_BATCH_IS_CURRENT_NODE_MASTER"] = index == 0 ? "true" : "false"
         v["AZ_BATCH_TASK_SHARED_DIR"] = sharedDirectory
         v["AZ_BATCH_TASK_WORKING_DIR"] = workingDirectory(index)
-        v["CCP_NODES"] = ([String(nodes.count)] + nodes.flatMap { [$0.address, String(processesPerNode)] }).joined(separator: " ")
+        v["CCP_NODES"] = ([String(nodes.count)] + nodes.indices.flatMap { [nodes[$0].address, String(ranks(onNode: $0))] }).joined(separator: " ")
         return v
     }
 
@@ -89,7 +96,9 @@ public struct TaskEnvironment: Sendable {
     public static func applyRank(_ rank: Int, to environment: inout [String: String]) {
         guard let nodes = environment["COHORT_GROUP_NODES"]?.split(separator: ",").map(String.init), !nodes.isEmpty,
               let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0 else { return }
-        apply(index: min(rank / perNode, nodes.count - 1), nodes: nodes, to: &environment)
+        // Uneven shares (COHORT_RANKS below nodes × per node): the first nodes hold one more.
+        let total = environment["COHORT_RANKS"].flatMap(Int.init).flatMap { $0 == nodes.count * perNode ? nil : $0 }
+        apply(index: MultiInstance.node(ofRank: rank, of: nodes.count, total: total, processesPerNode: perNode), nodes: nodes, to: &environment)
     }
 
     /// The same for a process started on the group's node named `node` (srun names it).

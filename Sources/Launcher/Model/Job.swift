@@ -45,6 +45,10 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     public var cpusPerRank: Int?
     /// No other task on the group's nodes while it runs: it takes every slot of each.
     public var exclusive: Bool?
+    /// Ranks in all when they do not fill every node alike (Slurm's `-N 3 -n 4`): spread as
+    /// Slurm does, the first nodes one more (2, 1, 1), ranks numbered node by node (block);
+    /// `processesPerNode` is then the most on a node, the slots each node is given.
+    public var totalRanks: Int?
 
     public init(instances: Int, processesPerNode: Int = 1, coordinationCommandLine: [String]? = nil, transport: Transport = .auto, replicas: Int = 1, launch: LaunchMode = .mpirun, mpirunOptions: [String] = []) {
         self.instances = instances
@@ -56,7 +60,40 @@ public struct MultiInstance: Codable, Sendable, Equatable {
         self.mpirunOptions = mpirunOptions
     }
 
-    public var ranks: Int { instances * processesPerNode }
+    public var ranks: Int { totalRanks ?? instances * processesPerNode }
+
+    /// `ranks` ranks over `nodes` nodes as Slurm spreads them: as evenly as can be, the first
+    /// `ranks % nodes` nodes one more; the most on a node. Nil if a node would get none.
+    public static func spread(ranks: Int, nodes: Int) -> (processesPerNode: Int, perNode: [Int])? {
+        guard nodes >= 1, ranks >= nodes else { return nil }
+        let perNode = (0..<nodes).map { ranks / nodes + ($0 < ranks % nodes ? 1 : 0) }
+        return (perNode[0], perNode)
+    }
+
+    /// Ranks on node `index` of the group.
+    public func ranks(onNode index: Int) -> Int {
+        Self.ranks(onNode: index, of: instances, total: totalRanks, processesPerNode: processesPerNode)
+    }
+
+    /// Ranks on node `index` of `nodes`: `processesPerNode` each, or `total` spread as Slurm does.
+    public static func ranks(onNode index: Int, of nodes: Int, total: Int?, processesPerNode: Int) -> Int {
+        guard let total else { return processesPerNode }
+        return total / nodes + (index < total % nodes ? 1 : 0)
+    }
+
+    /// The node (index in the group) that holds `rank`, ranks numbered node by node.
+    public func node(ofRank rank: Int) -> Int {
+        Self.node(ofRank: rank, of: instances, total: totalRanks, processesPerNode: processesPerNode)
+    }
+
+    public static func node(ofRank rank: Int, of nodes: Int, total: Int?, processesPerNode: Int) -> Int {
+        var first = 0
+        for index in 0..<nodes {
+            first += ranks(onNode: index, of: nodes, total: total, processesPerNode: processesPerNode)
+            if rank < first { return index }
+        }
+        return nodes - 1
+    }
     /// Threads of each rank (1 unless `cpusPerRank` says).
     public var threadsPerRank: Int { cpusPerRank ?? 1 }
     /// Slots the task takes on each node of its group: a slot per core its ranks use.

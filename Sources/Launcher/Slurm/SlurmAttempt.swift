@@ -41,7 +41,7 @@ extension AttemptExecutor {
             try makeDirectory(shared)
             for node in nodes { try makeDirectory("\(directory)/node-\(node.id)") }
             hostfile = "\(directory)/hostfile"
-            try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: perNode, isLocalPool: false)
+            try MPIRunCommand.hostfileText(nodes: nodes, processesPerNode: perNode, isLocalPool: false, totalRanks: multi?.totalRanks)
                 .write(toFile: hostfile!, atomically: true, encoding: .utf8)
         }
         let packages = try applicationPackageVariables(work.task, node: nodes[0].id)
@@ -52,6 +52,7 @@ extension AttemptExecutor {
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
         environment.threadsPerRank = multi?.threadsPerRank ?? 1
+        environment.totalRanks = multi?.totalRanks
         if let multi { try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file") }
         try stageResourceFiles(work.task.resourceFiles, into: environment.workingDirectory(0), node: nodes[0].id)
         attempt.reached(.staged)
@@ -127,6 +128,7 @@ extension AttemptExecutor {
         var srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: perNode, mpi: multi != nil,
                                timeLimit: remaining.maxWallClockTime, workingDirectory: environment.workingDirectory(0), program: program)
         srun.cpusPerTask = multi?.threadsPerRank ?? 1
+        srun.totalTasks = multi?.totalRanks
         attempt.launchedCommand = srun.arguments
         attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation) {
@@ -167,6 +169,7 @@ extension AttemptExecutor {
                          "--ntasks-per-node=\(environment.processesPerNode)", "--cpus-per-task=\(environment.threadsPerRank)",
                          "--nodelist=\(nodes.map(\.id).joined(separator: ","))",
                          "--chdir=\(environment.workingDirectory(0))", "--output=\(directory)/stdout.txt", "--error=\(directory)/stderr.txt"]
+        if let total = environment.totalRanks { arguments.append("--ntasks=\(total)") }
         if let limit = constraints.maxWallClockTime { arguments.append("--time=\(SrunCommand.slurmTime(limit))") }
         arguments += options.requestArguments + [script] + work.task.commandLine
         attempt.launchedCommand = arguments

@@ -21,6 +21,8 @@ public struct SrunCommand: Sendable {
     public var label = false
     /// Cores of each task (`--cpus-per-task`, bound by Slurm): a hybrid rank's threads.
     public var cpusPerTask = 1
+    /// Tasks in all when the last nodes hold fewer (`-N 2 -n 5`: Slurm's block distribution).
+    public var totalTasks: Int?
     public var program: [String]
 
     public init(options: SlurmOptions, jobName: String, nodes: [String], tasksPerNode: Int, mpi: Bool, timeLimit: Double?,
@@ -38,8 +40,10 @@ public struct SrunCommand: Sendable {
 
     /// `srun`'s argument list; every value is one argument, none passes through a shell.
     public var arguments: [String] {
-        var a = ["srun", "--job-name=\(jobName)", "--nodes=\(nodes.count)", "--ntasks=\(nodes.count * tasksPerNode)",
-                 "--ntasks-per-node=\(tasksPerNode)", "--nodelist=\(nodes.joined(separator: ","))", "--chdir=\(workingDirectory)",
+        // Uneven shares (-N 3 -n 4): Slurm spreads them itself, the first nodes one more.
+        var a = ["srun", "--job-name=\(jobName)", "--nodes=\(nodes.count)", "--ntasks=\(totalTasks ?? nodes.count * tasksPerNode)"]
+            + (totalTasks == nil ? ["--ntasks-per-node=\(tasksPerNode)"] : [])
+            + ["--nodelist=\(nodes.joined(separator: ","))", "--chdir=\(workingDirectory)",
                  "--kill-on-bad-exit=1", "--mpi=\(mpi ? "pmix" : "none")"]
         if cpusPerTask > 1 { a += ["--cpus-per-task=\(cpusPerTask)", "--cpu-bind=cores"] }
         if label { a.append("--label") }

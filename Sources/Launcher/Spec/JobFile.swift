@@ -793,7 +793,7 @@ struct Field {
 
     func multiInstance(azureShape: Bool = false) throws(SpecError) -> MultiInstance {
         let f = try object(known: ["instances", "processesPerNode", "coordinationCommandLine", "transport", "replicas", "launch", "mpirunOptions", "commonResourceFiles",
-                                   "cpusPerRank", "exclusive"],
+                                   "cpusPerRank", "exclusive", "ranks", "totalRanks"],
                            aliases: ["numberOfInstances": "instances"])
         var transport = Transport.auto
         if let t = f["transport"] {
@@ -824,6 +824,18 @@ struct Field {
             }
         }
         if let exclusive = f["exclusive"] { multi.exclusive = try exclusive.bool() }
+        // Ranks in all (as Slurm's -n beside -N): spread as evenly as can be, the first nodes one more.
+        if let ranks = f["ranks"] ?? f["totalRanks"] {
+            let total = try ranks.int(minimum: 1, maximum: Hostlist.maximumHosts * HostName.maximumSlots)
+            guard let blocks = MultiInstance.spread(ranks: total, nodes: multi.instances) else {
+                throw ranks.error("\(total) ranks cannot give each of \(multi.instances) nodes one")
+            }
+            if f["processesPerNode"] != nil, multi.processesPerNode != blocks.processesPerNode {
+                throw ranks.error("\(total) ranks on \(multi.instances) nodes are at most \(blocks.processesPerNode) per node (the last nodes fewer), not processesPerNode \(multi.processesPerNode)")
+            }
+            multi.processesPerNode = blocks.processesPerNode
+            if total != multi.instances * multi.processesPerNode { multi.totalRanks = total }
+        }
         return multi
     }
 
