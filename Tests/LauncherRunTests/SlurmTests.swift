@@ -70,6 +70,26 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(SlurmCluster.cohortJobs(), [], "nothing of the job is left in Slurm")
     }
 
+    /// -N 3 -n 4 on Slurm: srun spreads them itself (2, 1, 1), and each rank's variables
+    /// name the node Slurm started it on.
+    func testRanksThatDoNotFillEveryNodeAlikeAreSpreadBySlurm() throws {
+        var multi = MultiInstance(instances: 3, processesPerNode: 2, transport: .tcp)
+        multi.totalRanks = 4
+        let task = TaskSpec.shell("uneven", "echo $SLURM_PROCID $SLURMD_NODENAME $COHORT_NODE_ID $COHORT_RANKS", multi: multi)
+        let run = try run(JobSpec(id: "slurm-uneven", pool: "slurm", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertTrue(attempt.launchedCommand.contains("--ntasks=4"), "\(attempt.launchedCommand)")
+        let lines = lines("\(attempt.directory)/stdout.txt").sorted()
+        XCTAssertEqual(lines.count, 4, "\(lines)")
+        for line in lines {
+            let fields = line.split(separator: " ").map(String.init)
+            XCTAssertEqual(fields[1], fields[2], "named as Slurm placed it: \(line)")
+            XCTAssertEqual(fields[3], "4")
+        }
+        XCTAssertEqual(Dictionary(grouping: lines, by: { $0.split(separator: " ")[1] }).values.map(\.count).sorted(), [1, 1, 2])
+    }
+
     /// Hybrid ranks on Slurm: `--cpus-per-task`, so Slurm gives (and binds) each rank its
     /// cores, and the rank gets OMP_NUM_THREADS.
     func testHybridRanksGetTheirCoresFromSlurm() throws {

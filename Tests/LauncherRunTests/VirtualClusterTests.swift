@@ -41,6 +41,26 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(attempt.directory)/hostfile").split(separator: "\n").count, 3)
     }
 
+    /// Slurm's -N 3 -n 4 on remote nodes: 2, 1, 1 ranks, numbered node by node, each rank
+    /// on the node Cohort names for it.
+    func testRanksThatDoNotFillEveryNodeAlikeAreSpreadAsSlurmDoes() throws {
+        var multi = MultiInstance(instances: 3, processesPerNode: 2, transport: .tcp)
+        multi.totalRanks = 4
+        let task = TaskSpec.shell("uneven", "echo $OMPI_COMM_WORLD_RANK $(hostname) $COHORT_NODE_ID $COHORT_RANKS", multi: multi)
+        let run = try Harness.run(JobSpec(id: "vc-uneven", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        let lines = output(attempt).sorted()
+        XCTAssertEqual(lines.count, 4, "\(lines)")
+        for line in lines {
+            let fields = line.split(separator: " ").map(String.init)
+            XCTAssertEqual(fields[1], fields[2], "the rank runs on the node Cohort names: \(line)")
+            XCTAssertEqual(fields[3], "4")
+        }
+        XCTAssertEqual(lines.map { $0.split(separator: " ")[2] }.map(String.init), [attempt.nodes[0], attempt.nodes[0], attempt.nodes[1], attempt.nodes[2]],
+                       "ranks 0-1 on the first node, 2 and 3 on the others")
+    }
+
     /// Hybrid MPI+OpenMP ranks: each rank takes a slot per core, is bound to its cores
     /// (`--map-by ppr:1:node:PE=2`) and gets OMP_NUM_THREADS; an exclusive group's nodes take
     /// nothing else while it runs.
