@@ -11,6 +11,21 @@ import CMPI
 // operation, where it cannot be found (MPI passes no context); that is refused at once.
 
 extension Communicator {
+    /// Starts a collective that reads `send` and writes `result` through `call` (input,
+    /// output, the request to fill): the request and the result, for the caller to hand to a
+    /// `Request` that holds `send` until completion.
+    @inlinable
+    func start<T: MPIDatatype>(reading send: [T], writing result: consuming [T],
+                               _ call: (UnsafePointer<T>?, UnsafeMutablePointer<T>?, inout MPI_Request?) -> Int32) throws(MPIError) -> (MPI_Request?, [T]) {
+        var result = result
+        var request: MPI_Request?
+        let rc = send.withUnsafeBufferPointer { input in
+            result.withUnsafeMutableBufferPointer { call(input.baseAddress, $0.baseAddress, &request) }
+        }
+        try check(rc)
+        return (request, result)
+    }
+
     @inlinable
     func nonblockingOperation(_ op: Operation, _ name: String) throws(MPIError) {
         guard op.user == nil else {
@@ -34,14 +49,12 @@ extension Communicator {
     @inlinable
     public func iAllReduce<T: MPIDatatype>(_ array: [T], _ op: Operation) throws(MPIError) -> Request<[T]> {
         try nonblockingOperation(op, "iAllReduce")
-        var result = array  // same count; every element is overwritten
-        var request: MPI_Request?
         let count = try mpiCount(array.count)
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer { MPI_Iallreduce(send.baseAddress, $0.baseAddress, count, T.mpiDatatype, op.handle, handle, &request) }
+        // The result has the input's count; every element is overwritten.
+        let (request, output) = try start(reading: array, writing: array) { input, output, request in
+            MPI_Iallreduce(input, output, count, T.mpiDatatype, op.handle, handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: result, retaining: array)
+        return Request(handle: request, buffer: output, retaining: array)
     }
 
     /// Starts combining `array` element-wise at `root`; `wait()` returns the result there
@@ -50,30 +63,23 @@ extension Communicator {
     public func iReduce<T: MPIDatatype>(_ array: [T], _ op: Operation, root: Int = 0) throws(MPIError) -> Request<[T]?> {
         try nonblockingOperation(op, "iReduce")
         let isRoot = rank == root
-        var result: [T] = isRoot ? array : []
-        var request: MPI_Request?
+        let result: [T] = isRoot ? array : []
         let count = try mpiCount(array.count)
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer {
-                MPI_Ireduce(send.baseAddress, isRoot ? $0.baseAddress : nil, count, T.mpiDatatype, op.handle, Int32(truncatingIfNeeded: root), handle, &request)
-            }
+        let (request, output) = try start(reading: array, writing: result) { input, output, request in
+            MPI_Ireduce(input, isRoot ? output : nil, count, T.mpiDatatype, op.handle, Int32(truncatingIfNeeded: root), handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: isRoot ? result : nil, retaining: array)
+        return Request(handle: request, buffer: isRoot ? output : nil, retaining: array)
     }
 
     /// Starts the inclusive prefix reduction (`MPI_Iscan`): process i gets ranks 0...i combined.
     @inlinable
     public func iScan<T: MPIDatatype>(_ array: [T], _ op: Operation) throws(MPIError) -> Request<[T]> {
         try nonblockingOperation(op, "iScan")
-        var result = array
-        var request: MPI_Request?
         let count = try mpiCount(array.count)
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer { MPI_Iscan(send.baseAddress, $0.baseAddress, count, T.mpiDatatype, op.handle, handle, &request) }
+        let (request, output) = try start(reading: array, writing: array) { input, output, request in
+            MPI_Iscan(input, output, count, T.mpiDatatype, op.handle, handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: result, retaining: array)
+        return Request(handle: request, buffer: output, retaining: array)
     }
 
     /// Starts gathering every process's `array` (all the same count) in rank order on
@@ -81,17 +87,11 @@ extension Communicator {
     @inlinable
     public func iAllGather<T: MPIDatatype>(_ array: [T]) throws(MPIError) -> Request<[T]> {
         let count = try mpiCount(array.count)
-        var result = [T]()
-        result.reserveCapacity(array.count * size)
-        for _ in 0..<size { result.append(contentsOf: array) }  // sized; every element is overwritten
-        var request: MPI_Request?
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer {
-                MPI_Iallgather(send.baseAddress, count, T.mpiDatatype, $0.baseAddress, count, T.mpiDatatype, handle, &request)
-            }
+        let result = [[T]](repeating: array, count: size).flatMap { $0 }  // sized; every element is overwritten
+        let (request, output) = try start(reading: array, writing: result) { input, output, request in
+            MPI_Iallgather(input, count, T.mpiDatatype, output, count, T.mpiDatatype, handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: result, retaining: array)
+        return Request(handle: request, buffer: output, retaining: array)
     }
 
     /// Starts gathering every process's `array` in rank order at `root` (`MPI_Igather`);
@@ -100,17 +100,11 @@ extension Communicator {
     public func iGather<T: MPIDatatype>(_ array: [T], root: Int = 0) throws(MPIError) -> Request<[T]?> {
         let count = try mpiCount(array.count)
         let isRoot = rank == root
-        var result = [T]()
-        if isRoot { for _ in 0..<size { result.append(contentsOf: array) } }
-        var request: MPI_Request?
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer {
-                MPI_Igather(send.baseAddress, count, T.mpiDatatype, isRoot ? $0.baseAddress : nil, count, T.mpiDatatype,
-                            Int32(truncatingIfNeeded: root), handle, &request)
-            }
+        let result = isRoot ? [[T]](repeating: array, count: size).flatMap { $0 } : []
+        let (request, output) = try start(reading: array, writing: result) { input, output, request in
+            MPI_Igather(input, count, T.mpiDatatype, isRoot ? output : nil, count, T.mpiDatatype, Int32(truncatingIfNeeded: root), handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: isRoot ? result : nil, retaining: array)
+        return Request(handle: request, buffer: isRoot ? output : nil, retaining: array)
     }
 
     /// Starts giving each process its `count` elements of `root`'s `array` (`MPI_Iscatter`);
@@ -124,16 +118,11 @@ extension Communicator {
         }
         let each = try mpiCount(count)
         // MPI writes every element before wait() returns it (MPI datatypes are plain values).
-        var result = [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-        var request: MPI_Request?
-        let rc = source.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer {
-                MPI_Iscatter(isRoot ? send.baseAddress : nil, each, T.mpiDatatype, $0.baseAddress, each, T.mpiDatatype,
-                             Int32(truncatingIfNeeded: root), handle, &request)
-            }
+        let result = [T](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        let (request, output) = try start(reading: source, writing: result) { input, output, request in
+            MPI_Iscatter(isRoot ? input : nil, each, T.mpiDatatype, output, each, T.mpiDatatype, Int32(truncatingIfNeeded: root), handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: result, retaining: source)
+        return Request(handle: request, buffer: output, retaining: source)
     }
 
     /// Starts sending block j of `array` (size equal blocks) to process j and receiving
@@ -144,15 +133,10 @@ extension Communicator {
             throw MPIError(errorClass: MPI_ERR_COUNT, message: "iAllToAll: \(array.count) elements do not split into \(size) equal blocks")
         }
         let each = try mpiCount(array.count / size)
-        var result = array
-        var request: MPI_Request?
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer {
-                MPI_Ialltoall(send.baseAddress, each, T.mpiDatatype, $0.baseAddress, each, T.mpiDatatype, handle, &request)
-            }
+        let (request, output) = try start(reading: array, writing: array) { input, output, request in
+            MPI_Ialltoall(input, each, T.mpiDatatype, output, each, T.mpiDatatype, handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: result, retaining: array)
+        return Request(handle: request, buffer: output, retaining: array)
     }
 
     /// Starts combining `array` (size equal blocks) element-wise and giving block i to
@@ -164,15 +148,10 @@ extension Communicator {
             throw MPIError(errorClass: MPI_ERR_COUNT, message: "iReduceScatterBlock: \(array.count) elements do not split into \(size) equal blocks")
         }
         let each = array.count / size
-        var result = Array(array.prefix(each))
-        var request: MPI_Request?
         let count = try mpiCount(each)
-        let rc = array.withUnsafeBufferPointer { send in
-            result.withUnsafeMutableBufferPointer {
-                MPI_Ireduce_scatter_block(send.baseAddress, $0.baseAddress, count, T.mpiDatatype, op.handle, handle, &request)
-            }
+        let (request, output) = try start(reading: array, writing: Array(array.prefix(each))) { input, output, request in
+            MPI_Ireduce_scatter_block(input, output, count, T.mpiDatatype, op.handle, handle, &request)
         }
-        try check(rc)
-        return Request(handle: request, buffer: result, retaining: array)
+        return Request(handle: request, buffer: output, retaining: array)
     }
 }
