@@ -181,6 +181,9 @@ final class AgentTests: XCTestCase {
         print("a hung agent was counted lost \(String(format: "%.2f", detection)) s after it stopped")
         XCTAssertLessThanOrEqual(detection, 3)
         XCTAssertTrue(channel.lostReason?.contains("no heartbeat") == true, channel.lostReason ?? "")
+        // The channel is marked lost before its watchers are told (on the thread that lost it).
+        let marked = Date()
+        while watch.lostNode == nil && Date().timeIntervalSince(marked) < 2 { usleep(10_000) }
         XCTAssertEqual(watch.lostNode?.node, "here")
     }
 
