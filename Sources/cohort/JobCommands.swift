@@ -260,11 +260,11 @@ struct Logs: ParsableCommand {
 struct Usage: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Node-hours, core-hours and cost of what ran, like sacct.")
     @Option(help: "Only attempts that started since: 2026-11-01, or an age such as 7d or 12h.") var since: String?
-    @Option(help: "Group by job, pool or task.") var by: String = "job"
+    @Option(help: "Group by job, pool, task or day (per UTC day and pool).") var by: String = "job"
     @Option(help: "table or json") var output: OutputFormat = .table
 
     func run() throws {
-        guard let grouping = JobStore.Grouping(rawValue: by) else { throw Exit.badInput("--by: expected job, pool or task, found '\(by)'") }
+        guard let grouping = JobStore.Grouping(rawValue: by) else { throw Exit.badInput("--by: expected job, pool, task or day, found '\(by)'") }
         if let since, UsagePeriod.start(since) == nil { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
         let rows = try Source.usage(since: since, by: grouping)
         if output == .json { return print(encode(rows)) }

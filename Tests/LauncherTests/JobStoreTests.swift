@@ -55,6 +55,9 @@ final class JobStoreTests: XCTestCase {
         XCTAssertNil(try reopened.usage(by: .pool, prices: [:])[0].cost, "no price, no cost")
         let recent = try reopened.usage(since: Date(timeIntervalSince1970: 1_800_000_150), by: .task, prices: [:])
         XCTAssertEqual(recent.map(\.key), ["wing/solve"], "only the attempt that started after --since")
+        let byDay = try reopened.usage(by: .day, prices: ["cluster": 2.0])
+        XCTAssertEqual(byDay.map(\.key), ["2027-01-15/cluster"], "1,800,000,100 s after 1970 is 15 January 2027, UTC")
+        XCTAssertEqual(byDay[0].nodeSeconds, byJob[0].nodeSeconds, accuracy: 1e-6)
 
         XCTAssertThrowsError(try reopened.delete(jobId: "wing"), "a running job is cancelled before it is deleted")
         try reopened.finish(JobRun(jobId: "wing", pool: "cluster", start: Date(), end: Date(), tasks: []))

@@ -606,7 +606,8 @@ public final class JobStore: @unchecked Sendable {
 
     // MARK: - Usage
 
-    public enum Grouping: String, CaseIterable, Sendable { case job, pool, task }
+    /// `day`: per UTC day and pool, keyed `2026-11-26/local` (the dashboard's chart).
+    public enum Grouping: String, CaseIterable, Sendable { case job, pool, task, day }
 
     public struct UsageRow: Codable, Sendable, Equatable {
         public var key: String
@@ -623,7 +624,7 @@ public final class JobStore: @unchecked Sendable {
     public func usage(since: Date = .distantPast, by grouping: Grouping, prices: [String: Double]) throws -> [UsageRow] {
         try database.read { db in
             let rows = try Row.fetchAll(db, sql: """
-                SELECT attempt.job_id, attempt.task_id, job.pool, attempt.node_count, attempt.cores,
+                SELECT attempt.job_id, attempt.task_id, job.pool, attempt.node_count, attempt.cores, attempt.start,
                        COALESCE(attempt.end, attempt.start) - attempt.start AS seconds
                 FROM attempt JOIN job ON job.id = attempt.job_id
                 WHERE attempt.start >= ?
@@ -637,6 +638,7 @@ public final class JobStore: @unchecked Sendable {
                 case .job: key = row["job_id"]
                 case .pool: key = pool
                 case .task: key = "\(row["job_id"] as String)/\(row["task_id"] as String)"
+                case .day: key = "\(Self.utcDay(Date(timeIntervalSince1970: row["start"])))/\(pool)"
                 }
                 let seconds: Double = row["seconds"]
                 let nodes = Double(row["node_count"] as Int), cores = Double(row["cores"] as Int)
@@ -652,6 +654,14 @@ public final class JobStore: @unchecked Sendable {
             }
             return order.map { totals[$0]! }
         }
+    }
+
+    /// `2026-11-26`: the day (UTC) `date` falls on; an attempt's usage counts on the day it started.
+    public static func utcDay(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", parts.year!, parts.month!, parts.day!)
     }
 }
 
