@@ -62,7 +62,9 @@ let package = Package(
                                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "HummingbirdCore", package: "hummingbird"),
                                            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                                            .product(name: "Metrics", package: "swift-metrics"),
-                                           .product(name: "Prometheus", package: "swift-prometheus")]),
+                                           .product(name: "Prometheus", package: "swift-prometheus"),
+                                           // The dashboard's signed session cookies and login links.
+                                           .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "cohort", dependencies: ["Launcher", "API", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The parent of `cohort serve`'s tasks: their results outlive a killed server. C and
         // static: it starts once per server, and a task costs one posix_spawn, as without it.

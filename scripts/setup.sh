@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Cohort builds and tests against on Debian 12: Open MPI, libibverbs,
-# pkg-config, sshd, Slurm and munge, Prometheus, SeaweedFS and awscli. Idempotent; needs root (or sudo) for apt-get.
+# pkg-config, sshd, Slurm and munge, Prometheus, Chromium, SeaweedFS and awscli. Idempotent; needs root (or sudo) for apt-get.
 set -euo pipefail
 
 # slurm-wlm (slurmctld, slurmd, srun with PMIx) and munge: the Slurm cluster the Slurm pools' tests start.
 # gdb: the stacks of a hung test (scripts/watchdog.sh).
 # prometheus (with promtool): the metrics test scrapes a real server with it.
+# chromium and curl: the dashboard's tests look at it in a real browser and post its forms.
 packages=(libopenmpi-dev openmpi-bin libibverbs-dev pkg-config libsqlite3-dev libcurl4 openssh-server openssh-client iproute2 util-linux
-          slurm-wlm munge gdb prometheus)
+          slurm-wlm munge gdb prometheus chromium curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

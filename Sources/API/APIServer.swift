@@ -13,6 +13,7 @@ public struct APIServer: Sendable {
     let pools: PoolStore
     let token: String
     let metrics: ServiceMetrics
+    let sessions: DashboardSessions
 
     public init(service: BatchService, token: String, metrics: ServiceMetrics = ServiceMetrics()) {
         self.service = service
@@ -20,6 +21,7 @@ public struct APIServer: Sendable {
         self.pools = PoolStore(stateDirectory: service.stateDirectory)
         self.token = token
         self.metrics = metrics
+        sessions = DashboardSessions(token: token)
     }
 
     /// The largest request body taken (a job of 100,000 tasks fits many times).
@@ -61,7 +63,7 @@ public struct APIServer: Sendable {
         let router = Router()
         router.middlewares.add(RequestMetrics())
         router.middlewares.add(JSONErrors())
-        router.middlewares.add(BearerAuthentication(token: token))
+        router.middlewares.add(BearerAuthentication(token: token, sessions: sessions))
         for route in routes {
             router.on(RouterPath(route.path), method: route.method, use: route.handler)
         }
@@ -78,6 +80,7 @@ public struct APIServer: Sendable {
                 }
             }
         }
+        Dashboard(api: self).register(on: router)
         return router
     }
 
@@ -216,22 +219,33 @@ public struct APIServer: Sendable {
 
     func cancelJob(_ context: BasicRequestContext) throws -> Response {
         let id = try Self.name(context, "job")
-        guard let summary = try store.job(id) else { return Self.noJob(id) }
-        // The same rules as `cohort job cancel`: a job no runner has taken (queued, or
-        // queued and disabled) simply never runs; a running one is ended by its runner.
+        switch try cancel(jobId: id) {
+        case .notFound: return Self.noJob(id)
+        case .refused(let message): return Self.error(.conflict, message)
+        case .done(let state): return Self.json(["id": id, "state": state.rawValue], status: state == .completed ? .ok : .accepted)
+        }
+    }
+
+    enum Cancellation { case notFound, refused(String), done(JobState) }
+
+    /// Cancels a job (the API's and the dashboard's way). The same rules as `cohort job
+    /// cancel`: a job no runner has taken (queued, or queued and disabled) simply never runs;
+    /// a running one is ended by its runner.
+    func cancel(jobId id: String) throws -> Cancellation {
+        guard let summary = try store.job(id) else { return .notFound }
         switch summary.state {
         case .completed:
-            return Self.error(.conflict, "job \(id) has already completed")
+            return .refused("job \(id) has already completed")
         case _ where try store.cancelQueued(jobId: id):
             service.events.publish(ServiceEvent(kind: "job.completed", job: id, result: "cancelled", state: JobState.completed.rawValue, message: "cancelled before it ran"))
-            return Self.json(["id": id, "state": JobState.completed.rawValue])
+            return .done(.completed)
         default:
             guard service.cancel(jobId: id) else {
-                return Self.error(.conflict, "job \(id) is run by another process (cohort run); cancel it with `cohort job cancel \(id)`")
+                return .refused("job \(id) is run by another process (cohort run); cancel it with `cohort job cancel \(id)`")
             }
             try store.markTerminating(jobId: id)
             service.events.publish(ServiceEvent(kind: "job.cancelling", job: id, state: JobState.terminating.rawValue))
-            return Self.json(["id": id, "state": JobState.terminating.rawValue], status: .accepted)
+            return .done(.terminating)
         }
     }
 
@@ -315,7 +329,7 @@ public struct APIServer: Sendable {
     func usage(_ request: Request) throws -> Response {
         let query = request.uri.queryParameters
         let by = query.get("by") ?? "job"
-        guard let grouping = JobStore.Grouping(rawValue: by) else { return Self.error(.badRequest, "by must be job, pool or task, found '\(by)'", field: "by") }
+        guard let grouping = JobStore.Grouping(rawValue: by) else { return Self.error(.badRequest, "by must be job, pool, task or day, found '\(by)'", field: "by") }
         var since = Date.distantPast
         if let text = query.get("since") {
             guard let date = UsagePeriod.start(text) else {
@@ -416,18 +430,27 @@ struct JSONErrors<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Refuses (401) any request without the server's bearer token.
+/// Refuses (401) an API request without the server's bearer token. A logged-in dashboard's
+/// session cookie stands for it on reads (GET, HEAD: the page's script following events and
+/// logs), never on changes, which need the token or the dashboard's CSRF-checked forms.
+/// The dashboard's own pages check their session themselves.
 struct BearerAuthentication<Context: RequestContext>: RouterMiddleware {
     let token: String
+    let sessions: DashboardSessions
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if Dashboard.ownsPath(request.uri.path) { return try await next(request, context) }
         // The scheme is case-insensitive (RFC 7235 §2.1); the token is not.
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
-              APIToken.matches(header.dropFirst(7).drop { $0 == " " }, token) else {
-            var response = APIServer.error(.unauthorized, "a bearer token is required (Authorization: Bearer <the token in the server's api-token file>)")
-            response.headers[.wwwAuthenticate] = "Bearer"
-            return response
+        if let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
+           APIToken.matches(header.dropFirst(7).drop { $0 == " " }, token) {
+            return try await next(request, context)
         }
-        return try await next(request, context)
+        if request.headers[.authorization] == nil, request.method == .get || request.method == .head,
+           sessions.session(cookieHeader: request.headers[.cookie]) != nil {
+            return try await next(request, context)
+        }
+        var response = APIServer.error(.unauthorized, "a bearer token is required (Authorization: Bearer <the token in the server's api-token file>)")
+        response.headers[.wwwAuthenticate] = "Bearer"
+        return response
     }
 }
