@@ -11,6 +11,8 @@
 #   4. tasks/s stored when one job brings 10,000 tasks (JSON and YAML bodies);
 #   5. server memory (RSS, peak) with 1,000,000 tasks stored;
 #   6. GET /metrics (a Prometheus scrape) with them stored, beside GET /v1/health;
+#   7. the dashboard's overview and a 10,000-task job's page, beside the API's JSON of the
+#      same, and the first load's weight;
 #   and a follower of GET /v1/events through the end-to-end runs (every end reaches it).
 #   The runs come before the million stored tasks: the store's writeback slows this
 #   machine's disk for minutes after, and that would be measured instead.
@@ -166,6 +168,28 @@ floor, _ = timed("/v1/health")
 scrape, size = timed("/metrics")
 rows.append(("GET /v1/health (reference)", f"p50 {floor:.2f} ms", ""))
 rows.append((f"GET /metrics, {stored:,} tasks stored", f"p50 {scrape:.2f} ms, {size:,} bytes", "≤ 50 ms"))
+# 7. The dashboard with them stored: the overview (every job) and a page of a 10,000-task
+# job, beside the API's JSON of the same (the reference); the first load's weight.
+conn.request("POST", "/login", body="token=" + token, headers={"Content-Type": "application/x-www-form-urlencoded"})
+r = conn.getresponse(); r.read()
+session = {"Cookie": r.getheader("Set-Cookie").split(";")[0]}
+def page(path, headers):
+    times, size = [], 0
+    for _ in range(10):
+        start = time.perf_counter(); conn.request("GET", path, headers=headers); r = conn.getresponse(); data = r.read()
+        times.append((time.perf_counter() - start) * 1000); size = len(data)
+        if r.status != 200: sys.exit(f"GET {path}: {r.status}")
+    return statistics.median(times), size
+jobs_json, _ = page("/v1/jobs", auth)
+overview, first = page("/", session)
+first += page("/assets/dashboard.css", session)[1] + page("/assets/dashboard.js", session)[1]
+tasks_json, _ = page("/v1/jobs/big0/tasks", auth)
+job_page, _ = page("/jobs/big0", session)
+rows.append((f"GET /v1/jobs, {len(call('GET', '/v1/jobs'))} jobs (reference)", f"p50 {jobs_json:.1f} ms", ""))
+rows.append(("dashboard overview, same jobs", f"p50 {overview:.1f} ms", ""))
+rows.append(("GET /v1/jobs/big0/tasks, 10,000 (reference)", f"p50 {tasks_json:.1f} ms", ""))
+rows.append(("dashboard page of that job", f"p50 {job_page:.1f} ms", ""))
+rows.append(("dashboard first load (page, CSS, JS)", f"{first / 1024:.1f} KB", "≤ 300 KB"))
 
 now, peak = rss()
 rows.append(("server RSS at the end", f"{now:,.0f} MB (peak {peak:,.0f})", "≤ 200 MB"))

@@ -10,6 +10,7 @@ enum DashboardPages {
     /// Rows a page shows at most (a job of 100,000 tasks is summed up, not listed).
     static let taskRows = 500
     static let finishedJobRows = 50
+    static let jobRows = 100
 
     static func layout(title: String, csrf: String?, body: String, live: String = "") -> String {
         var logout = ""
@@ -36,10 +37,12 @@ enum DashboardPages {
         for occupancy in pools { body += pool(occupancy) }
         body += "</section><section class=\"jobs\"><h2>Jobs</h2>"
         let running = jobs.filter { $0.state == .running || $0.state == .terminating || ($0.state == .disabled && $0.succeeded + $0.failed > 0) }
-        let queued = jobs.filter { ($0.state == .active || $0.state == .disabled) && !running.map(\.id).contains($0.id) }
+        let runningIds = Set(running.map(\.id))
+        let queued = jobs.filter { ($0.state == .active || $0.state == .disabled) && !runningIds.contains($0.id) }
         let finished = jobs.filter { $0.state == .completed }.sorted { ($0.finished ?? $0.submitted) > ($1.finished ?? $1.submitted) }
-        body += jobTable("Running", running, id: "running")
-        body += jobTable("Queued", queued, id: "queued")
+        // A store of thousands of queued jobs (held back, say) must not make a page of megabytes.
+        body += jobTable("Running", Array(running.prefix(jobRows)), id: "running", note: running.count > jobRows ? "the first \(jobRows) of \(running.count)" : nil)
+        body += jobTable("Queued", Array(queued.prefix(jobRows)), id: "queued", note: queued.count > jobRows ? "the first \(jobRows) of \(queued.count)" : nil)
         body += jobTable("Finished", Array(finished.prefix(finishedJobRows)), id: "finished",
                          note: finished.count > finishedJobRows ? "the newest \(finishedJobRows) of \(finished.count)" : nil)
         body += "</section>"
@@ -82,7 +85,7 @@ enum DashboardPages {
     }
 
     static func jobTable(_ title: String, _ jobs: [JobStore.JobSummary], id: String, note: String? = nil) -> String {
-        var text = "<h3>\(title) <small>\(jobs.count)\(note.map { ", \($0)" } ?? "")</small></h3>"
+        var text = "<h3>\(title) <small>\(note ?? String(jobs.count))</small></h3>"
         guard !jobs.isEmpty else { return text + "<p class=\"empty\" data-jobs=\"\(id)\">None.</p>" }
         text += "<table class=\"jobs\" data-jobs=\"\(id)\"><thead><tr><th>Job</th><th>Pool</th><th>State</th><th>Tasks</th><th>Submitted</th><th>Time</th></tr></thead><tbody>"
         for job in jobs {
