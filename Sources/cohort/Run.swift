@@ -46,6 +46,9 @@ struct Run: ParsableCommand {
     @Option(help: "Wall-clock limit per attempt of a quick run, as Slurm's --time: minutes, M:S, H:M:S, D-H[:M[:S]], or with units (90s, 10m, PT1H).")
     var time: String?
 
+    @Option(name: .customLong("signal"), help: "Warn the program with a signal before --time ends it, as Slurm's --signal: SIG[@SECONDS] (USR1@300; 60 s early when no time is given). mpirun passes it on to every rank; the next attempt finds what it saved in COHORT_TASK_PERSIST_DIR.")
+    var warningSignal: String?
+
     @Option(help: "Run the command once per index, as Slurm's --array: 1-20, 0,6,16-32, 0-15:4, with %N for at most N at once; {index} in the command becomes each one's index (also in COHORT_ARRAY_INDEX).")
     var array: String?
 
@@ -290,7 +293,7 @@ struct Run: ParsableCommand {
                 ("--retries", retries != 0, "constraints.maxTaskRetryCount"), ("--transport", transport != "auto", "multiInstance.transport"),
                 ("--launch", launch != "mpirun", "multiInstance.launch"), ("--chdir", chdir != nil, "workingDirectory"),
                 ("--array", array != nil, "array"), ("--cpus-per-task", cpusPerTask != nil, "multiInstance.cpusPerRank"),
-                ("--exclusive", exclusive, "multiInstance.exclusive"),
+                ("--exclusive", exclusive, "multiInstance.exclusive"), ("--signal", warningSignal != nil, "constraints.signalBeforeTimeLimit"),
             ]
             if let (flag, _, field) = given.first(where: { $0.1 }) {
                 throw SpecError(file: "command line", field: flag, message: "\(flag) is for quick runs (-- PROGRAM …); in the job file \(words[0]) each task gives \(field)")
@@ -309,6 +312,14 @@ struct Run: ParsableCommand {
             }
             guard seconds <= Durations.maximum else { throw flag("--time", "must be at most \(Int(Durations.maximum / 86400))d") }
             constraints.maxWallClockTime = seconds
+        }
+        if let warningSignal {
+            guard let warning = WarningSignal.parse(slurm: warningSignal) else {
+                throw flag("--signal", "expected SIG[@SECONDS] as Slurm's --signal (USR1@300, TERM, 12@60; not KILL or STOP), found '\(warningSignal.prefix(40))'")
+            }
+            guard let limit = constraints.maxWallClockTime else { throw flag("--signal", "warns before --time ends a run: give --time too") }
+            guard warning.seconds < limit else { throw flag("--signal", "\(Int(warning.seconds)) s early is not within --time (\(Durations.format(limit)))") }
+            constraints.signalBeforeTimeLimit = warning
         }
         var multi: MultiInstance? = nil
         if quick {

@@ -61,7 +61,18 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(limited.stdout.contains("maxWallClockTime of 1s ran out") || limited.stdout.contains("timeout"), limited.stdout)
         let job = "\(home)/job.yaml"
         try "id: j\ntasks:\n  - { id: a, commandLine: 'true' }\n".write(toFile: job, atomically: true, encoding: .utf8)
-        for (flags, name) in [(["--replicas", "2"], "--replicas"), (["--time", "5"], "--time"), (["-N", "2"], "-N"), (["--retries", "1"], "--retries")] {
+        // --signal, as Slurm's: the warning needs a limit to come before, and a catchable signal.
+        for (flags, says) in [(["--signal", "USR1@30"], "give --time too"), (["--time", "1", "--signal", "KILL@10"], "expected SIG[@SECONDS]"),
+                              (["--time", "0:30", "--signal", "USR1@30"], "30 s early is not within --time (30 s)")] {
+            let refused = try Harness.cohort(["run"] + flags + ["--", "true"], home: home)
+            XCTAssertEqual(refused.exitCode, 2, flags.joined(separator: " "))
+            XCTAssertTrue(refused.stderr.contains("--signal") && refused.stderr.contains(says), refused.stderr)
+        }
+        let warned = try Harness.cohort(["run", "--time", "0:30", "--signal", "USR2@28", "--", "sh", "-c", "trap 'echo warned; exit 0' USR2; while :; do sleep 0.1; done"], home: home)
+        XCTAssertEqual(warned.exitCode, 0, warned.stderr)
+        XCTAssertTrue(warned.stdout.contains("warned"), warned.stdout)
+        for (flags, name) in [(["--replicas", "2"], "--replicas"), (["--time", "5"], "--time"), (["-N", "2"], "-N"), (["--retries", "1"], "--retries"),
+                              (["--signal", "USR1"], "--signal")] {
             let refused = try Harness.cohort(["run"] + flags + [job], home: home)
             XCTAssertEqual(refused.exitCode, 2, flags.joined(separator: " "))
             XCTAssertTrue(refused.stderr.contains("\(name) is for quick runs"), refused.stderr)

@@ -3,6 +3,35 @@ import XCTest
 @testable import Launcher
 
 final class IndependentTaskTests: XCTestCase {
+    /// signalBeforeTimeLimit: the program is warned before its time runs out, saves a
+    /// checkpoint in COHORT_TASK_PERSIST_DIR, is ended by the limit, and its retry resumes
+    /// from what it saved there (Slurm's --signal with a requeue).
+    func testAWarningBeforeTheTimeLimitLetsTheRetryResumeFromItsCheckpoint() throws {
+        let yaml = """
+        id: ckpt
+        tasks:
+          - id: solve
+            commandLine:
+              - sh
+              - -c
+              - |
+                if [ -f "$COHORT_TASK_PERSIST_DIR/step" ]; then echo "resumed at $(cat "$COHORT_TASK_PERSIST_DIR/step") in attempt $COHORT_ATTEMPT"; exit 0; fi
+                trap 'echo 42 > "$COHORT_TASK_PERSIST_DIR/step"; echo warned' USR1
+                while :; do sleep 0.1; done
+            constraints: { maxWallClockTime: 3s, maxTaskRetryCount: 1, killGracePeriod: 1s, signalBeforeTimeLimit: { signal: USR1, seconds: 2s } }
+        """
+        let job = try JobFile.parse(yaml, file: "ckpt.yaml")
+        XCTAssertEqual(job.tasks[0].constraints.signalBeforeTimeLimit, WarningSignal(signal: SIGUSR1, seconds: 2))
+        let run = try Harness.run(job)
+        let attempts = try XCTUnwrap(run.tasks.first?.attempts)
+        XCTAssertEqual(attempts.count, 2)
+        guard attempts.count == 2 else { return }
+        XCTAssertEqual(attempts[0].failure?.category, .timeout, "the first ran until its limit")
+        XCTAssertEqual(Harness.read("\(attempts[0].directory)/stdout.txt"), "warned\n", "warned once, a second into its three")
+        XCTAssertTrue(attempts[1].succeeded, "\(String(describing: attempts[1].failure))")
+        XCTAssertEqual(Harness.read("\(attempts[1].directory)/stdout.txt"), "resumed at 42 in attempt 2\n")
+    }
+
     func testTasksRunInTheirOwnDirectoriesWithOutputAndExitCodes() throws {
         let job = JobSpec(id: "basic", tasks: [
             .shell("ok", "echo out; echo err >&2; pwd"),

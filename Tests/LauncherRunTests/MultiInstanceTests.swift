@@ -26,6 +26,23 @@ final class MultiInstanceTests: XCTestCase {
         XCTAssertTrue(attempt.launchedCommand.contains("-np") && attempt.launchedCommand.contains("4"))
     }
 
+    /// The warning before the time limit reaches every rank once: Cohort signals mpirun,
+    /// which passes it on to each rank (not to its own group, or local ranks got two).
+    func testMpirunPassesTheWarningToEveryRankOnce() throws {
+        var constraints = Constraints(maxWallClockTime: 30)
+        // 5 s in: mpirun passes on nothing before its ranks run (a second or two here).
+        constraints.signalBeforeTimeLimit = WarningSignal(signal: SIGUSR2, seconds: 25)
+        var task = TaskSpec.shell("warned", "trap 'echo rank $OMPI_COMM_WORLD_RANK warned; exit 0' USR2; while :; do sleep 0.1; done",
+                                  multi: MultiInstance(instances: 2, processesPerNode: 2, transport: .shm))
+        task.constraints = constraints
+        let started = Date()
+        let run = try Harness.run(JobSpec(id: "warnmpi", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)): \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertEqual(lines(attempt), ["rank 0 warned", "rank 1 warned", "rank 2 warned", "rank 3 warned"])
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20, "the ranks ended at the warning, not at the limit")
+    }
+
     func testCoordinationRunsOnEveryNodeBeforeTheApplication() throws {
         let multi = MultiInstance(instances: 3, processesPerNode: 1,
                                   coordinationCommandLine: ["/bin/sh", "-c", "sleep 0.3; echo $AZ_BATCH_NODE_ID > $AZ_BATCH_TASK_SHARED_DIR/ready-$AZ_BATCH_NODE_ID"],

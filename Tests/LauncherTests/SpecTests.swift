@@ -156,6 +156,27 @@ final class JobFileTests: XCTestCase {
         XCTAssertEqual(error("id: j\nenvironment: {'1BAD': x}\ntasks: [{id: a, commandLine: x}]\n")?.field, "environment.1BAD")
     }
 
+    func testAWarningBeforeTheTimeLimitIsCheckedAgainstIt() {
+        func task(_ constraints: String) -> String { "id: j\ntasks:\n  - id: a\n    commandLine: x\n    constraints: \(constraints)\n" }
+        let parsed = try? JobFile.parse(task("{ maxWallClockTime: 10m, signalBeforeTimeLimit: { signal: SIGUSR2, seconds: 2m } }"), file: "w.yaml")
+        XCTAssertEqual(parsed?.tasks[0].constraints.signalBeforeTimeLimit, WarningSignal(signal: SIGUSR2, seconds: 120))
+        XCTAssertEqual((try? JobFile.parse(task("{ maxWallClockTime: 10m, signalBeforeTimeLimit: { signal: 10 } }"), file: "w.yaml"))?
+            .tasks[0].constraints.signalBeforeTimeLimit, WarningSignal(signal: 10, seconds: 60), "60 s early, as Slurm's default")
+        let noLimit = error(task("{ signalBeforeTimeLimit: { signal: USR1, seconds: 60 } }"))
+        XCTAssertEqual(noLimit?.field, "tasks[0].constraints.signalBeforeTimeLimit")
+        XCTAssertTrue(noLimit?.message.contains("set maxWallClockTime too") == true, noLimit?.message ?? "")
+        let late = error(task("{ maxWallClockTime: 60s, signalBeforeTimeLimit: { signal: USR1, seconds: 90s } }"))
+        XCTAssertEqual(late?.field, "tasks[0].constraints.signalBeforeTimeLimit.seconds")
+        XCTAssertEqual(late?.message, "must be more than 0 and less than maxWallClockTime (60 s), found 90 s")
+        for uncatchable in ["KILL", "SIGSTOP", "9", "0", "65", "USR3"] {
+            let refused = error(task("{ maxWallClockTime: 60s, signalBeforeTimeLimit: { signal: \(uncatchable), seconds: 5 } }"))
+            XCTAssertEqual(refused?.field, "tasks[0].constraints.signalBeforeTimeLimit.signal", uncatchable)
+        }
+        XCTAssertEqual(WarningSignal.parse(slurm: "USR1@300"), WarningSignal(signal: SIGUSR1, seconds: 300))
+        XCTAssertEqual(WarningSignal.parse(slurm: "sigterm"), WarningSignal(signal: SIGTERM, seconds: 60))
+        for bad in ["B:USR1@300", "USR1@", "USR1@-5", "KILL@10", "@10", ""] { XCTAssertNil(WarningSignal.parse(slurm: bad), bad) }
+    }
+
     func testRandomMutationsNeverCrashAndAlwaysSayWhere() {
         // Delete, duplicate or garble characters of a valid file: each result parses or
         // fails with a SpecError that names the file.

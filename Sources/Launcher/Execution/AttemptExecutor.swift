@@ -79,6 +79,12 @@ public struct AttemptExecutor: Sendable {
         func directory(under root: String) -> String {
             [root, workKey, task.id, replica.map { "r\($0)" }, "attempt-\(attempt)"].compactMap { $0 }.joined(separator: "/")
         }
+
+        /// `COHORT_TASK_PERSIST_DIR`: the task's (or replica's) own, kept across its attempts
+        /// for checkpoints; beside their directories, in the work tree the nodes share.
+        func persistDirectory(under root: String) -> String {
+            [root, workKey, task.id, replica.map { "r\($0)" }, "persist"].compactMap { $0 }.joined(separator: "/")
+        }
     }
 
     // MARK: - Running
@@ -167,9 +173,14 @@ public struct AttemptExecutor: Sendable {
         let here = pool.kind == .local || nodes[0].isLocal
         var limits = work.task.constraints
         if let limit = limits.maxWallClockTime { limits.maxWallClockTime = max(0.001, limit - Date().timeIntervalSince(started.start)) }
+        // A warning due before the restart was sent by the server that died: not twice.
+        if let due = work.task.constraints.warningDue(limit: work.task.constraints.maxWallClockTime), Date().timeIntervalSince(started.start) >= due {
+            limits.signalBeforeTimeLimit = nil
+        }
+        let launcher = work.task.multiInstance.map { $0.launch != .raw } ?? false
         do {
             let termination = try supervise(output: started.directory, constraints: limits, node: nodes[0].id, watching: nodes,
-                                            cancellation: work.cancellation ?? cancellation) {
+                                            cancellation: work.cancellation ?? cancellation, launcher: launcher) {
                 if here { return localAdoptions.child(attemptId: attemptId, statusFile: statusFile) }
                 switch agents.ready(nodes[0]) {
                 case .failure(let lost): throw lost
@@ -313,6 +324,13 @@ public struct AttemptExecutor: Sendable {
         }
     }
 
+    /// Makes the task's checkpoint directory (once; later attempts find what earlier ones left).
+    func persistDirectory(_ work: Work) throws -> String {
+        let path = work.persistDirectory(under: settings.workDirectory)
+        try makeDirectory(path)
+        return path
+    }
+
     func baseEnvironment() -> [String: String] {
         // The caller's environment (PATH, LD_LIBRARY_PATH, modules, OMPI_MCA_* choices), minus
         // what a parent Cohort task or MPI job may have left: a task started from inside a
@@ -329,12 +347,13 @@ public struct AttemptExecutor: Sendable {
     func runIndependent(_ work: Work, _ node: Node, _ directory: String, _ attempt: inout Attempt) throws {
         try makeDirectory(directory)
         let packages = try applicationPackageVariables(work.task, node: node.id)
-        let environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
+        var environment = TaskEnvironment(jobId: work.jobId, taskId: work.task.id, attemptId: work.attemptId, attempt: work.attempt, replica: work.replica,
                                           pool: pool.name, nodes: [node], processesPerNode: 1, attemptDirectory: directory,
                                           sharedDirectory: directory, hostfile: nil,
                                           userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
+        environment.persistDirectory = try persistDirectory(work)
         let variables = environment.variables(forNode: 0)
         let start = environment.workingDirectory(0)
         attempt.launchedCommand = work.task.commandLine
@@ -367,6 +386,7 @@ public struct AttemptExecutor: Sendable {
                                           userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
+        environment.persistDirectory = try persistDirectory(work)
         environment.threadsPerRank = multi.threadsPerRank
         environment.totalRanks = multi.totalRanks
 
@@ -442,7 +462,7 @@ public struct AttemptExecutor: Sendable {
         let launchNode = multi.launch == .raw ? nodes[0] : Self.thisMachine(as: nodes[0].id)
         attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
-                                        cancellation: work.cancellation ?? cancellation) {
+                                        cancellation: work.cancellation ?? cancellation, launcher: multi.launch != .raw) {
             try launch(arguments, on: launchNode, directory: environment.workingDirectory(0), variables: launcherVariables, output: directory,
                        statusFile: "\(directory)/\(Self.exitStatusFile)", relayShell: relayShell)
         }
@@ -513,8 +533,9 @@ public struct AttemptExecutor: Sendable {
 
     /// Starts `arguments`, enforces the wall-clock limit on its whole process group, watches
     /// the remote nodes among `watching` and ends everything when one is lost, then waits.
+    /// `launcher`: the child is mpirun or srun, which pass a warning signal on to the ranks.
     func supervise(output: String, constraints: Constraints, node: String, watching: [Node] = [], cancellation: Cancellation,
-                   starting start: () throws -> ChildProcess) throws -> Termination {
+                   launcher: Bool = false, starting start: () throws -> ChildProcess) throws -> Termination {
         let child: ChildProcess
         do {
             child = try start()
@@ -526,6 +547,14 @@ public struct AttemptExecutor: Sendable {
         let deadline = constraints.maxWallClockTime.map { limit in
             Deadline(after: limit, grace: constraints.killGracePeriod) { signal in child.signalGroup(signal) }
         }
+        // signalBeforeTimeLimit: the application's warning, once, unless it ends first.
+        let warning = constraints.warningDue(limit: constraints.maxWallClockTime).map { due in
+            let signal = constraints.signalBeforeTimeLimit!.signal
+            let send = DispatchWorkItem { launcher ? child.signalLeader(signal) : child.signalGroup(signal) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + due, execute: send)
+            return send
+        }
+        defer { warning?.cancel() }
         guard cancellation.started(child) else {
             _ = child.wait()
             throw Failure(category: .cancelled, node: node, message: "cancelled before it started")
@@ -562,7 +591,7 @@ public struct AttemptExecutor: Sendable {
         }
         if deadline?.hasFired == true {
             throw Failure(category: .timeout, node: node,
-                          message: "maxWallClockTime of \(Self.format(constraints.maxWallClockTime!)) ran out; the task's processes were ended",
+                          message: "maxWallClockTime of \(Durations.format(constraints.maxWallClockTime!)) ran out; the task's processes were ended",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
         return termination
@@ -716,9 +745,6 @@ public struct AttemptExecutor: Sendable {
         agents.sweep(variable: variable, values: values, sparing: sparing, on: node)
     }
 
-    static func format(_ seconds: Double) -> String {
-        seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
-    }
 }
 
 /// Sweeps of successful remote attempts, gathered per node: one message (one scan of its

@@ -113,6 +113,14 @@ public final class ChildProcess: @unchecked Sendable {
         if let signaller { return signaller(signal) }
         _ = kill(-pid, signal)
     }
+
+    /// Sends `signal` to the child alone — mpirun or srun, which pass it on to every rank
+    /// once (signalling their group too would give the local ranks a second one). Through
+    /// an agent, to the group: it runs no launcher there.
+    public func signalLeader(_ signal: Int32) {
+        if let signaller { return signaller(signal) }
+        _ = kill(pid, signal)
+    }
 }
 
 /// A watchdog that ends a process group at a deadline: SIGTERM, then SIGKILL after a grace

@@ -25,6 +25,8 @@ public struct TaskEnvironment: Sendable {
     public var threadsPerRank = 1
     /// Ranks in all when the last nodes hold fewer (Slurm's `-N 2 -n 5`).
     public var totalRanks: Int?
+    /// The task's checkpoint directory, kept across its attempts.
+    public var persistDirectory: String?
 
     /// Ranks on node `index` of the group (see `MultiInstance.totalRanks`).
     public func ranks(onNode index: Int) -> Int {
@@ -64,6 +66,7 @@ public struct TaskEnvironment: Sendable {
         v["COHORT_SHARED_DIR"] = sharedDirectory
         v["COHORT_WORKING_DIR"] = workingDirectory(index)
         if let startDirectory { v["COHORT_START_DIR"] = startDirectory }
+        if let persistDirectory { v["COHORT_TASK_PERSIST_DIR"] = persistDirectory }
         if let replica { v["COHORT_REPLICA_INDEX"] = String(replica) }
         if let hostfile { v["COHORT_HOSTFILE"] = hostfile }
         if let preparationRoot {

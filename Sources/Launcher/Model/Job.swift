@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How MPI traffic of a multi-instance task travels.
 public enum Transport: String, Codable, Sendable, CaseIterable {
     /// RDMA if every node of the group has an active verbs port, else shm (one host) or tcp.
@@ -109,10 +113,52 @@ public struct Constraints: Codable, Sendable, Equatable {
     /// Seconds between SIGTERM and SIGKILL when a limit is hit or the task is cancelled.
     public var killGracePeriod: Double
 
-    public init(maxWallClockTime: Double? = nil, maxTaskRetryCount: Int = 0, killGracePeriod: Double = 5) {
+    /// A signal the application gets this long before `maxWallClockTime` ends it (Slurm's
+    /// `--signal=USR1@300`): time to write a checkpoint that the next attempt resumes from.
+    public var signalBeforeTimeLimit: WarningSignal?
+
+    public init(maxWallClockTime: Double? = nil, maxTaskRetryCount: Int = 0, killGracePeriod: Double = 5, signalBeforeTimeLimit: WarningSignal? = nil) {
         self.maxWallClockTime = maxWallClockTime
         self.maxTaskRetryCount = maxTaskRetryCount
         self.killGracePeriod = killGracePeriod
+        self.signalBeforeTimeLimit = signalBeforeTimeLimit
+    }
+
+    /// When the warning is due, counted from the start of a run limited to `limit` seconds.
+    public func warningDue(limit: Double?) -> Double? {
+        guard let limit, let warning = signalBeforeTimeLimit else { return nil }
+        return max(0, limit - warning.seconds)
+    }
+}
+
+/// A signal sent before a time limit: its number and how many seconds early.
+public struct WarningSignal: Codable, Sendable, Equatable {
+    public var signal: Int32
+    public var seconds: Double
+
+    public init(signal: Int32, seconds: Double) {
+        self.signal = signal
+        self.seconds = seconds
+    }
+
+    /// Signals a task may be warned with, by name (with or without `SIG`).
+    public static let names: [String: Int32] = ["USR1": SIGUSR1, "USR2": SIGUSR2, "TERM": SIGTERM, "INT": SIGINT, "HUP": SIGHUP,
+                                                "QUIT": SIGQUIT, "ALRM": SIGALRM, "URG": SIGURG, "CONT": SIGCONT, "XCPU": SIGXCPU]
+
+    /// `USR1`, `SIGUSR1` or a number 1-64 (not KILL or STOP, which cannot be caught).
+    public static func signal(named text: String) -> Int32? {
+        let upper = text.uppercased()
+        if let number = Int32(text) { return (1...64).contains(number) && number != SIGKILL && number != SIGSTOP ? number : nil }
+        return names[upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper]
+    }
+
+    /// Slurm's `--signal` form, `SIG[@SECONDS]` (60 s early when no time is given).
+    public static func parse(slurm text: String) -> WarningSignal? {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let signal = signal(named: parts[0]) else { return nil }
+        guard parts.count == 2 else { return WarningSignal(signal: signal, seconds: 60) }
+        guard let seconds = Int(parts[1]), seconds > 0, seconds <= 65_535 else { return nil }
+        return WarningSignal(signal: signal, seconds: Double(seconds))
     }
 }
 

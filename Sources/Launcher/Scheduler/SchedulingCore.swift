@@ -383,7 +383,7 @@ public final class SchedulingCore {
     }
 
     static func jobTimeout(_ job: Job, started: Bool) -> Failure {
-        let limit = AttemptExecutor.format(job.spec.maxWallClockTime ?? 0)
+        let limit = Durations.format(job.spec.maxWallClockTime ?? 0)
         return Failure(category: .timeout, message: started ? "the job's maxWallClockTime of \(limit) ran out; the task's processes were ended"
                                                             : "the job's maxWallClockTime of \(limit) ran out before this task started")
     }

@@ -51,6 +51,7 @@ extension AttemptExecutor {
                                           userVariables: work.userVariables(packages: packages),
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
+        environment.persistDirectory = try persistDirectory(work)
         environment.threadsPerRank = multi?.threadsPerRank ?? 1
         environment.totalRanks = multi?.totalRanks
         if let multi { try stageResourceFiles(multi.commonResourceFiles, into: shared, node: nodes[0].id, what: "common resource file") }
@@ -76,7 +77,9 @@ extension AttemptExecutor {
                                    timeLimit: work.task.constraints.maxWallClockTime, workingDirectory: shared, label: true,
                                    program: [settings.cohortExecutable, "rank-env", "--"] + coordination)
             let errors = "\(directory)/coordination-stderr.txt"
-            let termination = try supervise(output: directory, constraints: work.task.constraints, node: nodes[0].id, cancellation: cancellation) {
+            var limits = work.task.constraints
+            limits.signalBeforeTimeLimit = nil  // the application's warning, not the coordination command's
+            let termination = try supervise(output: directory, constraints: limits, node: nodes[0].id, cancellation: cancellation) {
                 try launch(srun.arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
                            stdout: "\(directory)/coordination-stdout.txt", stderr: errors, statusFile: nil)
             }
@@ -131,7 +134,7 @@ extension AttemptExecutor {
         srun.totalTasks = multi?.totalRanks
         attempt.launchedCommand = srun.arguments
         attempt.reached(.launched)
-        let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation) {
+        let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation, launcher: true) {
             try launch(srun.arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
                        output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
         }
@@ -171,13 +174,19 @@ extension AttemptExecutor {
                          "--chdir=\(environment.workingDirectory(0))", "--output=\(directory)/stdout.txt", "--error=\(directory)/stderr.txt"]
         if let total = environment.totalRanks { arguments.append("--ntasks=\(total)") }
         if let limit = constraints.maxWallClockTime { arguments.append("--time=\(SrunCommand.slurmTime(limit))") }
+        // sbatch --wait passes no signal on: Slurm sends the warning to the job's steps itself.
+        var limits = constraints
+        if let warning = limits.signalBeforeTimeLimit {
+            arguments.append("--signal=\(warning.signal)@\(Int(warning.seconds.rounded(.up)))")
+            limits.signalBeforeTimeLimit = nil
+        }
         arguments += options.requestArguments + [script] + work.task.commandLine
         attempt.launchedCommand = arguments
         attempt.reached(.launched)
         var variables = environment.variables(forNode: 0).merging(poolOpenMPIVariables(remote: true)) { $1 }
         for (name, value) in environment.userVariables { variables[name] = value }  // the job's own win
         variables.merge(slurm.environment([:])) { $1 }
-        let termination = try supervise(output: directory, constraints: constraints, node: nodes[0].id, cancellation: cancellation) {
+        let termination = try supervise(output: directory, constraints: limits, node: nodes[0].id, cancellation: cancellation) {
             try launch(arguments, on: Self.thisMachine(as: nodes[0].id), directory: directory, variables: variables,
                        stdout: "\(directory)/slurm-job", stderr: "\(directory)/sbatch.txt", statusFile: "\(directory)/\(Self.exitStatusFile)")
         }

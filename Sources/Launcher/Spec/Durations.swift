@@ -4,6 +4,11 @@ public enum Durations {
     /// The longest duration taken (ten years): larger ones are typos, and infinity does not
     /// survive JSON.
     public static let maximum: Double = 3650 * 86400
+    /// `90 s`, `0.5 s`: a duration in messages.
+    public static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds)) s" : "\(seconds) s"
+    }
+
     public static func seconds(_ text: String) -> Double? {
         let t = text.trimmingWhitespace()
         // Too large (even infinite) is still a duration: callers bound it by `maximum` and say so.

@@ -850,10 +850,25 @@ struct Field {
     }
 
     func constraints() throws(SpecError) -> Constraints {
-        let f = try object(known: ["maxWallClockTime", "maxTaskRetryCount", "killGracePeriod", "retentionTime"])
-        return Constraints(maxWallClockTime: try f["maxWallClockTime"]?.duration(),
-                           maxTaskRetryCount: try f["maxTaskRetryCount"]?.int(minimum: 0, maximum: 1000) ?? 0,
-                           killGracePeriod: try f["killGracePeriod"]?.duration() ?? 5)
+        let f = try object(known: ["maxWallClockTime", "maxTaskRetryCount", "killGracePeriod", "retentionTime", "signalBeforeTimeLimit"])
+        var constraints = Constraints(maxWallClockTime: try f["maxWallClockTime"]?.duration(),
+                                      maxTaskRetryCount: try f["maxTaskRetryCount"]?.int(minimum: 0, maximum: 1000) ?? 0,
+                                      killGracePeriod: try f["killGracePeriod"]?.duration() ?? 5)
+        if let warning = f["signalBeforeTimeLimit"] {
+            let w = try warning.object(known: ["signal", "seconds"])
+            guard let signalField = w["signal"] else { throw warning.error("needs signal (USR1, USR2, TERM, … or a number)") }
+            let name = try signalField.string()
+            guard let signal = WarningSignal.signal(named: name) else {
+                throw signalField.error("expected a signal such as USR1, USR2, TERM or a number 1-64 (not KILL or STOP), found '\(name.prefix(40))'")
+            }
+            let seconds = try w["seconds"]?.duration() ?? 60
+            guard let limit = constraints.maxWallClockTime else { throw warning.error("warns before maxWallClockTime ends a run: set maxWallClockTime too") }
+            guard seconds > 0, seconds < limit else {
+                throw (w["seconds"] ?? warning).error("must be more than 0 and less than maxWallClockTime (\(Durations.format(limit))), found \(Durations.format(seconds))")
+            }
+            constraints.signalBeforeTimeLimit = WarningSignal(signal: signal, seconds: seconds)
+        }
+        return constraints
     }
 }
 
