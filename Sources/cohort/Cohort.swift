@@ -15,7 +15,7 @@ struct Cohort: AsyncParsableCommand {
         wait --timeout ran out; 64 a command-line usage error; 130 cancelled (Ctrl-C).
         """,
         version: Cohort.version,
-        subcommands: [Run.self, Submit.self, Serve.self, JobCommand.self, TaskCommand.self, Ps.self, Logs.self, Events.self, Wait.self, Usage.self, DashboardCommand.self, PoolCommand.self, AppCommand.self, StorageCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self, Agent.self]
+        subcommands: [Run.self, Submit.self, Serve.self, JobCommand.self, TaskCommand.self, Ps.self, Logs.self, Events.self, Wait.self, Usage.self, DashboardCommand.self, PoolCommand.self, AppCommand.self, StorageCommand.self, NodeCommandGroup.self, HostfileCommand.self, RankEnv.self, Agent.self, NodeProbe.self]
     )
 }
 

@@ -49,6 +49,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("signal"), help: "Warn the program with a signal before --time ends it, as Slurm's --signal: SIG[@SECONDS] (USR1@300; 60 s early when no time is given). mpirun passes it on to every rank; the next attempt finds what it saved in COHORT_TASK_PERSIST_DIR.")
     var warningSignal: String?
 
+    @Option(name: .customLong("idle-timeout"), help: "End an attempt as hung when its processes print nothing and use no CPU this long (90s, 10m), after saving every process's stacks (gdb) in the attempt's stacks/ folder.")
+    var idleTimeout: String?
+
     @Option(help: "Run the command once per index, as Slurm's --array: 1-20, 0,6,16-32, 0-15:4, with %N for at most N at once; {index} in the command becomes each one's index (also in COHORT_ARRAY_INDEX).")
     var array: String?
 
@@ -294,6 +297,7 @@ struct Run: ParsableCommand {
                 ("--launch", launch != "mpirun", "multiInstance.launch"), ("--chdir", chdir != nil, "workingDirectory"),
                 ("--array", array != nil, "array"), ("--cpus-per-task", cpusPerTask != nil, "multiInstance.cpusPerRank"),
                 ("--exclusive", exclusive, "multiInstance.exclusive"), ("--signal", warningSignal != nil, "constraints.signalBeforeTimeLimit"),
+                ("--idle-timeout", idleTimeout != nil, "constraints.idleTimeout"),
             ]
             if let (flag, _, field) = given.first(where: { $0.1 }) {
                 throw SpecError(file: "command line", field: flag, message: "\(flag) is for quick runs (-- PROGRAM …); in the job file \(words[0]) each task gives \(field)")
@@ -312,6 +316,12 @@ struct Run: ParsableCommand {
             }
             guard seconds <= Durations.maximum else { throw flag("--time", "must be at most \(Int(Durations.maximum / 86400))d") }
             constraints.maxWallClockTime = seconds
+        }
+        if let idleTimeout {
+            guard let seconds = Durations.seconds(idleTimeout), seconds >= 1, seconds <= Durations.maximum else {
+                throw flag("--idle-timeout", "expected a duration of at least 1s such as 90s or 10m, found '\(idleTimeout.prefix(40))'")
+            }
+            constraints.idleTimeout = seconds
         }
         if let warningSignal {
             guard let warning = WarningSignal.parse(slurm: warningSignal) else {

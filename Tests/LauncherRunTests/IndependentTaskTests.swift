@@ -3,6 +3,40 @@ import XCTest
 @testable import Launcher
 
 final class IndependentTaskTests: XCTestCase {
+    /// idleTimeout: a task that prints nothing and uses no CPU is ended as hung, with the
+    /// stacks of its processes saved; one that burns CPU silently, or prints while it waits,
+    /// is left alone.
+    func testAnIdleTaskIsEndedAsHungWithItsStacksAndABusyOneIsNot() throws {
+        func limited(_ task: TaskSpec, _ idle: Double) -> TaskSpec {
+            var task = task
+            task.constraints.idleTimeout = idle
+            task.constraints.killGracePeriod = 1
+            return task
+        }
+        let ticking = "mkfifo \"$COHORT_ATTEMPT_DIR/f\"; exec 3<>\"$COHORT_ATTEMPT_DIR/f\"; for i in 1 2 3 4 5 6 7 8; do read -t 0.5 -u 3 x; echo tick $i; done"
+        let job = JobSpec(id: "idle", tasks: [
+            limited(.shell("stuck", "echo started; exec sleep 1000"), 2),
+            limited(.shell("busy", "timeout 4 sh -c 'while :; do :; done'"), 1.5),
+            limited(TaskSpec(id: "talking", commandLine: ["bash", "-c", ticking]), 1.5),
+        ])
+        let started = Date()
+        let run = try Harness.run(job)
+        let byId = Dictionary(uniqueKeysWithValues: run.tasks.map { ($0.taskId, $0) })
+        let stuck = try XCTUnwrap(byId["stuck"]?.attempts.last)
+        XCTAssertEqual(stuck.failure?.category, .hung, "\(String(describing: stuck.failure))")
+        XCTAssertTrue(stuck.failure?.message.contains("no output and no CPU time for") == true, stuck.failure?.message ?? "")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 30, "ended soon after its 2 s of idleness, not after its sleep")
+        let stacks = (try? FileManager.default.contentsOfDirectory(atPath: "\(stuck.directory)/stacks")) ?? []
+        XCTAssertEqual(stacks.filter { $0.hasSuffix("-sleep.txt") }.count, 1, "\(stacks)")
+        if let file = stacks.first(where: { $0.hasSuffix("-sleep.txt") }) {
+            let trace = Harness.read("\(stuck.directory)/stacks/\(file)")
+            XCTAssertTrue(trace.contains("#0 ") && trace.contains("nanosleep"), trace)
+        }
+        XCTAssertEqual(byId["busy"]?.attempts.last?.exitCode, 124, "\(String(describing: byId["busy"]?.failure)): busy, not hung")
+        XCTAssertTrue(byId["talking"]?.attempts.last?.succeeded == true, "\(String(describing: byId["talking"]?.failure)): it printed while it waited")
+        XCTAssertEqual(Harness.read("\(byId["talking"]!.attempts[0].directory)/stdout.txt").split(separator: "\n").count, 8)
+    }
+
     /// signalBeforeTimeLimit: the program is warned before its time runs out, saves a
     /// checkpoint in COHORT_TASK_PERSIST_DIR, is ended by the limit, and its retry resumes
     /// from what it saved there (Slurm's --signal with a requeue).

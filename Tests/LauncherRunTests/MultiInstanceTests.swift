@@ -43,6 +43,20 @@ final class MultiInstanceTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 20, "the ranks ended at the warning, not at the limit")
     }
 
+    /// A hung MPI run: every rank's stacks are saved (mpirun's own are not: it only waits),
+    /// and the attempt ends as hung.
+    func testAHungRunIsEndedWithEveryRanksStacks() throws {
+        var task = TaskSpec.shell("stuck", "exec sleep 1000", multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .shm))
+        task.constraints.idleTimeout = 3
+        task.constraints.killGracePeriod = 1
+        let run = try Harness.run(JobSpec(id: "hungmpi", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(attempt.failure?.category, .hung, "\(String(describing: attempt.failure))")
+        XCTAssertTrue(attempt.failure?.message.contains("the stacks of its 2 processes") == true, attempt.failure?.message ?? "")
+        let stacks = (try? FileManager.default.contentsOfDirectory(atPath: "\(attempt.directory)/stacks")) ?? []
+        XCTAssertEqual(stacks.filter { $0.hasSuffix("-sleep.txt") }.count, 2, "\(stacks)")
+    }
+
     func testCoordinationRunsOnEveryNodeBeforeTheApplication() throws {
         let multi = MultiInstance(instances: 3, processesPerNode: 1,
                                   coordinationCommandLine: ["/bin/sh", "-c", "sleep 0.3; echo $AZ_BATCH_NODE_ID > $AZ_BATCH_TASK_SHARED_DIR/ready-$AZ_BATCH_NODE_ID"],

@@ -310,6 +310,30 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(run.tasks[0].failure?.category, .timeout)
     }
 
+    /// idleTimeout on remote nodes: each node's agent runs `cohort node-probe` (CPU time of
+    /// the attempt's processes there; then their stacks), every node at once.
+    func testAHungRemoteRunIsEndedWithEachNodesStacks() throws {
+        var task = TaskSpec.shell("stuck", "exec sleep 300", multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp))
+        task.constraints.idleTimeout = 3
+        task.constraints.killGracePeriod = 1
+        let run = try Harness.run(JobSpec(id: "vc-idle", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(attempt.failure?.category, .hung, "\(String(describing: attempt.failure))")
+        let stacks = ((try? FileManager.default.contentsOfDirectory(atPath: "\(attempt.directory)/stacks")) ?? []).sorted()
+        XCTAssertEqual(stacks.map { String($0.prefix { $0 != "-" }) }, attempt.nodes.sorted(), "\(attempt.failure?.message ?? ""): one rank's stacks from each node: \(stacks)")
+        XCTAssertLessThan(attempt.seconds, 30)
+    }
+
+    /// signalBeforeTimeLimit reaches a remote task through its node's agent.
+    func testARemoteTaskIsWarnedBeforeItsTimeLimit() throws {
+        let task = TaskSpec.shell("warned", "trap 'echo warned on $COHORT_NODE_ID; exit 0' USR1; while :; do sleep 0.1; done",
+                                  constraints: Constraints(maxWallClockTime: 30, killGracePeriod: 1, signalBeforeTimeLimit: WarningSignal(signal: SIGUSR1, seconds: 27)))
+        let run = try Harness.run(JobSpec(id: "vc-warn", pool: "vc", tasks: [task]), pool: pool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure))")
+        XCTAssertEqual(output(attempt), ["warned on \(attempt.nodes[0])"])
+    }
+
     func testAFailingRemoteCoordinationCommandNamesTheNode() throws {
         let multi = MultiInstance(instances: 3, processesPerNode: 1,
                                   coordinationCommandLine: ["/bin/sh", "-c", "if [ $(hostname) = $COHORT_BAD_NODE ]; then echo no GPU >&2; exit 3; fi"],

@@ -203,3 +203,16 @@ extension ExecutionPartsTests {
         XCTAssertEqual(environment["COHORT_NODE_ID"], "b", "rank 2 is on the second node (2, 1, 1)")
     }
 }
+
+final class ProcessProbeTests: XCTestCase {
+    /// A process may name itself anything, spaces and parentheses too: the fields after the
+    /// last ')' are counted, not the words of the line.
+    func testStatLinesAreReadPastTheNameAndProbeLinesRoundTrip() {
+        let stat = "4242 (my (odd) solver) S 1 4242 4242 0 -1 4194304 120 0 0 0 731 69 0 0 20 0 1 0 12345 1000 100 18446744073709551615"
+        XCTAssertEqual(ProcessProbe.parse(stat: stat)?.name, "my (odd) solver")
+        XCTAssertEqual(ProcessProbe.parse(stat: stat)?.ticks, 800)
+        XCTAssertNil(ProcessProbe.parse(stat: "4242 (cut short) S 1 2"))
+        let samples = [ProcessProbe.Sample(pid: 7, ticks: 3, name: "sleep"), ProcessProbe.Sample(pid: 9, ticks: 0, name: "a b")]
+        XCTAssertEqual(ProcessProbe.samples(fromLines: ProcessProbe.lines(samples)), samples)
+    }
+}

@@ -172,6 +172,9 @@ final class JobFileTests: XCTestCase {
             let refused = error(task("{ maxWallClockTime: 60s, signalBeforeTimeLimit: { signal: \(uncatchable), seconds: 5 } }"))
             XCTAssertEqual(refused?.field, "tasks[0].constraints.signalBeforeTimeLimit.signal", uncatchable)
         }
+        XCTAssertEqual((try? JobFile.parse(task("{ idleTimeout: 10m }"), file: "w.yaml"))?.tasks[0].constraints.idleTimeout, 600)
+        XCTAssertEqual(error(task("{ idleTimeout: 0.5s }"))?.field, "tasks[0].constraints.idleTimeout")
+        XCTAssertEqual(error(task("{ idleTimeout: never }"))?.field, "tasks[0].constraints.idleTimeout")
         XCTAssertEqual(WarningSignal.parse(slurm: "USR1@300"), WarningSignal(signal: SIGUSR1, seconds: 300))
         XCTAssertEqual(WarningSignal.parse(slurm: "sigterm"), WarningSignal(signal: SIGTERM, seconds: 60))
         for bad in ["B:USR1@300", "USR1@", "USR1@-5", "KILL@10", "@10", ""] { XCTAssertNil(WarningSignal.parse(slurm: bad), bad) }

@@ -202,6 +202,33 @@ public final class AgentChannel: @unchecked Sendable {
         return outcome.value
     }
 
+    /// Runs `words` to its end (at most `timeout` seconds) and returns what it wrote to
+    /// stdout, or nil if it failed, the channel was lost or the time ran out.
+    func capture(_ words: [String], timeout: Double) -> Data? {
+        final class Outcome: @unchecked Sendable { var output = Data(); var ok = false; let done = DispatchSemaphore(value: 0); var id: UInt64 = 0 }
+        let outcome = Outcome()
+        request({ id in
+            outcome.id = id
+            return .spawn(id: id, arguments: words, environment: [:], directory: "/", stdout: nil, stderr: nil,
+                          statusFile: nil, keepErrors: false, stream: true, relayShell: false)
+        }) { event in
+            switch event {
+            case .message(.output(_, let stream, let data)):
+                if stream == 1 { outcome.output.append(data) }
+                return false
+            case .message(let message) where message.termination != nil:
+                outcome.ok = message.termination == .exited(0); outcome.done.signal(); return true
+            case .message(.failedToStart), .lost: outcome.done.signal(); return true
+            default: return false
+            }
+        }
+        if outcome.done.wait(timeout: .now() + timeout) == .timedOut {
+            _ = send(.signal(id: outcome.id, signal: SIGKILL))
+            return nil
+        }
+        return outcome.ok ? outcome.output : nil
+    }
+
     /// Kills the node's processes marked `variable=value` for any of `values`, but those of
     /// the attempts in `sparing`; false if the agent did not answer within `timeout`.
     func sweep(variable: String, values: [String], sparing: [String] = [], timeout: Double = 10) -> Bool {

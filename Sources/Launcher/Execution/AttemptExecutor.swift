@@ -180,7 +180,7 @@ public struct AttemptExecutor: Sendable {
         let launcher = work.task.multiInstance.map { $0.launch != .raw } ?? false
         do {
             let termination = try supervise(output: started.directory, constraints: limits, node: nodes[0].id, watching: nodes,
-                                            cancellation: work.cancellation ?? cancellation, launcher: launcher) {
+                                            cancellation: work.cancellation ?? cancellation, launcher: launcher, attemptId: attemptId) {
                 if here { return localAdoptions.child(attemptId: attemptId, statusFile: statusFile) }
                 switch agents.ready(nodes[0]) {
                 case .failure(let lost): throw lost
@@ -361,7 +361,7 @@ public struct AttemptExecutor: Sendable {
         attempt.reached(.staged)
         attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: work.task.constraints, node: node.id, watching: [node],
-                                        cancellation: work.cancellation ?? cancellation) {
+                                        cancellation: work.cancellation ?? cancellation, attemptId: work.attemptId) {
             try launch(work.task.commandLine, on: node, directory: start, variables: variables, output: directory, statusFile: "\(directory)/\(Self.exitStatusFile)")
         }
         attempt.exitCode = termination.code
@@ -462,7 +462,7 @@ public struct AttemptExecutor: Sendable {
         let launchNode = multi.launch == .raw ? nodes[0] : Self.thisMachine(as: nodes[0].id)
         attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, watching: nodes,
-                                        cancellation: work.cancellation ?? cancellation, launcher: multi.launch != .raw) {
+                                        cancellation: work.cancellation ?? cancellation, launcher: multi.launch != .raw, attemptId: work.attemptId) {
             try launch(arguments, on: launchNode, directory: environment.workingDirectory(0), variables: launcherVariables, output: directory,
                        statusFile: "\(directory)/\(Self.exitStatusFile)", relayShell: relayShell)
         }
@@ -534,8 +534,9 @@ public struct AttemptExecutor: Sendable {
     /// Starts `arguments`, enforces the wall-clock limit on its whole process group, watches
     /// the remote nodes among `watching` and ends everything when one is lost, then waits.
     /// `launcher`: the child is mpirun or srun, which pass a warning signal on to the ranks.
+    /// `attemptId`: what marks its processes, for `idleTimeout`'s watch over the `watching` group.
     func supervise(output: String, constraints: Constraints, node: String, watching: [Node] = [], cancellation: Cancellation,
-                   launcher: Bool = false, starting start: () throws -> ChildProcess) throws -> Termination {
+                   launcher: Bool = false, attemptId: String? = nil, starting start: () throws -> ChildProcess) throws -> Termination {
         let child: ChildProcess
         do {
             child = try start()
@@ -555,6 +556,16 @@ public struct AttemptExecutor: Sendable {
             return send
         }
         defer { warning?.cancel() }
+        // idleTimeout: no output and no CPU for that long, and the attempt is ended as hung.
+        let hang = constraints.idleTimeout.flatMap { timeout -> HangWatch? in
+            guard let attemptId, pool.kind != .slurm else { return nil }
+            let group = watching.isEmpty ? [Self.thisMachine(as: node)] : watching
+            return HangWatch(timeout: timeout, output: output, probe: { stacks in self.probe(group, attemptId: attemptId, stacks: stacks) }) {
+                child.signalGroup(SIGTERM)
+                DispatchQueue.global().asyncAfter(deadline: .now() + constraints.killGracePeriod) { child.signalGroup(SIGKILL) }
+            }
+        }
+        defer { hang?.stop() }
         guard cancellation.started(child) else {
             _ = child.wait()
             throw Failure(category: .cancelled, node: node, message: "cancelled before it started")
@@ -589,12 +600,34 @@ public struct AttemptExecutor: Sendable {
                           message: "node \(silent.node) was lost (\(silent.reason)); the task failed with \(termination)",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
+        hang?.stop()
+        if let verdict = hang?.verdict {
+            throw Failure(category: .hung, node: node, message: verdict, details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
+        }
         if deadline?.hasFired == true {
             throw Failure(category: .timeout, node: node,
                           message: "maxWallClockTime of \(Durations.format(constraints.maxWallClockTime!)) ran out; the task's processes were ended",
                           details: MPIRunReport.lastLines(of: "\(output)/stderr.txt"))
         }
         return termination
+    }
+
+    /// The attempt's processes on each node of `group` (nil where a node could not say), every
+    /// node at once; with `stacks`, each process's stacks are saved there too. The local
+    /// pool's nodes share this machine: one look at /proc covers them all.
+    func probe(_ group: [Node], attemptId: String, stacks: String?) -> [[ProcessProbe.Sample]?] {
+        @Sendable func here(_ name: String) -> [ProcessProbe.Sample] {
+            let samples = ProcessProbe.sample(attemptId: attemptId)
+            if let stacks { ProcessProbe.saveStacks(samples, node: name, directory: stacks) }
+            return samples
+        }
+        if pool.kind == .local { return [here(group.first?.id ?? "local")] }
+        return concurrentMap(group) { node -> [ProcessProbe.Sample]? in
+            if node.isLocal { return here(node.id) }
+            guard case .success(let (channel, _)) = self.agents.ready(node) else { return nil }
+            let words = [self.settings.cohortExecutable, "node-probe", "--attempt", attemptId] + (stacks.map { ["--stacks", $0, "--node", node.id] } ?? [])
+            return channel.capture(words, timeout: stacks == nil ? 30 : 150).map { ProcessProbe.samples(fromLines: String(decoding: $0, as: UTF8.self)) }
+        }
     }
 
     /// Starts `words` on `node`: here (through the spawner when serving, so that the end is

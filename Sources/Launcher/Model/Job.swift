@@ -116,6 +116,9 @@ public struct Constraints: Codable, Sendable, Equatable {
     /// A signal the application gets this long before `maxWallClockTime` ends it (Slurm's
     /// `--signal=USR1@300`): time to write a checkpoint that the next attempt resumes from.
     public var signalBeforeTimeLimit: WarningSignal?
+    /// An attempt whose processes print nothing and use no CPU this long is `hung`: its
+    /// stacks are saved (gdb) and it is ended.
+    public var idleTimeout: Double?
 
     public init(maxWallClockTime: Double? = nil, maxTaskRetryCount: Int = 0, killGracePeriod: Double = 5, signalBeforeTimeLimit: WarningSignal? = nil) {
         self.maxWallClockTime = maxWallClockTime

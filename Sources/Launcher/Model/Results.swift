@@ -8,6 +8,8 @@ public enum FailureCategory: String, Codable, Sendable {
     case signal
     /// maxWallClockTime ran out.
     case timeout
+    /// Printed nothing and used no CPU for its idleTimeout; its stacks were saved.
+    case hung
     /// A node stopped answering.
     case nodeLost
     /// The program could not be started (not found, not executable, mpirun refused).

@@ -850,7 +850,7 @@ struct Field {
     }
 
     func constraints() throws(SpecError) -> Constraints {
-        let f = try object(known: ["maxWallClockTime", "maxTaskRetryCount", "killGracePeriod", "retentionTime", "signalBeforeTimeLimit"])
+        let f = try object(known: ["maxWallClockTime", "maxTaskRetryCount", "killGracePeriod", "retentionTime", "signalBeforeTimeLimit", "idleTimeout"])
         var constraints = Constraints(maxWallClockTime: try f["maxWallClockTime"]?.duration(),
                                       maxTaskRetryCount: try f["maxTaskRetryCount"]?.int(minimum: 0, maximum: 1000) ?? 0,
                                       killGracePeriod: try f["killGracePeriod"]?.duration() ?? 5)
@@ -867,6 +867,11 @@ struct Field {
                 throw (w["seconds"] ?? warning).error("must be more than 0 and less than maxWallClockTime (\(Durations.format(limit))), found \(Durations.format(seconds))")
             }
             constraints.signalBeforeTimeLimit = WarningSignal(signal: signal, seconds: seconds)
+        }
+        if let idle = f["idleTimeout"] {
+            let seconds = try idle.duration()
+            guard seconds >= 1 else { throw idle.error("must be at least 1s, found \(Durations.format(seconds))") }
+            constraints.idleTimeout = seconds
         }
         return constraints
     }
