@@ -180,4 +180,25 @@ final class HostfileFuzzTests: XCTestCase {
             }
         }
     }
+
+    /// The repository's sample host files (hostfiles/), as the README tells a site to use them.
+    func testTheSampleHostFilesReadAsTheirFormats() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("hostfiles").path
+        func read(_ name: String) throws -> (Hostfile.Format, [HostEntry]) {
+            let text = try String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)
+            return (Hostfile.detectFormat(text), try Hostfile.parse(text, source: name))
+        }
+        let (openMPIFormat, openMPI) = try read("openmpi.hostfile")
+        XCTAssertEqual(openMPIFormat, .openMPI)
+        XCTAssertEqual(openMPI, [HostEntry(host: "node01", slots: 16), HostEntry(host: "node02", slots: 16),
+                                 HostEntry(host: "node03", slots: 16, maxSlots: 32), HostEntry(host: "node04", user: "hpc", slots: 8)])
+        let (mpichFormat, mpich) = try read("mpich.machinefile")
+        XCTAssertEqual(mpichFormat, .mpich)
+        XCTAssertEqual(mpich.map(\.host), ["node01", "node02", "node03", "node04"])
+        XCTAssertEqual(mpich.map(\.slots), [16, 16, 16, 8])
+        let (slurmFormat, slurm) = try read("slurm.hostlist")
+        XCTAssertEqual(slurmFormat, .slurm)
+        XCTAssertEqual(slurm.map(\.host), ["node01", "node02", "node03", "gpu1", "gpu2"])
+    }
 }
