@@ -237,7 +237,7 @@ public struct APIServer: Sendable {
         case .completed:
             return .refused("job \(id) has already completed")
         case _ where try store.cancelQueued(jobId: id):
-            service.events.publish(ServiceEvent(kind: "job.completed", job: id, result: "cancelled", state: JobState.completed.rawValue, message: "cancelled before it ran"))
+            service.endedUnrun(id, result: "cancelled", why: "cancelled before it ran")
             return .done(.completed)
         default:
             guard service.cancel(jobId: id) else {

@@ -106,5 +106,24 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(outcome.state, "completed")
         while !server.log.contains("job hooked: notified"), Date() < deadline { usleep(100_000) }
         XCTAssertTrue(server.log.contains("job hooked: notified http://127.0.0.1:\(port)/done: HTTP 204"), "tried again after the 503, the query kept out of the log: \(server.log)")
+
+        // Jobs that end without running are told too: one cancelled while held, one whose
+        // dependency (hooked, which failed) ended otherwise than it asks.
+        let unrun = { (id: String) in "id: \(id)\nnotify: http://127.0.0.1:\(port)/\(id)\ntasks:\n  - { id: a, commandLine: 'true' }\n  - { id: b, commandLine: 'true' }\n" }
+        XCTAssertEqual(server.request("POST", "/v1/jobs?disabled=true", body: unrun("held")).status, 201)
+        XCTAssertEqual(server.request("POST", "/v1/jobs/held/cancel").status, 200)
+        XCTAssertEqual(server.request("POST", "/v1/jobs?after=hooked", body: unrun("waiting")).status, 201)
+        while Harness.read(received).split(separator: "\n").count < 3, Date() < deadline + 20 { usleep(100_000) }
+        var told: [String: JobNotifier.Outcome] = [:]
+        for line in Harness.read(received).split(separator: "\n").dropFirst() {
+            let outcome = try JSONDecoder().decode(JobNotifier.Outcome.self, from: Data(line.drop { $0 != "{" }.utf8))
+            told[outcome.id] = outcome
+        }
+        XCTAssertEqual(told.keys.sorted(), ["held", "waiting"], Harness.read(received))
+        for outcome in told.values {
+            XCTAssertEqual([outcome.result, outcome.state], ["failure", "completed"])
+            XCTAssertEqual([outcome.succeeded, outcome.failed], [0, 2])
+            XCTAssertNil(outcome.started, "it never started")
+        }
     }
 }

@@ -207,6 +207,20 @@ public final class BatchService: @unchecked Sendable {
         return all.first { $0.runs(jobId: jobId) }
     }
 
+    /// A job that ended without running (cancelled while queued, its dependencies ended
+    /// otherwise than it asks, rejected): its end on the stream, and its webhook told, as
+    /// for a job that ran.
+    public func endedUnrun(_ jobId: String, result: String, why: String) {
+        guard let summary = try? store.job(jobId) else { return }
+        events.publish(ServiceEvent(kind: "job.completed", job: jobId, result: result, state: JobState.completed.rawValue, message: why))
+        guard let url = (try? store.spec(jobId: jobId))?.notify else { return }
+        let shown = HTTPTransfer.redacted(url), log = self.log, events = self.events
+        JobNotifier.post(JobNotifier.outcome(ofUnrun: summary), to: url) { answer in
+            log("job \(jobId): notified \(shown): \(answer)")
+            events.publish(ServiceEvent(kind: "job.notified", job: jobId, result: answer, message: shown))
+        }
+    }
+
     /// Serves the queue until `stop()`, then waits for the jobs it took.
     public func run() {
         log("serving the queue in \(store.path) (pid \(getpid()))")
@@ -215,7 +229,11 @@ public final class BatchService: @unchecked Sendable {
             if storageProblem != nil { pause(); continue }  // claiming is a write too
             retakeBusyPools()
             let claimed: [JobStore.Claimed]
-            do { claimed = try store.claimActive(skipping: Set(busyPools.keys)) } catch {
+            do {
+                let claims = try store.claimActive(skipping: Set(busyPools.keys))
+                claimed = claims.claimed
+                for job in claims.endedUnrun { endedUnrun(job, result: "dependencyFailed", why: "the jobs it waits for ended otherwise than it asks; it never ran") }
+            } catch {
                 log("cannot read the queue: \(error)")
                 pause()
                 continue
@@ -287,7 +305,7 @@ public final class BatchService: @unchecked Sendable {
             events.publish(ServiceEvent(kind: claimed.resumed ? "job.resumed" : "job.started", job: job.id, state: JobState.running.rawValue, message: "pool \(job.pool)"))
         } catch {
             log("job \(job.id) rejected: \(error)")
-            try? store.reject(jobId: job.id, reason: "\(error)")
+            if (try? store.reject(jobId: job.id, reason: "\(error)")) != nil { endedUnrun(job.id, result: "rejected", why: "rejected: \(error)") }
         }
     }
 

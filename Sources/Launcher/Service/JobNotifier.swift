@@ -13,9 +13,15 @@ public enum JobNotifier {
         public var result: String
         public var succeeded: Int
         public var failed: Int
-        /// Seconds since 1970, as the API gives times.
-        public var started: Double
+        /// Seconds since 1970, as the API gives times; no `started` for a job that never ran.
+        public var started: Double?
         public var finished: Double
+    }
+
+    /// The outcome of a job that ended before it ran: every task failed, none started.
+    static func outcome(ofUnrun job: JobStore.JobSummary) -> Outcome {
+        Outcome(id: job.id, pool: job.pool, state: JobState.completed.rawValue, result: "failure", succeeded: 0, failed: job.tasks,
+                started: nil, finished: (job.finished ?? Date()).timeIntervalSince1970)
     }
 
     static func outcome(of run: JobRun) -> Outcome {

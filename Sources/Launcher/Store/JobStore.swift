@@ -138,15 +138,16 @@ public final class JobStore: @unchecked Sendable {
 
     /// Takes every queued job for this process, highest priority first, then oldest: they
     /// become running, with this process as their runner.
-    /// `skipping`: pools another process holds now (their jobs stay queued).
-    public func claimActive(skipping pools: Set<String> = []) throws -> [Claimed] {
+    /// `skipping`: pools another process holds now (their jobs stay queued). Jobs whose
+    /// dependencies ended otherwise than they ask end unrun here: `endedUnrun` names them.
+    public func claimActive(skipping pools: Set<String> = []) throws -> (claimed: [Claimed], endedUnrun: [String]) {
         let now = Date().timeIntervalSince1970
         let skipped = pools.sorted()
         let notSkipped = skipped.isEmpty ? "" : " AND pool NOT IN (\(skipped.map { _ in "?" }.joined(separator: ", ")))"
         return try write { db in
             let rows = try Row.fetchAll(db, sql: "SELECT id, spec, started FROM job WHERE state = 'active' AND held = 0\(notSkipped) ORDER BY priority DESC, submitted, rowid",
                                         arguments: StatementArguments(skipped))
-            var claimed: [Claimed] = []
+            var claimed: [Claimed] = [], endedUnrun: [String] = []
             for row in rows {
                 let spec = try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8))
                 // A job that waits for others stays queued until they have ended, and
@@ -155,6 +156,7 @@ public final class JobStore: @unchecked Sendable {
                 case .waiting: continue
                 case .unsatisfied(let reason):
                     try Self.endUnrun(db, jobId: row["id"], failure: Failure(category: .dependencyFailed, message: reason), kind: "dependency")
+                    endedUnrun.append(row["id"])
                     continue
                 case .satisfied: break
                 }
@@ -163,7 +165,7 @@ public final class JobStore: @unchecked Sendable {
                 let started = row["started"] as Double?
                 claimed.append(Claimed(spec: spec, resumed: started != nil, started: Date(timeIntervalSince1970: started ?? now)))
             }
-            return claimed
+            return (claimed, endedUnrun)
         }
     }
 
