@@ -26,6 +26,12 @@ struct RankEnv: ParsableCommand {
         }
         for (name, value) in environment { setenv(name, value, 1) }
         if let directory = environment["COHORT_WORKING_DIR"] { _ = chdir(directory) }
+        // This runs on a Swift concurrency thread (the command is async), whose signals are
+        // all blocked, and a mask survives exec: the application would never see mpirun's
+        // SIGTERM or a SIGUSR1 warning. It starts with none blocked, as from a shell.
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
         let argv = words.map { strdup($0) } + [nil]
         execvp(words[0], argv)
         let reason = String(cString: strerror(errno))
