@@ -113,6 +113,26 @@ public final class Datatype: @unchecked Sendable {
         return try Datatype(committing: type!)
     }
 
+    /// A block of an N-dimensional row-major array (`MPI_Type_create_subarray`, C order):
+    /// of an array of `sizes`, the `subsizes` elements starting at `starts` in each
+    /// dimension. As a file view, it places a rank's block of a distributed array in the
+    /// global array's order; in memory, it picks a block out of a larger local one.
+    public static func subarray<T: MPIDatatype>(sizes: [Int], subsizes: [Int], starts: [Int], of _: T.Type) throws(MPIError) -> Datatype {
+        guard !sizes.isEmpty, sizes.count == subsizes.count, sizes.count == starts.count,
+              zip(zip(sizes, subsizes), starts).allSatisfy({ $0.1 >= 0 && $1 >= 0 && $0.1 + $1 <= $0.0 }) else {
+            throw MPIError(errorClass: MPI_ERR_ARG, message: "a subarray of \(sizes) needs as many subsizes and starts, each block inside: \(subsizes) at \(starts)")
+        }
+        var sizes32 = [Int32](), subsizes32 = [Int32](), starts32 = [Int32]()
+        for index in sizes.indices {
+            sizes32.append(try mpiCount(sizes[index]))
+            subsizes32.append(try mpiCount(subsizes[index]))
+            starts32.append(try mpiCount(starts[index]))
+        }
+        var type: MPI_Datatype?
+        try check(MPI_Type_create_subarray(Int32(sizes.count), &sizes32, &subsizes32, &starts32, MPI_ORDER_C, T.mpiDatatype, &type))
+        return try Datatype(committing: type!)
+    }
+
     /// A struct laid out as `fields`, each an MPI datatype at a byte offset, with
     /// `stride` bytes between consecutive values (`MPI_Type_create_struct` then
     /// `MPI_Type_create_resized`). Use `MemoryLayout<S>.offset(of:)` and `.stride`.

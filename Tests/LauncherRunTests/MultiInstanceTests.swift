@@ -26,6 +26,17 @@ final class MultiInstanceTests: XCTestCase {
         XCTAssertTrue(attempt.launchedCommand.contains("-np") && attempt.launchedCommand.contains("4"))
     }
 
+    /// Every rank starts with no signal blocked. `cohort rank-env` execs the application
+    /// from a Swift concurrency thread, whose signals are all blocked; the mask survived the
+    /// exec, and heat2d never saw its SIGUSR1 warning (nor would a rank mpirun's SIGTERM).
+    func testRanksStartWithNoSignalBlocked() throws {
+        let task = TaskSpec.shell("mask", "echo $OMPI_COMM_WORLD_RANK $(grep SigBlk /proc/$$/status | cut -f2)",
+                                  multi: MultiInstance(instances: 3, processesPerNode: 2, transport: .shm))
+        let run = try Harness.run(JobSpec(id: "sigmask", tasks: [task]))
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(lines(attempt), (0..<6).map { "\($0) 0000000000000000" })
+    }
+
     /// The warning before the time limit reaches every rank once: Cohort signals mpirun,
     /// which passes it on to each rank (not to its own group, or local ranks got two).
     func testMpirunPassesTheWarningToEveryRankOnce() throws {
@@ -55,6 +66,41 @@ final class MultiInstanceTests: XCTestCase {
         XCTAssertTrue(attempt.failure?.message.contains("the stacks of its 2 processes") == true, attempt.failure?.message ?? "")
         let stacks = (try? FileManager.default.contentsOfDirectory(atPath: "\(attempt.directory)/stacks")) ?? []
         XCTAssertEqual(stacks.filter { $0.hasSuffix("-sleep.txt") }.count, 2, "\(stacks)")
+    }
+
+    /// The checkpoint/restart cycle HPC codes live by, end to end: heat2d on 2 × 2 ranks is
+    /// warned 5 s into each attempt (signalBeforeTimeLimit; mpirun passes on nothing sent
+    /// before its ranks run), writes its field with MPI-IO into COHORT_TASK_PERSIST_DIR and
+    /// exits 3; each retry resumes from the very iteration the last one stopped at, until one
+    /// reaches the end. (That a restart computes the uninterrupted field byte for byte:
+    /// ExampleTests.)
+    func testAWarnedMPIRunCheckpointsAndItsRetriesResumeWhereItStopped() throws {
+        let heat2d = Harness.executable("heat2d")
+        let iterations = 60_000
+        var task = TaskSpec.shell("heat", "exec \(heat2d) --n 64 --iterations \(iterations) --checkpoint \"$COHORT_TASK_PERSIST_DIR/field\" --resume",
+                                  multi: MultiInstance(instances: 2, processesPerNode: 2, transport: .shm))
+        task.constraints = Constraints(maxWallClockTime: 300, maxTaskRetryCount: 12, killGracePeriod: 2,
+                                       signalBeforeTimeLimit: WarningSignal(signal: SIGUSR1, seconds: 295))
+        let run = try Harness.run(JobSpec(id: "ckptmpi", tasks: [task]))
+        let attempts = run.tasks[0].attempts
+        XCTAssertGreaterThanOrEqual(attempts.count, 2, "\(attempts.map { String(describing: $0.failure) })")
+        XCTAssertTrue(attempts.last?.succeeded == true, "\(String(describing: attempts.last?.failure))")
+        var stoppedAt = 0
+        for (index, attempt) in attempts.enumerated() {
+            let output = Harness.read("\(attempt.directory)/stdout.txt")
+            if index > 0 {
+                let resumed = output.range(of: #"restarted from \S+ after \d+ iterations"#, options: .regularExpression).map { Int(output[$0].split(separator: " ")[4]) }
+                XCTAssertEqual(resumed, stoppedAt, "attempt \(attempt.number) started where the last stopped: \(output)")
+            }
+            guard index < attempts.count - 1 else { break }
+            XCTAssertEqual(attempt.exitCode, 3, output)
+            let stopped = output.range(of: #"checkpointed after \d+ of"#, options: .regularExpression).flatMap { Int(output[$0].split(separator: " ")[2]) }
+            XCTAssertGreaterThan(stopped ?? 0, stoppedAt, "attempt \(attempt.number) got further: \(output)")
+            stoppedAt = stopped ?? 0
+        }
+        let persist = URL(fileURLWithPath: attempts[0].directory).deletingLastPathComponent().appendingPathComponent("persist").path
+        XCTAssertEqual(Harness.read("\(persist)/field.iterations"), "\(iterations)\n")
+        XCTAssertEqual(FileManager.default.contents(atPath: "\(persist)/field")?.count, 64 * 64 * 8)
     }
 
     func testCoordinationRunsOnEveryNodeBeforeTheApplication() throws {

@@ -83,6 +83,34 @@ final class ExampleTests: XCTestCase {
         }
     }
 
+    /// MPI-IO checkpoints: the field written collectively on 4 ranks is byte for byte the
+    /// serial run's, and 2 ranks restarted from a 4-rank checkpoint end exactly where an
+    /// uninterrupted run does.
+    func testHeat2DCheckpointsAreTheSerialFieldAndRestartOnFewerRanks() throws {
+        let folder = NSTemporaryDirectory() + "heat2d-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let n = 45
+        func run(_ ranks: Int, _ arguments: [String]) throws {
+            let result = try MPIRun.run(ranks: ranks, "heat2d", ["--n", String(n)] + arguments)
+            XCTAssertEqual(result.exitCode, 0, result.output)
+        }
+        try run(1, ["--iterations", "120", "--checkpoint", "\(folder)/serial"])
+        try run(4, ["--iterations", "120", "--checkpoint", "\(folder)/four"])
+        try run(4, ["--iterations", "50", "--checkpoint", "\(folder)/half"])
+        try run(2, ["--iterations", "120", "--restart", "\(folder)/half", "--checkpoint", "\(folder)/restarted"])
+        let serial = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/serial"))
+        XCTAssertEqual(serial.count, n * n * 8, "the whole N×N field, doubles")
+        let top = serial.withUnsafeBytes { Array($0.bindMemory(to: Double.self).prefix(n)) }
+        XCTAssertTrue(top.allSatisfy { $0 > 0.2 && $0 < 1 }, "the first row is next to the hot edge: \(top)")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/four")), serial, "4 ranks wrote the serial field")
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(folder)/restarted")), serial, "restarted on 2 ranks after 50 of 120")
+        XCTAssertEqual(try String(contentsOfFile: "\(folder)/restarted.iterations", encoding: .utf8), "120\n")
+        let missing = try MPIRun.run(ranks: 2, "heat2d", ["--n", "16", "--restart", "\(folder)/nothing"])
+        XCTAssertNotEqual(missing.exitCode, 0)
+        XCTAssertTrue(missing.output.contains("no checkpoint at \(folder)/nothing"), missing.output)
+    }
+
     func testHeat2DConvergesTowardsSteadyState() throws {
         let short = try MPIRun.run(ranks: 2, "heat2d", ["--n", "16", "--iterations", "10"])
         let long = try MPIRun.run(ranks: 2, "heat2d", ["--n", "16", "--iterations", "400"])

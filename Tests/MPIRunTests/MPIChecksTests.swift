@@ -22,6 +22,7 @@ final class MPIChecksTests: XCTestCase {
     func testCommunicators() throws { try runGroup("communicators") }
     func testTopology() throws { try runGroup("topology") }
     func testDatatypes() throws { try runGroup("datatypes") }
+    func testFiles() throws { try runGroup("files") }
     func testErrors() throws { try runGroup("errors") }
 
     func testUseBeforeInitializeStopsWithAClearMessage() throws {

@@ -3,8 +3,19 @@
 // (u = 1), the other edges are held at 0. With --check, rank 0 gathers the result and
 // compares it with a serial run of the same iterations.
 //
-//   mpirun -np 4 heat2d [--n 256] [--iterations 500] [--check]
+// Checkpoints (MPI-IO): --checkpoint PATH writes the whole N×N field there at the end,
+// collectively through each rank's subarray view (raw doubles in this machine's order,
+// row-major), with PATH.iterations saying how many iterations it holds; on SIGUSR1 (Slurm's
+// --signal, Cohort's signalBeforeTimeLimit) it writes one at the next step and exits 3.
+// --restart PATH starts from such a field, on any number of ranks, counting its iterations
+// toward --iterations; --resume restarts from --checkpoint's file when there is one (a
+// retried attempt continues where the warned one stopped).
+//
+//   mpirun -np 4 heat2d [--n 256] [--iterations 500] [--check] [--checkpoint PATH [--resume]] [--restart PATH]
 import MPI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 func option(_ name: String, default value: Int) -> Int {
     let args = CommandLine.arguments
@@ -67,6 +78,74 @@ struct Block {
     mutating func setRow(_ i: Int, _ values: [Double]) { for j in 0..<columns { u[i * width + 1 + j] = values[j] } }
     mutating func setColumn(_ j: Int, _ values: [Double]) { for i in 0..<rows { u[(i + 1) * width + j] = values[i] } }
     var interior: [Double] { (1...rows).flatMap { row($0) } }
+    mutating func setInterior(_ values: [Double]) {
+        for i in 0..<rows { setRow(i + 1, Array(values[(i * columns)..<((i + 1) * columns)])) }
+        next = u
+    }
+}
+
+func text(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+struct CheckpointError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Set by SIGUSR1: write a checkpoint at the next step and stop.
+nonisolated(unsafe) var warned: sig_atomic_t = 0
+
+/// This rank's block of the global N×N field, as a view of the checkpoint file.
+func blockView(n: Int, rows: Int, columns: Int, rowOffset: Int, columnOffset: Int) throws -> Datatype {
+    try Datatype.subarray(sizes: [n, n], subsizes: [rows, columns], starts: [rowOffset, columnOffset], of: Double.self)
+}
+
+/// Writes the field collectively to PATH (through PATH.partial, renamed once complete) and
+/// how many iterations it holds to PATH.iterations.
+func writeCheckpoint(_ path: String, block: Block, view: Datatype, iterations: Int, on grid: Communicator) throws {
+    let partial = path + ".partial"
+    let file = try File.open(partial, mode: [.create, .writeOnly], on: grid)
+    try file.setSize(0)
+    try file.setView(elementType: Double.self, fileType: view)
+    try file.writeAll(block.interior)
+    try file.sync()
+    try file.close()
+    if grid.rank == 0 {
+        // The old count goes first: a field is never paired with another field's count.
+        unlink(path + ".iterations")
+        guard rename(partial, path) == 0 else { throw CheckpointError(message: "cannot rename \(partial)") }
+        let count = "\(iterations)\n"
+        let descriptor = open(path + ".iterations", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0, write(descriptor, count, count.utf8.count) == count.utf8.count, fsync(descriptor) == 0 else {
+            throw CheckpointError(message: "cannot write \(path).iterations")
+        }
+        close(descriptor)
+    }
+    try grid.barrier()
+}
+
+/// Reads this rank's block of the field at PATH and the iterations it holds (nil: none there).
+func readCheckpoint(_ path: String, view: Datatype, count: Int, on grid: Communicator) throws -> (values: [Double], iterations: Int)? {
+    var done = 0
+    if grid.rank == 0, let descriptor = Optional(open(path + ".iterations", O_RDONLY)), descriptor >= 0 {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let got = read(descriptor, &bytes, 31)
+        close(descriptor)
+        done = got > 0 ? Int(String(decoding: bytes[0..<got], as: UTF8.self).filter(\.isNumber)) ?? -1 : -1
+    } else if grid.rank == 0 {
+        done = -1
+    }
+    done = try grid.broadcast(done, root: 0)
+    guard done >= 0 else { return nil }
+    let file = try File.open(path, mode: .readOnly, on: grid)
+    try file.setView(elementType: Double.self, fileType: view)
+    let values = try file.readAll(count, of: Double.self)
+    try file.close()
+    guard values.count == count else { throw CheckpointError(message: "\(path) holds less than an N×N field") }
+    return (values, done)
 }
 
 do {
@@ -88,12 +167,35 @@ do {
     let (up, down) = try grid.shift(dimension: 0)
     let (left, right) = try grid.shift(dimension: 1)
     var block = Block(rows: rows, columns: columns, top: coords[0] == 0)
+    let view = try blockView(n: n, rows: rows, columns: columns, rowOffset: rowOffset, columnOffset: columnOffset)
+    let checkpoint = text("--checkpoint")
+    var restart = text("--restart")
+    if restart == nil, CommandLine.arguments.contains("--resume") { restart = checkpoint }
+    var first = 0
+    if let restart {
+        if let (values, done) = try readCheckpoint(restart, view: view, count: rows * columns, on: grid) {
+            block.setInterior(values)
+            first = min(done, iterations)
+            if grid.rank == 0 { print("heat2d: restarted from \(restart) after \(done) iterations") }
+        } else if text("--restart") != nil {
+            if grid.rank == 0 { print("heat2d: no checkpoint at \(restart) (or no \(restart).iterations)") }
+            MPI.abort(errorCode: 2)
+        }
+    }
+    if checkpoint != nil { signal(SIGUSR1) { _ in warned = 1 } }
 
     let tags = (up: 1, down: 2, left: 3, right: 4)
     try grid.barrier()
     let start = MPI.wtime()
     var residual = 0.0
-    for _ in 0..<iterations {
+    for iteration in first..<iterations {
+        // Warned: every rank agrees (every 10 steps), writes its part, and stops.
+        if let checkpoint, iteration % 10 == 0, try grid.allReduce(warned != 0, .logicalOr) {
+            try writeCheckpoint(checkpoint, block: block, view: view, iterations: iteration, on: grid)
+            if grid.rank == 0 { print("heat2d: warned; checkpointed after \(iteration) of \(iterations) iterations to \(checkpoint)") }
+            try MPI.finalize()
+            exit(3)
+        }
         // Halo exchange: post the four receives, send the four edges, wait for all.
         var halos = RequestGroup<[Double]>()
         halos.append(try grid.irecv(into: [Double](repeating: 0, count: columns), from: up, tag: tags.down))
@@ -113,6 +215,7 @@ do {
         residual = try grid.allReduce(block.sweep(), .max)
     }
     let seconds = try grid.allReduce(MPI.wtime() - start, .max)
+    if let checkpoint { try writeCheckpoint(checkpoint, block: block, view: view, iterations: iterations, on: grid) }
 
     var passed = true
     if grid.rank == 0 {

@@ -15,6 +15,7 @@ let groups: [String: (Checker) throws -> Void] = [
     "communicators": checkCommunicators,
     "topology": checkTopology,
     "datatypes": checkDatatypes,
+    "files": checkFiles,
     "errors": checkErrors,
     "allocations": checkAllocations,
 ]
