@@ -80,6 +80,30 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try Harness.cohort(["run", job], home: home).exitCode, 0)
     }
 
+    /// docs/man/cohort.1 (scripts/man.sh) keeps up with the command: every subcommand
+    /// `cohort --help` lists, and every option of `cohort run`, is in the page.
+    func testTheManPageHasEveryCommandAndEveryOptionOfRun() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let page = Harness.read(root.appendingPathComponent("docs/man/cohort.1").path)
+        XCTAssertTrue(page.contains(".Dt COHORT 1"), "docs/man/cohort.1 is a man page: run scripts/man.sh")
+        let home = Harness.temporaryDirectory()
+        let help = try Harness.cohort(["--help"], home: home).stdout
+        let commands = help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("  "), !line.hasPrefix("   "), let word = line.split(separator: " ").first, word.allSatisfy(\.isLowercase) else { return nil }
+            return String(word)
+        } ?? []
+        XCTAssertGreaterThan(commands.count, 15, help)
+        for command in commands { XCTAssertTrue(page.contains(".It Em \(command)\n"), "\(command) is not in docs/man/cohort.1: run scripts/man.sh") }
+        let runHelp = try Harness.cohort(["run", "--help"], home: home).stdout
+        let options = runHelp.split(separator: "\n").compactMap { line -> String? in
+            line.range(of: #"^\s+(-[a-zA-Z], )?--[a-z-]+"#, options: .regularExpression).map { String(line[$0].components(separatedBy: "--").last!) }
+        }
+        XCTAssertGreaterThan(options.count, 15, runHelp)
+        for option in options where option != "version" && option != "help" {
+            XCTAssertTrue(page.contains("Fl -\(option)") || page.contains(", -\(option) "), "--\(option) of cohort run is not in docs/man/cohort.1: run scripts/man.sh")
+        }
+    }
+
     /// One JSON style (ISO 8601 times: `job list` wrote seconds since 2001; no `\/`),
     /// aligned tables, "1 slot", --version, and --help naming the environment and exit codes.
     func testOutputIsConsistentAndSelfDescribing() throws {
