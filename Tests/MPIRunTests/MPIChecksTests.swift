@@ -23,6 +23,7 @@ final class MPIChecksTests: XCTestCase {
     func testTopology() throws { try runGroup("topology") }
     func testDatatypes() throws { try runGroup("datatypes") }
     func testFiles() throws { try runGroup("files") }
+    func testPersistentRequests() throws { try runGroup("persistent") }
     func testErrors() throws { try runGroup("errors") }
 
     func testUseBeforeInitializeStopsWithAClearMessage() throws {

@@ -16,6 +16,7 @@ let groups: [String: (Checker) throws -> Void] = [
     "topology": checkTopology,
     "datatypes": checkDatatypes,
     "files": checkFiles,
+    "persistent": checkPersistent,
     "errors": checkErrors,
     "allocations": checkAllocations,
 ]
