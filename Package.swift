@@ -86,6 +86,7 @@ let package = Package(
         .executableTarget(name: "osu-bw", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/bw"),
         .executableTarget(name: "osu-bibw", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/bibw"),
         .executableTarget(name: "osu-allreduce", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/allreduce"),
+        .executableTarget(name: "osu-io", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/io"),
 
         // Launcher benchmarks (the scripts beside them compare with mpirun, xargs, parallel).
         .executableTarget(name: "bench-allocation", dependencies: ["Launcher"], path: "benchmarks/launcher/allocation"),

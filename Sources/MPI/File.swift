@@ -89,23 +89,20 @@ public final class File: @unchecked Sendable {
     // MARK: - Writing (§14.4)
 
     /// Writes `values` at `offset` (elements of the view) from this rank alone (`MPI_File_write_at`); how many were written.
+    /// `values`: any contiguous storage — an array, a slice of one, a buffer pointer — used in place.
     @discardableResult
-    public func write<T: MPIDatatype>(_ values: [T], at offset: Int) throws(MPIError) -> Int {
-        try transfer(values.count, of: T.self) { status throws(MPIError) in
-            try values.withUnsafeBufferPointer { buffer throws(MPIError) in
-                try check(MPI_File_write_at(handle, MPI_Offset(offset), buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, status))
-            }
+    public func write<C: Collection>(_ values: C, at offset: Int) throws(MPIError) -> Int where C.Element: MPIDatatype {
+        try transfer(values, of: C.Element.self) { buffer, count, status in
+            MPI_File_write_at(handle, MPI_Offset(offset), buffer, count, C.Element.mpiDatatype, status)
         }
     }
 
     /// Every rank writes its `values` at its `offset`, together (`MPI_File_write_at_all`):
     /// MPI merges the ranks' pieces into few large writes.
     @discardableResult
-    public func writeAll<T: MPIDatatype>(_ values: [T], at offset: Int) throws(MPIError) -> Int {
-        try transfer(values.count, of: T.self) { status throws(MPIError) in
-            try values.withUnsafeBufferPointer { buffer throws(MPIError) in
-                try check(MPI_File_write_at_all(handle, MPI_Offset(offset), buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, status))
-            }
+    public func writeAll<C: Collection>(_ values: C, at offset: Int) throws(MPIError) -> Int where C.Element: MPIDatatype {
+        try transfer(values, of: C.Element.self) { buffer, count, status in
+            MPI_File_write_at_all(handle, MPI_Offset(offset), buffer, count, C.Element.mpiDatatype, status)
         }
     }
 
@@ -113,11 +110,9 @@ public final class File: @unchecked Sendable {
     /// together (`MPI_File_write_all`): with a subarray view, a distributed array lands in
     /// the file in global order.
     @discardableResult
-    public func writeAll<T: MPIDatatype>(_ values: [T]) throws(MPIError) -> Int {
-        try transfer(values.count, of: T.self) { status throws(MPIError) in
-            try values.withUnsafeBufferPointer { buffer throws(MPIError) in
-                try check(MPI_File_write_all(handle, buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, status))
-            }
+    public func writeAll<C: Collection>(_ values: C) throws(MPIError) -> Int where C.Element: MPIDatatype {
+        try transfer(values, of: C.Element.self) { buffer, count, status in
+            MPI_File_write_all(handle, buffer, count, C.Element.mpiDatatype, status)
         }
     }
 
@@ -147,13 +142,18 @@ public final class File: @unchecked Sendable {
 
     // MARK: - Pieces
 
-    /// Runs a write with a status and returns the elements it says were moved.
-    private func transfer<T: MPIDatatype>(_ count: Int, of _: T.Type, _ body: (UnsafeMutablePointer<MPI_Status>) throws(MPIError) -> Void) throws(MPIError) -> Int {
+    /// Runs a write over `values`' own storage (a copy only for a collection that has none)
+    /// and returns the elements MPI says it moved.
+    private func transfer<C: Collection>(_ values: C, of _: C.Element.Type,
+                                         _ call: (UnsafeRawPointer?, Int32, UnsafeMutablePointer<MPI_Status>) -> Int32) throws(MPIError) -> Int where C.Element: MPIDatatype {
         var status = MPI_Status()
-        try body(&status)
+        let count = try mpiCount(values.count)
+        let rc = values.withContiguousStorageIfAvailable { call(UnsafeRawPointer($0.baseAddress), count, &status) }
+            ?? Array(values).withUnsafeBufferPointer { call(UnsafeRawPointer($0.baseAddress), count, &status) }
+        try check(rc)
         var moved: Int32 = 0
-        try check(MPI_Get_count(&status, T.mpiDatatype, &moved))
-        return moved == MPI_UNDEFINED ? count : Int(moved)
+        try check(MPI_Get_count(&status, C.Element.mpiDatatype, &moved))
+        return moved == MPI_UNDEFINED ? values.count : Int(moved)
     }
 
     /// Reads into a new array of `count` elements, cut to what was read.
