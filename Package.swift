@@ -95,7 +95,7 @@ let package = Package(
         // A program of MPI checks that the tests run under real mpirun on 1-4 ranks.
         .executableTarget(name: "mpi-checks", dependencies: ["MPI"], path: "Tests/Programs/mpi-checks"),
         .testTarget(name: "MPITests", dependencies: ["MPI"]),
-        .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "LauncherRunTests",
             dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-spawner", "cohort-rsh", "hello", "montecarlo-pi", "heat2d", "ring"]

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import GRDB
 @testable import Launcher
 
 /// The job store on a real SQLite file.
@@ -66,6 +67,50 @@ final class JobStoreTests: XCTestCase {
         XCTAssertThrowsError(try reopened.tasks(jobId: "wing"))
     }
 
+    /// Each job's counts are kept by triggers through every write (started, recorded,
+    /// cancelled, ended unrun, deleted), and a store of the previous version is counted
+    /// once when it is opened.
+    func testJobCountsFollowEveryWriteAndAnOlderStoreIsCountedOnOpening() throws {
+        let dir = directory()
+        // A version-5 store with a job of three tasks, one succeeded, as an older cohort left it.
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let pool = try DatabasePool(path: "\(dir)/cohort.sqlite")
+            try StateDatabase.migrator.migrate(pool, upTo: "v5: disabled jobs")
+            try pool.write { db in
+                try db.execute(sql: "INSERT INTO job (id, pool, state, spec, submitted) VALUES ('old', 'local', 'running', '{}', 1)")
+                for (task, result) in [("a", "'success'"), ("b", "NULL"), ("c", "'failure'")] {
+                    try db.execute(sql: "INSERT INTO task (job_id, task_id, state, result) VALUES ('old', '\(task)', 'active', \(result))")
+                }
+            }
+        }
+        let store = try JobStore(stateDirectory: dir)
+        let old = try XCTUnwrap(store.job("old"))
+        XCTAssertEqual([old.tasks, old.succeeded, old.failed], [3, 1, 1], "counted when the store was opened")
+
+        let single = TaskSpec(id: "one", commandLine: ["x"]), other = TaskSpec(id: "two", commandLine: ["x"])
+        let job = JobSpec(id: "counted", pool: "cluster", tasks: [single, other])
+        try store.begin(job, units: [("one", nil), ("two", nil)])
+        XCTAssertEqual(try store.job("counted").map { [$0.tasks, $0.succeeded, $0.failed] }, [2, 0, 0])
+        try store.record(jobId: "counted", task: single, replica: nil, attempt: attempt(1, nodes: ["n1"], seconds: 1, exit: 1,
+                         failure: Failure(category: .exitCode, message: "1")), taskState: .active)
+        try store.record(jobId: "counted", task: single, replica: nil, attempt: attempt(2, nodes: ["n1"], seconds: 1, exit: 0), taskState: .completed)
+        XCTAssertEqual(try store.job("counted").map { [$0.tasks, $0.succeeded, $0.failed] }, [2, 1, 0], "a retried success counts once")
+        _ = try store.cancelQueued(jobId: "counted")
+        let queued = JobSpec(id: "queued", pool: "local", tasks: [single, other])
+        _ = try Submission.submit(queued, store: store, pools: PoolStore(stateDirectory: dir), held: false)
+        XCTAssertTrue(try store.cancelQueued(jobId: "queued"))
+        XCTAssertEqual(try store.job("queued").map { [$0.tasks, $0.succeeded, $0.failed] }, [2, 0, 2], "cancelled while queued: both failed")
+        try store.delete(jobId: "queued")
+        XCTAssertNil(try store.job("queued"))
+        // The counts agree with the tasks themselves, job by job.
+        for summary in try store.jobs() {
+            let tasks = try store.tasks(jobId: summary.id)
+            XCTAssertEqual([summary.tasks, summary.succeeded, summary.failed],
+                           [tasks.count, tasks.filter { $0.result == "success" }.count, tasks.filter { $0.result == "failure" }.count], summary.id)
+        }
+    }
+
     func testTheDatabaseIsInWALModeWithItsSchemaVersioned() throws {
         let dir = directory()
         _ = try JobStore(stateDirectory: dir)
@@ -78,7 +123,7 @@ final class JobStoreTests: XCTestCase {
         try sqlite.run()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         sqlite.waitUntilExit()
-        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job', 'v3: pools', 'v4: which jobs the service owns', 'v5: disabled jobs']\n")
+        XCTAssertEqual(output, "wal\n['v1: jobs, tasks, attempts, events', 'v2: the process that runs a job', 'v3: pools', 'v4: which jobs the service owns', 'v5: disabled jobs', \"v6: each job's task counts\"]\n")
     }
 }
 

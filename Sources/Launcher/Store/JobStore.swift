@@ -463,12 +463,10 @@ public final class JobStore: @unchecked Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT job.id, job.pool, CASE WHEN job.held = 1 AND job.state IN ('active', 'running') THEN 'disabled' ELSE job.state END AS state,
                        job.submitted, job.finished,
-                       COUNT(task.task_id) AS tasks,
-                       SUM(task.result = 'success') AS succeeded,
-                       SUM(task.result = 'failure') AS failed
-                FROM job LEFT JOIN task ON task.job_id = job.id
+                       COALESCE(job_counts.tasks, 0) AS tasks, job_counts.succeeded AS succeeded, job_counts.failed AS failed
+                FROM job LEFT JOIN job_counts ON job_counts.job_id = job.id
                 \(id == nil ? "" : "WHERE job.id = ?")
-                GROUP BY job.id ORDER BY job.submitted
+                ORDER BY job.submitted, job.rowid
                 """, arguments: StatementArguments(id.map { [$0] } ?? [])).map { row in
                 JobSummary(id: row["id"], pool: row["pool"], state: JobState(rawValue: row["state"]) ?? .active, submitted: Date(timeIntervalSince1970: row["submitted"]),
                            finished: (row["finished"] as Double?).map(Date.init(timeIntervalSince1970:)),
