@@ -103,6 +103,9 @@ final class JobStoreTests: XCTestCase {
         XCTAssertEqual(try store.job("queued").map { [$0.tasks, $0.succeeded, $0.failed] }, [2, 0, 2], "cancelled while queued: both failed")
         try store.delete(jobId: "queued")
         XCTAssertNil(try store.job("queued"))
+        // Submitted again under its id: counted afresh, nothing of the first one's.
+        _ = try Submission.submit(queued, store: store, pools: PoolStore(stateDirectory: dir), held: false)
+        XCTAssertEqual(try store.job("queued").map { [$0.tasks, $0.succeeded, $0.failed] }, [2, 0, 0])
         // The counts agree with the tasks themselves, job by job.
         for summary in try store.jobs() {
             let tasks = try store.tasks(jobId: summary.id)

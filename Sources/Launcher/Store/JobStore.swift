@@ -122,6 +122,8 @@ public final class JobStore: @unchecked Sendable {
             try db.execute(sql: "INSERT INTO task (job_id, task_id, replica, state) VALUES (?, ?, ?, 'active')",
                            arguments: [job.id, unit.task, unit.replica ?? -1])
         }
+        // Its counts in one row (triggers keep them as results come; see migration v6).
+        try db.execute(sql: "INSERT OR REPLACE INTO job_counts (job_id, tasks) VALUES (?, ?)", arguments: [job.id, units.count])
         let message = runner == nil ? "job \(job.id) submitted to pool \(job.pool)" : "job \(job.id) started on pool \(job.pool)"
         try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
                        arguments: [now, job.id, runner == nil ? "submitted" : "started", message])
@@ -423,6 +425,7 @@ public final class JobStore: @unchecked Sendable {
             }
             try db.execute(sql: "DELETE FROM attempt WHERE job_id = ?", arguments: [jobId])
             try db.execute(sql: "DELETE FROM task WHERE job_id = ?", arguments: [jobId])
+            try db.execute(sql: "DELETE FROM job_counts WHERE job_id = ?", arguments: [jobId])
             try db.execute(sql: "DELETE FROM event WHERE job_id = ?", arguments: [jobId])
             try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [jobId])
         }
