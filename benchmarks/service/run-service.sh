@@ -157,10 +157,10 @@ while stored < target:
 now, peak = rss()
 rows.append((f"server RSS, {stored:,} tasks stored", f"{now:,.0f} MB (peak {peak:,.0f})", "≤ 200 MB"))
 # 6. A Prometheus scrape with that many tasks stored, beside the HTTP floor (medians of 30).
-def timed(path):
+def timed(path, headers=auth, runs=30):
     times, size = [], 0
-    for _ in range(30):
-        start = time.perf_counter(); conn.request("GET", path, headers=auth); r = conn.getresponse(); data = r.read()
+    for _ in range(runs):
+        start = time.perf_counter(); conn.request("GET", path, headers=headers); r = conn.getresponse(); data = r.read()
         times.append((time.perf_counter() - start) * 1000); size = len(data)
         if r.status != 200: sys.exit(f"GET {path}: {r.status}")
     return statistics.median(times), size
@@ -173,13 +173,7 @@ rows.append((f"GET /metrics, {stored:,} tasks stored", f"p50 {scrape:.2f} ms, {s
 conn.request("POST", "/login", body="token=" + token, headers={"Content-Type": "application/x-www-form-urlencoded"})
 r = conn.getresponse(); r.read()
 session = {"Cookie": r.getheader("Set-Cookie").split(";")[0]}
-def page(path, headers):
-    times, size = [], 0
-    for _ in range(10):
-        start = time.perf_counter(); conn.request("GET", path, headers=headers); r = conn.getresponse(); data = r.read()
-        times.append((time.perf_counter() - start) * 1000); size = len(data)
-        if r.status != 200: sys.exit(f"GET {path}: {r.status}")
-    return statistics.median(times), size
+def page(path, headers): return timed(path, headers, runs=10)
 jobs_json, _ = page("/v1/jobs", auth)
 overview, first = page("/", session)
 first += page("/assets/dashboard.css", session)[1] + page("/assets/dashboard.js", session)[1]
