@@ -58,8 +58,12 @@ final class DashboardTests: XCTestCase {
         defer { _ = server.stop() }
         XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: earlier\ntasks:\n  - { id: a, commandLine: 'true' }\n  - { id: b, commandLine: \"sh -c 'exit 3'\" }\n").status, 201)
         _ = try Harness.waitCompleted("earlier", home: home)
-        // Prints three lines at once, then runs on long enough for the page to see it running.
-        let talk = "sh -c 'for i in 1 2 3; do echo line $i; done; sleep 4'"
+        // Prints three lines at once, then runs until the browser has seen it running: the
+        // first step's copy of the page is written after its check (a fixed sleep lost the race
+        // on a slow machine, where Chromium took longer to start than the task to end).
+        let seen = "\(Self.artifacts)/job-running.html"
+        try? FileManager.default.removeItem(atPath: seen)
+        let talk = "sh -c 'for i in 1 2 3; do echo line $i; done; i=0; while [ ! -e \\\"$0\\\" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done' \(seen)"
         XCTAssertEqual(server.request("POST", "/v1/jobs", body: "id: live\ntasks:\n  - { id: talk, commandLine: \"\(talk)\" }\n  - { id: after, commandLine: 'true', dependsOn: [talk] }\n").status, 201)
         let nodes = try XCTUnwrap((server.request("GET", "/v1/pools/local").json as? [String: Any])?["nodes"] as? [[String: Any]]).count
 
@@ -72,7 +76,7 @@ final class DashboardTests: XCTestCase {
         let visit = try browse([
             // The one-time link logs in and lands on the job's page; its output appears as the task writes it.
             ["url": link, "wait": "(document.getElementById('log') || {}).textContent === 'line 1\\nline 2\\nline 3\\n'", "timeout": 20,
-             "eval": "document.querySelector('section.job').dataset.state", "dom": "\(Self.artifacts)/job-running.html",
+             "eval": "document.querySelector('section.job').dataset.state", "dom": seen,
              "screenshot": "\(Self.artifacts)/job-running.png"],
             // Without reloading, the page redraws itself when the job ends (events).
             ["wait": "document.querySelector('section.job').dataset.state === 'completed'", "timeout": 40,
