@@ -114,6 +114,8 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
         XCTAssertEqual(Set(output(attempt)), Set(attempt.nodes))
         XCTAssertTrue(attempt.launchedCommand.contains { $0.hasSuffix("/cohort-rsh") }, "\(attempt.launchedCommand)")
+        // Each agent said it runs under its own hostname: mpirun need not look the names up.
+        XCTAssertTrue(attempt.launchedCommand.containsSequence(["--mca", "if_base_do_not_resolve", "1"]), "\(attempt.launchedCommand)")
         XCTAssertGreaterThan(seen.orteds, 0, "the daemons were seen running")
         XCTAssertEqual(seen.sshOrteds, 0, "no daemon came through its own ssh connection")
     }
@@ -123,12 +125,13 @@ final class VirtualClusterTests: XCTestCase {
     /// between nodes needed and no ssh process carrying an orted.
     func testARawTasksOwnMPIRunStartsItsDaemonsThroughTheAgents() throws {
         let root = getuid() == 0 ? "--allow-run-as-root " : ""
-        let task = TaskSpec.shell("raw", "mpirun \(root)--hostfile $COHORT_HOSTFILE -np 3 --map-by ppr:1:node --mca oob_tcp_if_include 10.77.0.0/24 hostname",
+        let task = TaskSpec.shell("raw", "mpirun \(root)--hostfile $COHORT_HOSTFILE -np 3 --map-by ppr:1:node --mca oob_tcp_if_include 10.77.0.0/24 hostname; echo resolve=$OMPI_MCA_if_base_do_not_resolve",
                                   multi: MultiInstance(instances: 3, processesPerNode: 1, launch: .raw))
         let run = try Harness.run(JobSpec(id: "vc-raw", pool: "vc", tasks: [task]), pool: pool)
         let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
         XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
-        XCTAssertEqual(output(attempt).sorted(), attempt.nodes.sorted(), "one daemon and rank on each node of the group")
+        XCTAssertEqual(output(attempt).dropLast().sorted(), attempt.nodes.sorted(), "one daemon and rank on each node of the group")
+        XCTAssertEqual(output(attempt).last, "resolve=1", "its mpirun skips the name lookups too")
         XCTAssertFalse(Harness.read("\(attempt.directory)/stderr.txt").contains("ssh"), Harness.read("\(attempt.directory)/stderr.txt"))
     }
 

@@ -182,6 +182,29 @@ extension ExecutionPartsTests {
         XCTAssertEqual(kept.wait(), .signaled(SIGTERM))
     }
 
+    /// mpirun resolves every hostfile name to learn whether it is this machine, one lookup
+    /// after another (a lost DNS answer costs 5 s each: 32 names took 25 s instead of 5 s).
+    /// Cohort tells it not to when every node's agent said it runs under another hostname;
+    /// a node that may be this machine under an address keeps the lookups, or mpirun would
+    /// take it for a remote host and start a second daemon here.
+    func testMPIRunSkipsNameLookupsOnlyWhenEveryNodeIsAnotherMachine() {
+        XCTAssertTrue(MPIRunCommand.nodesAreElsewhere(nodes, hostnames: ["node1", "node2"], thisHost: "head"))
+        XCTAssertFalse(MPIRunCommand.nodesAreElsewhere(nodes, hostnames: ["node1", "head"], thisHost: "head"), "an agent under this machine's name")
+        XCTAssertFalse(MPIRunCommand.nodesAreElsewhere(nodes, hostnames: ["node1", nil], thisHost: "head"), "an agent not heard from")
+        XCTAssertFalse(MPIRunCommand.nodesAreElsewhere([Node(id: "l", address: "localhost", slots: 1)], hostnames: ["other"], thisHost: "head"))
+        XCTAssertFalse(MPIRunCommand.nodesAreElsewhere([Node(id: "h", address: "head", slots: 1)], hostnames: ["other"], thisHost: "head"))
+        XCTAssertFalse(MPIRunCommand.nodesAreElsewhere([], hostnames: [], thisHost: "head"))
+        var remote = command(.tcp)
+        XCTAssertFalse(remote.arguments.contains("if_base_do_not_resolve"))
+        remote.skipsNameResolution = true
+        XCTAssertTrue(remote.arguments.containsSequence(["--mca", "if_base_do_not_resolve", "1"]), "\(remote.arguments)")
+        remote.mcaParameters = ["if_base_do_not_resolve": "0"]
+        XCTAssertEqual(remote.arguments.filter { $0 == "if_base_do_not_resolve" }.count, 1, "the pool's own choice wins")
+        var local = command(.tcp, local: true)
+        local.skipsNameResolution = true
+        XCTAssertFalse(local.arguments.contains("if_base_do_not_resolve"))
+    }
+
     /// Uneven shares (-N 3 -n 4): each node's hostfile line holds its own share, mpirun maps
     /// by slot (ppr would put 2, 2, 0), and srun leaves the spreading to Slurm.
     func testUnevenSharesAreWrittenPerNodeAndMappedBySlot() {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Remote work through the node agents, on a virtual cluster of N hosts (network namespaces
 # with real sshd; needs root), each pair interleaved and measured in the same run:
-#   1. `hello` on N hosts × 1 rank: `cohort run` against bare mpirun with the same flags (ssh launch);
+#   1. `hello` on N hosts × 1 rank: `cohort run` against bare mpirun with the same flags (ssh launch),
+#      with and without the flag that spares mpirun its name lookups;
 #   2. the same on 4 hosts;
 #   3. T `true` tasks on the N-host pool against the local pool (tasks/s, ratio);
 #   4. node loss detection: a running 2-node task, its agent killed (-9), then a link cut;
@@ -37,12 +38,14 @@ hosts, rounds, tasks, bin, work, vc = int(sys.argv[1]), int(sys.argv[2]), int(sy
 cohort, hello = f"{bin}/cohort", f"{bin}/hello"
 root = ["--allow-run-as-root"] if os.getuid() == 0 else []
 
-def mpirun(hostfile, n):
-    # The flags Cohort's tcp transport gives mpirun on this pool, with ssh as the launcher.
+def mpirun(hostfile, n, resolve=True):
+    # The flags Cohort's tcp transport gives mpirun on this pool, with ssh as the launcher;
+    # without `resolve`, also the one that spares mpirun its name lookups (each lost DNS
+    # answer costs 5 s here), which Cohort gives when every node's agent is another host.
     return ["mpirun", "--hostfile", hostfile, "-np", str(n), "--map-by", "ppr:1:node", *root, "--mca", "pml", "ob1",
             "--mca", "btl", "self,vader,tcp", "--mca", "plm_rsh_agent", f"ssh -F {vc}/ssh_config",
             "--mca", "btl_tcp_if_include", "10.77.0.0/24", "--mca", "oob_tcp_if_include", "10.77.0.0/24",
-            "--mca", "mpi_yield_when_idle", "1", hello]
+            "--mca", "mpi_yield_when_idle", "1", *([] if resolve else ["--mca", "if_base_do_not_resolve", "1"]), hello]
 
 def timed(argv):
     start = time.perf_counter()
@@ -51,23 +54,39 @@ def timed(argv):
     return time.perf_counter() - start
 
 pairs = {
-    f"hello, {hosts} hosts": (mpirun(f"{vc}/hostfile", hosts), [cohort, "run", "--quiet", "--pool", "vc", "-N", str(hosts), "--transport", "tcp", "--", hello]),
-    "hello, 4 hosts": (mpirun(f"{work}/hostfile4", 4), [cohort, "run", "--quiet", "--pool", "vc4", "-N", "4", "--transport", "tcp", "--", hello]),
+    f"hello, {hosts} hosts": ((mpirun(f"{vc}/hostfile", hosts), mpirun(f"{vc}/hostfile", hosts, resolve=False)),
+                              [cohort, "run", "--quiet", "--pool", "vc", "-N", str(hosts), "--transport", "tcp", "--", hello]),
+    "hello, 4 hosts": ((mpirun(f"{work}/hostfile4", 4), mpirun(f"{work}/hostfile4", 4, resolve=False)),
+                       [cohort, "run", "--quiet", "--pool", "vc4", "-N", "4", "--transport", "tcp", "--", hello]),
 }
-times = {name: ([], []) for name in pairs}
+
+def measure_pairs():
+    times = {name: ([], [], []) for name in pairs}
+    for name, ((plain, unresolved), ours) in pairs.items():
+        times[name][0].append(timed(plain))
+        times[name][1].append(timed(unresolved))
+        times[name][2].append(timed(ours))
+    return times
+
+def merge(into, more):
+    for name in more:
+        for column in range(3): into.setdefault(name, ([], [], []))[column].extend(more[name][column])
+
+def report(title, times):
+    print(f"{title:<22}{'bare mpirun (s)':>17}{'+ no lookups (s)':>18}{'cohort (s)':>12}{'vs bare':>9}{'vs + no lookups':>17}")
+    for name, (plain, unresolved, ours) in times.items():
+        a, b, c = statistics.median(plain), statistics.median(unresolved), statistics.median(ours)
+        print(f"{name:<22}{a:>17.2f}{b:>18.2f}{c:>12.2f}{c / a:>9.2f}{c / b:>17.2f}")
+
+times = {}
 rates = {"remote": [], "local": []}
 for _ in range(rounds):
-    for name, (reference, ours) in pairs.items():
-        times[name][0].append(timed(reference))
-        times[name][1].append(timed(ours))
+    merge(times, measure_pairs())
     rates["remote"].append(tasks / timed([cohort, "run", "--quiet", f"{work}/tasks-vc.yaml"]))
     rates["local"].append(tasks / timed([cohort, "run", "--quiet", f"{work}/tasks-local.yaml"]))
 
 print(f"# node agents on {hosts} virtual hosts ({os.cpu_count()} cores), medians of {rounds} interleaved rounds")
-print(f"{'launch':<22}{'bare mpirun (s)':>17}{'cohort run (s)':>16}{'ratio':>8}")
-for name, (reference, ours) in times.items():
-    a, b = statistics.median(reference), statistics.median(ours)
-    print(f"{name:<22}{a:>17.2f}{b:>16.2f}{b / a:>8.2f}")
+report("cohort run", times)
 remote, local = statistics.median(rates["remote"]), statistics.median(rates["local"])
 print(f"{tasks} true tasks: {hosts}-host pool {remote:.0f} tasks/s, local pool {local:.0f} tasks/s, ratio {remote / local:.2f} "
       f"(each cohort run starts its {hosts} agents: one ssh each, at once)")
@@ -128,17 +147,12 @@ try:
                              f"    multiInstance: {{ instances: {count}, transport: tcp }}\n")
         subprocess.run([cohort, "submit", job], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([cohort, "wait", "--timeout", "300", f"all-{pool}"], check=True, stdout=subprocess.DEVNULL)
-    served = {name: ([], []) for name in pairs}
+    served = {}
     served_rates = []
     for _ in range(rounds):
-        for name, (reference, ours) in pairs.items():
-            served[name][0].append(timed(reference))
-            served[name][1].append(timed(ours))
+        merge(served, measure_pairs())
         served_rates.append(tasks / timed([cohort, "run", "--quiet", f"{work}/tasks-vc.yaml"]))
-    print(f"{'through cohort serve':<22}{'bare mpirun (s)':>17}{'cohort run (s)':>16}{'ratio':>8}")
-    for name, (reference, ours) in served.items():
-        a, b = statistics.median(reference), statistics.median(ours)
-        print(f"{name:<22}{a:>17.2f}{b:>16.2f}{b / a:>8.2f}")
+    report("through cohort serve", served)
     served_rate = statistics.median(served_rates)
     print(f"{tasks} true tasks through the server on the {hosts}-host pool: {served_rate:.0f} tasks/s ({served_rate / local:.2f} x the local pool's cohort run)")
     def cpu():

@@ -314,8 +314,6 @@ public final class NodeAgent: @unchecked Sendable {
     // MARK: - What the node has
 
     static func describeNode(protocolVersion: Int, build: String, workDirectory: String, stateId: String) -> AgentHello {
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count - 1)
         let memory = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8))?
             .split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
             .flatMap { UInt64($0.split(separator: " ").dropFirst().first ?? "") }.map { $0 * 1024 } ?? 0
@@ -324,7 +322,7 @@ public final class NodeAgent: @unchecked Sendable {
         let seen = (try? String(contentsOfFile: "\(workDirectory)/.cohort-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "cohort"
         let own = AgentProtocol.build(of: "/proc/self/exe")
-        var hello = AgentHello(protocolVersion: AgentProtocol.version, build: own, hostname: String(cString: name), pid: getpid(),
+        var hello = AgentHello(protocolVersion: AgentProtocol.version, build: own, hostname: Node.thisMachineName, pid: getpid(),
                                cores: max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), memoryBytes: memory, gpus: gpus,
                                rdma: RDMAProbe.localDevices(), load: load(), sharesWorkDirectory: seen == stateId, refusal: nil)
         if protocolVersion != AgentProtocol.version {

@@ -432,6 +432,7 @@ public struct AttemptExecutor: Sendable {
             command.totalRanks = multi.totalRanks
             if !isLocal, let remoteShell = settings.siblingRemoteShell, let socket = agents.remoteShellSocket() {
                 command.remoteShell = remoteShell
+                command.skipsNameResolution = nodesAreElsewhere(nodes)
                 shellSocket = socket
             }
             arguments = command.arguments
@@ -446,6 +447,7 @@ public struct AttemptExecutor: Sendable {
         if relayShell, let remoteShell = settings.siblingRemoteShell {
             launcherVariables["OMPI_MCA_plm_rsh_agent"] = remoteShell
             launcherVariables["OMPI_MCA_plm_rsh_no_tree_spawn"] = "1"
+            if nodesAreElsewhere(nodes) { launcherVariables["OMPI_MCA_\(MPIRunCommand.doNotResolve)"] = "1" }
         }
         if multi.launch == .raw {
             // The task's own mpirun gets what Cohort's would have had (the pool's network and
@@ -653,6 +655,16 @@ public struct AttemptExecutor: Sendable {
             return try channel.spawn(words, variables: variables, directory: directory, stdout: stdout, stderr: stderr,
                                      statusFile: settings.spawner == nil ? nil : statusFile, relayShell: relayShell)
         }
+    }
+
+    /// Whether every node of the group is another machine, by its agent's hello (see
+    /// `MPIRunCommand.skipsNameResolution`).
+    func nodesAreElsewhere(_ nodes: [Node]) -> Bool {
+        let hostnames = nodes.map { node -> String? in
+            if case .success(let (_, hello)) = agents.ready(node) { return hello.hostname }
+            return nil
+        }
+        return MPIRunCommand.nodesAreElsewhere(nodes, hostnames: hostnames, thisHost: Node.thisMachineName)
     }
 
     /// What Cohort's own mpirun flags say, as Open MPI's variables: the pool's network and

@@ -1,3 +1,4 @@
+import Foundation
 /// What a node is doing, in Azure Batch's words.
 public enum NodeState: String, Codable, Sendable, CaseIterable {
     case idle, running, starting, leaving
@@ -43,4 +44,12 @@ public struct Node: Codable, Sendable, Equatable {
 
     /// Whether the node is this machine (no ssh needed).
     public var isLocal: Bool { address == "localhost" || address == "127.0.0.1" || address == "::1" }
+
+    /// This machine's hostname as the kernel has it (gethostname: no DNS lookup, unlike
+    /// Foundation's `hostName`).
+    public static var thisMachineName: String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count - 1)
+        return String(cString: name)
+    }
 }
