@@ -35,6 +35,8 @@ out=Sources/CMPI/shim.h
   echo "static inline __attribute__((swift_name(\"getter:MPI_STATUS_IGNORE()\"))) MPI_Status *cmpi_MPI_STATUS_IGNORE(void) { return MPI_STATUS_IGNORE; }"
   echo "static inline __attribute__((swift_name(\"getter:MPI_STATUSES_IGNORE()\"))) MPI_Status *cmpi_MPI_STATUSES_IGNORE(void) { return MPI_STATUSES_IGNORE; }"
   echo "static inline __attribute__((swift_name(\"getter:MPI_ERRCODES_IGNORE()\"))) int *cmpi_MPI_ERRCODES_IGNORE(void) { return MPI_ERRCODES_IGNORE; }"
+  echo "static inline __attribute__((swift_name(\"getter:MPI_UNWEIGHTED()\"))) int *cmpi_MPI_UNWEIGHTED(void) { return MPI_UNWEIGHTED; }"
+  echo "static inline __attribute__((swift_name(\"getter:MPI_WEIGHTS_EMPTY()\"))) int *cmpi_MPI_WEIGHTS_EMPTY(void) { return MPI_WEIGHTS_EMPTY; }"
   echo
   echo "// The user-function type of MPI_Op_create, named so Swift can form @convention(c) values."
   echo "typedef void cmpi_user_function(void *invec, void *inoutvec, int *len, MPI_Datatype *datatype);"

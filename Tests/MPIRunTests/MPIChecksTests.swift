@@ -24,6 +24,8 @@ final class MPIChecksTests: XCTestCase {
     func testDatatypes() throws { try runGroup("datatypes") }
     func testFiles() throws { try runGroup("files") }
     func testPersistentRequests() throws { try runGroup("persistent") }
+    func testGroupsTopologiesAndNeighborhoodCollectives() throws { try runGroup("neighbors") }
+    func testOneSidedWindows() throws { try runGroup("windows") }
     func testErrors() throws { try runGroup("errors") }
 
     func testUseBeforeInitializeStopsWithAClearMessage() throws {

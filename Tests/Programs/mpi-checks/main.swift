@@ -17,6 +17,8 @@ let groups: [String: (Checker) throws -> Void] = [
     "datatypes": checkDatatypes,
     "files": checkFiles,
     "persistent": checkPersistent,
+    "neighbors": checkNeighbors,
+    "windows": checkWindows,
     "errors": checkErrors,
     "allocations": checkAllocations,
 ]
