@@ -282,6 +282,23 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertTrue(Harness.read("\(attempt.directory)/stdout.txt").contains("(ok, tolerance 1e-12)"))
     }
 
+    /// The binding's node-local communicators, neighbourhood collectives and one-sided
+    /// windows across hosts: 4 hosts × 2 ranks, each host's two ranks sharing a window.
+    func testNeighborhoodsAndWindowsAcrossHosts() throws {
+        let tasks = ["neighbors", "windows"].map { group in
+            TaskSpec(id: group, commandLine: [Harness.executable("mpi-checks"), group],
+                     multiInstance: MultiInstance(instances: 4, processesPerNode: 2, transport: .tcp))
+        }
+        let run = try Harness.run(JobSpec(id: "vc-rma", pool: "vc", tasks: tasks), pool: pool)
+        for task in run.tasks {
+            let attempt = try XCTUnwrap(task.attempts.first)
+            let lines = output(attempt)
+            XCTAssertTrue(attempt.succeeded, "\(task.taskId): \(String(describing: attempt.failure)) \(lines) \(Harness.read("\(attempt.directory)/stderr.txt").suffix(2000))")
+            let passed = lines.filter { $0.range(of: "^rank [0-9]+: \(task.taskId) ok \\([0-9]+ checks\\)$", options: .regularExpression) != nil }
+            XCTAssertEqual(passed.count, 8, "\(task.taskId): every rank on every host passed: \(lines)")
+        }
+    }
+
     func testTimeoutLeavesNoProcessOnAnyNode() throws {
         let multi = MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp)
         let task = TaskSpec.shell("hang", "sleep 300", multi: multi, constraints: Constraints(maxWallClockTime: 2, maxTaskRetryCount: 0, killGracePeriod: 1))

@@ -33,6 +33,7 @@ final class ExecutionPartsTests: XCTestCase {
         XCTAssertTrue(a.containsSequence(["--map-by", "ppr:2:node"]))
         XCTAssertTrue(a.contains("--allow-run-as-root"))
         XCTAssertTrue(a.containsSequence(["--mca", "btl", "self,vader,tcp"]))
+        XCTAssertTrue(a.containsSequence(["--mca", "osc", "sm,pt2pt"]), "windows across hosts over tcp")
         XCTAssertTrue(a.containsSequence(["--mca", "plm_rsh_agent", "ssh -F /etc/cohort/ssh_config"]))
         XCTAssertTrue(a.containsSequence(["--mca", "btl_tcp_if_include", "10.9.0.0/24", "--mca", "oob_tcp_if_include", "10.9.0.0/24"]))
         XCTAssertTrue(a.containsSequence(["-x", "COHORT_TASK_ID", "-x", "AZ_BATCH_HOST_LIST"]))

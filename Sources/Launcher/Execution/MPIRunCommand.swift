@@ -43,11 +43,15 @@ public struct MPIRunCommand: Sendable {
         }, format: .openMPI)
     }
 
-    /// mpirun flags that select the transport.
+    /// mpirun flags that select the transport. One-sided windows over ob1 go through osc
+    /// sm (one node) or pt2pt: Open MPI 4.1's default osc/rdma cannot make a window across
+    /// hosts over btl/tcp (MPI_ERR_WIN) and crashes in a 64-bit compare-and-swap over vader
+    /// (open-mpi/ompi#7967). (pt2pt refuses MPI_THREAD_MULTIPLE in 4.1: such a program's
+    /// windows need one node or the rdma/ucx transports.)
     public static func transportFlags(_ transport: Transport) -> [String] {
         switch transport {
-        case .shm: ["--mca", "pml", "ob1", "--mca", "btl", "self,vader"]
-        case .tcp: ["--mca", "pml", "ob1", "--mca", "btl", "self,vader,tcp"]
+        case .shm: ["--mca", "pml", "ob1", "--mca", "btl", "self,vader", "--mca", "osc", "sm,pt2pt"]
+        case .tcp: ["--mca", "pml", "ob1", "--mca", "btl", "self,vader,tcp", "--mca", "osc", "sm,pt2pt"]
         case .rdma: ["--mca", "pml", "ucx", "--mca", "osc", "ucx"]
         // UCX refuses to load without verbs unless told any device will do.
         case .ucx: ["--mca", "pml", "ucx", "--mca", "pml_ucx_devices", "any", "--mca", "pml_ucx_tls", "any"]
