@@ -26,6 +26,7 @@ final class MPIChecksTests: XCTestCase {
     func testPersistentRequests() throws { try runGroup("persistent") }
     func testGroupsTopologiesAndNeighborhoodCollectives() throws { try runGroup("neighbors") }
     func testOneSidedWindows() throws { try runGroup("windows") }
+    func testCodableObjectMessages() throws { try runGroup("objects") }
     func testErrors() throws { try runGroup("errors") }
 
     func testUseBeforeInitializeStopsWithAClearMessage() throws {

@@ -19,6 +19,7 @@ let groups: [String: (Checker) throws -> Void] = [
     "persistent": checkPersistent,
     "neighbors": checkNeighbors,
     "windows": checkWindows,
+    "objects": checkObjects,
     "errors": checkErrors,
     "allocations": checkAllocations,
 ]
