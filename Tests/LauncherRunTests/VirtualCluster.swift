@@ -54,13 +54,10 @@ enum VirtualCluster {
     static func linkUp(_ name: String) { shell(["ip", "link", "set", "cvh-\(index(name))", "up"]) }
 
     /// Stops only the node's sshd: the host is there, but nothing can reach it.
-    /// Makes the node unreachable over ssh: its listening sshd and every connection it
-    /// serves (a connection opened earlier and kept for reuse would still reach it).
     static func stopSSHD(_ name: String) {
         if let pid = try? String(contentsOfFile: "\(directory)/sshd-\(name).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) {
             shell(["kill", "-9", pid])
         }
-        for pid in pids(on: name) where commandLine(of: pid).hasPrefix("sshd:") { Glibc.kill(pid, SIGKILL) }
     }
 
     /// Every pid in the node's namespace.
