@@ -33,7 +33,7 @@ public final class PersistentRequest<T: MPIDatatype>: @unchecked Sendable {
 
     deinit {
         if isActive {
-            if isStarted { _ = MPI_Wait(&handle, nil) }
+            if isStarted { waitForDropped(&handle, what: "a started persistent request") }
             if handle != MPI_REQUEST_NULL { _ = MPI_Request_free(&handle) }
         }
         storage.deallocate()

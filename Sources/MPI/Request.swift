@@ -7,7 +7,8 @@ import CMPI
 
 /// A pending nonblocking operation that owns its buffer. It must be completed with
 /// `wait()`; one dropped while still pending waits for completion in its deinit, so
-/// its buffer is never released while MPI may still touch it.
+/// its buffer is never released while MPI may still touch it (and says so on stderr if
+/// that takes long: see DroppedRequest.swift).
 public struct Request<Buffer>: ~Copyable {
     @usableFromInline var handle: MPI_Request?
     @usableFromInline var buffer: Buffer?
@@ -24,7 +25,7 @@ public struct Request<Buffer>: ~Copyable {
     @inlinable deinit {
         var pending = handle
         if pending != MPI_REQUEST_NULL, isActive {
-            _ = MPI_Wait(&pending, nil)
+            waitForDropped(&pending, what: "a Request<\(Buffer.self)>")
         }
     }
 
@@ -78,7 +79,7 @@ public struct RequestGroup<Buffer>: ~Copyable {
     deinit {
         var pending = handles
         if isActive, pending.contains(where: { $0 != MPI_REQUEST_NULL }) {
-            _ = MPI_Waitall(Int32(pending.count), &pending, nil)
+            waitForDropped(&pending, what: "a RequestGroup of \(pending.count)")
         }
     }
 

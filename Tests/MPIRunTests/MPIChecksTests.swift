@@ -29,6 +29,17 @@ final class MPIChecksTests: XCTestCase {
     func testCodableObjectMessages() throws { try runGroup("objects") }
     func testErrors() throws { try runGroup("errors") }
 
+    /// A request dropped before completing waits in its deinit (its buffer may still be
+    /// written); one that waits past the grace period says so on stderr instead of hanging
+    /// silently, and one that completes at once says nothing.
+    func testADroppedPendingRequestIsReportedWhileItWaits() throws {
+        let result = try MPIRun.run(ranks: 2, "mpi-checks", ["dropped-request"], flags: ["-x", "MPI_SWIFT_DROPPED_REQUEST_SECONDS=1"], timeout: 60)
+        XCTAssertEqual(result.exitCode, 0, result.output)
+        XCTAssertEqual(result.lines(matching: "dropped without wait\\(\\) is still pending after 1 s").count, 1, result.output)
+        XCTAssertTrue(result.output.contains("rank 0: a Request<Array<Int>> dropped"), result.output)
+        XCTAssertEqual(result.lines(matching: "^rank 0: past the (slow|quick) dropped receive$").count, 2, result.output)
+    }
+
     func testUseBeforeInitializeStopsWithAClearMessage() throws {
         let result = try MPIRun.run(ranks: 1, "mpi-checks", ["before-init"])
         XCTAssertNotEqual(result.exitCode, 0)

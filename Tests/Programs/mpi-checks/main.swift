@@ -50,6 +50,23 @@ case "abort":
     try world.barrier()
     print("rank \(world.rank) FAILED: got past the barrier")
     exit(1)
+case "dropped-request":
+    // Rank 0 drops a receive that rank 1 completes only after a while (its deinit waits,
+    // and says so on stderr once the grace period has passed); then one completed at once.
+    try MPI.initialize()
+    let world = Communicator.world
+    if world.rank == 0 {
+        do { _ = try world.irecv(into: [0], from: 1, tag: 9) }
+        print("rank 0: past the slow dropped receive")
+        do { _ = try world.irecv(into: [0], from: 1, tag: 10) }
+        print("rank 0: past the quick dropped receive")
+    } else if world.rank == 1 {
+        usleep(2_500_000)
+        try world.send([1], to: 0, tag: 9)
+        try world.send([2], to: 0, tag: 10)
+    }
+    try MPI.finalize()
+    exit(0)
 default:
     guard let run = groups[name] else { print("unknown group \(name)"); exit(2) }
     try MPI.initialize()
