@@ -14,6 +14,8 @@ struct Submit: ParsableCommand {
     @Option(help: "Upload PATH (a file, a folder, or . for this folder's contents) to the object store and put it in each task's working directory first (repeatable).") var stage: [String] = []
     @Option(help: "The bucket --stage uploads to.") var stageBucket: String = "cohort-staging"
     @Option(help: "Start it only after job JOB has ended: JOB (every task of it succeeded, Slurm's afterok), JOB:any or JOB:notok (repeatable).") var after: [String] = []
+    @Option(name: .customLong("export"), help: ArgumentHelp("What of this environment the job's tasks get, as sbatch's: ALL (the default), NONE, or NAME[,NAME=VALUE…] (ALL,NAME=VALUE adds to all); the job file's own variables win.", valueName: "ALL|NONE|NAMES"))
+    var export: String = "ALL"
     @Option(help: "table (the id alone) or json") var output: OutputFormat = .table
 
     func say(_ id: String) {
@@ -43,13 +45,19 @@ struct Submit: ParsableCommand {
         }
         if !dependencies.isEmpty { job.afterJobs = (job.afterJobs ?? []) + dependencies }
         if let pool { job.pool = pool }
+        guard let exported = ExportedEnvironment.parse(export) else {
+            throw Exit.badInput("--export: expected ALL, NONE or NAME[,NAME=VALUE…] (names of letters, digits and '_'), found '\(export.prefix(80))'")
+        }
+        let before = job.environment
+        do { try exported.apply(to: &job, from: ProcessInfo.processInfo.environment) } catch { throw Exit.badInput(error) }
         try Staging.apply(stage, bucket: stageBucket, to: &job)
         // Through the server when one runs (it checks, stores and starts at once), else
         // straight into the store, where the next server finds it.
         if let client = try Client.discover() {
             // The file as written, with what the flags add as the API's parameters: the server
             // reads it as this command did (its arrays, its own folder for relative programs).
-            if stage.isEmpty && !client.elsewhere {
+            // (Exported variables travel in the job: then the body is the job as read here.)
+            if stage.isEmpty && !client.elsewhere && job.environment == before {
                 var query = [("directory", URL(fileURLWithPath: file).deletingLastPathComponent().standardizedFileURL.path)]
                 if let pool { query.append(("pool", pool)) }
                 if disabled { query.append(("disabled", "true")) }

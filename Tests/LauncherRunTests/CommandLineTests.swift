@@ -394,6 +394,49 @@ final class ServeTests: XCTestCase {
         return tasks.flatMap { ($0["attempts"] as? [[String: Any]] ?? []).map { (seconds($0["start"]), seconds($0["end"])) } }
     }
 
+    /// `cohort submit` hands the job the submitter's environment, as sbatch does
+    /// (`--export=ALL` by default; NONE; names; NAME=VALUE), under the job file's own
+    /// variables, and never the submitting shell's directory or Cohort's own settings.
+    func testSubmitExportsTheSubmittersEnvironmentAsSbatchDoes() throws {
+        let home = Harness.temporaryDirectory()
+        let server = try ServerProcess(home: home)
+        try server.waitUntilListening()
+        defer { _ = server.stop() }
+        let shell = home + "/env.yaml"
+        func job(_ id: String, fileVariable: Bool = false) throws -> String {
+            let environment = fileVariable ? "environment: { SECOND_PROBE: from-file }\n" : ""
+            let text = "id: \(id)\n\(environment)tasks:\n  - { id: show, commandLine: \"sh -c 'echo first=$FIRST_PROBE second=$SECOND_PROBE extra=$EXTRA_PROBE pwd=$PWD'\" }\n"
+            try text.write(toFile: shell, atomically: true, encoding: .utf8)
+            return shell
+        }
+        let submitter = ["FIRST_PROBE": "one", "SECOND_PROBE": "two", "COHORT_SECRET_PROBE": "no"]
+        let cases: [(id: String, flags: [String], fileVariable: Bool, expected: String)] = [
+            ("all", [], false, "first=one second=two extra="),
+            ("file-wins", [], true, "first=one second=from-file extra="),
+            ("none", ["--export=NONE"], false, "first= second= extra="),
+            ("names", ["--export=FIRST_PROBE,EXTRA_PROBE=3"], false, "first=one second= extra=3"),
+            ("all-plus", ["--export", "ALL,EXTRA_PROBE=x y"], false, "first=one second=two extra=x y"),
+        ]
+        for item in cases {
+            let submitted = try Harness.cohort(["submit"] + item.flags + [try job(item.id, fileVariable: item.fileVariable)], home: home, environment: submitter)
+            XCTAssertEqual(submitted.exitCode, 0, "\(item.id): \(submitted.stderr)")
+            _ = try Harness.waitCompleted(item.id, home: home)
+            let output = try Harness.cohort(["logs", item.id, "show"], home: home).stdout
+            XCTAssertTrue(output.hasPrefix(item.expected + " pwd="), "\(item.id): \(output)")
+            XCTAssertFalse(output.contains("pwd=\(FileManager.default.currentDirectoryPath) "), "the submitter's directory is not the task's")
+        }
+        let secret = try Harness.cohort(["submit", try job("secret")], home: home, environment: submitter)
+        XCTAssertEqual(secret.exitCode, 0, secret.stderr)
+        _ = try Harness.waitCompleted("secret", home: home)
+        let stored = try JobStore(stateDirectory: home).spec(jobId: "secret").environment
+        XCTAssertEqual(stored["FIRST_PROBE"], "one", "the exported variables are kept with the job")
+        XCTAssertNil(stored["COHORT_SECRET_PROBE"], "Cohort's own variables stay with the submitter")
+        XCTAssertNil(stored["PWD"])
+        let bad = try Harness.cohort(["submit", "--export=FIRST-PROBE", shell], home: home)
+        XCTAssertEqual(bad.exitCode, 2)
+        XCTAssertTrue(bad.stderr.contains("--export: expected ALL, NONE or NAME"), bad.stderr)
+    }
+
     func testServeRunsQueuedJobsByPriorityOnSharedSlotsAndStopsGracefully() throws {
         let home = Harness.temporaryDirectory()
         XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "1", "--slots", "1"], home: home).exitCode, 0)
