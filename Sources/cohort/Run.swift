@@ -220,6 +220,10 @@ struct Run: ParsableCommand {
     /// Queues the job on the server of this state directory and follows it to its end: the
     /// server's allocator places it beside its other jobs, never on the same slots.
     func runThroughServer(_ job: JobSpec, jobs: JobStore, pools: PoolStore, live: Bool) throws {
+        // Run alone, a job's local tasks start with this command's environment: through the
+        // server they get it too (as srun's --export=ALL), not the server's own.
+        var job = job
+        do { try ExportedEnvironment.everything.apply(to: &job, from: ProcessInfo.processInfo.environment) } catch { throw Exit.badInput(error) }
         let id: String
         do { id = try Submission.submit(job, store: jobs, pools: pools) } catch { throw Exit.badInput(error) }
         if !quiet { FileHandle.standardError.write(Data("cohort: a server runs for this state directory: job \(id) is queued there\n".utf8)) }

@@ -432,6 +432,11 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(stored["FIRST_PROBE"], "one", "the exported variables are kept with the job")
         XCTAssertNil(stored["COHORT_SECRET_PROBE"], "Cohort's own variables stay with the submitter")
         XCTAssertNil(stored["PWD"])
+        // `cohort run` handed to the server: its tasks see this environment, as when it runs alone.
+        let run = try Harness.cohort(["run", "--", "sh", "-c", "echo first=$FIRST_PROBE"], home: home, environment: submitter)
+        XCTAssertEqual(run.exitCode, 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("a server runs for this state directory"), run.stderr)
+        XCTAssertTrue(run.stdout.contains("first=one"), run.stdout)
         let bad = try Harness.cohort(["submit", "--export=FIRST-PROBE", shell], home: home)
         XCTAssertEqual(bad.exitCode, 2)
         XCTAssertTrue(bad.stderr.contains("--export: expected ALL, NONE or NAME"), bad.stderr)

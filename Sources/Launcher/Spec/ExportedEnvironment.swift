@@ -10,6 +10,9 @@ public struct ExportedEnvironment: Equatable, Sendable {
     public var names: [String]
     public var values: [String: String]
 
+    /// Every variable of the submitter's (ALL).
+    public static let everything = ExportedEnvironment(everything: true, names: [], values: [:])
+
     /// Parses `--export`'s value; nil if it is malformed.
     public static func parse(_ text: String) -> ExportedEnvironment? {
         var export = ExportedEnvironment(everything: false, names: [], values: [:])
