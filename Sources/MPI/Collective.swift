@@ -10,8 +10,9 @@ extension Communicator {
     /// Copies `array` from `root` into `array` on every process; all pass the same count (`MPI_Bcast`).
     @inlinable
     public func broadcast<T: MPIDatatype>(_ array: inout [T], root: Int = 0) throws(MPIError) {
-        let count = try mpiCount(array.count)
-        let rc = array.withUnsafeMutableBufferPointer { MPI_Bcast($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: root), handle) }
+        let n = try MPICount(array.count, of: T.mpiDatatype)
+        defer { n.release() }
+        let rc = array.withUnsafeMutableBufferPointer { MPI_Bcast($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: root), handle) }
         try check(rc)
     }
 

@@ -9,15 +9,18 @@ extension Communicator {
     /// Sends the elements of `buffer` to rank `destination` (`MPI_Send`, §3.2).
     @inlinable
     public func send<T: MPIDatatype>(_ buffer: UnsafeBufferPointer<T>, to destination: Int, tag: Int = 0) throws(MPIError) {
-        try check(MPI_Send(buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle))
+        let n = try MPICount(buffer.count, of: T.mpiDatatype)
+        defer { n.release() }
+        try check(MPI_Send(buffer.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle))
     }
 
     /// Sends every element of `array` to rank `destination` (`MPI_Send`).
     @inlinable
     public func send<T: MPIDatatype>(_ array: [T], to destination: Int, tag: Int = 0) throws(MPIError) {
-        let count = try mpiCount(array.count)
+        let n = try MPICount(array.count, of: T.mpiDatatype)
+        defer { n.release() }
         let rc = array.withUnsafeBufferPointer {
-            MPI_Send($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
+            MPI_Send($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
         }
         try check(rc)
     }
@@ -25,9 +28,10 @@ extension Communicator {
     /// Sends a slice of an array in place, e.g. `world.send(buffer[0..<n], to: 1)` (`MPI_Send`).
     @inlinable
     public func send<T: MPIDatatype>(_ slice: ArraySlice<T>, to destination: Int, tag: Int = 0) throws(MPIError) {
-        let count = try mpiCount(slice.count)
+        let n = try MPICount(slice.count, of: T.mpiDatatype)
+        defer { n.release() }
         let rc = slice.withUnsafeBufferPointer {
-            MPI_Send($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
+            MPI_Send($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
         }
         try check(rc)
     }
@@ -48,9 +52,10 @@ extension Communicator {
     /// Synchronous send: completes only once the receive has started (`MPI_Ssend`).
     @inlinable
     public func synchronousSend<T: MPIDatatype>(_ array: [T], to destination: Int, tag: Int = 0) throws(MPIError) {
-        let count = try mpiCount(array.count)
+        let n = try MPICount(array.count, of: T.mpiDatatype)
+        defer { n.release() }
         let rc = array.withUnsafeBufferPointer {
-            MPI_Ssend($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
+            MPI_Ssend($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle)
         }
         try check(rc)
     }
@@ -62,7 +67,9 @@ extension Communicator {
     @inlinable @discardableResult
     public func receive<T: MPIDatatype>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Status {
         var status = MPI_Status()
-        try check(MPI_Recv(buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status))
+        let n = try MPICount(buffer.count, of: T.mpiDatatype)
+        defer { n.release() }
+        try check(MPI_Recv(buffer.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status))
         return Status(status)
     }
 
@@ -70,9 +77,10 @@ extension Communicator {
     @inlinable @discardableResult
     public func receive<T: MPIDatatype>(into array: inout [T], from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Status {
         var status = MPI_Status()
-        let count = try mpiCount(array.count)
+        let n = try MPICount(array.count, of: T.mpiDatatype)
+        defer { n.release() }
         let rc = array.withUnsafeMutableBufferPointer {
-            MPI_Recv($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status)
+            MPI_Recv($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status)
         }
         try check(rc)
         return Status(status)
@@ -85,9 +93,10 @@ extension Communicator {
     public func receive<T: MPIDatatype>(into array: inout [T], range: Range<Int>, from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Status {
         precondition(range.lowerBound >= 0 && range.upperBound <= array.count, "receive range \(range) outside the array's \(array.count) elements")
         var status = MPI_Status()
-        let count = try mpiCount(range.count)
+        let n = try MPICount(range.count, of: T.mpiDatatype)
+        defer { n.release() }
         let rc = array.withUnsafeMutableBufferPointer {
-            MPI_Recv($0.baseAddress.map { $0 + range.lowerBound }, count, T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status)
+            MPI_Recv($0.baseAddress.map { $0 + range.lowerBound }, n.count, n.datatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &status)
         }
         try check(rc)
         return Status(status)
@@ -119,9 +128,11 @@ extension Communicator {
         var status = MPI_Status()
         try check(MPI_Mprobe(Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &message, &status))
         let count = try Status(status).count(of: T.self)
+        let n = try MPICount(count, of: T.mpiDatatype)
+        defer { n.release() }
         var rc: Int32 = MPI_SUCCESS
         let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            rc = MPI_Mrecv(buffer.baseAddress, Int32(count), T.mpiDatatype, &message, &status)
+            rc = MPI_Mrecv(buffer.baseAddress, n.count, n.datatype, &message, &status)
             initialized = rc == MPI_SUCCESS ? count : 0
         }
         try check(rc)

@@ -206,11 +206,12 @@ extension Communicator {
     @inlinable
     public func isend<T: MPIDatatype>(_ array: [T], to destination: Int, tag: Int = 0) throws(MPIError) -> Request<[T]> {
         var request: MPI_Request?
-        let count = try mpiCount(array.count)
+        let n = try MPICount(array.count, of: T.mpiDatatype)
+        defer { n.release() }  // a derived type lives on in MPI until the send completes
         // The request holds `array`, so its storage outlives the operation; any write by
         // the caller meanwhile goes to a copy (copy-on-write), never to this storage.
         let rc = array.withUnsafeBufferPointer {
-            MPI_Isend($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle, &request)
+            MPI_Isend($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle, &request)
         }
         try check(rc)
         return Request(handle: request, buffer: array)
@@ -222,11 +223,12 @@ extension Communicator {
     public func irecv<T: MPIDatatype>(into array: consuming [T], from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Request<[T]> {
         var request: MPI_Request?
         var array = array
-        let count = try mpiCount(array.count)
+        let n = try MPICount(array.count, of: T.mpiDatatype)
+        defer { n.release() }
         // withUnsafeMutableBufferPointer makes the storage unique first, so nobody else
         // sees it change; the request is then its only owner until completion.
         let rc = array.withUnsafeMutableBufferPointer {
-            MPI_Irecv($0.baseAddress, count, T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &request)
+            MPI_Irecv($0.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &request)
         }
         try check(rc)
         return Request(handle: request, buffer: array)
@@ -237,7 +239,9 @@ extension Communicator {
     @inlinable
     public func isend<T: MPIDatatype>(_ buffer: UnsafeBufferPointer<T>, to destination: Int, tag: Int = 0) throws(MPIError) -> Request<UnsafeBufferPointer<T>> {
         var request: MPI_Request?
-        try check(MPI_Isend(buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle, &request))
+        let n = try MPICount(buffer.count, of: T.mpiDatatype)
+        defer { n.release() }
+        try check(MPI_Isend(buffer.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: destination), Int32(truncatingIfNeeded: tag), handle, &request))
         return Request(handle: request, buffer: buffer)
     }
 
@@ -246,7 +250,9 @@ extension Communicator {
     @inlinable
     public func irecv<T: MPIDatatype>(into buffer: UnsafeMutableBufferPointer<T>, from source: Int = Communicator.anySource, tag: Int = Communicator.anyTag) throws(MPIError) -> Request<UnsafeMutableBufferPointer<T>> {
         var request: MPI_Request?
-        try check(MPI_Irecv(buffer.baseAddress, try mpiCount(buffer.count), T.mpiDatatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &request))
+        let n = try MPICount(buffer.count, of: T.mpiDatatype)
+        defer { n.release() }
+        try check(MPI_Irecv(buffer.baseAddress, n.count, n.datatype, Int32(truncatingIfNeeded: source), Int32(truncatingIfNeeded: tag), handle, &request))
         return Request(handle: request, buffer: buffer)
     }
 

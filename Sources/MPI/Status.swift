@@ -20,10 +20,22 @@ public struct Status: @unchecked Sendable {
         var status = raw
         var count: Int32 = 0
         try check(MPI_Get_count(&status, T.mpiDatatype, &count))
-        if count == MPI_UNDEFINED {
+        if _slowPath(count == MPI_UNDEFINED) { return try largeCount(of: T.self) }
+        return Int(count)
+    }
+
+    /// The count when MPI's int cannot say it: a message of 2³¹ elements or more, or one
+    /// whose size is not a multiple of the element's (an error).
+    @usableFromInline
+    func largeCount<T: MPIDatatype>(of _: T.Type) throws(MPIError) -> Int {
+        var status = raw
+        var bytes: MPI_Count = 0, size: MPI_Count = 0
+        try check(MPI_Get_elements_x(&status, MPI_BYTE, &bytes))
+        try check(MPI_Type_size_x(T.mpiDatatype, &size))
+        guard size > 0, bytes % size == 0 else {
             throw MPIError(errorClass: MPI_ERR_TYPE, message: "message size is not a multiple of \(T.self)'s size")
         }
-        return Int(count)
+        return Int(bytes / size)
     }
 
     /// Whether the request this status belongs to was cancelled (`MPI_Test_cancelled`).

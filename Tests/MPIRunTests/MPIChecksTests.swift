@@ -29,6 +29,13 @@ final class MPIChecksTests: XCTestCase {
     func testCodableObjectMessages() throws { try runGroup("objects") }
     func testErrors() throws { try runGroup("errors") }
 
+    /// 2 GiB + 2 bytes in one message (past MPI's int count), on 2 ranks: a few GiB each.
+    func testMessagesPastTwoToTheThirtyOneElements() throws {
+        let result = try MPIRun.run(ranks: 2, "mpi-checks", ["large-counts"], timeout: 300)
+        XCTAssertEqual(result.exitCode, 0, result.output)
+        XCTAssertEqual(result.lines(matching: "^rank [01]: large-counts ok \\([0-9]+ checks\\)$").count, 2, result.output)
+    }
+
     /// A request dropped before completing waits in its deinit (its buffer may still be
     /// written); one that waits past the grace period says so on stderr instead of hanging
     /// silently, and one that completes at once says nothing.

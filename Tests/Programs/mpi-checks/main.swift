@@ -20,6 +20,7 @@ let groups: [String: (Checker) throws -> Void] = [
     "neighbors": checkNeighbors,
     "windows": checkWindows,
     "objects": checkObjects,
+    "large-counts": checkLargeCounts,
     "errors": checkErrors,
     "allocations": checkAllocations,
 ]
