@@ -76,7 +76,9 @@ public enum APIHost {
                 let port = channel.localAddress?.port ?? address.port
                 let host = address.host.contains(":") ? "[\(address.host)]" : address.host
                 let endpoint = Endpoint(url: "http://\(host):\(port)", pid: getpid())
-                if let data = try? JSONEncoder().encode(endpoint) {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .withoutEscapingSlashes
+                if let data = try? encoder.encode(endpoint) {
                     let path = endpointPath(stateDirectory: stateDirectory)
                     try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
                     _ = chmod(path, 0o600)

@@ -392,7 +392,7 @@ public struct APIServer: Sendable {
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // paths and URLs as written, not `\/`
         return encoder
     }()
 

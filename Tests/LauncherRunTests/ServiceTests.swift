@@ -254,6 +254,11 @@ final class ServiceTests: XCTestCase {
         }
         XCTAssertEqual(logs.text, "hello api\n")
         XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?offset=6").text, "api\n")
+        // Paths come out as written (one JSON style: no `\/`), in the API and in serve.json.
+        let shown = server.request("GET", "/v1/jobs/api").text
+        XCTAssertTrue(shown.contains("/attempt-1") && !shown.contains("\\/"), shown)
+        let endpoint = Harness.read("\(server.home)/serve.json")
+        XCTAssertTrue(endpoint.contains("http://127.0.0.1:"), endpoint)
         XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?node=../../../etc").status, 400)
         XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?node=elsewhere").status, 404)
         XCTAssertEqual(server.request("GET", "/v1/jobs/api/tasks/hello/logs?stream=passwd").errorField, "stream")

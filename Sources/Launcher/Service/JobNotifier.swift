@@ -33,7 +33,9 @@ public enum JobNotifier {
     /// Posts `outcome` to `url` on a thread of its own; `done` is told what came of it.
     static func post(_ outcome: Outcome, to url: String, done: @escaping @Sendable (String) -> Void) {
         DispatchQueue.global().async {
-            guard let body = try? JSONEncoder().encode(outcome) else { return done("not sent: the outcome could not be encoded") }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            guard let body = try? encoder.encode(outcome) else { return done("not sent: the outcome could not be encoded") }
             var pause = 1.0
             for attempt in 1...3 {
                 do {
