@@ -83,18 +83,23 @@ public final class Communicator: @unchecked Sendable {
         case similar
         /// Anything else.
         case unequal
+
+        /// What MPI's compare calls answer (`MPI_IDENT`…), for communicators and groups.
+        init(mpi result: Int32) {
+            switch Int(result) {
+            case MPI_IDENT: self = .identical
+            case MPI_CONGRUENT: self = .congruent
+            case MPI_SIMILAR: self = .similar
+            default: self = .unequal
+            }
+        }
     }
 
     /// Compares with `other` (`MPI_Comm_compare`).
     public func compare(with other: Communicator) throws(MPIError) -> Comparison {
         var result: Int32 = 0
         try check(MPI_Comm_compare(handle, other.handle, &result))
-        switch Int(result) {
-        case MPI_IDENT: return .identical
-        case MPI_CONGRUENT: return .congruent
-        case MPI_SIMILAR: return .similar
-        default: return .unequal
-        }
+        return Comparison(mpi: result)
     }
 
     /// Frees the communicator now (`MPI_Comm_free`). Freeing `world` or `solo` is an error;

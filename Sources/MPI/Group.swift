@@ -141,14 +141,3 @@ extension Communicator {
         return Communicator(handle: comm!, owned: true)
     }
 }
-
-extension Communicator.Comparison {
-    init(mpi result: Int32) {
-        switch Int(result) {
-        case MPI_IDENT: self = .identical
-        case MPI_CONGRUENT: self = .congruent
-        case MPI_SIMILAR: self = .similar
-        default: self = .unequal
-        }
-    }
-}

@@ -56,13 +56,16 @@ extension Communicator {
     public func neighborAllGather<T: MPIDatatype>(_ array: [T]) throws(MPIError) -> [[T]] {
         let (sources, _) = try neighborhood("neighborAllGather")
         var result = [[T]](repeating: array, count: sources.count).flatMap { $0 }  // sized; the null process's blocks are dropped
-        try neighborAllGather(array, into: &result)
+        try neighborAllGather(array, into: &result, sources: sources)
         return Self.blocks(result, counts: Array(repeating: array.count, count: sources.count), sources: sources)
     }
 
     /// The same into `result`, which holds `array.count` elements per source, in order.
     public func neighborAllGather<T: MPIDatatype>(_ array: [T], into result: inout [T]) throws(MPIError) {
-        let (sources, _) = try neighborhood("neighborAllGather")
+        try neighborAllGather(array, into: &result, sources: try neighborhood("neighborAllGather").sources)
+    }
+
+    func neighborAllGather<T: MPIDatatype>(_ array: [T], into result: inout [T], sources: [Int]) throws(MPIError) {
         guard result.count == array.count * sources.count else {
             throw MPIError(errorClass: MPI_ERR_COUNT, message: "neighborAllGather: the result holds \(result.count) elements, not \(sources.count) neighbours × \(array.count)")
         }
@@ -168,7 +171,6 @@ extension Communicator {
 /// Counts and displacements in memory that stays put until a nonblocking call completes.
 final class NeighborLayout: @unchecked Sendable {
     let sendCounts, sendDisplacements, receiveCounts, receiveDisplacements: UnsafeMutablePointer<Int32>
-    let sizes: [Int]
 
     init(_ a: [Int32], _ b: [Int32], _ c: [Int32], _ d: [Int32]) {
         func copy(_ values: [Int32]) -> UnsafeMutablePointer<Int32> {
@@ -177,7 +179,6 @@ final class NeighborLayout: @unchecked Sendable {
             return pointer
         }
         sendCounts = copy(a); sendDisplacements = copy(b); receiveCounts = copy(c); receiveDisplacements = copy(d)
-        sizes = [a.count, b.count, c.count, d.count]
     }
 
     deinit {

@@ -54,9 +54,9 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
     public private(set) var handle: MPI_Win
     /// This process's part of the window.
     public let local: UnsafeMutableBufferPointer<T>
-    /// What each put or accumulate sends, and each get's destination, kept until the
-    /// synchronisation that completes it: (target rank, buffer, a get's result).
-    private var pending: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, fetched: AnyObject?, complete: () -> Void)] = []
+    /// What each put or accumulate sends, kept until the synchronisation that completes it,
+    /// and what then makes a get's result readable: (target rank, copy, on completion).
+    private var pending: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, complete: () -> Void)] = []
     private let communicatorSize: Int
 
     static var zeroValue: T {
@@ -145,7 +145,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
     /// Marks the pending operations whose target `covered` says complete: their copies go,
     /// their gets become readable.
     private func complete(_ covered: (Int) -> Bool) {
-        var kept: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, fetched: AnyObject?, complete: () -> Void)] = []
+        var kept: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, complete: () -> Void)] = []
         for entry in pending {
             if covered(entry.rank) {
                 entry.complete()
@@ -224,7 +224,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
         let copy = keep(values)
         let rc = MPI_Put(copy.baseAddress, count, T.mpiDatatype, target, displacement, count, T.mpiDatatype, handle)
         guard rc == MPI_SUCCESS else { copy.deallocate(); throw MPIError(code: rc) }
-        pending.append((rank, copy, nil, {}))
+        pending.append((rank, copy, {}))
     }
 
     /// Reads `count` elements of `rank`'s part from `offset` on (`MPI_Get`): readable
@@ -233,7 +233,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
         let (target, displacement, mpiCount) = try self.target(rank, offset, count, "get")
         let fetched = Fetched<T>(count: count, rank: rank)
         try check(MPI_Get(fetched.storage.baseAddress, mpiCount, T.mpiDatatype, target, displacement, mpiCount, T.mpiDatatype, handle))
-        pending.append((rank, nil, fetched, { fetched.isComplete = true }))
+        pending.append((rank, nil, { fetched.isComplete = true }))
         return fetched
     }
 
@@ -245,7 +245,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
         let copy = keep(values)
         let rc = MPI_Accumulate(copy.baseAddress, count, T.mpiDatatype, target, displacement, count, T.mpiDatatype, op.handle, handle)
         guard rc == MPI_SUCCESS else { copy.deallocate(); throw MPIError(code: rc) }
-        pending.append((rank, copy, nil, {}))
+        pending.append((rank, copy, {}))
     }
 
     /// Combines `value` into element `offset` of `rank`'s part and brings the element's
@@ -257,7 +257,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
         let fetched = Fetched<T>(count: 1, rank: rank)
         let rc = MPI_Fetch_and_op(copy.baseAddress, fetched.storage.baseAddress, T.mpiDatatype, target, displacement, op.handle, handle)
         guard rc == MPI_SUCCESS else { copy.deallocate(); throw MPIError(code: rc) }
-        pending.append((rank, copy, fetched, { fetched.isComplete = true }))
+        pending.append((rank, copy, { fetched.isComplete = true }))
         return fetched
     }
 
@@ -272,7 +272,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
         let base = copy.baseAddress!
         let rc = MPI_Compare_and_swap(base, base + MemoryLayout<T>.stride, fetched.storage.baseAddress, T.mpiDatatype, target, displacement, handle)
         guard rc == MPI_SUCCESS else { copy.deallocate(); throw MPIError(code: rc) }
-        pending.append((rank, copy, fetched, { fetched.isComplete = true }))
+        pending.append((rank, copy, { fetched.isComplete = true }))
         return fetched
     }
 

@@ -274,6 +274,13 @@ public struct NodeTaskSpec: Codable, Sendable, Equatable {
 public enum TaskEnvironmentLimits {
     public static let maximumVariables = 4096
     public static let maximumBytes = 256 << 10
+
+    /// Why `variables` are too many for one task ("N variables and B bytes; at most …"), or nil.
+    public static func excess(_ variables: [String: String]) -> String? {
+        let bytes = variables.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
+        guard variables.count > maximumVariables || bytes > maximumBytes else { return nil }
+        return "\(variables.count) variables and \(bytes) bytes; at most \(maximumVariables) and \(maximumBytes) are allowed"
+    }
 }
 
 /// A job another waits for, and how it must have ended: Slurm's dependency kinds.

@@ -63,10 +63,8 @@ public struct ExportedEnvironment: Equatable, Sendable {
         guard !exported.isEmpty else { return }
         let merged = exported.merging(job.environment) { $1 }
         for task in job.tasks {
-            let all = merged.merging(task.environment) { $1 }
-            let bytes = all.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
-            if all.count > TaskEnvironmentLimits.maximumVariables || bytes > TaskEnvironmentLimits.maximumBytes {
-                throw SpecError(file: "--export", field: "", message: "the exported environment with task \(task.id)'s variables is \(all.count) variables and \(bytes) bytes; at most \(TaskEnvironmentLimits.maximumVariables) and \(TaskEnvironmentLimits.maximumBytes) are allowed (--export=NONE or --export=NAME,…)")
+            if let excess = TaskEnvironmentLimits.excess(merged.merging(task.environment) { $1 }) {
+                throw SpecError(file: "--export", field: "", message: "the exported environment with task \(task.id)'s variables is \(excess) (--export=NONE or --export=NAME,…)")
             }
         }
         job.environment = merged

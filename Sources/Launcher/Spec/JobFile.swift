@@ -319,10 +319,8 @@ struct Field {
                           tasks: tasks, environment: try f["environment"]?.environment() ?? [:], maxWallClockTime: limit)
         // The job's variables reach every task with the task's own: bound them together.
         for (index, task) in tasks.enumerated() {
-            let merged = job.environment.merging(task.environment) { $1 }
-            let bytes = merged.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 2 }
-            if merged.count > TaskEnvironmentLimits.maximumVariables || bytes > TaskEnvironmentLimits.maximumBytes {
-                throw items[index].error("the job's and the task's variables together are \(merged.count) variables and \(bytes) bytes; at most \(TaskEnvironmentLimits.maximumVariables) and \(TaskEnvironmentLimits.maximumBytes) are allowed")
+            if let excess = TaskEnvironmentLimits.excess(job.environment.merging(task.environment) { $1 }) {
+                throw items[index].error("the job's and the task's variables together are \(excess)")
             }
         }
         if let action = f["onTaskFailure"] {
