@@ -180,6 +180,9 @@ struct TaskCommand: ParsableCommand {
                 if !perNode.isEmpty { print("  non-zero on: " + perNode.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")) }
                 if let transport = attempt.transport { print("  transport: \(transport.rawValue)") }
                 if let id = attempt.slurmJobId { print("  slurm job: \(id)") }
+                if let gpus = attempt.gpus, !gpus.isEmpty {
+                    print("  gpus: " + zip(attempt.nodes, gpus).map { "\($0)=\($1.map(String.init).joined(separator: ","))" }.joined(separator: " "))
+                }
                 if let phases = attempt.phases, !phases.isEmpty { print("  phases: \(AttemptPhase.line(phases))") }
                 if !attempt.launchedCommand.isEmpty { print("  command: \(CommandLineWords.shellJoin(attempt.launchedCommand))") }
                 print("  directory: \(attempt.directory)")

@@ -34,6 +34,12 @@ struct PoolCommand: ParsableCommand {
         @Option(help: "For the local pool: how many virtual nodes.")
         var localNodes: Int?
 
+        @Option(help: "GPUs of each node, which tasks ask for with gpusPerNode/gpusPerRank (devices 0…N-1; on the local pool each virtual node gets its own N of this machine's).")
+        var gpusPerNode: Int?
+
+        @Option(help: "Memory of each node that tasks may ask for with memoryPerNode: 64G, 512M, or MiB.")
+        var memoryPerNode: String?
+
         @Option(help: "A health check run on each node (over ssh) before it joins a group; non-zero makes it unusable.")
         var healthCheck: String?
 
@@ -128,6 +134,22 @@ struct PoolCommand: ParsableCommand {
                     }
                 }
                 pool = Pool.fromHosts(name: name, entries: entries)
+            }
+            if let gpusPerNode {
+                guard (0...Allocator.maximumGPUsPerNode).contains(gpusPerNode) else {
+                    throw Exit.badInput("--gpus-per-node: must be 0 to \(Allocator.maximumGPUsPerNode), found \(gpusPerNode)")
+                }
+                // The local pool's virtual nodes are one machine: each gets its own devices.
+                for index in pool.nodes.indices {
+                    let first = pool.kind == .local ? index * gpusPerNode : 0
+                    pool.nodes[index].gpus = gpusPerNode == 0 ? nil : Array(first..<(first + gpusPerNode))
+                }
+            }
+            if let memoryPerNode {
+                guard let mebibytes = MemorySizes.mebibytes(memoryPerNode) else {
+                    throw Exit.badInput("--memory-per-node: expected a size such as 64G, 512M or 2048 (MiB), found '\(memoryPerNode.prefix(40))'")
+                }
+                for index in pool.nodes.indices { pool.nodes[index].memoryMiB = mebibytes }
             }
             if let sshConfig {
                 guard !sshConfig.contains(where: \.isWhitespace) else { throw Exit.badInput("--ssh-config: the path must not contain spaces (mpirun splits its ssh agent on them)") }
@@ -239,10 +261,19 @@ struct PoolCommand: ParsableCommand {
             print("pool \(pool.name) (\(pool.kind.rawValue)), \(plural(pool.nodes.count, "node")), \(plural(pool.totalSlots, "slot"))")
             if let ssh = pool.sshConfig { print("ssh config \(ssh)") }
             if let network = pool.network { print("network \(network)") }
-            print("NODE  ADDRESS  SLOTS  STATE")
+            let resources = pool.nodes.contains { $0.gpus?.isEmpty == false || $0.memoryMiB != nil }
+            var rows: [[String]] = [["NODE", "ADDRESS", "SLOTS"] + (resources ? ["GPUS", "MEMORY"] : []) + ["STATE"]]
             for node in pool.nodes {
-                print("\(node.id)  \((node.user.map { "\($0)@" } ?? "") + node.address)  \(node.slots)  \(node.state.rawValue)\(node.stateReason.map { " (\($0))" } ?? "")")
+                var row = [node.id, (node.user.map { "\($0)@" } ?? "") + node.address, String(node.slots)]
+                if resources {
+                    let gpus: String = node.gpus.map { $0.map(String.init).joined(separator: ",") } ?? "-"
+                    let memory: String = node.memoryMiB.map { "\($0)M" } ?? "-"
+                    row += [gpus.isEmpty ? "-" : gpus, memory]
+                }
+                let state: String = node.state.rawValue + (node.stateReason.map { " (\($0))" } ?? "")
+                rows.append(row + [state])
             }
+            printTable(rows)
         }
     }
 

@@ -37,6 +37,17 @@ struct Run: ParsableCommand {
     @Flag(help: "Whole nodes: no other task on the group's nodes while it runs (as Slurm's --exclusive).")
     var exclusive = false
 
+    @Option(help: "GPUs on each node of the task's group, shared by the ranks there (as Slurm's --gpus-per-node); CUDA_VISIBLE_DEVICES lists them.")
+    var gpusPerNode: Int?
+
+    @Option(name: [.customLong("gpus-per-task"), .customLong("gpus-per-rank")],
+            help: "GPUs of each rank for its own (as Slurm's --gpus-per-task): each rank's CUDA_VISIBLE_DEVICES lists only its own.")
+    var gpusPerTask: Int?
+
+    @Option(name: [.customLong("mem"), .customLong("memory-per-node")],
+            help: "Memory the task takes on each node, as Slurm's --mem: 512M, 4G, or MiB. It waits while other tasks hold the node's memory (pool add --memory-per-node).")
+    var memory: String?
+
     @Option(help: "MPI transport: auto, shm, tcp, rdma or ucx.")
     var transport: String = "auto"
 
@@ -301,7 +312,8 @@ struct Run: ParsableCommand {
                 ("--launch", launch != "mpirun", "multiInstance.launch"), ("--chdir", chdir != nil, "workingDirectory"),
                 ("--array", array != nil, "array"), ("--cpus-per-task", cpusPerTask != nil, "multiInstance.cpusPerRank"),
                 ("--exclusive", exclusive, "multiInstance.exclusive"), ("--signal", warningSignal != nil, "constraints.signalBeforeTimeLimit"),
-                ("--idle-timeout", idleTimeout != nil, "constraints.idleTimeout"),
+                ("--idle-timeout", idleTimeout != nil, "constraints.idleTimeout"), ("--gpus-per-node", gpusPerNode != nil, "gpusPerNode"),
+                ("--gpus-per-task", gpusPerTask != nil, "gpusPerRank"), ("--mem", memory != nil, "memoryPerNode"),
             ]
             if let (flag, _, field) = given.first(where: { $0.1 }) {
                 throw SpecError(file: "command line", field: flag, message: "\(flag) is for quick runs (-- PROGRAM …); in the job file \(words[0]) each task gives \(field)")
@@ -360,8 +372,14 @@ struct Run: ParsableCommand {
         let program = URL(fileURLWithPath: words[0]).lastPathComponent
         let id = String(program.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" }.prefix(40))
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
-        var job = JobSpec(id: "run-\(stamp)", pool: pool ?? "local",
-                          tasks: [TaskSpec(id: id.isEmpty ? "task" : id, commandLine: words, multiInstance: multi, constraints: constraints)])
+        var task = TaskSpec(id: id.isEmpty ? "task" : id, commandLine: words, multiInstance: multi, constraints: constraints)
+        do {
+            try TaskResources.apply(gpusPerNode: gpusPerNode, gpusPerRank: gpusPerTask, memory: memory, to: &task)
+        } catch {
+            let flags: [TaskResources.Problem.Field: String] = [.gpusPerNode: "--gpus-per-node", .gpusPerRank: "--gpus-per-task", .memoryPerNode: "--mem"]
+            throw flag(flags[error.field]!, error.message)
+        }
+        var job = JobSpec(id: "run-\(stamp)", pool: pool ?? "local", tasks: [task])
         if let array {
             switch TaskArrays.indices(array) {
             case .success(let indices):

@@ -190,6 +190,63 @@ final class MultiInstanceTests: XCTestCase {
         XCTAssertEqual(Set(lines(second).map { $0.split(separator: " ")[0] }), ["1"])
     }
 
+    /// GPUs from the pool's inventory: with gpusPerRank each rank sees only its own device
+    /// (by its place on its node), with gpusPerNode every rank of a node sees the node's
+    /// share, and a task waits while the GPUs it needs are held, though slots are free. The
+    /// attempt records the devices it held. (The local pool's virtual nodes get their own
+    /// devices of this machine: local-1's are 4-7.)
+    func testEachRankSeesItsOwnGPUsAndTasksWaitForBusyOnes() throws {
+        var pool = Pool.local(nodeCount: 2, slotsPerNode: 8)
+        for index in pool.nodes.indices { pool.nodes[index].gpus = Array((index * 4)..<(index * 4 + 4)) }
+        let report = "echo $OMPI_COMM_WORLD_RANK $COHORT_NODE_ID $CUDA_VISIBLE_DEVICES; sleep 1.5"
+        var perRank = TaskSpec.shell("per-rank", report, multi: MultiInstance(instances: 2, processesPerNode: 2, transport: .shm))
+        perRank.gpusPerRank = 1
+        var perNode = TaskSpec.shell("per-node", report, multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .shm))
+        perNode.gpusPerNode = 2
+        // Slots are free for it, GPUs are not until one of the two above ends.
+        var single = TaskSpec.shell("single", "echo $CUDA_VISIBLE_DEVICES $COHORT_GPUS")
+        single.gpusPerNode = 1
+        let run = try Harness.run(JobSpec(id: "gpus", tasks: [perRank, perNode, single]), pool: pool)
+        let attempts = try run.tasks.map { try XCTUnwrap($0.attempts.first) }
+        for attempt in attempts { XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))") }
+        XCTAssertEqual(lines(attempts[0]), ["0 local-0 0", "1 local-0 1", "2 local-1 4", "3 local-1 5"])
+        XCTAssertEqual(attempts[0].gpus, [[0, 1], [4, 5]])
+        XCTAssertEqual(lines(attempts[1]), ["0 local-0 2,3", "1 local-1 6,7"])
+        XCTAssertEqual(attempts[1].gpus, [[2, 3], [6, 7]])
+        XCTAssertGreaterThanOrEqual(attempts[2].start, min(attempts[0].end!, attempts[1].end!) - 0.01, "single started while every GPU was held")
+        let device = try XCTUnwrap(attempts[2].gpus?.first?.first)
+        XCTAssertEqual(lines(attempts[2]), ["\(device) \(device)"])
+    }
+
+    /// A task asks for more GPUs or memory than any node has: refused up front, naming how to
+    /// give the pool some; memory is held like slots while the task runs.
+    func testGPUAndMemoryRequestsNoNodeCanMeetAreRefused() throws {
+        var pool = Pool.local(nodeCount: 2, slotsPerNode: 2)
+        var task = TaskSpec.shell("t", "true")
+        task.gpusPerNode = 1
+        XCTAssertThrowsError(try JobRunner(job: JobSpec(id: "nogpu", tasks: [task]), pool: pool, settings: Harness.settings(Harness.temporaryDirectory()))) { error in
+            XCTAssertTrue("\(error)".contains("needs 1 GPUs per node but the pool's nodes have none (cohort pool add … --gpus-per-node N)"), "\(error)")
+        }
+        task.gpusPerNode = nil
+        task.memoryPerNode = 4096
+        pool.nodes[0].memoryMiB = 2048
+        XCTAssertThrowsError(try JobRunner(job: JobSpec(id: "nomem", tasks: [task]), pool: pool, settings: Harness.settings(Harness.temporaryDirectory()))) { error in
+            XCTAssertTrue("\(error)".contains("needs 4 GiB of memory per node but the most a node has is 2 GiB"), "\(error)")
+        }
+        // Two tasks of 1.5 GiB on one node of 2 GiB (the other states none): one after the other.
+        task.memoryPerNode = 1536
+        var a = task, b = task
+        a.id = "a"
+        b.id = "b"
+        a.commandLine = ["sleep", "1"]
+        b.commandLine = ["sleep", "1"]
+        let run = try Harness.run(JobSpec(id: "mem", tasks: [a, b]), pool: pool)
+        let first = try XCTUnwrap(run.tasks[0].attempts.first), second = try XCTUnwrap(run.tasks[1].attempts.first)
+        XCTAssertTrue(first.succeeded && second.succeeded)
+        XCTAssertEqual(first.nodes + second.nodes, ["local-0", "local-0"])
+        XCTAssertTrue(first.end! <= second.start || second.end! <= first.start, "both held 1.5 GiB of local-0's 2 GiB at once")
+    }
+
     func testAHangingRankIsEndedByTheWallClockLimit() throws {
         let multi = MultiInstance(instances: 2, processesPerNode: 1, transport: .shm)
         let task = TaskSpec.shell("hang", "if [ $OMPI_COMM_WORLD_RANK = 1 ]; then sleep 300; fi", multi: multi,

@@ -120,4 +120,47 @@ final class AllocatorPinningTests: XCTestCase {
         XCTAssertTrue(allocator.occupy(group: [0], processesPerNode: 3, exclusive: true))
         XCTAssertEqual(allocator.free[0], 0, "an adopted exclusive attempt holds its whole node again")
     }
+
+    /// GPUs are handed out by position, the lowest free first, never twice; a node without
+    /// enough free GPUs or memory is passed over even when its slots are free; what was
+    /// taken comes back on release, and an adopted group takes exactly its own GPUs back.
+    func testGPUsAndMemoryAreTakenOnlyWhereFreeAndGivenBack() throws {
+        var allocator = Allocator(slots: [4, 4, 4], gpus: [4, 2, 0], memory: [8192, 4096, 0])
+        let two = Allocator.Extras(gpus: 2, memory: 1024)
+        let first = try XCTUnwrap(allocator.place(instances: 1, processesPerNode: 1, extras: two))
+        let second = try XCTUnwrap(allocator.place(instances: 1, processesPerNode: 1, extras: two))
+        let third = try XCTUnwrap(allocator.place(instances: 1, processesPerNode: 1, extras: two))
+        // Pack: the busiest node that has them; node 2 has no GPUs at all.
+        XCTAssertEqual([first, second, third].map(\.nodes), [[0], [0], [1]])
+        XCTAssertEqual([first, second, third].map(\.gpus), [[[0, 1]], [[2, 3]], [[0, 1]]])
+        XCTAssertEqual(allocator.free, [2, 3, 4])
+        XCTAssertEqual(allocator.freeMemory, [6144, 3072, 0])
+        XCTAssertNil(allocator.place(instances: 1, processesPerNode: 1, extras: Allocator.Extras(gpus: 1)), "every GPU is taken")
+        XCTAssertNil(allocator.place(instances: 1, processesPerNode: 1, extras: Allocator.Extras(memory: 6145)), "no node has 6145 MiB free")
+        XCTAssertEqual(allocator.free, [2, 3, 4], "a failed placement takes nothing")
+        XCTAssertEqual(allocator.place(instances: 1, processesPerNode: 4, extras: .none)?.nodes, [2], "work without GPUs still fits")
+        allocator.release(group: first.nodes, processesPerNode: 1, gpus: first.gpus, memory: 1024)
+        XCTAssertEqual(allocator.freeGPUs[0], 0b0011, "GPUs 0 and 1 of node 0 are free again")
+        XCTAssertEqual(allocator.place(instances: 1, processesPerNode: 1, extras: Allocator.Extras(gpus: 1))?.gpus, [[0]])
+        // A restarted controller takes an attempt's own GPUs back, or nothing if one is taken.
+        XCTAssertFalse(allocator.occupy(group: [0], processesPerNode: 1, gpus: [[0]]), "GPU 0 of node 0 is taken")
+        XCTAssertFalse(allocator.occupy(group: [0], processesPerNode: 1, gpus: [[1, 1]]), "a GPU named twice")
+        XCTAssertFalse(allocator.occupy(group: [0], processesPerNode: 1, memory: 8192), "more memory than is free")
+        XCTAssertEqual(allocator.free[0], 2, "a refused adoption takes nothing")
+        XCTAssertTrue(allocator.occupy(group: [0], processesPerNode: 1, gpus: [[1]], memory: 1024))
+        XCTAssertEqual(allocator.freeGPUs[0], 0)
+        // Reservations look only at nodes that could ever hold the group.
+        XCTAssertEqual(allocator.mostFree(count: 1, minimumCapacity: 1, extras: Allocator.Extras(gpus: 3)), [0])
+        XCTAssertNil(allocator.mostFree(count: 2, minimumCapacity: 1, extras: Allocator.Extras(gpus: 3)))
+    }
+
+    /// An exclusive group with GPUs takes whole nodes that have them free.
+    func testAnExclusiveGroupWithGPUsTakesWholeNodesThatHaveThem() throws {
+        var allocator = Allocator(slots: [2, 2, 2], gpus: [0, 1, 2])
+        let placed = try XCTUnwrap(allocator.place(instances: 2, processesPerNode: 1, extras: Allocator.Extras(gpus: 1), exclusive: true))
+        XCTAssertEqual(Set(placed.nodes), [1, 2])
+        XCTAssertEqual(allocator.free, [2, 0, 0])
+        allocator.release(group: placed.nodes, processesPerNode: 1, exclusive: true, gpus: placed.gpus)
+        XCTAssertEqual(allocator.freeGPUs, [0, 0b1, 0b11])
+    }
 }

@@ -226,6 +226,34 @@ extension ExecutionPartsTests {
         TaskEnvironment.applyRank(2, to: &environment)
         XCTAssertEqual(environment["COHORT_NODE_ID"], "b", "rank 2 is on the second node (2, 1, 1)")
     }
+
+    /// Each rank's own GPUs: its node's list from the group's, then its share by its place on
+    /// that node, with uneven shares too (-N 2 -n 5: ranks 0-2 on a, 3-4 on b). A task's
+    /// GPUs on Slurm are Slurm's to choose: srun and sbatch ask for them.
+    func testEachRankGetsItsShareOfItsNodesGPUs() {
+        var environment = TaskEnvironment(jobId: "j", taskId: "t", attemptId: "j.t.a1", attempt: 1, replica: nil, pool: "p",
+                                          nodes: [Node(id: "a", address: "a", slots: 3), Node(id: "b", address: "b", slots: 3)], processesPerNode: 3,
+                                          attemptDirectory: "/w", sharedDirectory: "/w", hostfile: "/w/hostfile", userVariables: [:])
+        environment.totalRanks = 5
+        environment.gpus = [[0, 1, 2, 3, 4, 5], [2, 3, 6, 7, 8, 9]]
+        environment.gpusPerRank = 2
+        let variables = environment.variables(forNode: 0)
+        XCTAssertEqual(variables["COHORT_GROUP_GPUS"], "0,1,2,3,4,5;2,3,6,7,8,9")
+        func devices(ofRank rank: Int) -> String? {
+            var copy = variables
+            TaskEnvironment.applyRank(rank, to: &copy)
+            return copy["CUDA_VISIBLE_DEVICES"]
+        }
+        XCTAssertEqual((0..<5).map(devices(ofRank:)), ["0,1", "2,3", "4,5", "2,3", "6,7"])
+        environment.gpusPerRank = nil
+        var shared = environment.variables(forNode: 0)
+        TaskEnvironment.applyRank(4, to: &shared)
+        XCTAssertEqual(shared["CUDA_VISIBLE_DEVICES"], "2,3,6,7,8,9", "gpusPerNode: every rank of b sees b's")
+        var task = TaskSpec(id: "t", commandLine: ["x"])
+        task.gpusPerRank = 2
+        task.memoryPerNode = 4096
+        XCTAssertEqual(SlurmResources(task: task).arguments, ["--gpus-per-task=2", "--mem=4096M"])
+    }
 }
 
 final class ProcessProbeTests: XCTestCase {

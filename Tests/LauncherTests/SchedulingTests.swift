@@ -17,7 +17,15 @@ final class SchedulingTests: XCTestCase {
     func scenario(seed: UInt64) -> (Simulation, units: Int, jobs: Int) {
         var random = Random(seed: seed)
         let nodeCount = 1 + random.next(24), slots = 1 + random.next(8)
-        let simulation = Simulation(pool: Self.pool(nodeCount, slots: slots, remote: random.chance(50)), policy: random.chance(50) ? .pack : .spread)
+        var pool = Self.pool(nodeCount, slots: slots, remote: random.chance(50))
+        // GPUs and memory on some pools (some nodes with more than others): tasks ask for them below.
+        let gpus = random.chance(40) ? 1 + random.next(4) : 0, memory = random.chance(40) ? 1024 * (1 + random.next(4)) : 0
+        for index in pool.nodes.indices {
+            let extraGPUs = random.chance(30) ? random.next(3) : 0
+            if gpus > 0 { pool.nodes[index].gpus = Array(0..<(gpus + extraGPUs)) }
+            if memory > 0 { pool.nodes[index].memoryMiB = memory + 1024 * extraGPUs }
+        }
+        let simulation = Simulation(pool: pool, policy: random.chance(50) ? .pack : .spread)
         simulation.preparationSeconds = Double(random.next(3))
         var units = 0, jobs = 0
         for jobIndex in 0..<(1 + random.next(5)) {
@@ -33,6 +41,11 @@ final class SchedulingTests: XCTestCase {
                     if random.chance(20) { task.multiInstance?.cpusPerRank = 1 + random.next(slots / ranksPerNode) }
                     if random.chance(20) { task.multiInstance?.exclusive = true }
                 }
+                let ranksHere = task.multiInstance?.processesPerNode ?? 1
+                if gpus > 0 && random.chance(40) {
+                    if ranksHere <= gpus && random.chance(50) { task.gpusPerRank = 1 + random.next(gpus / ranksHere) } else { task.gpusPerNode = 1 + random.next(gpus) }
+                }
+                if memory > 0 && random.chance(40) { task.memoryPerNode = 256 * (1 + random.next(memory / 256)) }
                 if index > 0 && random.chance(30) { task.dependsOn = ["t\(random.next(index))"] }
                 tasks.append(task)
                 units += task.multiInstance.map { max(1, $0.replicas) } ?? 1
@@ -88,6 +101,10 @@ final class SchedulingTests: XCTestCase {
             XCTAssertEqual(simulation.unitsEnded + refusedUnits, units, "seed \(seed): every task and replica ends, once")
             XCTAssertTrue(simulation.core.isIdle, "seed \(seed)")
             XCTAssertEqual(simulation.slotsInUse, 0, "seed \(seed): every slot is given back")
+            XCTAssertEqual(simulation.gpusInUse + simulation.memoryInUse, 0, "seed \(seed): every GPU and MiB is given back")
+            let allocator = simulation.core.allocator
+            XCTAssertEqual(allocator.freeGPUs.map(\.nonzeroBitCount), allocator.gpuCount, "seed \(seed): the allocator gives back every GPU")
+            XCTAssertEqual(allocator.freeMemory, allocator.memory, "seed \(seed): the allocator gives back all memory")
             XCTAssertEqual(simulation.core.allocator.freeSlots + simulation.core.pool.nodes.indices.filter { !simulation.core.allocator.usable[$0] }
                             .reduce(0) { $0 + simulation.core.allocator.free[$1] },
                            simulation.core.pool.totalSlots, "seed \(seed): the allocator gives back every slot")
@@ -216,6 +233,9 @@ final class SchedulingTests: XCTestCase {
             for index in 0..<(5 + random.next(30)) {
                 var task = TaskSpec(id: "t\(index)", commandLine: ["x"], constraints: Constraints(maxTaskRetryCount: random.next(3)))
                 if random.chance(20) { task.multiInstance = MultiInstance(instances: 1 + random.next(3), replicas: random.chance(30) ? 2 : 1) }
+                // Every node has 3 GPUs and 3 GiB: an adopted attempt must take its own back.
+                if random.chance(40) { task.gpusPerNode = 1 + random.next(3) }
+                if random.chance(30) { task.memoryPerNode = 512 * (1 + random.next(6)) }
                 if index > 0 && random.chance(30) { task.dependsOn = ["t\(random.next(index))"] }
                 tasks.append(task)
             }
@@ -224,7 +244,11 @@ final class SchedulingTests: XCTestCase {
                 let hash = unit.task.id.utf8.reduce(seed) { $0 &* 31 &+ UInt64($1) } &+ UInt64(unit.replica ?? 0) &* 7 &+ UInt64(attempt)
                 return (Double(1 + hash % 9), hash % 4 == 0 ? 1 : 0)
             }
-            let pool = Self.pool(4, slots: 2)
+            var pool = Self.pool(4, slots: 2)
+            for index in pool.nodes.indices {
+                pool.nodes[index].gpus = [0, 1, 2]
+                pool.nodes[index].memoryMiB = 3072
+            }
             let first = Simulation(pool: pool)
             first.core.forgetsFinishedJobs = false
             first.behaviour = behaviour
@@ -241,6 +265,7 @@ final class SchedulingTests: XCTestCase {
                     var open = Attempt(number: unit.attemptNumber, nodes: unit.group.map { pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: nil,
                                        start: Date(), end: nil, transport: nil, launchedCommand: [], directory: "", failure: nil)
                     open.markerId = "crashy.\(unit.run.displayId).a\(unit.attemptNumber)"
+                    open.gpus = first.core.gpuDevices(unit)
                     attempts.append(open)
                     adopted += 1
                 } else if unit.isActive {
@@ -257,6 +282,7 @@ final class SchedulingTests: XCTestCase {
             try second.core.add(spec, prior: prior)
             second.run()
             XCTAssertEqual(second.violations, [], "seed \(seed)")
+            XCTAssertEqual(second.core.allocator.freeGPUs.map(\.nonzeroBitCount), [3, 3, 3, 3], "seed \(seed): every GPU is given back")
             let run = try XCTUnwrap(second.endedJobs.first, "seed \(seed): the job ends")
             XCTAssertEqual(run.tasks.count, job.units.count, "seed \(seed)")
             for task in run.tasks {

@@ -56,16 +56,19 @@ final class SlurmPartsTests: XCTestCase {
 
     func testSinfoLinesMakeNodesWithSlurmsStatesInCohortsWords() {
         let nodes = SlurmClient.parseNodes("""
-            node1|10.77.0.11|2|idle|debug*|none
-            node1|10.77.0.11|2|idle|pair|none
-            node2|10.77.0.12|2|down*|debug*|Not responding
-            node3|10.77.0.13|4|drained|debug*|bad DIMM
-            node4|10.77.0.14|2|mixed|debug*|none
+            node1|10.77.0.11|2|idle|debug*|1|(null)|none
+            node1|10.77.0.11|2|idle|pair|1|(null)|none
+            node2|10.77.0.12|2|down*|debug*|1|(null)|Not responding
+            node3|10.77.0.13|4|drained|debug*|257000|gpu:a100:2(S:0-1),gpu:v100:1,mps:100|bad DIMM
+            node4|10.77.0.14|2|mixed|debug*|64000|gpu:4|none | with a bar
 
             """)
         XCTAssertEqual(nodes.map(\.name), ["node1", "node2", "node3", "node4"])
         XCTAssertEqual(nodes[0].partitions, ["debug", "pair"])
         XCTAssertEqual(nodes[2].cpus, 4)
+        XCTAssertEqual(nodes.map(\.gpus), [0, 0, 3, 4])
+        XCTAssertEqual(nodes.map(\.memoryMiB), [1, 1, 257000, 64000])
+        XCTAssertEqual(nodes[3].reason, "none | with a bar")
         XCTAssertEqual(nodes.map { SlurmClient.nodeState($0).state }, [.idle, .unusable, .offline, .idle])
         XCTAssertEqual(SlurmClient.nodeState(nodes[1]).reason, "Slurm: down, not responding: Not responding")
         XCTAssertEqual(SlurmClient.nodeState(nodes[2]).reason, "drained in Slurm: bad DIMM")

@@ -227,6 +227,44 @@ final class JobFileTests: XCTestCase {
         XCTAssertEqual(error("id: j\ntasks:\n  - id: c\n    commandLine: x\n    multiInstance: { instances: 1, exclusive: maybe }\n")?.field, "tasks[0].multiInstance.exclusive")
     }
 
+    /// GPUs and memory per node: read from a task (independent or MPI), each mistake named at
+    /// its field; sizes as Slurm's --mem writes them.
+    func testGPUsAndMemoryAreReadAndChecked() throws {
+        let job = try JobFile.parse("""
+            id: j
+            tasks:
+              - id: train
+                commandLine: ./train
+                multiInstance: { instances: 2, processesPerNode: 4 }
+                gpusPerRank: 2
+                memoryPerNode: 64G
+              - id: render
+                commandLine: ./render
+                gpusPerNode: 1
+                memoryPerNode: 1536
+            """, file: "j.yaml")
+        XCTAssertEqual(job.tasks[0].gpusPerRank, 2)
+        XCTAssertEqual(job.tasks[0].nodeExtras, Allocator.Extras(gpus: 8, memory: 65536))
+        XCTAssertEqual(job.tasks[1].nodeExtras, Allocator.Extras(gpus: 1, memory: 1536))
+        XCTAssertEqual([MemorySizes.mebibytes("512M"), MemorySizes.mebibytes("4GB"), MemorySizes.mebibytes("1.5t"), MemorySizes.mebibytes("100K"),
+                        MemorySizes.mebibytes("4GiB"), MemorySizes.mebibytes("2048")], [512, 4096, 1_572_864, 1, 4096, 2048])
+        for bad in ["", "G", "-1G", "4X", "4 G G", "0", "65T", "1e3"] { XCTAssertNil(MemorySizes.mebibytes(bad), bad) }
+        let task = "id: j\ntasks:\n  - id: t\n    commandLine: x\n"
+        let both = error(task + "    gpusPerNode: 1\n    gpusPerRank: 1\n")
+        XCTAssertEqual(both?.field, "tasks[0].gpusPerRank")
+        XCTAssertTrue(both?.message.contains("not both") == true, both?.message ?? "")
+        XCTAssertEqual(error(task + "    gpusPerNode: 65\n")?.field, "tasks[0].gpusPerNode")
+        XCTAssertEqual(error(task + "    gpusPerNode: two\n")?.field, "tasks[0].gpusPerNode")
+        let crowded = error(task + "    multiInstance: { instances: 1, processesPerNode: 16 }\n    gpusPerRank: 8\n")
+        XCTAssertEqual(crowded?.field, "tasks[0].gpusPerRank")
+        XCTAssertTrue(crowded?.message.contains("128 on a node") == true, crowded?.message ?? "")
+        let raw = error(task + "    multiInstance: { instances: 2, launch: raw }\n    gpusPerRank: 1\n")
+        XCTAssertTrue(raw?.message.contains("use gpusPerNode") == true, raw?.message ?? "")
+        let memory = error(task + "    memoryPerNode: lots\n")
+        XCTAssertEqual(memory?.field, "tasks[0].memoryPerNode")
+        XCTAssertTrue(memory?.message.contains("4G, 512M or 2048") == true, memory?.message ?? "")
+    }
+
     /// Ranks in all, as Slurm's -n beside -N: spread as evenly as can be, the first nodes one
     /// more, each node given the most any holds; a count that leaves a node without a rank is refused.
     func testRanksInAllSpreadAsSlurmSpreadsThem() throws {

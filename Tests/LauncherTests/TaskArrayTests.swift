@@ -219,6 +219,7 @@ final class EncodedJobTests: XCTestCase {
                 array: 1-3%2
                 constraints: { maxWallClockTime: 90s, maxTaskRetryCount: 2, killGracePeriod: 3s }
                 requiredSlots: 2
+                gpusPerNode: 1
                 exitConditions: { exitCodes: [{ code: 3, exitOptions: { jobAction: terminate } }] }
               - id: cfd
                 commandLine: [./solver, '{mesh}']
@@ -227,6 +228,8 @@ final class EncodedJobTests: XCTestCase {
                 outputFiles: [{ filePattern: 'out/*', destination: { container: { containerUrl: 's3://results/x', path: '{mesh}' } }, uploadOptions: { uploadCondition: taskSuccess } }]
                 resourceFiles: [{ httpUrl: 'http://example.com/mesh.msh', filePath: 'mesh.msh', fileMode: '0644' }]
                 workingDirectory: /tmp
+                gpusPerRank: 1
+                memoryPerNode: 4G
                 dependsOn: [pi]
             """, file: "rich.yaml")
         let encoded = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)

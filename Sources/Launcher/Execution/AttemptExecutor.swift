@@ -50,6 +50,8 @@ public struct AttemptExecutor: Sendable {
 
         /// The steps its attempt reached before it was handed over (queued, allocated, nodes ready).
         public var phases: [AttemptPhase] = []
+        /// The GPUs its group holds on each node (device numbers), if it asked for any.
+        public var gpus: [[Int]]?
 
         /// The work tree's id (`ExecutionSettings.stateId`); every marker starts with it.
         public var stateId: String = ""
@@ -110,6 +112,7 @@ public struct AttemptExecutor: Sendable {
         var attempt = Attempt(number: work.attempt, nodes: nodes.map(\.id), nodeExitCodes: [:], exitCode: nil, start: Date(), end: nil,
                               transport: nil, launchedCommand: [], directory: directory, failure: nil)
         attempt.markerId = work.attemptId
+        attempt.gpus = work.gpus
         if !work.phases.isEmpty { attempt.phases = work.phases }
         do {
             if pool.kind == .slurm && !runsThroughAgents(work) {
@@ -354,6 +357,7 @@ public struct AttemptExecutor: Sendable {
                                           preparationRoot: "\(settings.workDirectory)/\(work.workKey)/job.preparation", jobKey: work.jobKey,
                                           startDirectory: work.task.workingDirectory)
         environment.persistDirectory = try persistDirectory(work)
+        environment.gpus = work.gpus
         let variables = environment.variables(forNode: 0)
         let start = environment.workingDirectory(0)
         attempt.launchedCommand = work.task.commandLine
@@ -389,6 +393,8 @@ public struct AttemptExecutor: Sendable {
         environment.persistDirectory = try persistDirectory(work)
         environment.threadsPerRank = multi.threadsPerRank
         environment.totalRanks = multi.totalRanks
+        environment.gpus = work.gpus
+        environment.gpusPerRank = work.task.gpusPerNode == nil ? work.task.gpusPerRank : nil
 
         let transport = try resolveTransport(multi.transport, nodes: nodes, task: work.task.id)
         attempt.transport = transport

@@ -27,6 +27,10 @@ public struct TaskEnvironment: Sendable {
     public var totalRanks: Int?
     /// The task's checkpoint directory, kept across its attempts.
     public var persistDirectory: String?
+    /// The GPUs it holds on each node of the group (device numbers), if it asked for any.
+    public var gpus: [[Int]]?
+    /// GPUs of each rank of their own (`gpusPerRank`): `cohort rank-env` gives each rank its share.
+    public var gpusPerRank: Int?
 
     /// Ranks on node `index` of the group (see `MultiInstance.totalRanks`).
     public func ranks(onNode index: Int) -> Int {
@@ -69,6 +73,15 @@ public struct TaskEnvironment: Sendable {
         if let persistDirectory { v["COHORT_TASK_PERSIST_DIR"] = persistDirectory }
         if let replica { v["COHORT_REPLICA_INDEX"] = String(replica) }
         if let hostfile { v["COHORT_HOSTFILE"] = hostfile }
+        if let gpus, index < gpus.count {
+            // Every rank of the node sees the node's GPUs; with gpusPerRank, rank-env narrows
+            // that to the rank's own share.
+            let devices = gpus[index].map(String.init).joined(separator: ",")
+            v["CUDA_VISIBLE_DEVICES"] = devices
+            v["COHORT_GPUS"] = devices
+            v["COHORT_GROUP_GPUS"] = gpus.map { $0.map(String.init).joined(separator: ",") }.joined(separator: ";")
+            if let gpusPerRank { v["COHORT_GPUS_PER_RANK"] = String(gpusPerRank) }
+        }
         if let preparationRoot {
             v["COHORT_JOB_PREP_DIR"] = "\(preparationRoot)/\(node.id)"
             v["AZ_BATCH_JOB_PREP_DIR"] = "\(preparationRoot)/\(node.id)"
@@ -92,7 +105,8 @@ public struct TaskEnvironment: Sendable {
     /// The names whose values differ from node to node; `cohort rank-env` sets them per rank.
     public static let perNodeNames = ["COHORT_NODE_ID", "COHORT_NODE_INDEX", "COHORT_WORKING_DIR", "AZ_BATCH_NODE_ID",
                                       "AZ_BATCH_IS_CURRENT_NODE_MASTER", "AZ_BATCH_TASK_WORKING_DIR",
-                                      "COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR"]
+                                      "COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR",
+                                      "CUDA_VISIBLE_DEVICES", "COHORT_GPUS"]
 
     /// Sets the per-node names of `environment` for the rank `rank`, from the group's list and
     /// the ranks-per-node count (ranks fill node 0 first, as `--map-by ppr:P:node` places them).
@@ -101,7 +115,19 @@ public struct TaskEnvironment: Sendable {
               let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0 else { return }
         // Uneven shares (COHORT_RANKS below nodes × per node): the first nodes hold one more.
         let total = environment["COHORT_RANKS"].flatMap(Int.init).flatMap { $0 == nodes.count * perNode ? nil : $0 }
-        apply(index: MultiInstance.node(ofRank: rank, of: nodes.count, total: total, processesPerNode: perNode), nodes: nodes, to: &environment)
+        let index = MultiInstance.node(ofRank: rank, of: nodes.count, total: total, processesPerNode: perNode)
+        apply(index: index, nodes: nodes, to: &environment)
+        let first = (0..<index).reduce(0) { $0 + MultiInstance.ranks(onNode: $1, of: nodes.count, total: total, processesPerNode: perNode) }
+        applyRankGPUs(localRank: rank - first, to: &environment)
+    }
+
+    /// With gpusPerRank, narrows the node's GPUs to the rank's own: the `localRank`-th share.
+    static func applyRankGPUs(localRank: Int, to environment: inout [String: String]) {
+        guard let share = environment["COHORT_GPUS_PER_RANK"].flatMap(Int.init), share > 0,
+              let devices = environment["COHORT_GPUS"]?.split(separator: ",").map(String.init) else { return }
+        let own = devices.dropFirst(localRank * share).prefix(share)
+        environment["CUDA_VISIBLE_DEVICES"] = own.joined(separator: ",")
+        environment["COHORT_GPUS"] = own.joined(separator: ",")
     }
 
     /// The same for a process started on the group's node named `node` (srun names it).
@@ -122,6 +148,10 @@ public struct TaskEnvironment: Sendable {
         environment["AZ_BATCH_TASK_WORKING_DIR"] = directory
         if let root = environment["COHORT_JOB_PREP_ROOT"] {
             for name in ["COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR"] { environment[name] = "\(root)/\(nodes[index])" }
+        }
+        if let groups = environment["COHORT_GROUP_GPUS"]?.split(separator: ";", omittingEmptySubsequences: false), index < groups.count {
+            environment["CUDA_VISIBLE_DEVICES"] = String(groups[index])
+            environment["COHORT_GPUS"] = String(groups[index])
         }
     }
 }

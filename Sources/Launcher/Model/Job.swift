@@ -191,6 +191,20 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var applicationPackageReferences: [ApplicationPackageReference]?
     /// Set on each task an array or a sweep became: which element it is.
     public var array: ArrayElement?
+    /// GPUs it takes on each node of its group, shared by the ranks there (Slurm's
+    /// `--gpus-per-node`): `CUDA_VISIBLE_DEVICES` lists them.
+    public var gpusPerNode: Int?
+    /// GPUs each rank takes for its own (Slurm's `--gpus-per-task`): every rank sees only
+    /// its own in `CUDA_VISIBLE_DEVICES`.
+    public var gpusPerRank: Int?
+    /// Memory it takes on each node of its group, in MiB (Slurm's `--mem`): it waits until
+    /// that much of the node's stated memory is not held by other tasks.
+    public var memoryPerNode: Int?
+
+    /// GPUs and memory it takes on each node of its group.
+    public var nodeExtras: Allocator.Extras {
+        Allocator.Extras(gpus: gpusPerNode ?? (gpusPerRank ?? 0) * (multiInstance?.processesPerNode ?? 1), memory: memoryPerNode ?? 0)
+    }
 
     public init(id: String, commandLine: [String], dependsOn: [String] = [], multiInstance: MultiInstance? = nil, constraints: Constraints = Constraints(), environment: [String: String] = [:]) {
         self.id = id

@@ -31,6 +31,11 @@ public struct Node: Codable, Sendable, Equatable {
     public var pendingSweeps: [String]?
     /// The pool's start task's last run there (`cohort node list --output json`).
     public var startTask: NodeTaskRun?
+    /// Its GPUs, as the device numbers a task is given in `CUDA_VISIBLE_DEVICES` (pool
+    /// option `--gpus-per-node`); nil or empty: none.
+    public var gpus: [Int]?
+    /// Its memory in MiB that tasks may ask for (`memoryPerNode`); nil: not stated.
+    public var memoryMiB: Int?
 
     public init(id: String, address: String, user: String? = nil, slots: Int, state: NodeState = .idle, stateReason: String? = nil, attributes: [String: String] = [:]) {
         self.id = id

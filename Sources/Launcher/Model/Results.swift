@@ -78,6 +78,9 @@ public struct Attempt: Codable, Sendable {
     public var slurmJobId: String?
     /// Where its time went: each step of its way as it was reached, in order.
     public var phases: [AttemptPhase]?
+    /// The GPUs it holds on each of its nodes (device numbers, in the order of `nodes`): a
+    /// restarted server takes them back with the attempt.
+    public var gpus: [[Int]]?
 
     /// Notes that the attempt reached `phase` now.
     public mutating func reached(_ phase: AttemptPhase.Name, at time: Date = Date()) {

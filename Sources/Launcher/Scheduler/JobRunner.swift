@@ -294,6 +294,7 @@ public final class JobRunner: @unchecked Sendable {
             var started = Attempt(number: number, nodes: group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: nil, start: core.now, end: nil,
                                   transport: nil, launchedCommand: [], directory: work.directory(under: executor.settings.workDirectory), failure: nil)
             started.markerId = work.attemptId
+            started.gpus = core.gpuDevices(unit)
             let jobId = unit.job.spec.id, task = unit.task, replica = unit.replica, record = started
             recording.async { onAttemptStarted(jobId, task, replica, record) }
         case .attemptFinished(let jobId, let task, let replica, let attempt, let state):
@@ -329,13 +330,16 @@ public final class JobRunner: @unchecked Sendable {
             switch effect {
             case .launch(let unit, let group, let number):
                 var prepared = self.work(unit, number)
+                if unit.task.nodeExtras.gpus > 0 { prepared.gpus = withCore { $0.gpuDevices(unit) } }
                 prepared.phases = [AttemptPhase(name: .queued, at: unit.queuedAt), AttemptPhase(name: .allocated, at: unit.allocatedAt),
                                    AttemptPhase(name: .nodesReady, at: Date())]
                 let work = prepared
                 let members = group.map { nodes[$0] }
                 background { [self] in post(.attemptEnded(unit, executor.run(work, on: members))) }
             case .adopt(let unit, let group, let started):
-                let work = self.work(unit, started.number)
+                var adopted = self.work(unit, started.number)
+                adopted.gpus = started.gpus
+                let work = adopted
                 let members = group.map { nodes[$0] }
                 background { [self] in post(.attemptEnded(unit, executor.adopt(work, started: started, on: members))) }
             case .failBeforeLaunch(let unit, let group, let number, let failure):

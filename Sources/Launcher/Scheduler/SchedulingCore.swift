@@ -42,6 +42,9 @@ public final class SchedulingCore {
         @exclusivity(unchecked) public internal(set) var run: TaskRun
         /// The node group of the current attempt, and its number.
         @exclusivity(unchecked) public internal(set) var group: [Int] = []
+        /// The GPUs it holds on each node of `group`, by position in the node's list (empty
+        /// when it asked for none).
+        public internal(set) var gpuPositions: [[Int]] = []
         public internal(set) var attemptNumber = 0
         /// Dependencies (task ids) that have not succeeded yet.
         var unmetDependencies = 0
@@ -65,13 +68,15 @@ public final class SchedulingCore {
             self.sequence = sequence
             let multi = task.multiInstance
             shape = WaitingQueues.Shape(priority: job.spec.priority, instances: multi?.instances ?? 1,
-                                        processesPerNode: multi?.slotsPerNode ?? task.requiredSlots ?? 1, exclusive: multi?.exclusive ?? false)
+                                        processesPerNode: multi?.slotsPerNode ?? task.requiredSlots ?? 1, exclusive: multi?.exclusive ?? false,
+                                        extras: task.nodeExtras)
             run = TaskRun(taskId: task.id, replica: replica, state: .active, attempts: [], skippedBecause: nil)
         }
 
         var instances: Int { shape.instances }
         var processesPerNode: Int { shape.processesPerNode }
         var exclusive: Bool { shape.exclusive }
+        var extras: Allocator.Extras { shape.extras }
         var isActive: Bool { state == .checkingHealth || state == .preparing || state == .running }
     }
 
@@ -276,7 +281,13 @@ public final class SchedulingCore {
     func adopt(_ unit: Unit, _ open: Attempt) {
         unit.run.attempts.removeAll { $0.number == open.number }
         let indices = open.nodes.compactMap { id in pool.nodes.firstIndex { $0.id == id } }
-        guard indices.count == open.nodes.count, allocator.occupy(group: indices, processesPerNode: unit.processesPerNode, exclusive: unit.exclusive) else {
+        // Its GPUs by position in each node's list, as the allocator counts them.
+        let positions = indices.count == open.nodes.count ? zip(indices, open.gpus ?? []).map { index, devices in
+            devices.map { pool.nodes[index].gpus?.firstIndex(of: $0) ?? -1 }
+        } : []
+        guard indices.count == open.nodes.count, (open.gpus ?? []).isEmpty || open.gpus?.count == indices.count,
+              allocator.occupy(group: indices, processesPerNode: unit.processesPerNode, exclusive: unit.exclusive,
+                               gpus: positions, memory: unit.extras.memory) else {
             var attempt = open
             attempt.end = now
             attempt.failure = Failure(category: .interrupted, node: open.nodes.first,
@@ -302,6 +313,7 @@ public final class SchedulingCore {
             unit.throttled = true
         }
         unit.group = indices
+        unit.gpuPositions = positions
         unit.attemptNumber = open.number
         unit.state = .running
         unit.run.state = .running
@@ -321,7 +333,8 @@ public final class SchedulingCore {
         }
         for task in job.tasks {
             let multi = task.multiInstance ?? MultiInstance(instances: 1, processesPerNode: task.requiredSlots ?? 1)
-            let why = impossibility(WaitingQueues.Shape(priority: 0, instances: multi.instances, processesPerNode: multi.slotsPerNode))
+            let why = impossibility(WaitingQueues.Shape(priority: 0, instances: multi.instances, processesPerNode: multi.slotsPerNode,
+                                                        extras: task.nodeExtras))
             if let why { reasons.append("task \(task.id) can never run on pool \(pool.name): it \(why)") }
         }
         if !reasons.isEmpty { throw JobRejected(reasons: reasons) }
@@ -446,16 +459,31 @@ public final class SchedulingCore {
         if let known = impossible[shape] { return known }
         let candidates = pool.nodes.filter { $0.state != .unusable }
         let largest = candidates.map(\.slots).max() ?? 0
-        let fitting = candidates.filter { $0.slots >= shape.processesPerNode }.count
+        let extras = shape.extras
+        let fitting = candidates.filter { $0.slots >= shape.processesPerNode && ($0.gpus?.count ?? 0) >= extras.gpus && ($0.memoryMiB ?? 0) >= extras.memory }.count
         var why: String?
+        let mostGPUs = candidates.map { $0.gpus?.count ?? 0 }.max() ?? 0
+        let mostMemory = candidates.map { $0.memoryMiB ?? 0 }.max() ?? 0
         if shape.processesPerNode > largest {
             why = "needs \(shape.processesPerNode) slots per node (a slot per rank, or per core of a rank with cpusPerRank) but the largest node has \(largest) slots"
+        } else if extras.gpus > mostGPUs {
+            why = "needs \(extras.gpus) GPUs per node but " + (mostGPUs == 0 ? "the pool's nodes have none (cohort pool add … --gpus-per-node N)"
+                                                                              : "the most a node has is \(mostGPUs)")
+        } else if extras.memory > mostMemory {
+            why = "needs \(Self.mebibytes(extras.memory)) of memory per node but " + (mostMemory == 0 ? "the pool states none for its nodes (cohort pool add … --memory-per-node SIZE)"
+                                                                                                   : "the most a node has is \(Self.mebibytes(mostMemory))")
         } else if shape.instances > fitting {
-            why = "needs \(shape.instances) nodes with \(shape.processesPerNode) slots each but the pool has \(fitting) such nodes"
+            let what = extras.isEmpty ? "\(shape.processesPerNode) slots" : "\(shape.processesPerNode) slots, \(extras.gpus) GPUs and \(Self.mebibytes(extras.memory))"
+            why = "needs \(shape.instances) nodes with \(what) each but the pool has \(fitting) such nodes"
                 + (candidates.count < pool.nodes.count ? " (\(pool.nodes.count - candidates.count) more are unusable)" : "")
         }
         impossible[shape] = why
         return why
+    }
+
+    /// `4096 MiB` as `4 GiB`, else in MiB.
+    static func mebibytes(_ value: Int) -> String {
+        value >= 1024 && value % 1024 == 0 ? "\(value / 1024) GiB" : "\(value) MiB"
     }
 
     /// Why a unit has not started yet, or nil if it has: its dependencies, its job being
@@ -479,7 +507,7 @@ public final class SchedulingCore {
             if let reservation, reservation.unit !== unit {
                 return "waiting for free slots (nodes are held for \(reservation.unit.job.spec.id)/\(reservation.unit.run.displayId))"
             }
-            return "waiting for free slots"
+            return unit.extras.isEmpty ? "waiting for free slots" : "waiting for free slots, GPUs or memory"
         default:
             return nil
         }
@@ -612,9 +640,10 @@ public final class SchedulingCore {
 
     /// Whether a group of this shape fits now, taking nothing.
     func fits(_ shape: WaitingQueues.Shape, excluding excluded: Set<Int>) -> Bool {
-        guard let group = allocator.allocateGroup(instances: shape.instances, processesPerNode: shape.processesPerNode, excluding: excluded,
-                                                  exclusive: shape.exclusive) else { return false }
-        allocator.release(group: group, processesPerNode: shape.processesPerNode, exclusive: shape.exclusive)
+        guard let placed = allocator.place(instances: shape.instances, processesPerNode: shape.processesPerNode, extras: shape.extras,
+                                           excluding: excluded, exclusive: shape.exclusive) else { return false }
+        allocator.release(group: placed.nodes, processesPerNode: shape.processesPerNode, exclusive: shape.exclusive,
+                          gpus: placed.gpus, memory: shape.extras.memory)
         return true
     }
 
@@ -629,12 +658,15 @@ public final class SchedulingCore {
 
     /// Takes a group for `unit` if one is free, and starts it on its way.
     func tryStart(_ unit: Unit, excluding excluded: Set<Int>) -> Bool {
-        guard let allocated = allocator.allocateGroup(instances: unit.instances, processesPerNode: unit.processesPerNode, excluding: excluded,
-                                                      exclusive: unit.exclusive) else { return false }
+        guard let placed = allocator.place(instances: unit.instances, processesPerNode: unit.processesPerNode, extras: unit.extras,
+                                           excluding: excluded, exclusive: unit.exclusive) else { return false }
         if reservation?.unit === unit { reservation = nil }
         placements += 1
-        let group = allocated.sorted()  // in pool order: the first node is the master
+        // In pool order: the first node is the master.
+        let order = placed.nodes.indices.sorted { placed.nodes[$0] < placed.nodes[$1] }
+        let group = order.map { placed.nodes[$0] }
         unit.group = group
+        unit.gpuPositions = unit.extras.gpus == 0 ? [] : order.map { placed.gpus[$0] }
         unit.allocatedAt = now
         waitingCount -= 1
         runningCount += 1
@@ -656,8 +688,14 @@ public final class SchedulingCore {
     /// Holds back the `instances` nodes that will be free soonest (the most free slots now)
     /// for `unit`; they take no other work until it starts.
     func reserve(for unit: Unit, excluding excluded: Set<Int>) {
-        guard let chosen = allocator.mostFree(count: unit.instances, minimumCapacity: unit.processesPerNode, excluding: excluded) else { return }
+        guard let chosen = allocator.mostFree(count: unit.instances, minimumCapacity: unit.processesPerNode, extras: unit.extras, excluding: excluded) else { return }
         reservation = (unit, Set(chosen))
+    }
+
+    /// The GPUs `unit` holds on each node of its group, as device numbers (nil if none).
+    public func gpuDevices(_ unit: Unit) -> [[Int]]? {
+        guard !unit.gpuPositions.isEmpty else { return nil }
+        return zip(unit.group, unit.gpuPositions).map { index, positions in positions.map { pool.nodes[index].gpus?[$0] ?? $0 } }
     }
 
     // MARK: - An attempt's way: health, preparation, launch, end
@@ -749,10 +787,12 @@ public final class SchedulingCore {
     }
 
     func releaseGroup(_ unit: Unit) {
-        allocator.release(group: unit.group, processesPerNode: unit.processesPerNode, exclusive: unit.exclusive)
+        allocator.release(group: unit.group, processesPerNode: unit.processesPerNode, exclusive: unit.exclusive,
+                          gpus: unit.gpuPositions, memory: unit.extras.memory)
         if unit.replica != nil { unit.job.replicaNodes[unit.task.id]?.subtract(unit.group) }
         runningCount -= 1
         unit.group = []
+        unit.gpuPositions = []
     }
 
     func attemptEnded(_ unit: Unit, _ attempt: Attempt) {

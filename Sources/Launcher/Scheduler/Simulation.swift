@@ -63,6 +63,11 @@ public final class Simulation {
         core.jobs.flatMap { $0.units.filter { $0.state == .running } }
     }
     var used: [Int]
+    /// GPUs (device numbers) and memory held on each node, and what each running unit holds,
+    /// counted from launches and ends.
+    var gpusHeld: [Set<Int>]
+    var memoryHeld: [Int]
+    var heldBy: [ObjectIdentifier: [[Int]]] = [:]
     /// The nodes of each running replica, per task.
     var replicaGroups: [SchedulingCore.TaskKey: [ObjectIdentifier: Set<Int>]] = [:]
     /// Task index by id, per job incarnation (for the dependency check).
@@ -78,6 +83,37 @@ public final class Simulation {
         core.forgetsFinishedJobs = true
         core.now = origin
         used = Array(repeating: 0, count: pool.nodes.count)
+        gpusHeld = Array(repeating: [], count: pool.nodes.count)
+        memoryHeld = Array(repeating: 0, count: pool.nodes.count)
+    }
+
+    /// Counts what `unit` takes on its group besides slots, and says what breaks the rules:
+    /// a GPU given twice, the wrong number of GPUs, more memory than a node has.
+    func hold(_ unit: SchedulingCore.Unit, group: [Int], gpus: [[Int]]?) {
+        let extras = unit.extras
+        let devices = gpus ?? []
+        if extras.gpus > 0 && devices.count != group.count { violations.append("t=\(time): \(unit.run.displayId) started without its GPUs") }
+        for (position, node) in group.enumerated() {
+            let mine = position < devices.count ? devices[position] : []
+            let name = core.pool.nodes[node].id
+            if mine.count != extras.gpus { violations.append("t=\(time): \(unit.run.displayId) got \(mine.count) GPUs on \(name), asked \(extras.gpus)") }
+            if !gpusHeld[node].isDisjoint(with: mine) { violations.append("t=\(time): GPUs \(mine) of \(name) given twice") }
+            if !Set(mine).isSubset(of: core.pool.nodes[node].gpus ?? []) { violations.append("t=\(time): \(name) has no GPUs \(mine)") }
+            gpusHeld[node].formUnion(mine)
+            memoryHeld[node] += extras.memory
+            if memoryHeld[node] > core.pool.nodes[node].memoryMiB ?? 0 && extras.memory > 0 {
+                violations.append("t=\(time): \(name) has \(memoryHeld[node]) MiB held of \(core.pool.nodes[node].memoryMiB ?? 0)")
+            }
+        }
+        heldBy[ObjectIdentifier(unit)] = devices
+    }
+
+    func letGo(_ unit: SchedulingCore.Unit) {
+        let devices = heldBy.removeValue(forKey: ObjectIdentifier(unit)) ?? []
+        for (position, node) in unit.group.enumerated() {
+            if position < devices.count { gpusHeld[node].subtract(devices[position]) }
+            memoryHeld[node] -= unit.extras.memory
+        }
     }
 
     /// Gives the core a job now.
@@ -127,6 +163,7 @@ public final class Simulation {
         case .attemptEnds(let unit, let number, let exitCode, let failure):
             guard unit.state == .running, unit.attemptNumber == number else { return }  // ended already
             for node in unit.group { used[node] -= taken(unit, node) }
+            letGo(unit)
             if unit.replica != nil { replicaGroups[SchedulingCore.TaskKey(unit)]?[ObjectIdentifier(unit)] = nil }
             let start = unit.launchedAt
             let attempt = Attempt(number: number, nodes: unit.group.map { core.pool.nodes[$0].id }, nodeExitCodes: [:], exitCode: exitCode,
@@ -160,6 +197,7 @@ public final class Simulation {
                 let failed = nodes.compactMap { index in unhealthy[index].map { (node: index, reason: $0) } }
                 at(time, .core(.healthChecked(unit, failed: failed)))
             case .attemptStarted(let unit, let group, _):
+                hold(unit, group: group, gpus: core.gpuDevices(unit))
                 for node in group {
                     used[node] += taken(unit, node)
                     if used[node] > core.pool.nodes[node].slots {
@@ -199,6 +237,7 @@ public final class Simulation {
                                                 failure: exitCode == 0 ? nil : Failure(category: .exitCode, message: "exited with \(exitCode)")))
             case .adopt(let unit, let group, let attempt):
                 // A restarted controller's adopted attempt holds its slots until it ends.
+                hold(unit, group: group, gpus: attempt.gpus)
                 for node in group {
                     used[node] += taken(unit, node)
                     if used[node] > core.pool.nodes[node].slots {
@@ -239,4 +278,7 @@ public final class Simulation {
 
     /// Slots in use now, counted from launches and ends.
     public var slotsInUse: Int { used.reduce(0, +) }
+    /// GPUs and MiB held now, counted from launches and ends.
+    public var gpusInUse: Int { gpusHeld.reduce(0) { $0 + $1.count } }
+    public var memoryInUse: Int { memoryHeld.reduce(0, +) }
 }

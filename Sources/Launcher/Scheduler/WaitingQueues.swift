@@ -98,6 +98,8 @@ struct WaitingQueues {
         var processesPerNode: Int
         /// Whole nodes only, every slot of each taken.
         var exclusive = false
+        /// GPUs and memory on each node.
+        var extras = Allocator.Extras.none
     }
 
     final class Queue {

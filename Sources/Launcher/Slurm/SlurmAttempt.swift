@@ -132,6 +132,7 @@ extension AttemptExecutor {
                                timeLimit: remaining.maxWallClockTime, workingDirectory: environment.workingDirectory(0), program: program)
         srun.cpusPerTask = multi?.threadsPerRank ?? 1
         srun.totalTasks = multi?.totalRanks
+        srun.resources = SlurmResources(task: work.task)
         attempt.launchedCommand = srun.arguments
         attempt.reached(.launched)
         let termination = try supervise(output: directory, constraints: remaining, node: nodes[0].id, cancellation: cancellation, launcher: true) {
@@ -173,6 +174,7 @@ extension AttemptExecutor {
                          "--nodelist=\(nodes.map(\.id).joined(separator: ","))",
                          "--chdir=\(environment.workingDirectory(0))", "--output=\(directory)/stdout.txt", "--error=\(directory)/stderr.txt"]
         if let total = environment.totalRanks { arguments.append("--ntasks=\(total)") }
+        arguments += SlurmResources(task: work.task).arguments
         if let limit = constraints.maxWallClockTime { arguments.append("--time=\(SrunCommand.slurmTime(limit))") }
         // sbatch --wait passes no signal on: Slurm sends the warning to the job's steps itself.
         var limits = constraints

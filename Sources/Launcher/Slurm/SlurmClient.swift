@@ -70,12 +70,15 @@ public struct SlurmClient: Sendable {
         public var state: String
         public var reason: String?
         public var partitions: [String]
+        /// Its memory in MiB (`RealMemory`; Slurm says 1 where none is configured) and its GPUs (gres `gpu`).
+        public var memoryMiB: Int = 0
+        public var gpus: Int = 0
     }
 
     /// The pool's nodes (those of its partition, or every node): `sinfo -N`, one line a node
     /// and partition.
     public func nodes() throws(Failed) -> [NodeInfo] {
-        var arguments = ["sinfo", "--noheader", "--Node", "--format=%N|%o|%c|%T|%P|%E"]
+        var arguments = ["sinfo", "--noheader", "--Node", "--format=%N|%o|%c|%T|%P|%m|%G|%E"]
         if let partition = options.partition { arguments.append("--partition=\(partition)") }
         if let allocation = options.allocation {
             // Inside an allocation: its nodes only.
@@ -90,8 +93,8 @@ public struct SlurmClient: Sendable {
         var nodes: [NodeInfo] = []
         var index: [String: Int] = [:]
         for line in text.split(separator: "\n") {
-            let fields = line.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard fields.count == 6, !fields[0].isEmpty else { continue }
+            let fields = line.split(separator: "|", maxSplits: 7, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard fields.count == 8, !fields[0].isEmpty else { continue }
             let partition = fields[4].hasSuffix("*") ? String(fields[4].dropLast()) : fields[4]
             if let at = index[fields[0]] {
                 nodes[at].partitions.append(partition)
@@ -99,9 +102,19 @@ public struct SlurmClient: Sendable {
             }
             index[fields[0]] = nodes.count
             nodes.append(NodeInfo(name: fields[0], address: fields[1].isEmpty ? fields[0] : fields[1], cpus: Int(fields[2]) ?? 1, state: fields[3],
-                                  reason: fields[5].isEmpty || fields[5] == "none" ? nil : fields[5], partitions: [partition]))
+                                  reason: fields[7].isEmpty || fields[7] == "none" ? nil : fields[7], partitions: [partition],
+                                  memoryMiB: Int(fields[5]) ?? 0, gpus: gpuCount(gres: fields[6])))
         }
         return nodes
+    }
+
+    /// GPUs in a node's gres: `gpu:4`, `gpu:a100:2(S:0-1),gpu:v100:1`, `(null)` → 4, 3, 0.
+    static func gpuCount(gres: String) -> Int {
+        gres.split(separator: ",").reduce(0) { total, entry in
+            let parts = entry.split(separator: "(")[0].split(separator: ":")
+            guard parts.first == "gpu", parts.count >= 2, let count = Int(parts[parts.count - 1]) else { return total }
+            return total + count
+        }
     }
 
     /// The CPUs an allocation holds on each of its nodes (`scontrol show job -d`): what its
@@ -157,6 +170,9 @@ public struct SlurmClient: Sendable {
             node.address = info.name
             node.attributes["address"] = info.address
             node.slots = max(1, held?[info.name] ?? info.cpus)
+            // What Slurm knows of its GPUs and memory is what tasks may ask for there.
+            node.gpus = info.gpus > 0 ? Array(0..<min(info.gpus, Allocator.maximumGPUsPerNode)) : nil
+            node.memoryMiB = info.memoryMiB > 1 ? info.memoryMiB : nil
             let (state, reason) = Self.nodeState(info)
             if state == .idle {
                 // Slurm takes it; Cohort's view (running, or a loss it saw first) stands until Slurm says otherwise.

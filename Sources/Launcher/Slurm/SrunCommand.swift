@@ -23,6 +23,8 @@ public struct SrunCommand: Sendable {
     public var cpusPerTask = 1
     /// Tasks in all when the last nodes hold fewer (`-N 2 -n 5`: Slurm's block distribution).
     public var totalTasks: Int?
+    /// The task's GPUs and memory, asked of Slurm (which then sets CUDA_VISIBLE_DEVICES).
+    public var resources = SlurmResources()
     public var program: [String]
 
     public init(options: SlurmOptions, jobName: String, nodes: [String], tasksPerNode: Int, mpi: Bool, timeLimit: Double?,
@@ -46,6 +48,7 @@ public struct SrunCommand: Sendable {
             + ["--nodelist=\(nodes.joined(separator: ","))", "--chdir=\(workingDirectory)",
                  "--kill-on-bad-exit=1", "--mpi=\(mpi ? "pmix" : "none")"]
         if cpusPerTask > 1 { a += ["--cpus-per-task=\(cpusPerTask)", "--cpu-bind=cores"] }
+        a += resources.arguments
         if label { a.append("--label") }
         if let timeLimit { a.append("--time=\(Self.slurmTime(timeLimit))") }
         a += options.requestArguments
@@ -124,5 +127,27 @@ public struct SrunReport: Sendable, Equatable {
         let how = parts[2...].joined(separator: ": ")
         if let range = how.range(of: "Exited with exit code ") { return (parts[0], rank, Int32(how[range.upperBound...].prefix { $0.isNumber }), how) }
         return (parts[0], rank, nil, how)
+    }
+}
+
+/// A task's GPUs and memory per node in Slurm's words: Slurm's gres plugin picks the GPUs
+/// and sets CUDA_VISIBLE_DEVICES itself, and its cgroups hold the task to its memory.
+public struct SlurmResources: Sendable, Equatable {
+    public var gpusPerNode: Int?
+    public var gpusPerTask: Int?
+    public var memoryMiB: Int?
+
+    public init(task: TaskSpec? = nil) {
+        gpusPerNode = task?.gpusPerNode
+        gpusPerTask = task?.gpusPerRank
+        memoryMiB = task?.memoryPerNode
+    }
+
+    public var arguments: [String] {
+        var a: [String] = []
+        if let gpusPerNode { a.append("--gpus-per-node=\(gpusPerNode)") }
+        if let gpusPerTask { a.append("--gpus-per-task=\(gpusPerTask)") }
+        if let memoryMiB { a.append("--mem=\(memoryMiB)M") }
+        return a
     }
 }

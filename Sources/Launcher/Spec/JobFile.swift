@@ -613,7 +613,7 @@ struct Field {
 
     static let taskFields = ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
                              "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory",
-                             "applicationPackageReferences", "array", "sweep", "throttle"]
+                             "applicationPackageReferences", "array", "sweep", "throttle", "gpusPerNode", "gpusPerRank", "memoryPerNode"]
     static let taskAliases = ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"]
 
     func task() throws(SpecError) -> TaskSpec {
@@ -659,6 +659,7 @@ struct Field {
             }
             task.applicationPackageReferences = list
         }
+        try resources(f, into: &task)
         if let directory = f["workingDirectory"] {
             let text = try directory.nonEmptyString()
             guard text.hasPrefix("/"), !text.split(separator: "/").contains("..") else {
@@ -667,6 +668,18 @@ struct Field {
             task.workingDirectory = text
         }
         return task
+    }
+
+    /// A task's GPUs and memory per node (`TaskResources`), each error at its field.
+    func resources(_ f: [String: Field], into task: inout TaskSpec) throws(SpecError) {
+        let gpusPerNode = try f["gpusPerNode"]?.int(minimum: 1, maximum: Allocator.maximumGPUsPerNode)
+        let gpusPerRank = try f["gpusPerRank"]?.int(minimum: 1, maximum: Allocator.maximumGPUsPerNode)
+        let memory = try f["memoryPerNode"]?.nonEmptyString()
+        do {
+            try TaskResources.apply(gpusPerNode: gpusPerNode, gpusPerRank: gpusPerRank, memory: memory, to: &task)
+        } catch {
+            throw (f[error.field.rawValue] ?? self).error(error.message)
+        }
     }
 
     /// Azure's resourceFiles: one source each (httpUrl, storageContainerUrl or
