@@ -389,12 +389,8 @@ public struct APIServer: Sendable {
         }
     }
 
-    static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .secondsSince1970
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // paths and URLs as written, not `\/`
-        return encoder
-    }()
+    /// Cohort's one JSON style: ISO 8601 times, paths and URLs as written (not `\/`).
+    static let encoder = JSONStyle.encoder()
 
     static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) -> Response {
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)

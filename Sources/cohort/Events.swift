@@ -41,9 +41,9 @@ struct Events: ParsableCommand {
 
     static func print(kind: String, data: String, format: OutputFormat) {
         if format == .json { write(data); return }
-        guard let event = try? JSONDecoder().decode(ServiceEvent.self, from: Data(data.utf8)) else { return write("\(kind) \(data)") }
-        var words = [ISO8601DateFormatter.string(from: event.time, timeZone: .gmt, formatOptions: [.withInternetDateTime, .withFractionalSeconds]),
-                     event.kind]
+        // The server's times are ISO 8601 (this decoded them as seconds since 2001: 2057 for 2026).
+        guard let event = try? Source.decoder.decode(ServiceEvent.self, from: Data(data.utf8)) else { return write("\(kind) \(data)") }
+        var words = [JSONStyle.time(event.time), event.kind]
         if let job = event.job { words.append("job=\(job)") }
         if let task = event.task { words.append("task=\(task)") }
         if let attempt = event.attempt { words.append("attempt=\(attempt)") }

@@ -288,17 +288,9 @@ struct PoolCommand: ParsableCommand {
     }
 }
 
-/// Every `--output json` of the CLI: sorted keys, ISO 8601 times with milliseconds (it wrote
-/// seconds since 2001, Foundation's default; whole seconds would lose a short task's
-/// timeline), slashes unescaped.
+/// Every `--output json` of the CLI, in Cohort's one JSON style (as the API writes it).
 func encode<T: Encodable>(_ value: T) -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .custom { date, encoder in
-        var container = encoder.singleValueContainer()
-        try container.encode(isoFormatter.string(from: date))
-    }
-    return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
+    String(decoding: (try? JSONStyle.encoder(pretty: true).encode(value)) ?? Data(), as: UTF8.self)
 }
 
 /// Rows printed in aligned columns, two spaces apart (the first row is the header).
@@ -313,10 +305,3 @@ func printTable(_ rows: [[String]]) {
 
 /// "1 slot", "2 slots".
 func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
-
-/// `2026-11-26T10:35:00.123Z`.
-nonisolated(unsafe) let isoFormatter: ISO8601DateFormatter = {
-    let formatter = ISO8601DateFormatter()
-    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return formatter
-}()

@@ -14,11 +14,7 @@ enum Source {
         return client
     }
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return decoder
-    }()
+    static let decoder = JSONStyle.decoder()
 
     /// Calls the API and decodes the answer, or exits 2 with the server's message.
     static func get<T: Decodable>(_ client: Client, _ path: String, as type: T.Type) throws -> T {

@@ -29,6 +29,17 @@ final class EventTests: XCTestCase {
         XCTAssertTrue(line("task=ok attempt=1")?.contains("result=success state=completed") == true || lines.contains { $0.contains("task=ok") && $0.contains("result=success") }, "\(lines)")
         XCTAssertNotNil(lines.first { $0.contains("attempt.ended") && $0.contains("task=bad") && $0.contains("result=exitCode") }, "\(lines)")
         XCTAssertNotNil(line("job.completed job=watched result=failure"), "\(lines)")
+        // Each line's time is now's, in ISO 8601 (the CLI read the server's seconds since 1970
+        // as seconds since 2001 and printed 2057).
+        for line in lines {
+            let time = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+            XCTAssertLessThan(abs(JSONStyle.time(time)?.timeIntervalSinceNow ?? .infinity), 120, line)
+        }
+        // The API writes times as the CLI does: ISO 8601 UTC with milliseconds.
+        let detail = server.request("GET", "/v1/jobs/watched?tasks=true").text
+        for field in ["submitted", "start", "end", "at"] {
+            XCTAssertNotNil(detail.range(of: #""\#(field)":"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z""#, options: .regularExpression), "\(field): \(detail.prefix(600))")
+        }
         let ids = lines.compactMap { Int($0.split(separator: " ").first?.dropFirst() ?? "") }
         XCTAssertEqual(ids, ids.sorted(), "in order")
         XCTAssertEqual(Set(ids).count, ids.count, "each once")
@@ -41,7 +52,7 @@ final class EventTests: XCTestCase {
         XCTAssertTrue(resumed.text.contains("id: \(ids[3])\n"), resumed.text)
         let json = try Harness.cohort(["events", "--job", "watched", "--output", "json"], home: home)
         XCTAssertEqual(json.exitCode, 0, json.stderr)
-        let decoded = try json.stdout.split(separator: "\n").map { try JSONDecoder().decode(ServiceEvent.self, from: Data($0.utf8)) }
+        let decoded = try json.stdout.split(separator: "\n").map { try JSONStyle.decoder().decode(ServiceEvent.self, from: Data($0.utf8)) }
         XCTAssertEqual(decoded.map(\.kind).first, "job.submitted")
         XCTAssertEqual(decoded.map(\.kind).last, "job.completed")
         XCTAssertTrue(decoded.allSatisfy { $0.job == "watched" })
@@ -99,11 +110,12 @@ final class EventTests: XCTestCase {
         while Harness.read(received).isEmpty, Date() < deadline { usleep(100_000) }
         let line = Harness.read(received).split(separator: "\n").first.map(String.init) ?? ""
         XCTAssertTrue(line.hasPrefix("/done?secret=1 "), "the URL as given: \(line) \(server.log)")
-        let outcome = try JSONDecoder().decode(JobNotifier.Outcome.self, from: Data(line.drop { $0 != "{" }.utf8))
+        let outcome = try JSONStyle.decoder().decode(JobNotifier.Outcome.self, from: Data(line.drop { $0 != "{" }.utf8))
         XCTAssertEqual(outcome.id, "hooked")
         XCTAssertEqual(outcome.result, "failure")
         XCTAssertEqual([outcome.succeeded, outcome.failed], [1, 1])
         XCTAssertEqual(outcome.state, "completed")
+        XCTAssertLessThan(abs(outcome.finished.timeIntervalSinceNow), 120, "an ISO 8601 time of now: \(line)")
         while !server.log.contains("job hooked: notified"), Date() < deadline { usleep(100_000) }
         XCTAssertTrue(server.log.contains("job hooked: notified http://127.0.0.1:\(port)/done: HTTP 204"), "tried again after the 503, the query kept out of the log: \(server.log)")
 
@@ -116,7 +128,7 @@ final class EventTests: XCTestCase {
         while Harness.read(received).split(separator: "\n").count < 3, Date() < deadline + 20 { usleep(100_000) }
         var told: [String: JobNotifier.Outcome] = [:]
         for line in Harness.read(received).split(separator: "\n").dropFirst() {
-            let outcome = try JSONDecoder().decode(JobNotifier.Outcome.self, from: Data(line.drop { $0 != "{" }.utf8))
+            let outcome = try JSONStyle.decoder().decode(JobNotifier.Outcome.self, from: Data(line.drop { $0 != "{" }.utf8))
             told[outcome.id] = outcome
         }
         XCTAssertEqual(told.keys.sorted(), ["held", "waiting"], Harness.read(received))

@@ -130,7 +130,9 @@ job = call("POST", "/v1/jobs", body)["id"]
 while call("GET", f"/v1/jobs/{job}?tasks=false")["job"]["state"] != "completed": time.sleep(0.05)
 tasks = call("GET", f"/v1/jobs/{job}/tasks")
 attempts = [t["attempts"][-1] for t in tasks]
-gaps = sorted((b["start"] - a["end"]) * 1000 for a, b in zip(attempts, attempts[1:]))
+from datetime import datetime
+def when(text): return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()  # the API's ISO 8601
+gaps = sorted((when(b["start"]) - when(a["end"])) * 1000 for a, b in zip(attempts, attempts[1:]))
 spawn = []
 for _ in range(chain):
     start = time.perf_counter(); subprocess.run(["/bin/true"]); spawn.append((time.perf_counter() - start) * 1000)

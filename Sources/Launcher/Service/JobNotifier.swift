@@ -13,28 +13,27 @@ public enum JobNotifier {
         public var result: String
         public var succeeded: Int
         public var failed: Int
-        /// Seconds since 1970, as the API gives times; no `started` for a job that never ran.
-        public var started: Double?
-        public var finished: Double
+        /// ISO 8601, as the API gives times; no `started` for a job that never ran.
+        public var started: Date?
+        public var finished: Date
     }
 
     /// The outcome of a job that ended before it ran: every task failed, none started.
     static func outcome(ofUnrun job: JobStore.JobSummary) -> Outcome {
         Outcome(id: job.id, pool: job.pool, state: JobState.completed.rawValue, result: "failure", succeeded: 0, failed: job.tasks,
-                started: nil, finished: (job.finished ?? Date()).timeIntervalSince1970)
+                started: nil, finished: job.finished ?? Date())
     }
 
     static func outcome(of run: JobRun) -> Outcome {
         let (succeeded, failed) = run.counts
         return Outcome(id: run.jobId, pool: run.pool, state: JobState.completed.rawValue, result: failed == 0 ? "success" : "failure",
-                       succeeded: succeeded, failed: failed, started: run.start.timeIntervalSince1970, finished: run.end.timeIntervalSince1970)
+                       succeeded: succeeded, failed: failed, started: run.start, finished: run.end)
     }
 
     /// Posts `outcome` to `url` on a thread of its own; `done` is told what came of it.
     static func post(_ outcome: Outcome, to url: String, done: @escaping @Sendable (String) -> Void) {
         DispatchQueue.global().async {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .withoutEscapingSlashes
+            let encoder = JSONStyle.encoder()
             guard let body = try? encoder.encode(outcome) else { return done("not sent: the outcome could not be encoded") }
             var pause = 1.0
             for attempt in 1...3 {
