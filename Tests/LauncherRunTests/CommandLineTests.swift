@@ -751,6 +751,39 @@ final class LiveOutputTests: XCTestCase {
 /// Jobs that wait for other jobs (`cohort submit --after`, a job file's dependsOn), through
 /// a real server.
 final class JobDependencyRunTests: XCTestCase {
+    /// Tasks of one job wait for each other in Slurm's kinds, on real processes: a failed
+    /// build skips what waits with afterok, runs what waits with afterany or afternotok, and
+    /// aftercorr pairs two arrays element by element (element 2's failure skips only its partner).
+    func testTasksOfAJobWaitAsAfterokAfteranyAfternotokAndAftercorrSay() throws {
+        let home = Harness.temporaryDirectory()
+        try """
+            id: pipeline
+            tasks:
+              - { id: build, commandLine: [sh, -c, 'echo building; exit 3'] }
+              - { id: deploy, commandLine: [sh, -c, 'echo deploying'], dependsOn: [build] }
+              - { id: cleanup, commandLine: [sh, -c, 'echo cleaning'], dependsOn: [{ task: build, condition: afterany }] }
+              - { id: report, commandLine: [sh, -c, 'echo the build failed'], dependsOn: [{ task: build, condition: afternotok }] }
+              - { id: mesh, commandLine: [sh, -c, 'test {index} -ne 2'], array: 1-3 }
+              - { id: solve, commandLine: [sh, -c, 'echo solving {index}'], array: 1-3, dependsOn: [{ task: mesh, condition: aftercorr }] }
+            """.write(toFile: "\(home)/pipeline.yaml", atomically: true, encoding: .utf8)
+        let run = try Harness.cohort(["run", "--output", "json", "\(home)/pipeline.yaml"], home: home)
+        XCTAssertEqual(run.exitCode, 1, run.stderr)
+        let tasks = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])["tasks"] as? [[String: Any]]
+        let results = Dictionary(uniqueKeysWithValues: (tasks ?? []).map { ($0["taskId"] as? String ?? "?", $0["result"] as? String ?? "?") })
+        XCTAssertEqual(results, ["build": "failure", "deploy": "failure", "cleanup": "success", "report": "success",
+                                 "mesh[1]": "success", "mesh[2]": "failure", "mesh[3]": "success",
+                                 "solve[1]": "success", "solve[2]": "failure", "solve[3]": "success"], run.stdout)
+        // One shape for a task: what run --output json writes is what job show --output json writes.
+        let shown = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try Harness.cohort(["job", "show", "pipeline", "--output", "json"], home: home).stdout.utf8)) as? [[String: Any]])
+        for id in ["deploy", "cleanup"] {
+            let ran = try XCTUnwrap(tasks?.first { $0["taskId"] as? String == id }), stored = try XCTUnwrap(shown.first { $0["taskId"] as? String == id })
+            XCTAssertEqual(Set(ran.keys), Set(stored.keys), id)
+        }
+        let logs = try Harness.cohort(["logs", "pipeline", "--all"], home: home).stdout
+        XCTAssertTrue(logs.contains("report: the build failed") && logs.contains("cleanup: cleaning") && !logs.contains("deploying"), logs)
+        XCTAssertTrue(logs.contains("solve[3]: solving 3") && !logs.contains("solving 2"), logs)
+    }
+
     func testJobsStartAfterTheJobsTheyWaitForOrEndUnrun() throws {
         let home = Harness.temporaryDirectory()
         XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "2"], home: home).exitCode, 0)

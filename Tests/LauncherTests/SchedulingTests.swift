@@ -46,7 +46,12 @@ final class SchedulingTests: XCTestCase {
                     if ranksHere <= gpus && random.chance(50) { task.gpusPerRank = 1 + random.next(gpus / ranksHere) } else { task.gpusPerNode = 1 + random.next(gpus) }
                 }
                 if memory > 0 && random.chance(40) { task.memoryPerNode = 256 * (1 + random.next(memory / 256)) }
-                if index > 0 && random.chance(30) { task.dependsOn = ["t\(random.next(index))"] }
+                if index > 0 && random.chance(30) {
+                    let dependency = "t\(random.next(index))"
+                    task.dependsOn = [dependency]
+                    // Slurm's kinds too: afterany, afternotok.
+                    if random.chance(30) { task.dependencyConditions = [dependency: random.chance(50) ? .afterany : .afternotok] }
+                }
                 tasks.append(task)
                 units += task.multiInstance.map { max(1, $0.replicas) } ?? 1
             }
@@ -156,6 +161,40 @@ final class SchedulingTests: XCTestCase {
         XCTAssertEqual(tasks["after-that"]?.failure?.category, .dependencyFailed)
         XCTAssertEqual(tasks["after-that"]?.attempts.count, 0)
         XCTAssertEqual(tasks["after-flaky"]?.succeeded, true)
+    }
+
+    /// Slurm's kinds between the tasks of one job: afterany runs once its dependency ended
+    /// however, afternotok only if it did not succeed (else it is skipped, saying why), and
+    /// a task that waits with afterany for a task skipped by its own failed dependency runs.
+    /// Each waits until all of its dependency (every replica) has ended.
+    func testTasksWaitForTasksAsAfterokAfteranyAndAfternotokSay() throws {
+        let simulation = Simulation(pool: Self.pool(2, slots: 2))
+        simulation.recordsStarts = true
+        simulation.behaviour = { unit, _ in (unit.task.id == "solve" ? 5 : 1, unit.task.id == "solve" && unit.replica == 1 ? 1 : 0) }
+        var solve = TaskSpec(id: "solve", commandLine: ["x"], multiInstance: MultiInstance(instances: 1, replicas: 2))
+        solve.constraints.maxTaskRetryCount = 0
+        func after(_ id: String, _ dependency: String, _ condition: JobDependency.Condition) -> TaskSpec {
+            var task = TaskSpec(id: id, commandLine: ["x"], dependsOn: [dependency])
+            if condition != .afterok { task.dependencyConditions = [dependency: condition] }
+            return task
+        }
+        try simulation.add(JobSpec(id: "j", pool: "sim", tasks: [
+            TaskSpec(id: "mesh", commandLine: ["x"]), solve,
+            after("report", "solve", .afterok), after("cleanup", "solve", .afterany), after("debug", "solve", .afternotok),
+            after("celebrate", "mesh", .afternotok), after("archive", "report", .afterany),
+        ]))
+        simulation.run()
+        XCTAssertEqual(simulation.violations, [])
+        let run = try XCTUnwrap(simulation.endedJobs.first)
+        let tasks = Dictionary(run.tasks.map { ($0.displayId, $0) }) { first, _ in first }
+        XCTAssertEqual(tasks["report"]?.failure?.category, .dependencyFailed)
+        XCTAssertEqual(tasks["cleanup"]?.succeeded, true)
+        XCTAssertEqual(tasks["debug"]?.succeeded, true)
+        XCTAssertEqual(tasks["celebrate"]?.failure?.message, "task mesh, which it depends on, succeeded; this task waited for it with afternotok")
+        XCTAssertEqual(tasks["archive"]?.succeeded, true, "afterany: its dependency was skipped, which is an end")
+        let started = Dictionary(simulation.starts.map { ($0.task, $0.time) }) { first, _ in first }
+        XCTAssertGreaterThanOrEqual(started["cleanup"] ?? 0, 5, "after both replicas of solve ended")
+        XCTAssertGreaterThanOrEqual(started["debug"] ?? 0, 5)
     }
 
     func testAReversedChainOf15000TasksRunsInDependencyOrder() throws {

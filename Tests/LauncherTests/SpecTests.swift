@@ -246,6 +246,8 @@ final class JobFileTests: XCTestCase {
         XCTAssertEqual(job.tasks[0].gpusPerRank, 2)
         XCTAssertEqual(job.tasks[0].nodeExtras, Allocator.Extras(gpus: 8, memory: 65536))
         XCTAssertEqual(job.tasks[1].nodeExtras, Allocator.Extras(gpus: 1, memory: 1536))
+        XCTAssertEqual(try JobFile.parse("id: j\ntasks:\n  - { id: t, commandLine: x, slots: 4 }\n", file: "j.yaml").tasks[0].requiredSlots, 4,
+                       "slots: N is Azure's requiredSlots")
         XCTAssertEqual([MemorySizes.mebibytes("512M"), MemorySizes.mebibytes("4GB"), MemorySizes.mebibytes("1.5t"), MemorySizes.mebibytes("100K"),
                         MemorySizes.mebibytes("4GiB"), MemorySizes.mebibytes("2048")], [512, 4096, 1_572_864, 1, 4096, 2048])
         for bad in ["", "G", "-1G", "4X", "4 G G", "0", "65T", "1e3"] { XCTAssertNil(MemorySizes.mebibytes(bad), bad) }
@@ -263,6 +265,41 @@ final class JobFileTests: XCTestCase {
         let memory = error(task + "    memoryPerNode: lots\n")
         XCTAssertEqual(memory?.field, "tasks[0].memoryPerNode")
         XCTAssertTrue(memory?.message.contains("4G, 512M or 2048") == true, memory?.message ?? "")
+    }
+
+    /// Dependencies between tasks of one job in Slurm's kinds: afterany, afternotok, and
+    /// aftercorr, which pairs each element of an array with the other array's element of
+    /// the same index; a condition on an array is on each element. Mistakes are located.
+    func testTaskDependenciesTakeSlurmsKinds() throws {
+        let job = try JobFile.parse("""
+            id: j
+            tasks:
+              - { id: mesh, commandLine: x, array: 1-3 }
+              - { id: solve, commandLine: x, array: 1-3, dependsOn: [{ task: mesh, condition: aftercorr }] }
+              - { id: cleanup, commandLine: x, dependsOn: [{ task: solve, condition: afterany }, mesh] }
+              - { id: debug, commandLine: x, dependsOn: [{ task: 'solve[2]', condition: afternotok }] }
+            """, file: "j.yaml")
+        let tasks = Dictionary(uniqueKeysWithValues: job.tasks.map { ($0.id, $0) })
+        XCTAssertEqual(tasks["solve[2]"]?.dependsOn, ["mesh[2]"])
+        XCTAssertNil(tasks["solve[2]"]?.dependencyConditions, "aftercorr becomes afterok on the partner")
+        XCTAssertEqual(tasks["cleanup"]?.dependsOn, ["solve[1]", "solve[2]", "solve[3]", "mesh[1]", "mesh[2]", "mesh[3]"])
+        XCTAssertEqual(tasks["cleanup"]?.condition(on: "solve[3]"), .afterany)
+        XCTAssertEqual(tasks["cleanup"]?.condition(on: "mesh[1]"), .afterok)
+        XCTAssertEqual(tasks["debug"]?.condition(on: "solve[2]"), .afternotok)
+        let encoded = String(decoding: try JSONEncoder().encode(job), as: UTF8.self)
+        XCTAssertEqual(try JobFile.parse(encoded, file: "encoded"), job, "an encoded job reads back with its conditions")
+
+        let head = "id: j\ntasks:\n  - { id: mesh, commandLine: x, array: 1-2 }\n"
+        let single = error(head + "  - { id: s, commandLine: x, dependsOn: [{ task: mesh, condition: aftercorr }] }\n")
+        XCTAssertEqual(single?.field, "tasks[1]")
+        XCTAssertTrue(single?.message.contains("task s is not an array") == true, single?.message ?? "")
+        let partnerless = error(head + "  - { id: s, commandLine: x, array: 1-3, dependsOn: [{ task: mesh, condition: aftercorr }] }\n")
+        XCTAssertTrue(partnerless?.message.contains("element 3 of s has no partner, since array mesh has no element 3") == true, partnerless?.message ?? "")
+        let unknown = error(head + "  - { id: s, commandLine: x, dependsOn: [{ task: mesh, condition: afterwards }] }\n")
+        XCTAssertEqual(unknown?.field, "tasks[1].dependsOn[0].condition")
+        XCTAssertEqual(error(head + "  - { id: s, commandLine: x, dependsOn: [{ condition: afterany }] }\n")?.field, "tasks[1].dependsOn[0]")
+        XCTAssertEqual(error("id: j\ndependsOn: [{ job: mesh, condition: aftercorr }]\ntasks:\n  - { id: a, commandLine: x }\n")?.field, "dependsOn[0].condition")
+        XCTAssertNil(JobDependency.parse("mesh:corr"), "cohort submit --after takes no aftercorr")
     }
 
     /// Ranks in all, as Slurm's -n beside -N: spread as evenly as can be, the first nodes one

@@ -191,6 +191,14 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     public var applicationPackageReferences: [ApplicationPackageReference]?
     /// Set on each task an array or a sweep became: which element it is.
     public var array: ArrayElement?
+    /// How it waits for each task it depends on, where not `afterok` (Slurm's kinds: `afterany`
+    /// once it ended however, `afternotok` once it ended without succeeding), by task id.
+    /// (`aftercorr` between two arrays becomes one afterok dependency per element.)
+    public var dependencyConditions: [String: JobDependency.Condition]?
+
+    /// How it waits for task `id`.
+    public func condition(on id: String) -> JobDependency.Condition { dependencyConditions?[id] ?? .afterok }
+
     /// GPUs it takes on each node of its group, shared by the ranks there (Slurm's
     /// `--gpus-per-node`): `CUDA_VISIBLE_DEVICES` lists them.
     public var gpusPerNode: Int?
@@ -306,6 +314,9 @@ public struct JobDependency: Codable, Sendable, Equatable {
         case afterany
         /// A task of it did not succeed.
         case afternotok
+        /// Between the tasks of one job only: each element of an array waits for the element
+        /// of another array with its index to succeed (Slurm's aftercorr).
+        case aftercorr
     }
     public var job: String
     public var condition: Condition
@@ -318,7 +329,7 @@ public struct JobDependency: Codable, Sendable, Equatable {
     /// Whether a job that ended, every task succeeding or not, lets the waiting one run.
     public func isSatisfied(succeeded: Bool) -> Bool {
         switch condition {
-        case .afterok: succeeded
+        case .afterok, .aftercorr: succeeded
         case .afterany: true
         case .afternotok: !succeeded
         }
@@ -329,7 +340,7 @@ public struct JobDependency: Codable, Sendable, Equatable {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count <= 2, let job = parts.first, !job.isEmpty else { return nil }
         guard parts.count == 2 else { return JobDependency(job: job) }
-        guard let condition = Condition(rawValue: "after" + parts[1]) ?? Condition(rawValue: parts[1]) else { return nil }
+        guard let condition = Condition(rawValue: "after" + parts[1]) ?? Condition(rawValue: parts[1]), condition != .aftercorr else { return nil }
         return JobDependency(job: job, condition: condition)
     }
 }

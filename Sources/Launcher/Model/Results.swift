@@ -160,6 +160,30 @@ public struct TaskRun: Codable, Sendable {
     public var displayId: String { replica.map { "\(taskId)[\($0)]" } ?? taskId }
     public var succeeded: Bool { state == .completed && attempts.last?.succeeded == true }
     public var failure: Failure? { skippedBecause ?? attempts.last?.failure }
+
+    // A task has one shape wherever it appears: `cohort run --output json` writes it as `job
+    // show --output json` and the API do (result and failure, not skippedBecause).
+    enum CodingKeys: String, CodingKey { case taskId, replica, state, result, failure, attempts, skippedBecause }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(taskId, forKey: .taskId)
+        try container.encodeIfPresent(replica, forKey: .replica)
+        try container.encode(state, forKey: .state)
+        if state == .completed { try container.encode(succeeded ? "success" : "failure", forKey: .result) }
+        try container.encodeIfPresent(failure, forKey: .failure)
+        try container.encode(attempts, forKey: .attempts)
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        taskId = try container.decode(String.self, forKey: .taskId)
+        replica = try container.decodeIfPresent(Int.self, forKey: .replica)
+        state = try container.decode(TaskState.self, forKey: .state)
+        attempts = try container.decode([Attempt].self, forKey: .attempts)
+        skippedBecause = try container.decodeIfPresent(Failure.self, forKey: .skippedBecause)
+            ?? (attempts.isEmpty ? container.decodeIfPresent(Failure.self, forKey: .failure) : nil)
+    }
 }
 
 /// One run of a job's preparation or release task on one node.

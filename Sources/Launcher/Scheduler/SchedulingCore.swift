@@ -113,8 +113,8 @@ public final class SchedulingCore {
         @exclusivity(unchecked) var dependencyOutcomes: [(satisfied: Int, blocked: Int)] = []
         /// Why the job was ended by a task's exit conditions (jobAction terminate).
         public internal(set) var terminatedBecause: String?
-        /// Per task (index in the spec): the units waiting for it to succeed.
-        var dependents: [[Unit]] = []
+        /// Per task (index in the spec): the units waiting for it, and how (afterok, afterany, afternotok).
+        var dependents: [[(unit: Unit, condition: JobDependency.Condition)]] = []
         /// Its preparation task per node index: running, or done with its failure if any.
         var preparation: [Int: Preparation] = [:]
         var awaitingPreparation: [ObjectIdentifier: Unit] = [:]
@@ -255,9 +255,10 @@ public final class SchedulingCore {
         for unit in job.units {
             waitingCount += 1
             guard !unit.task.dependsOn.isEmpty else { continue }
-            let dependencies = Set(unit.task.dependsOn.compactMap { taskIndex[$0] })
+            var dependencies: [Int: JobDependency.Condition] = [:]
+            for id in unit.task.dependsOn { if let index = taskIndex[id] { dependencies[index] = unit.task.condition(on: id) } }
             unit.unmetDependencies = dependencies.count
-            for dependency in dependencies { job.dependents[dependency].append(unit) }
+            for (dependency, condition) in dependencies { job.dependents[dependency].append((unit, condition)) }
         }
         for unit in job.units {
             guard let record = priorStates["\(unit.task.id)#\(unit.replica ?? -1)"], record.state == TaskState.completed.rawValue, unit.state != .finished else { continue }
@@ -493,9 +494,13 @@ public final class SchedulingCore {
         case .blocked:
             let pending = unit.task.dependsOn.filter { id in
                 guard let index = unit.job.spec.tasks.firstIndex(where: { $0.id == id }) else { return true }
-                return unit.job.outcomes[index].succeeded != unit.job.outcomes[index].total
+                let outcome = unit.job.outcomes[index]
+                switch unit.task.condition(on: id) {
+                case .afterok, .aftercorr: return outcome.succeeded != outcome.total
+                case .afterany, .afternotok: return outcome.succeeded + outcome.failed != outcome.total
+                }
             }
-            return "waiting for \(pending.joined(separator: ", "))"
+            return "waiting for \(pending.map { id in unit.task.condition(on: id) == .afterok ? id : "\(id) (\(unit.task.condition(on: id).rawValue))" }.joined(separator: ", "))"
         case .waiting:
             if unit.job.held { return "waiting: the job is disabled" }
             if !unit.queued, let array = unit.task.array, let limit = array.throttle {
@@ -908,19 +913,29 @@ public final class SchedulingCore {
             var after = before
             if satisfies { after.satisfied += 1 } else { after.blocked += 1 }
             job.dependencyOutcomes[unit.taskIndex] = after
-            if after.blocked == 1 && before.blocked == 0 {
-                // Whatever waits for it never runs.
-                for dependent in job.dependents[unit.taskIndex] where dependent.state == .blocked || dependent.state == .waiting {
-                    dependent.run.skippedBecause = job.timedOut ? Self.jobTimeout(job, started: false)
-                        : job.cancelled ? Failure(category: .cancelled, message: "the job was cancelled before this task started")
-                        : succeeded ? Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, succeeded but its exitConditions block its dependents")
-                        : Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, did not succeed")
-                    work.append(dependent)
-                }
-            } else if after.blocked == 0 && after.satisfied == job.outcomes[unit.taskIndex].total {
-                for dependent in job.dependents[unit.taskIndex] where dependent.state == .blocked {
-                    dependent.unmetDependencies -= 1
-                    if dependent.unmetDependencies == 0 { enqueue(dependent) }
+            let ended = after.satisfied + after.blocked == job.outcomes[unit.taskIndex].total
+            // Its dependents learn their fate at its first blocking end (afterok) or once all of
+            // it has ended (afterany, afternotok; afterok when all satisfied).
+            if (after.blocked == 1 && before.blocked == 0) || ended {
+                for (dependent, condition) in job.dependents[unit.taskIndex] {
+                    let runs: Bool?  // nil: not decided yet
+                    switch condition {
+                    case .afterok, .aftercorr: runs = after.blocked > 0 ? (before.blocked == 0 ? false : nil) : (ended ? true : nil)
+                    case .afterany: runs = ended ? true : nil
+                    case .afternotok: runs = ended ? after.blocked > 0 : nil
+                    }
+                    if runs == true, dependent.state == .blocked {
+                        dependent.unmetDependencies -= 1
+                        if dependent.unmetDependencies == 0 { enqueue(dependent) }
+                    } else if runs == false, dependent.state == .blocked || dependent.state == .waiting {
+                        // Whatever waits for it so never runs.
+                        dependent.run.skippedBecause = job.timedOut ? Self.jobTimeout(job, started: false)
+                            : job.cancelled ? Failure(category: .cancelled, message: "the job was cancelled before this task started")
+                            : condition == .afternotok ? Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, succeeded; this task waited for it with afternotok")
+                            : succeeded ? Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, succeeded but its exitConditions block its dependents")
+                            : Failure(category: .dependencyFailed, message: "task \(unit.task.id), which it depends on, did not succeed")
+                        work.append(dependent)
+                    }
                 }
             }
             job.remaining -= 1

@@ -219,8 +219,14 @@ public final class Simulation {
                         taskIndexes[unit.job.incarnation] = Dictionary(unit.job.spec.tasks.enumerated().map { ($1.id, $0) }) { first, _ in first }
                     }
                     guard let index = taskIndexes[unit.job.incarnation]?[dependency] else { continue }
-                    if unit.job.dependencyOutcomes[index].satisfied != unit.job.outcomes[index].total {
-                        violations.append("t=\(time): \(unit.job.spec.id)/\(unit.run.displayId) started before \(dependency) succeeded")
+                    let outcome = unit.job.dependencyOutcomes[index], total = unit.job.outcomes[index].total
+                    let met = switch unit.task.condition(on: dependency) {
+                    case .afterok, .aftercorr: outcome.satisfied == total
+                    case .afterany: outcome.satisfied + outcome.blocked == total
+                    case .afternotok: outcome.satisfied + outcome.blocked == total && outcome.blocked > 0
+                    }
+                    if !met {
+                        violations.append("t=\(time): \(unit.job.spec.id)/\(unit.run.displayId) started before \(dependency) ended as it waits for (\(unit.task.condition(on: dependency).rawValue))")
                     }
                 }
                 if recordsStarts {

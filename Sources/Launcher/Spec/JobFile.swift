@@ -298,12 +298,38 @@ struct Field {
                 throw item.error("the job has more than \(TaskArrays.maximumElements) tasks once its arrays and sweeps are expanded")
             }
         }
-        // A dependency on an array is on every element of it (Slurm's afterok on an array job).
-        var elements: [String: [String]] = [:]
-        for task in tasks { if let array = task.array { elements[array.task, default: []].append(task.id) } }
+        // A dependency on an array is on every element of it (Slurm's afterok on an array job),
+        // each with the condition given; aftercorr pairs element k with the other array's k.
+        var elements: [String: [String]] = [:], byIndex: [String: [Int: String]] = [:]
+        for task in tasks {
+            guard let array = task.array else { continue }
+            elements[array.task, default: []].append(task.id)
+            byIndex[array.task, default: [:]][array.index] = task.id
+        }
+        for index in tasks.indices where tasks[index].dependencyConditions?.values.contains(.aftercorr) == true {
+            for (id, condition) in tasks[index].dependencyConditions ?? [:] where condition == .aftercorr {
+                let task = tasks[index], at = items[sources[index]]
+                guard let mine = task.array else {
+                    throw at.error("aftercorr pairs the elements of two arrays, and task \(task.id) is not an array (use afterok)")
+                }
+                guard let theirs = byIndex[id] else { throw at.error("aftercorr on \(id): no array of this job has that id") }
+                guard let partner = theirs[mine.index] else {
+                    throw at.error("aftercorr: element \(mine.index) of \(mine.task) has no partner, since array \(id) has no element \(mine.index)")
+                }
+                tasks[index].dependsOn = tasks[index].dependsOn.map { $0 == id ? partner : $0 }
+                tasks[index].dependencyConditions?[id] = nil
+            }
+            if tasks[index].dependencyConditions?.isEmpty == true { tasks[index].dependencyConditions = nil }
+        }
         if !elements.isEmpty {
             for index in tasks.indices where tasks[index].dependsOn.contains(where: { elements[$0] != nil }) {
+                var conditions = tasks[index].dependencyConditions ?? [:]
+                for (id, condition) in conditions where elements[id] != nil {
+                    conditions[id] = nil
+                    for element in elements[id]! { conditions[element] = condition }
+                }
                 tasks[index].dependsOn = tasks[index].dependsOn.flatMap { elements[$0] ?? [$0] }
+                tasks[index].dependencyConditions = conditions.isEmpty ? nil : conditions
             }
         }
         // (maxWallClockTime at the top: how a JobSpec encoded as JSON gives it)
@@ -371,8 +397,8 @@ struct Field {
                 dependency = JobDependency(job: try job.identifier())
                 if let condition = d["condition"] {
                     let text = try condition.string()
-                    guard let value = JobDependency.Condition(rawValue: text.lowercased()) else {
-                        throw condition.error("unknown condition '\(text.prefix(40))' (expected \(JobDependency.Condition.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    guard let value = JobDependency.Condition(rawValue: text.lowercased()), value != .aftercorr else {
+                        throw condition.error("unknown condition '\(text.prefix(40))' between jobs (expected afterok, afterany or afternotok; aftercorr pairs the elements of two arrays of one job)")
                     }
                     dependency.condition = value
                 }
@@ -613,8 +639,9 @@ struct Field {
 
     static let taskFields = ["id", "commandLine", "dependsOn", "multiInstance", "constraints", "environment", "displayName",
                              "resourceFiles", "outputFiles", "exitConditions", "requiredSlots", "userIdentity", "workingDirectory",
-                             "applicationPackageReferences", "array", "sweep", "throttle", "gpusPerNode", "gpusPerRank", "memoryPerNode"]
-    static let taskAliases = ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment"]
+                             "applicationPackageReferences", "array", "sweep", "throttle", "gpusPerNode", "gpusPerRank", "memoryPerNode",
+                             "dependencyConditions"]
+    static let taskAliases = ["multiInstanceSettings": "multiInstance", "environmentSettings": "environment", "slots": "requiredSlots"]
 
     func task() throws(SpecError) -> TaskSpec {
         let f = try object(known: Self.taskFields,
@@ -627,10 +654,29 @@ struct Field {
         // once, on the primary node, and starts its own mpirun.
         let azureShape = node["multiInstanceSettings"] != nil
         var task = TaskSpec(id: isElement ? try id.elementIdentifier() : try id.identifier(), commandLine: try command.commandLine(),
-                            dependsOn: try f["dependsOn"]?.dependencies() ?? [],
+                            dependsOn: [],
                             multiInstance: try f["multiInstance"]?.multiInstance(azureShape: azureShape),
                             constraints: try f["constraints"]?.constraints() ?? Constraints(),
                             environment: try f["environment"]?.environment() ?? [:])
+        if let dependencies = try f["dependsOn"]?.dependencies() {
+            task.dependsOn = dependencies.ids
+            task.dependencyConditions = dependencies.conditions.isEmpty ? nil : dependencies.conditions
+        }
+        if let written = f["dependencyConditions"] {
+            // As an encoded JobSpec gives them: {task id: condition} beside plain dependsOn ids.
+            guard case .mapping(let mapping) = written.node else { throw written.error("expected a mapping of task ids to conditions") }
+            var conditions = task.dependencyConditions ?? [:]
+            for (key, value) in mapping {
+                let id = try Field(node: key, path: written.path, file: written.file).string()
+                let field = written.child(id, value)
+                let text = try field.string()
+                guard let condition = JobDependency.Condition(rawValue: text), condition != .aftercorr, task.dependsOn.contains(id) else {
+                    throw field.error("expected afterok, afterany or afternotok for a task in dependsOn, found '\(text.prefix(40))'")
+                }
+                conditions[id] = condition
+            }
+            task.dependencyConditions = conditions.isEmpty ? nil : conditions
+        }
         task.resourceFiles = try f["resourceFiles"]?.resourceFiles()
         task.outputFiles = try f["outputFiles"]?.outputFiles()
         task.exitConditions = try f["exitConditions"]?.exitConditions()
@@ -787,8 +833,33 @@ struct Field {
     }
 
     /// `[a, b]` or Azure's `{taskIds: [...], taskIdRanges: [{start: 1, end: 9}]}`.
-    func dependencies() throws(SpecError) -> [String] {
-        if case .sequence = node { return try stringList() }
+    /// A task's dependsOn: task ids, `{task: mesh, condition: afterany}` (Slurm's kinds:
+    /// afterok, afterany, afternotok, aftercorr), or Azure's `{taskIds, taskIdRanges}`; the
+    /// ids, and the condition of each that is not afterok.
+    func dependencies() throws(SpecError) -> (ids: [String], conditions: [String: JobDependency.Condition]) {
+        if case .sequence = node {
+            var ids: [String] = [], conditions: [String: JobDependency.Condition] = [:]
+            for item in try list() {
+                guard case .mapping = item.node else { ids.append(try item.string()); continue }
+                let d = try item.object(known: ["task", "condition"])
+                guard let task = d["task"] else { throw item.error("a task dependency needs the task's id: {task: mesh, condition: afterany}") }
+                let id = try task.nonEmptyString()
+                ids.append(id)
+                if let condition = d["condition"] {
+                    let text = try condition.string()
+                    guard let value = JobDependency.Condition(rawValue: text.lowercased()) else {
+                        throw condition.error("unknown condition '\(text.prefix(40))' (expected \(JobDependency.Condition.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                    if value != .afterok { conditions[id] = value }
+                }
+            }
+            return (ids, conditions)
+        }
+        return (try azureDependencies(), [:])
+    }
+
+    /// Azure's `{taskIds, taskIdRanges}`.
+    func azureDependencies() throws(SpecError) -> [String] {
         let f = try object(known: ["taskIds", "taskIdRanges"])
         var ids = try f["taskIds"]?.stringList() ?? []
         for range in try f["taskIdRanges"]?.list() ?? [] {
