@@ -64,6 +64,18 @@ final class LiveOutput: @unchecked Sendable {  // its state is touched on `queue
         }
     }
 
+    /// The rank and the rest of a line mpirun tagged (`[1,3]<stdout>:text`), or nil.
+    static func rankTag(_ line: Data) -> (rank: Int, rest: Data)? {
+        guard line.first == UInt8(ascii: "["), let close = line.prefix(40).firstIndex(of: UInt8(ascii: "]")) else { return nil }
+        let inside = String(decoding: line[line.index(after: line.startIndex)..<close], as: UTF8.self).split(separator: ",")
+        guard inside.count == 2, inside[0].allSatisfy(\.isNumber), let rank = Int(inside[1]) else { return nil }
+        let after = line[line.index(after: close)...]
+        for stream in ["<stdout>:", "<stderr>:"] where after.starts(with: Data(stream.utf8)) {
+            return (rank, Data(after.dropFirst(stream.utf8.count)))
+        }
+        return nil
+    }
+
     private func readAll() {
         for path in followed.keys.sorted() { read(path, final: false) }
     }
@@ -89,6 +101,11 @@ final class LiveOutput: @unchecked Sendable {  // its state is touched on `queue
         guard !lines.isEmpty else { return }
         var out = Data()
         for line in lines {
+            // mpirun's --tag-output (`[1,3]<stdout>:…`) as srun's --label writes it (`3: …`).
+            if let (rank, rest) = Self.rankTag(line) {
+                out += Data((labelled ? "\(file.label) \(rank): " : "\(rank): ").utf8) + rest
+                continue
+            }
             if labelled { out += Data("\(file.label): ".utf8) }
             out += line
         }

@@ -48,6 +48,9 @@ struct Run: ParsableCommand {
             help: "Memory the task takes on each node, as Slurm's --mem: 512M, 4G, or MiB. It waits while other tasks hold the node's memory (pool add --memory-per-node).")
     var memory: String?
 
+    @Flag(help: "Label each line of output with its rank (as srun's --label; every MPI task of a job file too), and with its task when there are several.")
+    var label = false
+
     @Option(help: "MPI transport: auto, shm, tcp, rdma or ucx.")
     var transport: String = "auto"
 
@@ -100,6 +103,10 @@ struct Run: ParsableCommand {
             job = try makeJob()
         } catch let error as SpecError {
             throw Exit.badInput(error)
+        }
+        if label {
+            // Ranks label their lines through mpirun (--tag-output) or srun (--label).
+            for index in job.tasks.indices where job.tasks[index].multiInstance != nil { job.tasks[index].multiInstance?.labelRanks = true }
         }
         try Staging.apply(stage, bucket: stageBucket, to: &job)
         guard let placement = PlacementPolicy(rawValue: policy) else { throw Exit.badInput("--policy: expected pack or spread, found '\(policy)'") }

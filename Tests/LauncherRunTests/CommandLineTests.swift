@@ -674,6 +674,27 @@ extension TaskArrayRunTests {
 
 /// `cohort run` shows what tasks write as they run (as srun does); `cohort logs --all`.
 final class LiveOutputTests: XCTestCase {
+    /// `--label`, as srun's: every line of an MPI run labelled with its rank (`2: …`), stdout
+    /// and stderr alike, and with its task too when the job has several (replicas here).
+    func testLabelPrefixesEachLineWithItsRank() throws {
+        let home = Harness.temporaryDirectory()
+        XCTAssertEqual(try Harness.cohort(["pool", "add", "local", "--local-nodes", "2", "--slots", "2"], home: home).exitCode, 0)
+        let script = "echo rank $OMPI_COMM_WORLD_RANK; echo oops $OMPI_COMM_WORLD_RANK >&2"
+        let labelled = try Harness.cohort(["run", "--label", "-N", "2", "-n", "4", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertEqual(labelled.exitCode, 0, labelled.stderr)
+        for rank in 0..<4 {
+            XCTAssertTrue(labelled.stdout.contains("\n\(rank): rank \(rank)\n") || labelled.stdout.hasPrefix("\(rank): rank \(rank)\n"), labelled.stdout)
+            XCTAssertTrue(labelled.stderr.contains("\(rank): oops \(rank)\n"), labelled.stderr)
+        }
+        let twins = try Harness.cohort(["run", "--label", "--replicas", "2", "-N", "1", "-n", "2", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertEqual(twins.exitCode, 0, twins.stderr)
+        for replica in 0..<2 { for rank in 0..<2 { XCTAssertTrue(twins.stdout.contains("sh[\(replica)] \(rank): rank \(rank)\n"), twins.stdout) } }
+        let plain = try Harness.cohort(["run", "-N", "2", "-n", "2", "--", "/bin/sh", "-c", script], home: home)
+        XCTAssertTrue(plain.stdout.hasPrefix("rank ") && !plain.stdout.contains("<stdout>"), "no label unless asked: \(plain.stdout)")
+        XCTAssertEqual(try JobFile.parse("id: j\ntasks:\n  - { id: t, commandLine: x, multiInstance: { instances: 2, labelRanks: true } }\n", file: "j.yaml")
+                        .tasks[0].multiInstance?.labelRanks, true)
+    }
+
     func testRunStreamsEachTasksLinesLabelledAndOnlyTheSummaryWhenQuiet() throws {
         let home = Harness.temporaryDirectory()
         let script = "echo out {index}; echo err {index} >&2; printf 'no newline {index}'"

@@ -436,6 +436,7 @@ public struct AttemptExecutor: Sendable {
             command.mcaParameters = pool.mcaParameters ?? [:]
             command.cpusPerRank = multi.threadsPerRank
             command.totalRanks = multi.totalRanks
+            command.tagsOutput = multi.labelRanks == true
             if !isLocal, let remoteShell = settings.siblingRemoteShell, let socket = agents.remoteShellSocket() {
                 command.remoteShell = remoteShell
                 command.skipsNameResolution = nodesAreElsewhere(nodes)

@@ -25,6 +25,8 @@ public struct MPIRunCommand: Sendable {
     /// Without resolution mpirun knows this machine by its name only, so it must not be set
     /// when a node could be this machine under an address.
     public var skipsNameResolution = false
+    /// Each line of the ranks' output tagged with its rank (`--tag-output`).
+    public var tagsOutput = false
     /// Variables mpirun must hand to every rank (`-x NAME`).
     public var exportedNames: [String]
     public var extraOptions: [String]
@@ -102,6 +104,7 @@ public struct MPIRunCommand: Sendable {
         if let network, !isLocalPool { a += ["--mca", "btl_tcp_if_include", network, "--mca", "oob_tcp_if_include", network] }
         if skipsNameResolution && !isLocalPool && mcaParameters[Self.doNotResolve] == nil { a += ["--mca", Self.doNotResolve, "1"] }
         for name in mcaParameters.keys.sorted() { a += ["--mca", name, mcaParameters[name]!] }
+        if tagsOutput { a.append("--tag-output") }
         for name in exportedNames { a += ["-x", name] }
         a += extraOptions
         return a + rankWrapper + application

@@ -53,6 +53,9 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     /// Slurm does, the first nodes one more (2, 1, 1), ranks numbered node by node (block);
     /// `processesPerNode` is then the most on a node, the slots each node is given.
     public var totalRanks: Int?
+    /// Each line of output labelled with its rank (`3: …`), as srun's `--label` (mpirun
+    /// `--tag-output`, whose tags the CLI shows as srun's).
+    public var labelRanks: Bool?
 
     public init(instances: Int, processesPerNode: Int = 1, coordinationCommandLine: [String]? = nil, transport: Transport = .auto, replicas: Int = 1, launch: LaunchMode = .mpirun, mpirunOptions: [String] = []) {
         self.instances = instances

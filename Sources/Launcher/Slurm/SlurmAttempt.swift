@@ -132,6 +132,7 @@ extension AttemptExecutor {
                                timeLimit: remaining.maxWallClockTime, workingDirectory: environment.workingDirectory(0), program: program)
         srun.cpusPerTask = multi?.threadsPerRank ?? 1
         srun.totalTasks = multi?.totalRanks
+        srun.label = multi?.labelRanks == true
         srun.resources = SlurmResources(task: work.task)
         attempt.launchedCommand = srun.arguments
         attempt.reached(.launched)

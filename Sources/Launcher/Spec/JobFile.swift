@@ -875,7 +875,7 @@ struct Field {
 
     func multiInstance(azureShape: Bool = false) throws(SpecError) -> MultiInstance {
         let f = try object(known: ["instances", "processesPerNode", "coordinationCommandLine", "transport", "replicas", "launch", "mpirunOptions", "commonResourceFiles",
-                                   "cpusPerRank", "exclusive", "ranks", "totalRanks"],
+                                   "cpusPerRank", "exclusive", "ranks", "totalRanks", "labelRanks"],
                            aliases: ["numberOfInstances": "instances"])
         var transport = Transport.auto
         if let t = f["transport"] {
@@ -906,6 +906,7 @@ struct Field {
             }
         }
         if let exclusive = f["exclusive"] { multi.exclusive = try exclusive.bool() }
+        if let label = f["labelRanks"] { multi.labelRanks = try label.bool() ? true : nil }
         // Ranks in all (as Slurm's -n beside -N): spread as evenly as can be, the first nodes one more.
         if let ranks = f["ranks"] ?? f["totalRanks"] {
             let total = try ranks.int(minimum: 1, maximum: Hostlist.maximumHosts * HostName.maximumSlots)
