@@ -20,16 +20,6 @@ enum Stored {
         formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
         return formatter.string(from: date)
     }
-
-    /// Left-aligned columns.
-    static func table(_ rows: [[String]]) -> String {
-        guard let first = rows.first else { return "" }
-        let widths = first.indices.map { column in rows.map { $0[column].count }.max()! }
-        return rows.map { row in
-            row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces)
-        }.joined(separator: "\n") + "\n"
-    }
 }
 
 struct JobCommand: ParsableCommand {
@@ -44,7 +34,7 @@ struct JobCommand: ParsableCommand {
             let jobs: [JobStore.JobSummary]
             jobs = try Source.jobs()
             if output == .json { return print(encode(jobs)) }
-            print(Stored.table([["JOB", "POOL", "STATE", "TASKS", "SUCCEEDED", "FAILED", "SUBMITTED", "FINISHED"]]
+            print(tableText([["JOB", "POOL", "STATE", "TASKS", "SUCCEEDED", "FAILED", "SUBMITTED", "FINISHED"]]
                 + jobs.map { [$0.id, $0.pool, $0.state.rawValue, String($0.tasks), String($0.succeeded), String($0.failed), Stored.time($0.submitted), Stored.time($0.finished)] }),
                   terminator: "")
         }
@@ -69,13 +59,13 @@ struct JobCommand: ParsableCommand {
                                  attempt.failure.map { "\($0.category.rawValue): \($0.message)" } ?? ""])
                 }
             }
-            print(Stored.table(rows), terminator: "")
+            print(tableText(rows), terminator: "")
             // What happened to the job as a whole: submitted, recovered, preparation and
             // release on each node, cancelled, completed.
             let events = (try? Source.events(job)) ?? []
             if !events.isEmpty {
                 print("")
-                print(Stored.table([["TIME", "EVENT", "MESSAGE"]] + events.map { [Stored.time($0.time), $0.kind, $0.message] }), terminator: "")
+                print(tableText([["TIME", "EVENT", "MESSAGE"]] + events.map { [Stored.time($0.time), $0.kind, $0.message] }), terminator: "")
             }
         }
     }
@@ -203,7 +193,7 @@ struct TaskCommand: ParsableCommand {
         func run() throws {
             let tasks = try Source.tasks(job)
             if output == .json { return print(encode(tasks)) }
-            print(Stored.table([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES", "WAITING"]] + tasks.map {
+            print(tableText([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES", "WAITING"]] + tasks.map {
                 [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-", $0.waiting ?? "-"]
             }), terminator: "")
         }
@@ -271,7 +261,7 @@ struct Usage: ParsableCommand {
         if let since, UsagePeriod.start(since) == nil { throw Exit.badInput("--since: expected YYYY-MM-DD or an age such as 7d, found '\(since)'") }
         let rows = try Source.usage(since: since, by: grouping)
         if output == .json { return print(encode(rows)) }
-        print(Stored.table([[by.uppercased(), "ATTEMPTS", "NODE-HOURS", "CORE-HOURS", "COST"]] + rows.map {
+        print(tableText([[by.uppercased(), "ATTEMPTS", "NODE-HOURS", "CORE-HOURS", "COST"]] + rows.map {
             [$0.key, String($0.attempts), String(format: "%.4f", $0.nodeSeconds / 3600), String(format: "%.4f", $0.coreSeconds / 3600),
              $0.cost.map { String(format: "%.4f", $0) } ?? "-"]
         }), terminator: "")
@@ -325,12 +315,11 @@ struct Ps: ParsableCommand {
         let running: [JobStore.RunningAttempt]
         do { running = try Stored.jobs().runningAttempts(pool: pool) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
         if output == .json { return print(encode(running)) }
-        print("JOB  TASK  ATTEMPT  POOL  NODES  ELAPSED  STATE")
-        for attempt in running {
+        printTable([["JOB", "TASK", "ATTEMPT", "POOL", "NODES", "ELAPSED", "STATE"]] + running.map { attempt in
             let elapsed = Int(Date().timeIntervalSince(attempt.start))
             let state = attempt.runnerAlive ? "running" : "runner gone (pid \(attempt.runnerPid.map(String.init) ?? "?"))"
-            print("\(attempt.jobId)  \(attempt.displayTaskId)  \(attempt.attempt)  \(attempt.pool)  \(Hostlist.compress(attempt.nodes))  "
-                  + String(format: "%d:%02d:%02d", elapsed / 3600, elapsed / 60 % 60, elapsed % 60) + "  \(state)")
-        }
+            return [attempt.jobId, attempt.displayTaskId, String(attempt.attempt), attempt.pool, Hostlist.compress(attempt.nodes),
+                    String(format: "%d:%02d:%02d", elapsed / 3600, elapsed / 60 % 60, elapsed % 60), state]
+        })
     }
 }

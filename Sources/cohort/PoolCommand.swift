@@ -293,15 +293,5 @@ func encode<T: Encodable>(_ value: T) -> String {
     String(decoding: (try? JSONStyle.encoder(pretty: true).encode(value)) ?? Data(), as: UTF8.self)
 }
 
-/// Rows printed in aligned columns, two spaces apart (the first row is the header).
-func printTable(_ rows: [[String]]) {
-    let columns = rows.map(\.count).max() ?? 0
-    let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
-    for row in rows {
-        let cells = row.enumerated().map { index, cell in index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0) }
-        print(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-    }
-}
-
 /// "1 slot", "2 slots".
 func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }

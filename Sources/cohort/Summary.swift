@@ -14,12 +14,7 @@ enum Summary {
             let reason = task.failure.map { "\($0.category.rawValue): \($0.message)" } ?? ""
             rows.append([task.displayId, result, String(task.attempts.count), nodes, exit, time, reason])
         }
-        let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max()! }
-        var text = ""
-        for row in rows {
-            text += row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
-                .trimmingCharacters(in: .whitespaces) + "\n"
-        }
+        var text = tableText(rows)
         // Earlier attempts of retried tasks, so no failure goes unseen.
         for task in run.tasks where task.attempts.count > 1 {
             for attempt in task.attempts.dropLast() {

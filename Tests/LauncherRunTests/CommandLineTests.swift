@@ -543,10 +543,12 @@ final class RunningWorkTests: XCTestCase {
         let deadline = Date() + 30
         while Date() < deadline {
             ps = try Harness.cohort(["ps"], home: home).stdout
-            if ps.contains("visible  solo  1  local") && ps.contains("visible  mpi  1  local") { break }
+            // (aligned columns: as many spaces as the widest cell takes)
+            if ps.range(of: #"visible\s+solo\s+1\s+local"#, options: .regularExpression) != nil
+                && ps.range(of: #"visible\s+mpi\s+1\s+local"#, options: .regularExpression) != nil { break }
             usleep(100_000)
         }
-        XCTAssertTrue(ps.contains("visible  solo  1  local  local-"), ps)
+        XCTAssertNotNil(ps.range(of: #"visible\s+solo\s+1\s+local\s+local-"#, options: .regularExpression), ps)
         XCTAssertTrue(ps.contains("running"), ps)
         let tasks = try Harness.cohort(["task", "list", "visible"], home: home).stdout
         XCTAssertTrue(tasks.contains("solo  running"), tasks)
