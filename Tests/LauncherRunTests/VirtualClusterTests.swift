@@ -74,6 +74,9 @@ final class VirtualClusterTests: XCTestCase {
         let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
         XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
         XCTAssertTrue(attempt.launchedCommand.contains("ppr:1:node:PE=2"), "\(attempt.launchedCommand)")
+        let bindings = Harness.read("\(attempt.directory)/stderr.txt")
+        // ("bound to all available processors" where the node has only the rank's two cores)
+        XCTAssertTrue(bindings.contains("MCW rank 0 ") && bindings.contains("MCW rank 1 "), "the binding is shown in the attempt: \(bindings)")
         let lines = output(attempt)
         XCTAssertEqual(lines.count, 2, "\(lines)")
         for line in lines {

@@ -83,14 +83,15 @@ public struct MPIRunCommand: Sendable {
             if ranks * cpusPerRank > localCores {
                 a += ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
             } else if cpusPerRank > 1 {
-                a += ["--map-by", "slot:PE=\(cpusPerRank)", "--bind-to", "core"]
+                a += ["--map-by", "slot:PE=\(cpusPerRank)", "--bind-to", "core", "--report-bindings"]
             }
         } else {
             // Hybrid ranks get their cores each; Open MPI refuses if a node has fewer. Uneven
             // shares (-N 3 -n 4) fill each node's hostfile slots in order instead.
             let pattern = totalRanks == nil ? "ppr:\(processesPerNode):node" : "slot"
             a += ["--map-by", cpusPerRank > 1 ? "\(pattern):PE=\(cpusPerRank)" : pattern]
-            if cpusPerRank > 1 { a += ["--bind-to", "core"] }
+            // Hybrid ranks' cores are written to the attempt's stderr ("MCW rank 0 bound to …").
+            if cpusPerRank > 1 { a += ["--bind-to", "core", "--report-bindings"] }
         }
         if runningAsRoot { a.append("--allow-run-as-root") }
         a += Self.transportFlags(transport)
