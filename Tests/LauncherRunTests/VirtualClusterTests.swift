@@ -41,6 +41,22 @@ final class VirtualClusterTests: XCTestCase {
         XCTAssertEqual(Harness.read("\(attempt.directory)/hostfile").split(separator: "\n").count, 3)
     }
 
+    /// GPUs on remote hosts: each rank of an uneven group (-N 2 -n 3: 2 and 1) gets its own
+    /// device on the host it runs on, chosen by its place there, through the agents' channel.
+    func testEachRemoteRankGetsItsOwnGPU() throws {
+        var gpuPool = pool
+        for index in gpuPool.nodes.indices { gpuPool.nodes[index].gpus = [0, 1, 2, 3] }
+        var multi = MultiInstance(instances: 2, processesPerNode: 2, transport: .tcp)
+        multi.totalRanks = 3
+        var task = TaskSpec.shell("gpus", "echo $OMPI_COMM_WORLD_RANK $(hostname) $CUDA_VISIBLE_DEVICES", multi: multi)
+        task.gpusPerRank = 2
+        let run = try Harness.run(JobSpec(id: "vc-gpus", pool: "vc", tasks: [task]), pool: gpuPool)
+        let attempt = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertTrue(attempt.succeeded, "\(String(describing: attempt.failure)) \(Harness.read("\(attempt.directory)/stderr.txt"))")
+        XCTAssertEqual(attempt.gpus, [[0, 1, 2, 3], [0, 1, 2, 3]])
+        XCTAssertEqual(output(attempt).sorted(), ["0 \(attempt.nodes[0]) 0,1", "1 \(attempt.nodes[0]) 2,3", "2 \(attempt.nodes[1]) 0,1"])
+    }
+
     /// Slurm's -N 3 -n 4 on remote nodes: 2, 1, 1 ranks, numbered node by node, each rank
     /// on the node Cohort names for it.
     func testRanksThatDoNotFillEveryNodeAlikeAreSpreadAsSlurmDoes() throws {
