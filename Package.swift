@@ -79,6 +79,8 @@ let package = Package(
         .executableTarget(name: "ring", dependencies: ["MPI"], path: "Sources/Examples/ring"),
         .executableTarget(name: "montecarlo-pi", dependencies: ["MPI"], path: "Sources/Examples/montecarlo-pi"),
         .executableTarget(name: "heat2d", dependencies: ["MPI"], path: "Sources/Examples/heat2d"),
+        .executableTarget(name: "halo", dependencies: ["MPI"], path: "Sources/Examples/halo"),
+        .executableTarget(name: "shared-table", dependencies: ["MPI"], path: "Sources/Examples/shared-table"),
 
         // OSU micro-benchmarks in Swift; their C twins live beside them in benchmarks/osu/c.
         .target(name: "OSUSupport", dependencies: ["MPI"], path: "benchmarks/osu/swift/Support"),
@@ -102,7 +104,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MPIRunTests",
-            dependencies: ["mpi-checks", "hello", "ring", "montecarlo-pi", "heat2d"]
+            dependencies: ["mpi-checks", "hello", "ring", "montecarlo-pi", "heat2d", "halo", "shared-table"]
         ),
     ],
     swiftLanguageModes: [.v6]

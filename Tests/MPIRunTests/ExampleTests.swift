@@ -83,6 +83,33 @@ final class ExampleTests: XCTestCase {
         }
     }
 
+    /// The unstructured halo exchange (dist-graph neighbourhood all-to-all, nonblocking,
+    /// overlapping the interior's update): every cell equals the serial run's, on 1-4 ranks
+    /// and a cell count no rank count divides; partitions have more neighbours than left
+    /// and right (the mesh's chords).
+    func testTheHaloExchangeOnAnUnstructuredMeshMatchesTheSerialRun() throws {
+        for ranks in 1...4 {
+            let result = try MPIRun.run(ranks: ranks, "halo", ["--cells", "1001", "--steps", "25", "--check"])
+            XCTAssertEqual(result.exitCode, 0, result.output)
+            XCTAssertTrue(result.output.contains("halo ok: every cell equals the serial run's"), result.output)
+            if ranks == 4 {
+                let header = try XCTUnwrap(result.lines(matching: "^# halo: ").first, result.output)
+                XCTAssertTrue(header.contains("up to 3 neighbouring partitions"), "chords reach past the next partition: \(header)")
+            }
+        }
+    }
+
+    /// One copy of a table per node in a shared-memory window, read in place by every rank
+    /// of the node: the lookups of all ranks sum to what one process computes.
+    func testASharedTableIsReadInPlaceByEveryRankOfTheNode() throws {
+        for ranks in 1...4 {
+            let result = try MPIRun.run(ranks: ranks, "shared-table", ["--entries", "100003", "--lookups", "200000"])
+            XCTAssertEqual(result.exitCode, 0, result.output)
+            XCTAssertTrue(result.output.contains("shared-table ok: 200000 lookups sum to"), result.output)
+            XCTAssertTrue(result.output.contains("\(ranks) ranks on 1 node(s)"), result.output)
+        }
+    }
+
     /// MPI-IO checkpoints: the field written collectively on 4 ranks is byte for byte the
     /// serial run's, and 2 ranks restarted from a 4-rank checkpoint end exactly where an
     /// uninterrupted run does.
