@@ -40,6 +40,7 @@ func checkPointToPoint(_ c: Checker) throws {
     try world.sendReceiveReplace(&values, to: right, from: left)
     c.expectEqual(values, [Double](repeating: Double(left), count: 4), "sendReceiveReplace")
 
+    try checkSendModes(c)
     guard size >= 2 else { return }
     // Rank 0 and rank 1 exercise the blocking calls in pairs.
     if rank == 0 {
@@ -108,3 +109,39 @@ func checkSlices(_ c: Checker) throws {
     c.expectEqual(Array(incoming[0..<2]), [-1, -1], "elements before the slice untouched")
     c.expectEqual(Array(incoming[2..<10]), (0..<8).map { $0 + left * 100 }, "slice received in place")
 }
+
+/// Buffered sends return before any receive is posted (here: every rank sends to its right
+/// neighbour, then receives), within the attached buffer and no further; ready sends go to
+/// receives posted before a barrier.
+func checkSendModes(_ c: Checker) throws {
+    let world = Communicator.world
+    let rank = world.rank, size = world.size
+    let right = (rank + 1) % size, left = (rank + size - 1) % size
+    c.expectThrows(MPI_ERR_BUFFER, "detaching with nothing attached") { try MPI.detachSendBuffer() }
+    let message = (0..<2000).map { Double(rank * 10_000 + $0) }
+    let one = try MPI.bufferedSendSize(of: Double.self, count: message.count)
+    c.expect(one >= message.count * 8 + MPI.bufferedSendOverhead, "a message's size in the buffer")
+    try MPI.attachSendBuffer(bytes: 2 * one)
+    c.expectThrows(MPI_ERR_BUFFER, "attaching twice") { try MPI.attachSendBuffer(bytes: 64) }
+    // 16 KB each: above the eager limit of shared memory, so a standard send to a rank that
+    // sends too before it receives could wait; the buffered ones return at once.
+    try world.bufferedSend(message, to: right, tag: 31)
+    try world.bufferedSend(Array(message.reversed()), to: right, tag: 32)
+    // On a scratch communicator: Open MPI 4.1 spends the refused message's sequence number,
+    // and the communicator's later messages to that rank would wait for it for ever.
+    let scratch = try world.dup()
+    c.expectThrows(MPI_ERR_BUFFER, "a third message does not fit") { try scratch.bufferedSend(message, to: right, tag: 33) }
+    let first = try world.receiveArray(of: Double.self, from: left, tag: 31).values
+    let second = try world.receiveArray(of: Double.self, from: left, tag: 32).values
+    c.expectEqual(first, (0..<2000).map { Double(left * 10_000 + $0) }, "first buffered message")
+    c.expectEqual(second, first.reversed(), "second buffered message")
+    c.expectEqual(try MPI.detachSendBuffer(), 2 * one, "detach waits for the messages and gives the size back")
+
+    // Ready send: the receive is posted before the barrier, the send after it.
+    let receive = try world.irecv(into: [Int](repeating: 0, count: 3), from: left, tag: 34)
+    try world.barrier()
+    try world.readySend([rank, rank + 1, rank + 2], to: right, tag: 34)
+    let (values, _) = try receive.wait()
+    c.expectEqual(values, [left, left + 1, left + 2], "ready send")
+}
+
