@@ -89,6 +89,9 @@ let package = Package(
         .executableTarget(name: "osu-bibw", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/bibw"),
         .executableTarget(name: "osu-allreduce", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/allreduce"),
         .executableTarget(name: "osu-io", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/io"),
+        .executableTarget(name: "osu-put", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/put"),
+        .executableTarget(name: "osu-get", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/get"),
+        .executableTarget(name: "osu-iallreduce", dependencies: ["MPI", "OSUSupport"], path: "benchmarks/osu/swift/iallreduce"),
 
         // Launcher benchmarks (the scripts beside them compare with mpirun, xargs, parallel).
         .executableTarget(name: "bench-allocation", dependencies: ["Launcher"], path: "benchmarks/launcher/allocation"),

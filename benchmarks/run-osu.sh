@@ -3,11 +3,12 @@
 # interleaved C/Swift for several rounds on 2 ranks, and prints a side-by-side table of
 # medians with the Swift/C ratio per size.
 #
-#   bash benchmarks/run-osu.sh [rounds=5] [tests="latency bw bibw allreduce io"]
+#   bash benchmarks/run-osu.sh [rounds=5] [tests="latency bw bibw allreduce io put get iallreduce"]
+#   (put: osu_put_latency, get: osu_get_bw, one-sided with a shared lock and flushes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
-tests=${2:-"latency bw bibw allreduce io"}
+tests=${2:-"latency bw bibw allreduce io put get iallreduce"}
 out=benchmarks/out
 mkdir -p "$out"
 
@@ -45,7 +46,7 @@ def read(path):
         size, value = line.split()
         rows[int(size)] = float(value)
     return rows
-higher_is_better = {"bw": True, "bibw": True, "io": True}
+higher_is_better = {"bw": True, "bibw": True, "io": True, "get": True}
 for t in tests:
     c = [read(f"{out}/c-{t}-{r}.txt") for r in range(1, rounds + 1)]
     s = [read(f"{out}/swift-{t}-{r}.txt") for r in range(1, rounds + 1)]

@@ -57,6 +57,22 @@ extension Communicator {
         return Request(handle: request, buffer: output, retaining: array)
     }
 
+    /// Starts combining `contribution` element-wise into `result`, memory the caller keeps
+    /// (unchanged, and unread) until `wait()` hands `result` back (`MPI_Iallreduce`, no
+    /// allocation: the form for loops that reuse their buffers).
+    @inlinable
+    public func iAllReduce<T: MPIDatatype>(_ contribution: UnsafeBufferPointer<T>, into result: UnsafeMutableBufferPointer<T>,
+                                           _ op: Operation) throws(MPIError) -> Request<UnsafeMutableBufferPointer<T>> {
+        try nonblockingOperation(op, "iAllReduce")
+        guard contribution.count == result.count else {
+            throw MPIError(errorClass: MPI_ERR_COUNT, message: "iAllReduce: \(contribution.count) elements into a result of \(result.count)")
+        }
+        let count = try mpiCount(contribution.count)
+        var request: MPI_Request?
+        try check(MPI_Iallreduce(contribution.baseAddress, result.baseAddress, count, T.mpiDatatype, op.handle, handle, &request))
+        return Request(handle: request, buffer: result)
+    }
+
     /// Starts combining `array` element-wise at `root`; `wait()` returns the result there
     /// and nil elsewhere (`MPI_Ireduce`).
     @inlinable

@@ -51,13 +51,15 @@ public final class Fetched<T: MPIDatatype>: @unchecked Sendable {
 /// Freed (collectively: every process must drop or `free()` it) when the last reference goes.
 public final class Window<T: MPIDatatype>: @unchecked Sendable {
     /// The MPI handle; `MPI_WIN_NULL` once freed.
-    public private(set) var handle: MPI_Win
+    @exclusivity(unchecked) public private(set) var handle: MPI_Win
     /// This process's part of the window.
     public let local: UnsafeMutableBufferPointer<T>
     /// What each put or accumulate sends, kept until the synchronisation that completes it,
     /// and what then makes a get's result readable: (target rank, copy, on completion).
-    private var pending: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, complete: () -> Void)] = []
-    private let communicatorSize: Int
+    // Touched by one thread at a time (windows are not shared across threads here): exempt
+    // from dynamic exclusivity checks, which cost a put + flush more than MPI's own work.
+    @exclusivity(unchecked) @usableFromInline var pending: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, complete: () -> Void)] = []
+    @usableFromInline let communicatorSize: Int
 
     static var zeroValue: T {
         withUnsafeTemporaryAllocation(of: T.self, capacity: 1) { buffer in
@@ -144,7 +146,8 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
 
     /// Marks the pending operations whose target `covered` says complete: their copies go,
     /// their gets become readable.
-    private func complete(_ covered: (Int) -> Bool) {
+    @usableFromInline func complete(_ covered: (Int) -> Bool) {
+        guard !pending.isEmpty else { return }  // the copy-free forms leave nothing to complete
         var kept: [(rank: Int, buffer: UnsafeMutableRawBufferPointer?, complete: () -> Void)] = []
         for entry in pending {
             if covered(entry.rank) {
@@ -186,6 +189,7 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
     }
 
     /// Completes what was done at `rank` without ending the lock (`MPI_Win_flush`).
+    @inlinable
     public func flush(_ rank: Int) throws(MPIError) {
         try check(MPI_Win_flush(try mpiCount(rank), handle))
         complete { $0 == rank }
@@ -203,7 +207,8 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
 
     // MARK: - Access
 
-    private func target(_ rank: Int, _ offset: Int, _ count: Int, _ name: String) throws(MPIError) -> (Int32, MPI_Aint, Int32) {
+    @inlinable @inline(__always)
+    func target(_ rank: Int, _ offset: Int, _ count: Int, _ name: String) throws(MPIError) -> (Int32, MPI_Aint, Int32) {
         guard rank >= 0, rank < communicatorSize else {
             throw MPIError(errorClass: MPI_ERR_RANK, message: "\(name): rank \(rank) is not in the window's \(communicatorSize) processes")
         }
@@ -225,6 +230,22 @@ public final class Window<T: MPIDatatype>: @unchecked Sendable {
         let rc = MPI_Put(copy.baseAddress, count, T.mpiDatatype, target, displacement, count, T.mpiDatatype, handle)
         guard rc == MPI_SUCCESS else { copy.deallocate(); throw MPIError(code: rc) }
         pending.append((rank, copy, {}))
+    }
+
+    /// `put` from memory the caller leaves unchanged until a synchronisation covering `rank`
+    /// completes it, as C's `MPI_Put`: no copy, no allocation (the form for tight loops).
+    @inlinable
+    public func put(from buffer: UnsafeBufferPointer<T>, to rank: Int, at offset: Int = 0) throws(MPIError) {
+        let (target, displacement, count) = try self.target(rank, offset, buffer.count, "put")
+        try check(MPI_Put(buffer.baseAddress, count, T.mpiDatatype, target, displacement, count, T.mpiDatatype, handle))
+    }
+
+    /// `get` into memory the caller reads only after a synchronisation covering `rank`, as
+    /// C's `MPI_Get`: no allocation (the form for tight loops).
+    @inlinable
+    public func get(into buffer: UnsafeMutableBufferPointer<T>, from rank: Int, at offset: Int = 0) throws(MPIError) {
+        let (target, displacement, count) = try self.target(rank, offset, buffer.count, "get")
+        try check(MPI_Get(buffer.baseAddress, count, T.mpiDatatype, target, displacement, count, T.mpiDatatype, handle))
     }
 
     /// Reads `count` elements of `rank`'s part from `offset` on (`MPI_Get`): readable

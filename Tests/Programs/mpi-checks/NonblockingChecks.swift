@@ -115,6 +115,14 @@ func checkNonblockingCollectives(_ c: Checker) throws {
     mine[0] = -1_000  // after the start: the request reads its own copy
     c.expectEqual(try sum.wait().buffer, try world.allReduce((0..<4).map { Double(rank * 4 + $0) }, .sum), "iAllReduce = allReduce")
 
+    // Into memory the caller keeps: no allocation, the same sums.
+    let contribution = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4), total = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4)
+    defer { contribution.deallocate(); total.deallocate() }
+    for i in 0..<4 { contribution[i] = Double(rank * 4 + i) }
+    let pending = try world.iAllReduce(UnsafeBufferPointer(contribution), into: total, .sum)
+    c.expectEqual(Array(try pending.wait().buffer), try world.allReduce(Array(contribution), .sum), "iAllReduce(_:into:) = allReduce")
+    c.expectThrows(MPI_ERR_COUNT, "a result of another length") { _ = try world.iAllReduce(UnsafeBufferPointer(contribution), into: UnsafeMutableBufferPointer(rebasing: total[0..<3]), .sum) }
+
     let reduced = try world.iReduce([rank, 1], .max, root: size - 1)
     let (atRoot, _) = try reduced.wait()
     c.expectEqual(atRoot, rank == size - 1 ? [size - 1, 1] : nil, "iReduce at its root only")

@@ -60,6 +60,23 @@ func checkWindows(_ c: Checker) throws {
     try flags.fence()
     c.expectEqual(claims[Int(try winner.value)], 1, "the slot holds the winner's rank")
 
+    // The copy-free forms, as C's: put from and get into memory the caller keeps until the
+    // flush; every rank writes its rank into the next one's slot 1 and reads the previous one's.
+    let plain = try Window<Int>.allocate(count: 2, communicator: world)
+    let source = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1), sink = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2)
+    defer { source.deallocate(); sink.deallocate() }
+    source[0] = 1000 + rank
+    plain.local[0] = 2000 + rank
+    try world.barrier()
+    try plain.lockAll()
+    try plain.put(from: UnsafeBufferPointer(source), to: next, at: 1)
+    try plain.flushAll()
+    try world.barrier()
+    try plain.get(into: sink, from: previous)
+    try plain.flushAll()
+    try plain.unlockAll()
+    c.expectEqual(Array(sink), [2000 + previous, 1000 + (previous + size - 1) % size], "put(from:) and get(into:) after flushes")
+
     // Bad targets are refused before MPI sees them.
     c.expectThrows(MPI_ERR_RANK, "a rank outside the window") { try window.put([1], to: size) }
     c.expectThrows(MPI_ERR_DISP, "a negative offset") { _ = try window.get(count: 1, from: 0, at: -1) }
