@@ -89,7 +89,7 @@ public struct Allocator: Sendable {
     }
 
     /// A group taken: its nodes, and per node the positions of its GPUs in the node's list
-    /// (empty lists when it asked for none).
+    /// (no lists at all when it asked for none).
     public struct Placement: Equatable, Sendable {
         public var nodes: [Int]
         public var gpus: [[Int]]
@@ -127,12 +127,12 @@ public struct Allocator: Sendable {
             guard found.count == instances else { return nil }
             chosen = found
         }
-        var gpus: [[Int]] = []
-        gpus.reserveCapacity(instances)
+        var gpus: [[Int]] = []  // left empty (no allocation) when none are asked for
+        if extras.gpus > 0 { gpus.reserveCapacity(instances) }
         for node in chosen {
             take(node, exclusive ? capacity[node] : processesPerNode)
-            gpus.append(takeGPUs(extras.gpus, on: node))
-            freeMemory[node] -= extras.memory
+            if extras.gpus > 0 { gpus.append(takeGPUs(extras.gpus, on: node)) }
+            if extras.memory > 0 { freeMemory[node] -= extras.memory }
         }
         return Placement(nodes: chosen, gpus: gpus)
     }
@@ -265,8 +265,10 @@ public struct Allocator: Sendable {
     public mutating func release(group: [Int], processesPerNode: Int, exclusive: Bool = false, gpus: [[Int]] = [], memory: Int = 0) {
         for (position, node) in group.enumerated() {
             give(node, slots(of: node, processesPerNode: processesPerNode, exclusive: exclusive))
-            freeMemory[node] += memory
-            precondition(freeMemory[node] <= self.memory[node], "released more memory than node \(node) has")
+            if memory > 0 {
+                freeMemory[node] += memory
+                precondition(freeMemory[node] <= self.memory[node], "released more memory than node \(node) has")
+            }
             guard position < gpus.count else { continue }
             for gpu in gpus[position] {
                 precondition(freeGPUs[node] & (UInt64(1) << UInt64(gpu)) == 0, "released GPU \(gpu) of node \(node), which was free")

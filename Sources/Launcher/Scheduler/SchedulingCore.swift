@@ -667,11 +667,16 @@ public final class SchedulingCore {
                                            excluding: excluded, exclusive: unit.exclusive) else { return false }
         if reservation?.unit === unit { reservation = nil }
         placements += 1
-        // In pool order: the first node is the master.
-        let order = placed.nodes.indices.sorted { placed.nodes[$0] < placed.nodes[$1] }
-        let group = order.map { placed.nodes[$0] }
+        // In pool order: the first node is the master (its GPUs sorted along with it).
+        let group: [Int]
+        if placed.gpus.isEmpty {
+            group = placed.nodes.sorted()
+        } else {
+            let order = placed.nodes.indices.sorted { placed.nodes[$0] < placed.nodes[$1] }
+            group = order.map { placed.nodes[$0] }
+            unit.gpuPositions = order.map { placed.gpus[$0] }
+        }
         unit.group = group
-        unit.gpuPositions = unit.extras.gpus == 0 ? [] : order.map { placed.gpus[$0] }
         unit.allocatedAt = now
         waitingCount -= 1
         runningCount += 1

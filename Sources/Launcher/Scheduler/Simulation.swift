@@ -91,6 +91,7 @@ public final class Simulation {
     /// a GPU given twice, the wrong number of GPUs, more memory than a node has.
     func hold(_ unit: SchedulingCore.Unit, group: [Int], gpus: [[Int]]?) {
         let extras = unit.extras
+        guard !extras.isEmpty || gpus != nil else { return }  // most units: nothing to count
         let devices = gpus ?? []
         if extras.gpus > 0 && devices.count != group.count { violations.append("t=\(time): \(unit.run.displayId) started without its GPUs") }
         for (position, node) in group.enumerated() {
@@ -109,6 +110,7 @@ public final class Simulation {
     }
 
     func letGo(_ unit: SchedulingCore.Unit) {
+        guard !unit.extras.isEmpty else { return }
         let devices = heldBy.removeValue(forKey: ObjectIdentifier(unit)) ?? []
         for (position, node) in unit.group.enumerated() {
             if position < devices.count { gpusHeld[node].subtract(devices[position]) }
