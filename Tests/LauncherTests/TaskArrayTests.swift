@@ -170,7 +170,8 @@ final class JobDependencyTests: XCTestCase {
         func error(_ dependsOn: String) -> SpecError? {
             do { _ = try JobFile.parse("id: solve\ndependsOn: \(dependsOn)\ntasks: [{ id: a, commandLine: 'true' }]\n", file: "s.yaml"); return nil } catch { return error }
         }
-        XCTAssertEqual(error("[{ job: mesh, condition: afterwards }]")?.message, "unknown condition 'afterwards' (expected afterok, afterany, afternotok)")
+        XCTAssertEqual(error("[{ job: mesh, condition: afterwards }]")?.message,
+                       "unknown condition 'afterwards' between jobs (expected afterok, afterany or afternotok; aftercorr pairs the elements of two arrays of one job)")
         XCTAssertEqual(error("[{ job: mesh, condition: afterwards }]")?.field, "dependsOn[0].condition")
         XCTAssertEqual(error("[solve]")?.message, "a job cannot depend on itself")
         XCTAssertEqual(error("[{ condition: afterok }]")?.message, "a job dependency needs the job's id: {job: mesh, condition: afterok}")
