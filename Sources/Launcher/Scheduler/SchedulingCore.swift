@@ -31,7 +31,9 @@ public final class SchedulingCore {
     /// One task, or one replica of it.
     public final class Unit: @unchecked Sendable {  // touched only by the core's caller
         public unowned let job: Job
-        public let task: TaskSpec
+        /// Its task, read in place from the job's spec: a copy per unit cost ~400 bytes each,
+        /// 400 MB at a million tasks.
+        public var task: TaskSpec { _read { yield job.spec.tasks[taskIndex] } }
         public let replica: Int?
         /// Its task's index in the job's spec.
         let taskIndex: Int
@@ -63,7 +65,6 @@ public final class SchedulingCore {
         init(job: Job, task: TaskSpec, taskIndex: Int, replica: Int?, sequence: Int) {
             self.job = job
             self.taskIndex = taskIndex
-            self.task = task
             self.replica = replica
             self.sequence = sequence
             let multi = task.multiInstance
