@@ -51,7 +51,7 @@ struct JobCommand: ParsableCommand {
             var rows = [["TASK", "RESULT", "ATTEMPT", "NODES", "EXIT", "TIME", "REASON"]]
             for task in tasks {
                 if task.attempts.isEmpty {
-                    rows.append([task.displayId, task.result ?? task.state, "-", "-", "-", "-", task.failure.map { "\($0.category.rawValue): \($0.message)" } ?? ""])
+                    rows.append([task.displayId, task.result?.rawValue ?? task.state.rawValue, "-", "-", "-", "-", task.failure.map { "\($0.category.rawValue): \($0.message)" } ?? ""])
                 }
                 for attempt in task.attempts {
                     rows.append([task.displayId, attempt.succeeded ? "success" : "failure", String(attempt.number), Hostlist.compress(attempt.nodes),
@@ -65,7 +65,7 @@ struct JobCommand: ParsableCommand {
             let events = (try? Source.events(job)) ?? []
             if !events.isEmpty {
                 print("")
-                print(tableText([["TIME", "EVENT", "MESSAGE"]] + events.map { [Stored.time($0.time), $0.kind, $0.message] }), terminator: "")
+                print(tableText([["TIME", "EVENT", "MESSAGE"]] + events.map { [Stored.time($0.time), $0.kind.rawValue, $0.message] }), terminator: "")
             }
         }
     }
@@ -160,7 +160,7 @@ struct TaskCommand: ParsableCommand {
             let record: JobStore.TaskRecord
             do { record = try TaskLogs.task(task, in: Source.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
             if output == .json { return print(encode(record)) }
-            print("task \(record.displayId) of job \(job): \(record.state)\(record.result.map { ", \($0)" } ?? "")")
+            print("task \(record.displayId) of job \(job): \(record.state.rawValue)\(record.result.map { ", \($0.rawValue)" } ?? "")")
             if let failure = record.failure, record.attempts.isEmpty { print("  \(failure.category.rawValue): \(failure.message)") }
             for attempt in record.attempts {
                 print("attempt \(attempt.number): \(attempt.succeeded ? "success" : "failure") on \(Hostlist.compress(attempt.nodes)), "
@@ -193,9 +193,11 @@ struct TaskCommand: ParsableCommand {
         func run() throws {
             let tasks = try Source.tasks(job)
             if output == .json { return print(encode(tasks)) }
-            print(tableText([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES", "WAITING"]] + tasks.map {
-                [$0.displayId, $0.state, $0.result ?? "-", String($0.attempts.count), $0.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-", $0.waiting ?? "-"]
-            }), terminator: "")
+            let rows = tasks.map { task -> [String] in
+                [task.displayId, task.state.rawValue, task.result?.rawValue ?? "-", String(task.attempts.count),
+                 task.attempts.last.map { Hostlist.compress($0.nodes) } ?? "-", task.waiting ?? "-"]
+            }
+            print(tableText([["TASK", "STATE", "RESULT", "ATTEMPTS", "NODES", "WAITING"]] + rows), terminator: "")
         }
     }
 }
@@ -237,7 +239,7 @@ struct Logs: ParsableCommand {
         while true {
             let record: JobStore.TaskRecord
             do { record = try TaskLogs.task(task, in: Source.tasks(job), job: job) } catch let error as ExitCode { throw error } catch { throw Exit.badInput(error) }
-            let ended = record.state == TaskState.completed.rawValue
+            let ended = record.state == .completed
             if !record.attempts.isEmpty, let (data, size) = try? Source.log(job: job, record: record, attempt: attempt, stream: stream, node: node, offset: offset) {
                 FileHandle.standardOutput.write(data)
                 offset = size

@@ -149,16 +149,16 @@ final class ServiceTests: XCTestCase {
             let counted = task.attempts.filter { $0.failure?.category != .interrupted }
             switch task.taskId {
             case "fails":
-                XCTAssertEqual(task.result, "failure", context)
+                XCTAssertEqual(task.result, .failure, context)
                 XCTAssertEqual(counted.count, 1, "no retries allowed: \(context)")
             case "never":
                 XCTAssertEqual(task.failure?.category, .dependencyFailed, context)
                 XCTAssertTrue(task.attempts.isEmpty, context)
             case "flaky":
-                XCTAssertEqual(task.result, "success", context)
+                XCTAssertEqual(task.result, .success, context)
                 XCTAssertEqual(counted.filter(\.succeeded).count, 1, context)
             default:
-                XCTAssertEqual(task.result, "success", "\(task.taskId): \(task.failure.map { "\($0)" } ?? ""); \(context)")
+                XCTAssertEqual(task.result, .success, "\(task.taskId): \(task.failure.map { "\($0)" } ?? ""); \(context)")
                 XCTAssertEqual(counted.count, 1, "\(task.taskId) completed more than once: \(context)")
             }
             // What the spawner wrote: at most one successful end of each task, ever.
@@ -176,7 +176,7 @@ final class ServiceTests: XCTestCase {
             }
         }
         XCTAssertEqual(ProcessSweeper.localProcesses(variable: "COHORT_JOB_ID", value: "crashy"), [], context)
-        let recoveries = try JobStore(stateDirectory: home).events(jobId: "crashy").filter { $0.kind == "recovered" }
+        let recoveries = try JobStore(stateDirectory: home).events(jobId: "crashy").filter { $0.kind == .recovered }
         XCTAssertGreaterThanOrEqual(recoveries.count, 1, "the kills hit the running job: \(context)")
     }
 
@@ -334,7 +334,7 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(try store.job("held")?.state, .disabled)
         XCTAssertEqual(try store.tasks(jobId: "held")[0].attempts.count, 0, "a disabled job starts nothing")
         let tasks = try store.tasks(jobId: "chain")
-        XCTAssertEqual(tasks[0].result, "success", "the running task finished")
+        XCTAssertEqual(tasks[0].result, .success, "the running task finished")
         XCTAssertEqual(tasks[1].attempts.count, 0, "the waiting one did not start")
         XCTAssertEqual(try store.job("chain")?.state, .disabled)
         XCTAssertEqual(try Harness.cohort(["job", "enable", "chain"], home: home).exitCode, 0)

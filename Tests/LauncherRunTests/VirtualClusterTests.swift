@@ -440,7 +440,7 @@ final class VirtualClusterTests: XCTestCase {
         }, what: "ranks on two nodes")
         let tasks = try store.tasks(jobId: "vc-crash")
         let mpi = try XCTUnwrap(tasks.first { $0.taskId == "mpi" })
-        XCTAssertEqual(mpi.result, "success", "\(mpi.attempts.map(\.failure)) \(log)")
+        XCTAssertEqual(mpi.result, .success, "\(mpi.attempts.map(\.failure)) \(log)")
         XCTAssertEqual(mpi.attempts.first?.failure?.category, .interrupted, "the attempt the crash cut off")
         XCTAssertEqual(mpi.attempts.first?.nodes.count, 2, "its group is known from the attempt directory")
         XCTAssertEqual(mpi.attempts.filter(\.succeeded).count, 1)
@@ -465,7 +465,7 @@ final class VirtualClusterTests: XCTestCase {
             for task in 1...4 { XCTAssertEqual(Harness.read("\(runs)/t\(task)").split(separator: "\n").count, 1, "t\(task) finished on its node") }
         })
         for record in try store.tasks(jobId: "vc-outlive") {
-            XCTAssertEqual(record.result, "success", "\(record.taskId): \(record.attempts.map(\.failure))")
+            XCTAssertEqual(record.result, .success, "\(record.taskId): \(record.attempts.map(\.failure))")
             XCTAssertEqual(record.attempts.count, 1, "\(record.taskId) recorded once: \(record.attempts.map(\.failure))")
             XCTAssertEqual(Harness.read("\(runs)/\(record.taskId)").split(separator: "\n").count, 1, "\(record.taskId) did not run again")
         }
@@ -498,7 +498,7 @@ final class VirtualClusterTests: XCTestCase {
         let store = try JobStore(stateDirectory: home)
         while try store.job("vc-adopt")?.state != .completed, Date() < deadline + 30 { usleep(100_000) }
         for record in try store.tasks(jobId: "vc-adopt") {
-            XCTAssertEqual(record.result, "success", "\(record.taskId): \(record.attempts.map(\.failure)) \(server.log)")
+            XCTAssertEqual(record.result, .success, "\(record.taskId): \(record.attempts.map(\.failure)) \(server.log)")
             XCTAssertEqual(record.attempts.map(\.number), [1], "\(record.taskId) adopted, recorded once")
             XCTAssertEqual(record.attempts.first?.phases?.map(\.name).contains(.adopted), true, "\(record.taskId)")
             XCTAssertEqual(Harness.read("\(runs)/\(record.taskId)").split(separator: "\n").count, 1, "\(record.taskId) ran once")

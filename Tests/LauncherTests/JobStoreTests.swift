@@ -37,7 +37,7 @@ final class JobStoreTests: XCTestCase {
         XCTAssertEqual(tasks[1].attempts.map(\.number), [1, 2])
         XCTAssertEqual(tasks[1].attempts[0].failure?.node, "n2")
         XCTAssertEqual(tasks[1].attempts[1].nodes, ["n1", "n3"])
-        XCTAssertEqual(tasks[1].result, "success")
+        XCTAssertEqual(tasks[1].result, .success)
         XCTAssertEqual(tasks[2].attempts.count, 0)
         var stored = try reopened.spec(jobId: "wing")
         XCTAssertEqual(stored.incarnation?.count, 8, "the store gives the job an incarnation")
@@ -65,6 +65,32 @@ final class JobStoreTests: XCTestCase {
         try reopened.delete(jobId: "wing")
         XCTAssertEqual(try reopened.jobs(), [])
         XCTAssertThrowsError(try reopened.tasks(jobId: "wing"))
+    }
+
+    /// States, results and a job's history come back as typed values; a value that no
+    /// version of Cohort writes (a damaged or hand-edited store) is named, never guessed at.
+    func testStatesResultsAndEventsAreTypedAndAForeignValueIsNamed() throws {
+        let dir = directory()
+        let store = try JobStore(stateDirectory: dir)
+        let task = TaskSpec(id: "a", commandLine: ["./a"])
+        let id = try store.submit(JobSpec(id: "typed", pool: "local", tasks: [task]), units: [("a", nil)])
+        _ = try store.setHeld(jobId: id, true)
+        _ = try store.setHeld(jobId: id, false)
+        try store.record(jobId: id, task: task, replica: nil, attempt: attempt(1, nodes: ["n1"], seconds: 1, exit: 3), taskState: .completed)
+        XCTAssertEqual(try store.events(jobId: id).map(\.kind), [.submitted, .disabled, .enabled])
+        let record = try XCTUnwrap(store.tasks(jobId: id).first)
+        XCTAssertEqual(record.state, .completed)
+        XCTAssertEqual(record.result, .failure)
+
+        let database = try DatabaseQueue(path: store.path)
+        try database.write { try $0.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (0, ?, 'exploded', 'x')", arguments: [id]) }
+        XCTAssertThrowsError(try store.events(jobId: id)) { error in
+            XCTAssertTrue("\(error)".contains("'exploded' in event.kind"), "\(error)")
+        }
+        try database.write { try $0.execute(sql: "UPDATE task SET state = 'halfway' WHERE job_id = ?", arguments: [id]) }
+        XCTAssertThrowsError(try store.tasks(jobId: id)) { error in
+            XCTAssertTrue("\(error)".contains("'halfway' in task.state"), "\(error)")
+        }
     }
 
     /// Each job's counts are kept by triggers through every write (started, recorded,
@@ -110,7 +136,7 @@ final class JobStoreTests: XCTestCase {
         for summary in try store.jobs() {
             let tasks = try store.tasks(jobId: summary.id)
             XCTAssertEqual([summary.tasks, summary.succeeded, summary.failed],
-                           [tasks.count, tasks.filter { $0.result == "success" }.count, tasks.filter { $0.result == "failure" }.count], summary.id)
+                           [tasks.count, tasks.filter { $0.result == .success }.count, tasks.filter { $0.result == .failure }.count], summary.id)
         }
     }
 

@@ -313,8 +313,8 @@ final class SchedulingTests: XCTestCase {
                                             failure: Failure(category: .interrupted, message: "the server stopped while this attempt ran")))
                 }
                 let done = unit.state == .finished
-                return JobStore.TaskRecord(taskId: unit.task.id, replica: unit.replica, state: done ? "completed" : "active",
-                                           result: done ? (unit.run.succeeded ? "success" : "failure") : nil, failure: unit.run.failure, attempts: attempts)
+                return JobStore.TaskRecord(taskId: unit.task.id, replica: unit.replica, state: done ? .completed : .active,
+                                           result: done ? TaskResult(succeeded: unit.run.succeeded) : nil, failure: unit.run.failure, attempts: attempts)
             }
             let second = Simulation(pool: pool)
             second.behaviour = behaviour
@@ -347,8 +347,8 @@ final class SchedulingTests: XCTestCase {
             return attempt
         }
         let spec = JobSpec(id: "j", pool: "sim", tasks: ["kept", "gone", "new"].map { TaskSpec(id: $0, commandLine: ["x"]) })
-        let prior = [JobStore.TaskRecord(taskId: "kept", replica: nil, state: "active", result: nil, failure: nil, attempts: [open(1, on: "n1")]),
-                     JobStore.TaskRecord(taskId: "gone", replica: nil, state: "active", result: nil, failure: nil, attempts: [open(2, on: "n9")])]
+        let prior = [JobStore.TaskRecord(taskId: "kept", replica: nil, state: .active, result: nil, failure: nil, attempts: [open(1, on: "n1")]),
+                     JobStore.TaskRecord(taskId: "gone", replica: nil, state: .active, result: nil, failure: nil, attempts: [open(2, on: "n9")])]
         let simulation = Simulation(pool: pool)
         simulation.recordsStarts = true
         let job = try simulation.core.add(spec, prior: prior)

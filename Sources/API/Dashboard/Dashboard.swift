@@ -65,7 +65,7 @@ struct Dashboard: Sendable {
         let tasks = api.service.withWaitingReasons(try api.store.tasks(jobId: id), jobId: id)
         // The task whose output is followed: the one asked for, else the first running, else the first.
         let asked = request.uri.queryParameters.get("task")
-        let followed = tasks.first { $0.displayId == asked } ?? tasks.first { $0.state == "running" } ?? tasks.first
+        let followed = tasks.first { $0.displayId == asked } ?? tasks.first { $0.state == .running } ?? tasks.first
         return DashboardPages.job(job, tasks: tasks, events: try api.store.events(jobId: id), followed: followed?.displayId,
                                   newestEvent: api.service.events.newestId, notice: request.uri.queryParameters.get("notice"),
                                   csrf: sessions.csrfToken(session))

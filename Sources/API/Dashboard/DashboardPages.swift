@@ -147,11 +147,11 @@ enum DashboardPages {
             let task = tasks.first { $0.displayId == followed }
             body += """
             <section class="output"><h3>Output of \(escape(followed)) <small>stdout, as it grows</small></h3>
-            <pre id="log" data-job="\(id)" data-task="\(escape(followed))" data-final="\(task.map { $0.state == "completed" } ?? true)"></pre></section>
+            <pre id="log" data-job="\(id)" data-task="\(escape(followed))" data-final="\(task.map { $0.state == .completed } ?? true)"></pre></section>
             """
         }
         body += "<section class=\"events\"><h3>Events</h3><ol>"
-        for event in events.suffix(100) { body += "<li>\(time(event.time)) <b>\(escape(event.kind))</b> \(escape(event.message))</li>" }
+        for event in events.suffix(100) { body += "<li>\(time(event.time)) <b>\(escape(event.kind.rawValue))</b> \(escape(event.message))</li>" }
         body += "</ol></section>"
         return layout(title: "Job \(job.id)", csrf: csrf, body: body, live: " data-events=\"\(newestEvent)\" data-job=\"\(id)\"")
     }
@@ -164,8 +164,8 @@ enum DashboardPages {
             let why = task.failure.map { "\($0.category.rawValue): \($0.message)" } ?? task.waiting ?? ""
             let link = "/jobs/\(jobId)?task=\(task.displayId.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
             text += """
-            <tr data-task="\(escape(task.displayId))" data-state="\(escape(task.state))"><td><a href="\(escape(link))">\(escape(task.displayId))</a></td>\
-            <td><span class="state \(escape(task.state))">\(escape(task.state))</span></td><td>\(escape(task.result ?? ""))</td><td>\(task.attempts.count)</td>\
+            <tr data-task="\(escape(task.displayId))" data-state="\(escape(task.state.rawValue))"><td><a href="\(escape(link))">\(escape(task.displayId))</a></td>\
+            <td><span class="state \(escape(task.state.rawValue))">\(escape(task.state.rawValue))</span></td><td>\(escape(task.result?.rawValue ?? ""))</td><td>\(task.attempts.count)</td>\
             <td class="group">\(escape(last?.nodes.joined(separator: ", ") ?? ""))</td><td>\(last?.exitCode.map { String($0) } ?? "")</td>\
             <td>\(last.map { duration($0.seconds) } ?? "")</td><td class="why">\(escape(String(why.prefix(300))))</td></tr>
             """

@@ -121,6 +121,30 @@ public enum TaskState: String, Codable, Sendable {
     case active, preparing, running, completed
 }
 
+/// What a job's history (`cohort job show`'s events, the API's `events`) records, as stored.
+public enum JobEventKind: String, Codable, Sendable {
+    case submitted, started, waiting, disabled, enabled, recovered, terminating, cancelled, completed
+    /// Ended unrun: the jobs it waits for ended otherwise than it asks; the service refused it.
+    case dependency, rejected
+    /// A job preparation or release task ran on a node (or a pool's start task).
+    case preparation, release, start
+
+    init(_ nodeTask: NodeTaskRun.Kind) {
+        switch nodeTask {
+        case .preparation: self = .preparation
+        case .release: self = .release
+        case .start: self = .start
+        }
+    }
+}
+
+/// How a completed task ended (Azure's executionInfo.result).
+public enum TaskResult: String, Codable, Sendable {
+    case success, failure
+
+    public init(succeeded: Bool) { self = succeeded ? .success : .failure }
+}
+
 /// A job's state as the store, the API and the CLI show it (Azure's names, and `disabled`
 /// for a held job): its rules are here, not in each front door.
 public enum JobState: String, Codable, Sendable, CaseIterable {
@@ -170,7 +194,7 @@ public struct TaskRun: Codable, Sendable {
         try container.encode(taskId, forKey: .taskId)
         try container.encodeIfPresent(replica, forKey: .replica)
         try container.encode(state, forKey: .state)
-        if state == .completed { try container.encode(succeeded ? "success" : "failure", forKey: .result) }
+        if state == .completed { try container.encode(TaskResult(succeeded: succeeded), forKey: .result) }
         try container.encodeIfPresent(failure, forKey: .failure)
         try container.encode(attempts, forKey: .attempts)
     }

@@ -82,7 +82,7 @@ public struct Recovery {
         // 2. Attempts with a directory but no record.
         var recovered: [(task: TaskSpec, replica: Int?, attempt: Attempt, taskState: TaskState)] = []
         var finished = 0, interrupted = 0
-        for record in records where record.state != TaskState.completed.rawValue {
+        for record in records where record.state != .completed {
             guard let task = tasks[record.taskId] else { continue }
             // Attempts recorded as started but never as ended are unfinished, like directories
             // with no record at all: their end is read from what they left on disk.
@@ -128,7 +128,7 @@ public struct Recovery {
     static func adoptable(_ records: [JobStore.TaskRecord], tasks: [String: TaskSpec], pool: Pool) -> [String: Attempt] {
         guard pool.kind != .slurm else { return [:] }
         var adoptable: [String: Attempt] = [:]
-        for record in records where record.state != TaskState.completed.rawValue {
+        for record in records where record.state != .completed {
             guard let task = tasks[record.taskId], task.multiInstance == nil || pool.kind == .local else { continue }
             for attempt in record.attempts where attempt.end == nil && attempt.markerId != nil && !attempt.nodes.isEmpty
                 && ExitStatus(contentsOf: "\(attempt.directory)/\(AttemptExecutor.exitStatusFile)") == nil {

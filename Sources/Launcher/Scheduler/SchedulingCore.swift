@@ -262,7 +262,7 @@ public final class SchedulingCore {
             for (dependency, condition) in dependencies { job.dependents[dependency].append((unit, condition)) }
         }
         for unit in job.units {
-            guard let record = priorStates["\(unit.task.id)#\(unit.replica ?? -1)"], record.state == TaskState.completed.rawValue, unit.state != .finished else { continue }
+            guard let record = priorStates["\(unit.task.id)#\(unit.replica ?? -1)"], record.state == .completed, unit.state != .finished else { continue }
             if record.attempts.isEmpty { unit.run.skippedBecause = record.failure }
             complete(unit)
         }

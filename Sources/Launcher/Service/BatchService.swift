@@ -182,7 +182,7 @@ public final class BatchService: @unchecked Sendable {
         guard !reasons.isEmpty else { return records }
         return records.map { record in
             var record = record
-            if record.state != TaskState.completed.rawValue { record.waiting = reasons[record.displayId] }
+            if record.state != .completed { record.waiting = reasons[record.displayId] }
             return record
         }
     }

@@ -44,6 +44,12 @@ public final class JobStore: @unchecked Sendable {
 
     static func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
 
+    /// A typed value read back from a column; a value no version of Cohort writes is named, not guessed.
+    static func stored<T: RawRepresentable>(_ type: T.Type, _ raw: String, column: String) throws -> T where T.RawValue == String {
+        guard let value = T(rawValue: raw) else { throw StoreError(description: "the store holds '\(raw)' in \(column), which is not a \(T.self)") }
+        return value
+    }
+
     // MARK: - Writing
 
     /// Records a job about to run in this process (take its id from `availableId`). Nothing
@@ -77,8 +83,7 @@ public final class JobStore: @unchecked Sendable {
         if held { try db.execute(sql: "UPDATE job SET held = 1 WHERE id = ?", arguments: [job.id]) }
         if let after = job.afterJobs, !after.isEmpty {
             let what = after.map { "\($0.job) (\($0.condition.rawValue))" }.joined(separator: ", ")
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'waiting', ?)",
-                           arguments: [Date().timeIntervalSince1970, job.id, "waits for job \(what) to end"])
+            try note(db, job.id, .waiting, "waits for job \(what) to end")
         }
         return job.id
     }
@@ -102,10 +107,14 @@ public final class JobStore: @unchecked Sendable {
             let state = JobState(rawValue: stored) ?? .active
             guard state.canBeHeld else { throw StoreError(description: "job \(jobId) is \(state.rawValue)") }
             try db.execute(sql: "UPDATE job SET held = ? WHERE id = ?", arguments: [held ? 1 : 0, jobId])
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Date().timeIntervalSince1970, jobId, held ? "disabled" : "enabled", "job \(jobId) \(held ? "disabled" : "enabled")"])
+            try Self.note(db, jobId, held ? .disabled : .enabled, "job \(jobId) \(held ? "disabled" : "enabled")")
             return held ? .disabled : state
         }
+    }
+
+    /// Adds to a job's history (the `event` table), the one place its rows are written.
+    static func note(_ db: Database, _ jobId: String, _ kind: JobEventKind, _ message: String, at time: Double = Date().timeIntervalSince1970) throws {
+        try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)", arguments: [time, jobId, kind.rawValue, message])
     }
 
     static func exists(_ db: Database, _ id: String) throws -> Bool {
@@ -125,8 +134,7 @@ public final class JobStore: @unchecked Sendable {
         // Its counts in one row (triggers keep them as results come; see migration v6).
         try db.execute(sql: "INSERT OR REPLACE INTO job_counts (job_id, tasks) VALUES (?, ?)", arguments: [job.id, units.count])
         let message = runner == nil ? "job \(job.id) submitted to pool \(job.pool)" : "job \(job.id) started on pool \(job.pool)"
-        try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
-                       arguments: [now, job.id, runner == nil ? "submitted" : "started", message])
+        try note(db, job.id, runner == nil ? .submitted : .started, message, at: now)
     }
 
     /// A queued job taken by the service; `resumed` if a server ran it before (it crashed):
@@ -157,7 +165,7 @@ public final class JobStore: @unchecked Sendable {
                 switch try Self.dependencies(db, spec.afterJobs ?? []) {
                 case .waiting: continue
                 case .unsatisfied(let reason):
-                    try Self.endUnrun(db, jobId: row["id"], failure: Failure(category: .dependencyFailed, message: reason), kind: "dependency")
+                    try Self.endUnrun(db, jobId: row["id"], failure: Failure(category: .dependencyFailed, message: reason), kind: .dependency)
                     endedUnrun.append(row["id"])
                     continue
                 case .satisfied: break
@@ -243,22 +251,21 @@ public final class JobStore: @unchecked Sendable {
                 try Self.insert(db, jobId: jobId, task: task, replica: replica, attempt: attempt, taskState: taskState)
             }
             try db.execute(sql: "UPDATE job SET state = 'active', runner_pid = NULL WHERE id = ?", arguments: [jobId])
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'recovered', ?)",
-                           arguments: [Date().timeIntervalSince1970, jobId, message])
+            try Self.note(db, jobId, .recovered, message)
         }
     }
 
     /// Ends a queued job that can never run, with the reason on each task.
     public func reject(jobId: String, reason: String) throws {
-        try write { db in try Self.endUnrun(db, jobId: jobId, failure: Failure(category: .rejected, message: reason), kind: "rejected") }
+        try write { db in try Self.endUnrun(db, jobId: jobId, failure: Failure(category: .rejected, message: reason), kind: .rejected) }
     }
 
     /// Ends a queued job without running it: every task fails with `failure`; an event says why.
-    static func endUnrun(_ db: Database, jobId: String, failure: Failure, kind: String) throws {
+    static func endUnrun(_ db: Database, jobId: String, failure: Failure, kind: JobEventKind) throws {
         let now = Date().timeIntervalSince1970
         try db.execute(sql: "UPDATE task SET state = 'completed', result = 'failure', failure = ? WHERE job_id = ?", arguments: [try json(failure), jobId])
         try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [now, jobId])
-        try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)", arguments: [now, jobId, kind, failure.message])
+        try note(db, jobId, kind, failure.message, at: now)
     }
 
     /// `base`, or `base-2`, `base-3`… whichever is not stored yet.
@@ -301,7 +308,7 @@ public final class JobStore: @unchecked Sendable {
                                  attempt.exitCode.map { Int($0) }, attempt.start.timeIntervalSince1970, attempt.end?.timeIntervalSince1970,
                                  attempt.directory, try Self.json(attempt)])
             try db.execute(sql: "UPDATE task SET state = ?, result = ?, failure = ? WHERE job_id = ? AND task_id = ? AND replica = ?",
-                           arguments: [taskState.rawValue, taskState == .completed ? (attempt.succeeded ? "success" : "failure") : nil,
+                           arguments: [taskState.rawValue, taskState == .completed ? TaskResult(succeeded: attempt.succeeded).rawValue : nil,
                                        try attempt.failure.map(Self.json), jobId, task.id, replica ?? -1])
     }
 
@@ -372,18 +379,16 @@ public final class JobStore: @unchecked Sendable {
         try write { db in
             for task in run.tasks {
                 try db.execute(sql: "UPDATE task SET state = 'completed', result = ?, failure = ? WHERE job_id = ? AND task_id = ? AND replica = ?",
-                               arguments: [task.succeeded ? "success" : "failure", try task.failure.map(Self.json), run.jobId, task.taskId, task.replica ?? -1])
+                               arguments: [TaskResult(succeeded: task.succeeded).rawValue, try task.failure.map(Self.json), run.jobId, task.taskId, task.replica ?? -1])
             }
             try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [run.end.timeIntervalSince1970, run.jobId])
             for nodeTask in run.nodeTasks {
                 let outcome = nodeTask.failure?.message ?? "succeeded in \(String(format: "%.2f", nodeTask.end.timeIntervalSince(nodeTask.start))) s"
-                try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, ?, ?)",
-                               arguments: [nodeTask.end.timeIntervalSince1970, run.jobId, nodeTask.kind.rawValue,
-                                           "job \(nodeTask.kind.rawValue) task on node \(nodeTask.node): \(outcome) (output in \(nodeTask.directory))"])
+                try Self.note(db, run.jobId, JobEventKind(nodeTask.kind), "job \(nodeTask.kind.rawValue) task on node \(nodeTask.node): \(outcome) (output in \(nodeTask.directory))",
+                              at: nodeTask.end.timeIntervalSince1970)
             }
             let (ok, failed) = run.counts
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'completed', ?)",
-                           arguments: [run.end.timeIntervalSince1970, run.jobId, "job \(run.jobId): \(ok) succeeded, \(failed) failed"])
+            try Self.note(db, run.jobId, .completed, "job \(run.jobId): \(ok) succeeded, \(failed) failed", at: run.end.timeIntervalSince1970)
         }
     }
 
@@ -399,8 +404,7 @@ public final class JobStore: @unchecked Sendable {
             try db.execute(sql: "UPDATE task SET state = 'completed', result = 'failure', failure = ? WHERE job_id = ? AND state != 'completed'",
                            arguments: [failure, jobId])
             try db.execute(sql: "UPDATE job SET state = 'completed', finished = ? WHERE id = ?", arguments: [now, jobId])
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'cancelled', ?)",
-                           arguments: [now, jobId, "job \(jobId) cancelled before it started"])
+            try Self.note(db, jobId, .cancelled, "job \(jobId) cancelled before it started", at: now)
             return true
         }
     }
@@ -409,8 +413,7 @@ public final class JobStore: @unchecked Sendable {
     public func markTerminating(jobId: String) throws {
         try write { db in
             try db.execute(sql: "UPDATE job SET state = 'terminating' WHERE id = ? AND state = 'running'", arguments: [jobId])
-            try db.execute(sql: "INSERT INTO event (time, job_id, kind, message) VALUES (?, ?, 'terminating', ?)",
-                           arguments: [Date().timeIntervalSince1970, jobId, "job \(jobId) is being cancelled"])
+            try Self.note(db, jobId, .terminating, "job \(jobId) is being cancelled")
         }
     }
 
@@ -520,8 +523,8 @@ public final class JobStore: @unchecked Sendable {
     public struct TaskRecord: Codable, Sendable {
         public var taskId: String
         public var replica: Int?
-        public var state: String
-        public var result: String?
+        public var state: TaskState
+        public var result: TaskResult?
         public var failure: Failure?
         public var attempts: [Attempt]
         /// Why it has not started, if it waits (told by the running server; not stored).
@@ -544,7 +547,9 @@ public final class JobStore: @unchecked Sendable {
             return try Row.fetchAll(db, sql: "SELECT task_id, replica, state, result, failure FROM task WHERE job_id = ? ORDER BY rowid", arguments: [jobId]).map { row in
                 let replica: Int = row["replica"]
                 let failure = try (row["failure"] as String?).map { try Self.decoder.decode(Failure.self, from: Data($0.utf8)) }
-                return TaskRecord(taskId: row["task_id"], replica: replica < 0 ? nil : replica, state: row["state"], result: row["result"],
+                let state = try Self.stored(TaskState.self, row["state"], column: "task.state")
+                let result = try (row["result"] as String?).map { try Self.stored(TaskResult.self, $0, column: "task.result") }
+                return TaskRecord(taskId: row["task_id"], replica: replica < 0 ? nil : replica, state: state, result: result,
                                   failure: failure, attempts: byUnit["\(row["task_id"] as String)#\(replica)"] ?? [])
             }
         }
@@ -563,7 +568,7 @@ public final class JobStore: @unchecked Sendable {
 
     public struct Event: Codable, Sendable {
         public var time: Date
-        public var kind: String
+        public var kind: JobEventKind
         public var message: String
     }
 
@@ -571,7 +576,7 @@ public final class JobStore: @unchecked Sendable {
     public func events(jobId: String) throws -> [Event] {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT time, kind, message FROM event WHERE job_id = ? ORDER BY id", arguments: [jobId]).map { row in
-                Event(time: Date(timeIntervalSince1970: row["time"]), kind: row["kind"], message: row["message"])
+                Event(time: Date(timeIntervalSince1970: row["time"]), kind: try Self.stored(JobEventKind.self, row["kind"], column: "event.kind"), message: row["message"])
             }
         }
     }
