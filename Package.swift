@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "cohort", targets: ["cohort"]),
         .executable(name: "cohort-spawner", targets: ["cohort-spawner"]),
         .executable(name: "cohort-rsh", targets: ["cohort-rsh"]),
+        .executable(name: "cohort-rank-env", targets: ["cohort-rank-env"]),
         .executable(name: "hello", targets: ["hello"]),
         .executable(name: "ring", targets: ["ring"]),
         .executable(name: "montecarlo-pi", targets: ["montecarlo-pi"]),
@@ -73,6 +74,10 @@ let package = Package(
         // The remote shell mpirun uses under Cohort: daemons start through the node agents'
         // channels, not an ssh connection each. C and static, like the spawner.
         .executableTarget(name: "cohort-rsh", path: "Sources/AgentRsh", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // What every rank of a managed MPI task starts through (its node's variables, then
+        // exec): C and static, as a rank must not pay a Swift runtime's start.
+        .executableTarget(name: "cohort-rank-env", dependencies: ["CSpawn"], path: "Sources/RankEnv",
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
 
         // Example programs: demos, test subjects and benchmarks at once.
         .executableTarget(name: "hello", dependencies: ["MPI"], path: "Sources/Examples/hello"),
@@ -103,7 +108,7 @@ let package = Package(
         .testTarget(name: "LauncherTests", dependencies: ["Launcher", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "LauncherRunTests",
-            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-spawner", "cohort-rsh", "hello", "montecarlo-pi", "heat2d", "ring"]
+            dependencies: ["Launcher", "API", .product(name: "Yams", package: "Yams"), "cohort", "cohort-spawner", "cohort-rsh", "cohort-rank-env", "hello", "montecarlo-pi", "heat2d", "ring"]
         ),
         .testTarget(
             name: "MPIRunTests",

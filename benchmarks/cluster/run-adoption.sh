@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 hosts=${1:-32}
 seconds=${2:-20}
 bash scripts/setup.sh >/dev/null 2>&1
-for product in cohort cohort-spawner cohort-rsh; do swift build -c release --product "$product" >/dev/null 2>&1; done
+for product in cohort cohort-spawner cohort-rank-env cohort-rsh; do swift build -c release --product "$product" >/dev/null 2>&1; done
 bin=$(swift build -c release --show-bin-path)
 export COHORT_VC_DIR=/tmp/cohort-vc-bench
 bash scripts/virtual-cluster.sh up "$hosts" >/dev/null 2>&1

@@ -17,7 +17,7 @@ hosts=${1:-32}
 rounds=${2:-3}
 tasks=${3:-3200}
 bash scripts/setup.sh >/dev/null
-for product in cohort cohort-spawner cohort-rsh hello; do swift build -c release --product "$product" >/dev/null; done
+for product in cohort cohort-spawner cohort-rank-env cohort-rsh hello; do swift build -c release --product "$product" >/dev/null; done
 bin=$(swift build -c release --show-bin-path)
 export COHORT_VC_DIR=/tmp/cohort-vc-bench
 bash scripts/virtual-cluster.sh up "$hosts" >/dev/null

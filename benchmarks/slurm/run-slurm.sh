@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 rounds=${1:-5}
 tasks=${2:-1000}
 bash scripts/setup.sh >/dev/null
-for product in cohort cohort-spawner hello; do swift build -c release --product "$product" >/dev/null; done
+for product in cohort cohort-spawner cohort-rank-env hello; do swift build -c release --product "$product" >/dev/null; done
 bin=$(swift build -c release --show-bin-path)
 export COHORT_VC_DIR=/tmp/cohort-vc-slurm-bench
 bash scripts/virtual-cluster.sh up 4 >/dev/null

@@ -51,4 +51,26 @@ int cohort_signal_marked(const char *const needles[], int count, const char *con
 /// or -1 if it cannot be read.
 int cohort_last_pid(void);
 
+/// Reads and sets the variables of one environment (the process's, or a dictionary's).
+typedef const char * (*cohort_env_get)(void * context, const char *name);
+typedef void (*cohort_env_set)(void * context, const char *name, const char *value);
+
+/// Ranks on node `index` of `nodes`: `per_node` each, or `total` (if not -1) spread as Slurm
+/// does, the first nodes holding one more.
+long cohort_ranks_on_node(long index, long nodes, long total, long per_node);
+/// The node (index in the group) that holds `rank`, ranks numbered node by node.
+long cohort_node_of_rank(long rank, long nodes, long total, long per_node);
+
+/// Sets the per-node variables of one rank of a managed MPI task (COHORT_NODE_ID, the working
+/// directory, Azure's names, the job preparation directory, CUDA_VISIBLE_DEVICES) from the
+/// group's (COHORT_GROUP_NODES, COHORT_PROCESSES_PER_NODE, COHORT_RANKS, COHORT_GROUP_GPUS,
+/// COHORT_GPUS_PER_RANK), for `rank` (mpirun's), or if it is -1 for the node named
+/// `node_name` (srun's). Returns the node's index in the group, or -1 if nothing was set.
+long cohort_rank_environment(long rank, const char * node_name, cohort_env_get get, cohort_env_set set, void * context);
+
+/// What every rank runs through: the process's per-node variables as above (from
+/// OMPI_COMM_WORLD_RANK or SLURMD_NODENAME), into COHORT_WORKING_DIR, no signal blocked,
+/// then execvp(argv). Returns only if exec failed: its errno.
+int cohort_rank_exec(char * const argv[]);
+
 #endif

@@ -431,7 +431,7 @@ public struct AttemptExecutor: Sendable {
             var command = MPIRunCommand(mpirun: settings.mpirun, hostfile: hostfile, nodes: nodes, processesPerNode: multi.processesPerNode,
                                         transport: transport, isLocalPool: isLocal, localCores: settings.localCores, runningAsRoot: settings.runningAsRoot,
                                         sshConfig: pool.sshConfig, network: pool.network, exportedNames: forRanks,
-                                        extraOptions: multi.mpirunOptions, rankWrapper: [settings.cohortExecutable, "rank-env", "--"],
+                                        extraOptions: multi.mpirunOptions, rankWrapper: settings.rankWrapper,
                                         application: work.task.commandLine)
             command.mcaParameters = pool.mcaParameters ?? [:]
             command.cpusPerRank = multi.threadsPerRank

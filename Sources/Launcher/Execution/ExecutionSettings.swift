@@ -49,6 +49,14 @@ public struct ExecutionSettings: Sendable {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
+    /// What every rank of a managed MPI task starts through to get its node's variables:
+    /// `cohort-rank-env` next to `cohortExecutable` (C, static: a millisecond a rank), else
+    /// `cohort rank-env` (the same rule, with a Swift runtime's start, ~35 ms, per rank).
+    public var rankWrapper: [String] {
+        let path = URL(fileURLWithPath: cohortExecutable).deletingLastPathComponent().appendingPathComponent("cohort-rank-env").path
+        return FileManager.default.isExecutableFile(atPath: path) ? [path] : [cohortExecutable, "rank-env", "--"]
+    }
+
     /// `cohort-rsh` next to `cohortExecutable`, if it was built there (and its path has no
     /// space, which mpirun would split its agent's name at).
     public var siblingRemoteShell: String? {

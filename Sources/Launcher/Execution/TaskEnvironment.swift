@@ -1,3 +1,6 @@
+import CSpawn
+import Foundation
+
 /// The environment every task gets: Cohort's `COHORT_*` names and Azure Batch's, so that
 /// existing Batch scripts run unchanged (see DESIGN.md).
 public struct TaskEnvironment: Sendable {
@@ -109,49 +112,39 @@ public struct TaskEnvironment: Sendable {
                                       "CUDA_VISIBLE_DEVICES", "COHORT_GPUS"]
 
     /// Sets the per-node names of `environment` for the rank `rank`, from the group's list and
-    /// the ranks-per-node count (ranks fill node 0 first, as `--map-by ppr:P:node` places them).
+    /// the ranks-per-node count (ranks fill node 0 first, as `--map-by ppr:P:node` places
+    /// them); with gpusPerRank, narrows the node's GPUs to the rank's own share. The rule is
+    /// C's (`cohort_rank_environment`), which every rank runs through `cohort-rank-env`.
     public static func applyRank(_ rank: Int, to environment: inout [String: String]) {
-        guard let nodes = environment["COHORT_GROUP_NODES"]?.split(separator: ",").map(String.init), !nodes.isEmpty,
-              let perNode = environment["COHORT_PROCESSES_PER_NODE"].flatMap(Int.init), perNode > 0 else { return }
-        // Uneven shares (COHORT_RANKS below nodes × per node): the first nodes hold one more.
-        let total = environment["COHORT_RANKS"].flatMap(Int.init).flatMap { $0 == nodes.count * perNode ? nil : $0 }
-        let index = MultiInstance.node(ofRank: rank, of: nodes.count, total: total, processesPerNode: perNode)
-        apply(index: index, nodes: nodes, to: &environment)
-        let first = (0..<index).reduce(0) { $0 + MultiInstance.ranks(onNode: $1, of: nodes.count, total: total, processesPerNode: perNode) }
-        applyRankGPUs(localRank: rank - first, to: &environment)
-    }
-
-    /// With gpusPerRank, narrows the node's GPUs to the rank's own: the `localRank`-th share.
-    static func applyRankGPUs(localRank: Int, to environment: inout [String: String]) {
-        guard let share = environment["COHORT_GPUS_PER_RANK"].flatMap(Int.init), share > 0,
-              let devices = environment["COHORT_GPUS"]?.split(separator: ",").map(String.init) else { return }
-        let own = devices.dropFirst(localRank * share).prefix(share)
-        environment["CUDA_VISIBLE_DEVICES"] = own.joined(separator: ",")
-        environment["COHORT_GPUS"] = own.joined(separator: ",")
+        applyPerNode(rank: rank, node: nil, to: &environment)
     }
 
     /// The same for a process started on the group's node named `node` (srun names it).
     public static func applyNode(_ node: String, to environment: inout [String: String]) {
-        guard let nodes = environment["COHORT_GROUP_NODES"]?.split(separator: ",").map(String.init),
-              let index = nodes.firstIndex(of: node) else { return }
-        apply(index: index, nodes: nodes, to: &environment)
+        applyPerNode(rank: -1, node: node, to: &environment)
     }
 
-    static func apply(index: Int, nodes: [String], to environment: inout [String: String]) {
-        guard let attemptDirectory = environment["COHORT_ATTEMPT_DIR"] else { return }
-        let directory = environment["COHORT_START_DIR"] ?? "\(attemptDirectory)/node-\(nodes[index])"
-        environment["COHORT_NODE_ID"] = nodes[index]
-        environment["COHORT_NODE_INDEX"] = String(index)
-        environment["COHORT_WORKING_DIR"] = directory
-        environment["AZ_BATCH_NODE_ID"] = nodes[index]
-        environment["AZ_BATCH_IS_CURRENT_NODE_MASTER"] = index == 0 ? "true" : "false"
-        environment["AZ_BATCH_TASK_WORKING_DIR"] = directory
-        if let root = environment["COHORT_JOB_PREP_ROOT"] {
-            for name in ["COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR"] { environment[name] = "\(root)/\(nodes[index])" }
+    /// A dictionary seen through the C rule's get and set callbacks.
+    private final class CallbackEnvironment {
+        var values: [String: String]
+        var handedOut: [UnsafeMutablePointer<CChar>] = []
+        init(_ values: [String: String]) { self.values = values }
+        deinit { handedOut.forEach { free($0) } }
+    }
+
+    private static func applyPerNode(rank: Int, node: String?, to environment: inout [String: String]) {
+        let box = CallbackEnvironment(environment)
+        withExtendedLifetime(box) {
+            _ = cohort_rank_environment(rank, node, { context, name in
+                let box = Unmanaged<CallbackEnvironment>.fromOpaque(context!).takeUnretainedValue()
+                guard let value = box.values[String(cString: name!)], let copy = strdup(value) else { return nil }
+                box.handedOut.append(copy)
+                return UnsafePointer(copy)
+            }, { context, name, value in
+                let box = Unmanaged<CallbackEnvironment>.fromOpaque(context!).takeUnretainedValue()
+                box.values[String(cString: name!)] = String(cString: value!)
+            }, Unmanaged.passUnretained(box).toOpaque())
         }
-        if let groups = environment["COHORT_GROUP_GPUS"]?.split(separator: ";", omittingEmptySubsequences: false), index < groups.count {
-            environment["CUDA_VISIBLE_DEVICES"] = String(groups[index])
-            environment["COHORT_GPUS"] = String(groups[index])
-        }
+        environment = box.values
     }
 }

@@ -1,3 +1,4 @@
+import CSpawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,9 +84,9 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     }
 
     /// Ranks on node `index` of `nodes`: `processesPerNode` each, or `total` spread as Slurm does.
+    /// (The rule is C's, `cohort_ranks_on_node`, which every rank's `cohort-rank-env` runs too.)
     public static func ranks(onNode index: Int, of nodes: Int, total: Int?, processesPerNode: Int) -> Int {
-        guard let total else { return processesPerNode }
-        return total / nodes + (index < total % nodes ? 1 : 0)
+        cohort_ranks_on_node(index, nodes, total ?? -1, processesPerNode)
     }
 
     /// The node (index in the group) that holds `rank`, ranks numbered node by node.
@@ -94,12 +95,7 @@ public struct MultiInstance: Codable, Sendable, Equatable {
     }
 
     public static func node(ofRank rank: Int, of nodes: Int, total: Int?, processesPerNode: Int) -> Int {
-        var first = 0
-        for index in 0..<nodes {
-            first += ranks(onNode: index, of: nodes, total: total, processesPerNode: processesPerNode)
-            if rank < first { return index }
-        }
-        return nodes - 1
+        cohort_node_of_rank(rank, nodes, total ?? -1, processesPerNode)
     }
     /// Threads of each rank (1 unless `cpusPerRank` says).
     public var threadsPerRank: Int { cpusPerRank ?? 1 }

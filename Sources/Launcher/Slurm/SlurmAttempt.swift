@@ -75,7 +75,7 @@ extension AttemptExecutor {
             // Its output, every node's lines labelled with the node's index, in the attempt's directory.
             let srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: 1, mpi: false,
                                    timeLimit: work.task.constraints.maxWallClockTime, workingDirectory: shared, label: true,
-                                   program: [settings.cohortExecutable, "rank-env", "--"] + coordination)
+                                   program: settings.rankWrapper + coordination)
             let errors = "\(directory)/coordination-stderr.txt"
             var limits = work.task.constraints
             limits.signalBeforeTimeLimit = nil  // the application's warning, not the coordination command's
@@ -125,7 +125,7 @@ extension AttemptExecutor {
             }
             variables.merge(poolOpenMPIVariables(remote: true)) { $1 }
             for (name, value) in environment.userVariables where name.hasPrefix("OMPI_") { variables[name] = value }
-            program = [settings.cohortExecutable, "rank-env", "--"] + program
+            program = settings.rankWrapper + program
         }
         variables.merge(slurm.environment([:])) { $1 }
         var srun = SrunCommand(options: pool.slurm ?? SlurmOptions(), jobName: name, nodes: nodes.map(\.id), tasksPerNode: perNode, mpi: multi != nil,
@@ -166,7 +166,7 @@ extension AttemptExecutor {
                           message: "launch: raw needs an allocation of its own, and pool \(pool.name) runs inside Slurm job \(options.allocation!); use launch: mpirun (srun --mpi=pmix steps)")
         }
         let script = "\(directory)/slurm-batch.sh"
-        let text = "#!/bin/sh\n# Cohort: the task's command line, on the group's first node, with that node's variables.\nexec \(CommandLineWords.shellQuote(settings.cohortExecutable)) rank-env -- \"$@\"\n"
+        let text = "#!/bin/sh\n# Cohort: the task's command line, on the group's first node, with that node's variables.\nexec \(settings.rankWrapper.map(CommandLineWords.shellQuote).joined(separator: " ")) \"$@\"\n"
         guard FileManager.default.createFile(atPath: script, contents: Data(text.utf8), attributes: [.posixPermissions: 0o700]) else {
             throw Failure(category: .launchFailed, node: nodes[0].id, message: "cannot write \(script)")
         }
