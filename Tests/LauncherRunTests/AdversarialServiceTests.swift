@@ -211,7 +211,8 @@ final class AdversarialServiceTests: XCTestCase {
         }
         XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: "\(empty)/cohort.sqlite")[.size] as? Int, 0, "left as it was")
 
-        // A damaged page: the integrity check names the file; no SQL reaches a client.
+        // A damaged page: a command that meets it names the file, and the server's integrity
+        // check at its start finds it; no SQL reaches a client.
         let home = Harness.temporaryDirectory()
         let job = "\(home)/j.yaml"
         let text = "id: kept\ntasks:\n" + (0..<300).map { "  - id: t\($0)\n    commandLine: 'true'\n" }.joined()
@@ -225,12 +226,15 @@ final class AdversarialServiceTests: XCTestCase {
         try sqlite.run()
         sqlite.waitUntilExit()
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: path))
-        try handle.seek(toOffset: 4096 * 2)  // page 3's header: its b-tree can no longer be read
+        let rootPage = try XCTUnwrap(Int(Harness.shell(["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT rootpage FROM sqlite_master WHERE name = 'task'\").fetchone()[0])", path]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        try handle.seek(toOffset: UInt64(4096 * (rootPage - 1)))  // the task table's root: its b-tree can no longer be read
         handle.write(Data(repeating: 0x5a, count: 64))
         try handle.close()
-        let listed = try Harness.cohort(["job", "list"], home: home)
-        XCTAssertEqual(listed.exitCode, 2)
+        let listed = try Harness.cohort(["task", "list", "kept"], home: home)
+        XCTAssertEqual(listed.exitCode, 2, listed.stdout)
         XCTAssertTrue(listed.stderr.contains("\(path) is damaged"), listed.stderr)
+        XCTAssertFalse(listed.stderr.contains("SELECT"), "no SQL in what it says: \(listed.stderr)")
         // The server refuses to start (a server that did start is stopped, and fails the test).
         let server = try ServerProcess(home: home)
         let deadline = Date() + 30

@@ -50,6 +50,7 @@ public final class BatchService: @unchecked Sendable {
     public init(stateDirectory: String, cohortExecutable: String, poll: Double = 0.2, log: @escaping @Sendable (String) -> Void) throws {
         self.stateDirectory = stateDirectory
         self.store = try JobStore(stateDirectory: stateDirectory)
+        try store.checkWholeFile()  // the owner of the state from now on: every page, once
         self.pools = PoolStore(stateDirectory: stateDirectory)
         self.settings = ExecutionSettings(workDirectory: "\(stateDirectory)/work", cohortExecutable: cohortExecutable, log: log)
         self.poll = poll

@@ -27,7 +27,16 @@ public final class JobStore: @unchecked Sendable {
     func write<T>(_ body: (Database) throws -> T) throws -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         defer { EngineMetrics.storeWriteTook(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
-        return try database.write(body)
+        return try StateDatabase.namingDamage(path) { try database.write(body) }
+    }
+
+    /// Reads every page of the store through SQLite's integrity check (`cohort serve`, at its
+    /// start); a damaged file is named.
+    public func checkWholeFile() throws { try StateDatabase.checkWholeFile(database, path: path) }
+
+    /// A read, naming a damaged file (see `StateDatabase.namingDamage`).
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try StateDatabase.namingDamage(path) { try database.read(body) }
     }
 
     static let encoder: JSONEncoder = {
@@ -202,7 +211,7 @@ public final class JobStore: @unchecked Sendable {
     /// Why a job that waits for `after` cannot start now (one has not ended, or ended
     /// otherwise than asked), or nil: `cohort run`, which does not wait, asks.
     public func unmetDependency(_ after: [JobDependency]) throws -> String? {
-        try database.read { db in
+        try read { db in
             for dependency in after {
                 switch try Self.dependencies(db, [dependency]) {
                 case .satisfied: continue
@@ -216,7 +225,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// Whether `after`'s jobs are stored (a job may wait only for one that exists).
     public func missingJobs(_ after: [JobDependency]) throws -> [String] {
-        try database.read { db in try after.map(\.job).filter { try !Self.exists(db, $0) } }
+        try read { db in try after.map(\.job).filter { try !Self.exists(db, $0) } }
     }
 
     /// Puts a job this server claimed but cannot start now back in the queue, as if never
@@ -235,7 +244,7 @@ public final class JobStore: @unchecked Sendable {
     /// server must reconcile before it takes new work. Only the holder of the service lock
     /// may ask (then no other server lives; its pid may still show as a zombie for a moment).
     public func orphanedServiceJobs() throws -> [(spec: JobSpec, terminating: Bool)] {
-        try database.read { db in
+        try read { db in
             try Row.fetchAll(db, sql: "SELECT spec, state, runner_pid FROM job WHERE state IN ('running', 'terminating') AND origin = 'submit'").compactMap { row in
                 if let pid = row["runner_pid"] as Int?, Int32(pid) == getpid() { return nil }
                 return (try Self.decoder.decode(JobSpec.self, from: Data((row["spec"] as String).utf8)), (row["state"] as String) == "terminating")
@@ -270,7 +279,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// `base`, or `base-2`, `base-3`… whichever is not stored yet.
     public func availableId(_ base: String) throws -> String {
-        try database.read { db in try Self.freeId(db, base) }
+        try read { db in try Self.freeId(db, base) }
     }
 
     /// `base`, or `base-2`, `base-3`… the first not stored; at most 64 characters, as every id
@@ -455,7 +464,7 @@ public final class JobStore: @unchecked Sendable {
     /// Every job's summary (or just `id`'s), oldest first.
     /// How many jobs are in each state (one indexed-free pass over the job table, not the tasks).
     public func jobCounts() throws -> [JobState: Int] {
-        try database.read { db in
+        try read { db in
             var counts: [JobState: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM job GROUP BY state") {
                 if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
@@ -465,7 +474,7 @@ public final class JobStore: @unchecked Sendable {
     }
 
     public func jobs(id: String? = nil) throws -> [JobSummary] {
-        try database.read { db in
+        try read { db in
             try Row.fetchAll(db, sql: """
                 SELECT job.id, job.pool, CASE WHEN job.held = 1 AND job.state IN ('active', 'running') THEN 'disabled' ELSE job.state END AS state,
                        job.submitted, job.finished,
@@ -500,7 +509,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// What runs now, oldest first (`cohort ps`, `cohort node list`); `pool` narrows it.
     public func runningAttempts(pool: String? = nil) throws -> [RunningAttempt] {
-        try database.read { db in
+        try read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT attempt.job_id, job.pool, job.runner_pid, attempt.task_id, attempt.replica, attempt.number, attempt.nodes,
                        attempt.node_count, attempt.cores, attempt.start
@@ -534,7 +543,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// The tasks of `jobId` with every attempt, in submission order.
     public func tasks(jobId: String) throws -> [TaskRecord] {
-        try database.read { db in
+        try read { db in
             guard try Int.fetchOne(db, sql: "SELECT 1 FROM job WHERE id = ?", arguments: [jobId]) != nil else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -557,7 +566,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// The pid of the process running `jobId`, while it runs.
     public func runnerPid(jobId: String) throws -> Int32? {
-        try database.read { db in
+        try read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT state, runner_pid FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -574,7 +583,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// What happened to a job, oldest first: submitted, started, recovered, cancelled, completed.
     public func events(jobId: String) throws -> [Event] {
-        try database.read { db in
+        try read { db in
             try Row.fetchAll(db, sql: "SELECT time, kind, message FROM event WHERE job_id = ? ORDER BY id", arguments: [jobId]).map { row in
                 Event(time: Date(timeIntervalSince1970: row["time"]), kind: try Self.stored(JobEventKind.self, row["kind"], column: "event.kind"), message: row["message"])
             }
@@ -583,7 +592,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// `submit` for a job of the service, `run` for one a `cohort run` process runs.
     public func origin(jobId: String) throws -> String {
-        try database.read { db in
+        try read { db in
             guard let origin = try String.fetchOne(db, sql: "SELECT origin FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -593,7 +602,7 @@ public final class JobStore: @unchecked Sendable {
 
     /// A job's state and its tasks' counts.
     public func progress(jobId: String) throws -> (state: JobState, done: Int, failed: Int, total: Int) {
-        try database.read { db in
+        try read { db in
             guard let state = try String.fetchOne(db, sql: "SELECT state FROM job WHERE id = ?", arguments: [jobId]).map({ JobState(rawValue: $0) ?? .active }) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -604,7 +613,7 @@ public final class JobStore: @unchecked Sendable {
     }
 
     public func spec(jobId: String) throws -> JobSpec {
-        try database.read { db in
+        try read { db in
             guard let text = try String.fetchOne(db, sql: "SELECT spec FROM job WHERE id = ?", arguments: [jobId]) else {
                 throw StoreError(description: "no job '\(jobId)' is stored")
             }
@@ -630,7 +639,7 @@ public final class JobStore: @unchecked Sendable {
     /// Node- and core-seconds of attempts that started since `since`, grouped, with cost from
     /// `prices` (pool name → price per node-hour), in the spirit of Slurm's sacct.
     public func usage(since: Date = .distantPast, by grouping: Grouping, prices: [String: Double]) throws -> [UsageRow] {
-        try database.read { db in
+        try read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT attempt.job_id, attempt.task_id, job.pool, attempt.node_count, attempt.cores, attempt.start,
                        COALESCE(attempt.end, attempt.start) - attempt.start AS seconds

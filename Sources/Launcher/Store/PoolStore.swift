@@ -31,8 +31,8 @@ public struct PoolStore: Sendable {
     /// Runs `body` on the database, turning any failure into a StoreError.
     func withDatabase<T>(_ body: (DatabasePool) throws -> T) throws(StoreError) -> T {
         do {
-            let (database, _) = try StateDatabase.open(stateDirectory: stateDirectory)
-            return try body(database)
+            let (database, path) = try StateDatabase.open(stateDirectory: stateDirectory)
+            return try StateDatabase.namingDamage(path) { try body(database) }
         } catch let error as StoreError {
             throw error
         } catch {
