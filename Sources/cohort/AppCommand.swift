@@ -11,7 +11,7 @@ struct AppCommand: ParsableCommand {
     static var packages: ApplicationPackages { ApplicationPackages(directory: "\(PoolStore.defaultStateDirectory)/apps") }
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Keep a zip archive as version VERSION of application ID (the first version added is the default).")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Keep a zip archive as version VERSION of application ID (the first version added is the default).")
         @Argument(help: "The application id.") var id: String
         @Argument(help: "The version.") var version: String
         @Argument(help: "The zip archive.") var file: String
@@ -26,7 +26,7 @@ struct AppCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List application packages.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List application packages.")
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
@@ -37,7 +37,7 @@ struct AppCommand: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a version of an application, or all of it.")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a version of an application, or all of it.")
         @Argument(help: "The application id.") var id: String
         @Argument(help: "The version (all versions if none).") var version: String?
 

@@ -8,7 +8,7 @@ import Launcher
 /// `cohort events`: what the server did — jobs submitted, started, ended; attempts started
 /// and ended (how, on which nodes); nodes lost — from its `GET /v1/events` stream.
 struct Events: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "events", 
         abstract: "What the server did: job, attempt and node changes (the recent ones; --follow streams new ones as they happen).")
 
     @Flag(help: "Keep streaming events as they happen, until the server stops or Ctrl-C.")

@@ -8,7 +8,7 @@ struct HostfileCommand: ParsableCommand {
         subcommands: [Expand.self, Convert.self])
 
     struct Expand: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the hosts of a Slurm hostlist, one per line.")
+        static let configuration = CommandConfiguration(commandName: "expand", abstract: "Print the hosts of a Slurm hostlist, one per line.")
         @Argument(help: "e.g. 'node[01-16]' or 'rack[1-2]-n[1-4]'") var expression: String
 
         func run() throws {
@@ -21,7 +21,7 @@ struct HostfileCommand: ParsableCommand {
     }
 
     struct Convert: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Convert a hostfile between Open MPI, MPICH and Slurm forms.")
+        static let configuration = CommandConfiguration(commandName: "convert", abstract: "Convert a hostfile between Open MPI, MPICH and Slurm forms.")
         @Argument(help: "The file to read ('-' for standard input).") var file: String
         @Option(help: "Input format: openmpi, mpich or slurm (default: guessed).") var from: String?
         @Option(help: "Output format: openmpi, mpich or slurm.") var to: String

@@ -27,7 +27,7 @@ struct JobCommand: ParsableCommand {
                                                     subcommands: [List.self, Show.self, Cancel.self, Disable.self, Enable.self, Delete.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List stored jobs.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List stored jobs.")
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
@@ -41,7 +41,7 @@ struct JobCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a job's tasks, attempts, node groups and failure reasons.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a job's tasks, attempts, node groups and failure reasons.")
         @Argument var job: String
         @Option(help: "table or json") var output: OutputFormat = .table
 
@@ -71,7 +71,7 @@ struct JobCommand: ParsableCommand {
     }
 
     struct Cancel: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a running job: every process of it ends, on every node.")
+        static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a running job: every process of it ends, on every node.")
         @Argument var job: String
         @Option(help: "Seconds to wait for the job to end.") var timeout: Double = 60
 
@@ -109,13 +109,13 @@ struct JobCommand: ParsableCommand {
     }
 
     struct Disable: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Disable a job: its waiting tasks do not start (running ones finish) until it is enabled.")
+        static let configuration = CommandConfiguration(commandName: "disable", abstract: "Disable a job: its waiting tasks do not start (running ones finish) until it is enabled.")
         @Argument var job: String
         func run() throws { try setHeld(job, true) }
     }
 
     struct Enable: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enable a disabled job: its tasks start again.")
+        static let configuration = CommandConfiguration(commandName: "enable", abstract: "Enable a disabled job: its tasks start again.")
         @Argument var job: String
         func run() throws { try setHeld(job, false) }
     }
@@ -137,7 +137,7 @@ struct JobCommand: ParsableCommand {
     }
 
     struct Delete: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Forget a job (its task directories stay on disk).")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Forget a job (its task directories stay on disk).")
         @Argument var job: String
 
         func run() throws {
@@ -151,7 +151,7 @@ struct TaskCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "task", abstract: "A job's tasks.", subcommands: [List.self, Show.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one task: every attempt with its nodes, command, exit codes and why it failed.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one task: every attempt with its nodes, command, exit codes and why it failed.")
         @Argument var job: String
         @Argument(help: "The task id, with [K] for a replica: solve[1].") var task: String
         @Option(help: "table or json") var output: OutputFormat = .table
@@ -186,7 +186,7 @@ struct TaskCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List a job's tasks with their states.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List a job's tasks with their states.")
         @Argument var job: String
         @Option(help: "table or json") var output: OutputFormat = .table
 
@@ -203,7 +203,7 @@ struct TaskCommand: ParsableCommand {
 }
 
 struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a task's output (its last attempt, or --attempt N), or with --all every task's.")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a task's output (its last attempt, or --attempt N), or with --all every task's.")
     @Argument var job: String
     @Argument(help: "The task id: solve, an array's element pi[3], a replica solve[1] (quote brackets for the shell).") var task: String?
     @Option(help: "The attempt number (default: the last).") var attempt: Int?
@@ -253,7 +253,7 @@ struct Logs: ParsableCommand {
 }
 
 struct Usage: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Node-hours, core-hours and cost of what ran, like sacct.")
+    static let configuration = CommandConfiguration(commandName: "usage", abstract: "Node-hours, core-hours and cost of what ran, like sacct.")
     @Option(help: "Only attempts that started since: 2026-11-01, or an age such as 7d or 12h.") var since: String?
     @Option(help: "Group by job, pool, task or day (per UTC day and pool).") var by: String = "job"
     @Option(help: "table or json") var output: OutputFormat = .table
@@ -271,7 +271,7 @@ struct Usage: ParsableCommand {
 }
 
 struct Wait: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Wait for a job to finish, with a progress bar; exit 0 if every task succeeded, 1 if not.")
+    static let configuration = CommandConfiguration(commandName: "wait", abstract: "Wait for a job to finish, with a progress bar; exit 0 if every task succeeded, 1 if not.")
     @Argument var job: String
     @Option(help: "Give up after this many seconds (exit 3).") var timeout: Double?
     @Option(help: "table or json (the job's summary)") var output: OutputFormat = .table
@@ -309,7 +309,7 @@ struct Wait: ParsableCommand {
 
 /// What runs now, like squeue: one line per running attempt.
 struct Ps: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what runs now: job, task, attempt, nodes, elapsed time, state.")
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "Show what runs now: job, task, attempt, nodes, elapsed time, state.")
     @Option(help: "Only this pool.") var pool: String?
     @Option(help: "table or json") var output: OutputFormat = .table
 

@@ -29,7 +29,7 @@ struct NodeCommandGroup: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one node: its state and reason, and its pool's start task's last run there.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one node: its state and reason, and its pool's start task's last run there.")
         @Argument(help: "The node's id.") var node: String
         @OptionGroup var options: PoolOption
         @Option(help: "table or json") var output: OutputFormat = .table
@@ -54,7 +54,7 @@ struct NodeCommandGroup: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the nodes of a pool with their states and reasons.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the nodes of a pool with their states and reasons.")
         @OptionGroup var options: PoolOption
         @Option(help: "table or json") var output: OutputFormat = .table
 
@@ -84,7 +84,7 @@ struct NodeCommandGroup: ParsableCommand {
     }
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "check", 
             abstract: "Health-check nodes now: unreachable or failing nodes become unusable, healthy unusable ones idle again.")
         @OptionGroup var options: PoolOption
         @Argument(help: "Nodes to check (default: all).") var nodes: [String] = []
@@ -124,7 +124,7 @@ struct NodeCommandGroup: ParsableCommand {
     }
 
     struct Drain: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take nodes offline: they finish their work and take no more.")
+        static let configuration = CommandConfiguration(commandName: "drain", abstract: "Take nodes offline: they finish their work and take no more.")
         @OptionGroup var options: PoolOption
         @Argument(help: "Nodes to drain.") var nodes: [String]
         @Option(help: "Why (shown in node list).") var reason: String = "drained by an admin"
@@ -141,7 +141,7 @@ struct NodeCommandGroup: ParsableCommand {
     }
 
     struct Undrain: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Return offline or unusable nodes to service.")
+        static let configuration = CommandConfiguration(commandName: "undrain", abstract: "Return offline or unusable nodes to service.")
         @OptionGroup var options: PoolOption
         @Argument(help: "Nodes to return.") var nodes: [String]
 

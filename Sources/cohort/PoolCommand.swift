@@ -8,7 +8,7 @@ struct PoolCommand: ParsableCommand {
         subcommands: [Add.self, List.self, Show.self, Remove.self])
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add (or replace) a pool from a hostfile or a Slurm hostlist.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add (or replace) a pool from a hostfile or a Slurm hostlist.")
 
         @Argument(help: "The pool's name.")
         var name: String
@@ -238,7 +238,7 @@ struct PoolCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List pools.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List pools.")
         @Option(help: "table or json") var output: OutputFormat = .table
 
         func run() throws {
@@ -250,7 +250,7 @@ struct PoolCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a pool's nodes.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a pool's nodes.")
         @Argument var name: String
         @Option(help: "table or json") var output: OutputFormat = .table
 
@@ -278,7 +278,7 @@ struct PoolCommand: ParsableCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a pool.")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a pool.")
         @Argument var name: String
 
         func run() throws {

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "run", 
         abstract: "Run a job file, or one command, to completion on a pool.",
         discussion: """
             cohort run JOB.yaml

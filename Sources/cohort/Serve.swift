@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 struct Submit: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Queue a job file for `cohort serve`; prints the job's id.")
+    static let configuration = CommandConfiguration(commandName: "submit", abstract: "Queue a job file for `cohort serve`; prints the job's id.")
     @Argument(help: "A job file (YAML or JSON).") var file: String
     @Option(help: "The pool to run on (default: the job file's).") var pool: String?
     @Flag(help: "Submit it disabled: nothing starts until `cohort job enable`.") var disabled = false
@@ -82,7 +82,7 @@ struct Submit: ParsableCommand {
 /// The batch service: runs queued jobs (see `BatchService`) and answers the HTTP API (see
 /// `APIServer`, `docs/openapi.yaml`) on 127.0.0.1 unless told otherwise.
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run queued jobs as they come and answer the HTTP API.")
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run queued jobs as they come and answer the HTTP API.")
     @Option(help: "Where the API listens: HOST:PORT (port 0: any free port; see serve.json in the state directory).")
     var listen: String = "127.0.0.1:8765"
     @Option(help: "The API's bearer token file (default: api-token in the state directory, made on first start with mode 0600).")

@@ -11,7 +11,7 @@ struct StorageCommand: ParsableCommand {
     static var stateDirectory: String { PoolStore.defaultStateDirectory }
 
     struct Set: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "set", 
             abstract: "Keep the store's endpoint, region and credentials in the state directory (storage.json, mode 0600); AWS_* and COHORT_S3_ENDPOINT in the environment still win.")
         @Option(help: "http(s)://HOST[:PORT] of the store.") var endpoint: String?
         @Option(help: "The region requests are signed for (default us-east-1).") var region: String?
@@ -50,7 +50,7 @@ struct StorageCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the store Cohort uses here (the secret is never printed).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the store Cohort uses here (the secret is never printed).")
 
         func run() throws {
             let configuration = StorageConfiguration.configured(stateDirectory: StorageCommand.stateDirectory)
