@@ -135,13 +135,18 @@ host=$(hostname)
   echo "MinJobAge=30"
   echo "JobAcctGatherType=jobacct_gather/none"
   echo "AccountingStorageType=accounting_storage/none"
+  # A job of a partition of a higher PriorityTier (urgent) ends what holds its nodes in a
+  # lower one (CANCEL: srun and salloc jobs cannot be requeued): the tests' preemption.
+  echo "PreemptType=preempt/partition_prio"
+  echo "PreemptMode=CANCEL"
   echo "SlurmctldDebug=info"
   echo "SlurmdDebug=info"
   first=$((10 + 1)); last=$((10 + count))
   addresses=$(seq -s, -f "$subnet.%g" "$first" "$last")
   echo "NodeName=node[1-$count] NodeAddr=$addresses CPUs=2 State=UNKNOWN"
-  echo "PartitionName=debug Nodes=node[1-$count] Default=YES MaxTime=INFINITE State=UP"
-  echo "PartitionName=pair Nodes=node[1-2] MaxTime=INFINITE State=UP"
+  echo "PartitionName=debug Nodes=node[1-$count] Default=YES MaxTime=INFINITE State=UP PriorityTier=1"
+  echo "PartitionName=pair Nodes=node[1-2] MaxTime=INFINITE State=UP PriorityTier=1"
+  echo "PartitionName=urgent Nodes=node[1-2] MaxTime=INFINITE State=UP PriorityTier=10"
 } > "$dir/slurm.conf"
 # Each node's PMIx server gets its own directory (a tmpfs mounted per node below): in one
 # shared /tmp they collide ("Cannot create directory /tmp/spmix_appdir_…: File exists").

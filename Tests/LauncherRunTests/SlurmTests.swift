@@ -266,6 +266,38 @@ final class SlurmTests: XCTestCase {
         Harness.checkNoOrphans(run)
     }
 
+    /// Slurm preempts a task for a job of a partition of a higher priority tier on the same
+    /// nodes (the cluster's `urgent`; PreemptMode=CANCEL): the attempt is interrupted, not
+    /// failed, and the task runs again once the nodes are free, without spending a retry.
+    func testAPreemptedTaskRunsAgainWithoutSpendingARetry() throws {
+        var options = SlurmCluster.options
+        options.partition = "pair"
+        let task = TaskSpec.shell("solve", "if [ $COHORT_ATTEMPT = 1 ]; then sleep 120; fi; hostname",
+                                  multi: MultiInstance(instances: 2, processesPerNode: 1, transport: .tcp),
+                                  constraints: Constraints(maxWallClockTime: 180, maxTaskRetryCount: 0))
+        let runner = try JobRunner(job: JobSpec(id: "slurm-preempted", pool: "slurm", tasks: [task]), pool: SlurmCluster.pool(options), settings: settings)
+        let done = DispatchSemaphore(value: 0)
+        final class Box: @unchecked Sendable { var run: JobRun? }
+        let box = Box()
+        Thread { box.run = runner.run(); done.signal() }.start()
+        let attemptId = "\(settings.stateId).slurm-preempted.solve.a1"
+        waitUntil("the ranks started") {
+            (1...2).allSatisfy { !VirtualCluster.processes(on: "node\($0)", variable: ProcessSweeper.marker, value: attemptId).isEmpty }
+        }
+        // The urgent job waits for nothing: Slurm ends Cohort's to give it the two nodes.
+        let urgent = SlurmCluster.run(["srun", "--partition=urgent", "--nodes=2", "--exclusive", "--job-name=urgent", "hostname"])
+        XCTAssertEqual(Set(urgent.split(separator: "\n").map(String.init)), ["node1", "node2"], "the urgent job ran on the preempted nodes")
+        XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "the job ended after its task was preempted")
+        let run = try XCTUnwrap(box.run)
+        let first = try XCTUnwrap(run.tasks[0].attempts.first)
+        XCTAssertEqual(first.failure?.category, .interrupted, "\(String(describing: first.failure))")
+        XCTAssertTrue(first.failure?.message.contains("Slurm preempted the task") == true, "\(String(describing: first.failure))")
+        XCTAssertEqual(run.tasks[0].attempts.count, 2, "run again although maxTaskRetryCount is 0")
+        XCTAssertTrue(run.tasks[0].attempts.last?.succeeded == true, "\(String(describing: run.tasks[0].attempts.last?.failure))")
+        XCTAssertTrue(run.tasks[0].succeeded)
+        Harness.checkNoOrphans(run)
+    }
+
     func testDrainsGoThroughSlurmAndDrainedNodesTakeNoWork() throws {
         let home = Harness.temporaryDirectory()
         let conf = ["--slurm-conf", SlurmCluster.configuration]
