@@ -7,7 +7,7 @@ import Glibc
 public struct ExecutionSettings: Sendable {
     /// Task directories go under here: `<work>/<job>.<incarnation>/<task>[/r<k>]/attempt-<n>`.
     public var workDirectory: String
-    /// The `cohort` executable, which ranks run through (`cohort rank-env`) to get their
+    /// The `cohort` executable, which ranks run through (`rankWrapper`: `cohort-rank-env` beside it, or its `rank-env`) to get their
     /// per-node variables.
     public var cohortExecutable: String
     public var mpirun: String

@@ -30,7 +30,7 @@ public struct MPIRunCommand: Sendable {
     /// Variables mpirun must hand to every rank (`-x NAME`).
     public var exportedNames: [String]
     public var extraOptions: [String]
-    /// `cohort rank-env --`, which sets each rank's per-node variables, then the program.
+    /// `cohort-rank-env` (`ExecutionSettings.rankWrapper`), which sets each rank's per-node variables, then the program.
     public var rankWrapper: [String]
     public var application: [String]
 

@@ -32,7 +32,7 @@ public struct TaskEnvironment: Sendable {
     public var persistDirectory: String?
     /// The GPUs it holds on each node of the group (device numbers), if it asked for any.
     public var gpus: [[Int]]?
-    /// GPUs of each rank of their own (`gpusPerRank`): `cohort rank-env` gives each rank its share.
+    /// GPUs of each rank of their own (`gpusPerRank`): `cohort-rank-env` gives each rank its share.
     public var gpusPerRank: Int?
 
     /// Ranks on node `index` of the group (see `MultiInstance.totalRanks`).
@@ -89,7 +89,7 @@ public struct TaskEnvironment: Sendable {
             v["COHORT_JOB_PREP_DIR"] = "\(preparationRoot)/\(node.id)"
             v["AZ_BATCH_JOB_PREP_DIR"] = "\(preparationRoot)/\(node.id)"
             v["AZ_BATCH_JOB_PREP_WORKING_DIR"] = "\(preparationRoot)/\(node.id)"
-            v["COHORT_JOB_PREP_ROOT"] = preparationRoot  // for `cohort rank-env`, per rank
+            v["COHORT_JOB_PREP_ROOT"] = preparationRoot  // for `cohort-rank-env`, per rank
         }
         v["AZ_BATCH_JOB_ID"] = jobId
         v["AZ_BATCH_TASK_ID"] = replica.map { "\(taskId)-\($0)" } ?? taskId
@@ -105,7 +105,7 @@ public struct TaskEnvironment: Sendable {
         return v
     }
 
-    /// The names whose values differ from node to node; `cohort rank-env` sets them per rank.
+    /// The names whose values differ from node to node; `cohort-rank-env` sets them per rank.
     public static let perNodeNames = ["COHORT_NODE_ID", "COHORT_NODE_INDEX", "COHORT_WORKING_DIR", "AZ_BATCH_NODE_ID",
                                       "AZ_BATCH_IS_CURRENT_NODE_MASTER", "AZ_BATCH_TASK_WORKING_DIR",
                                       "COHORT_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_DIR", "AZ_BATCH_JOB_PREP_WORKING_DIR",

@@ -98,7 +98,7 @@ extension AttemptExecutor {
             attempt.reached(.coordinated)
         }
 
-        // 2. The application: every rank through `cohort rank-env` (its node's variables),
+        // 2. The application: every rank through `cohort-rank-env` (its node's variables),
         // with the transport as Open MPI's variables; or, for an independent task, as written.
         var remaining = work.task.constraints
         if multi?.coordinationCommandLine != nil, let limit = remaining.maxWallClockTime {
